@@ -1,0 +1,463 @@
+"""Protocol files: TOML, strictly validated, versioned, with ``extends`` for variants.
+
+A protocol pins an experiment: dataset and split, attributes, model defaults, training budget,
+metrics, seeds, a ``[[runs]]`` grid and published ``[[reported]]`` numbers.  Unknown keys and
+wrong types are errors naming the file and the key.  No Python lives in protocol files:
+behaviour is referenced by registry name.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from biobench.errors import BiobenchError, ProtocolError
+
+# A schema node is: a type (str, int, float, bool), a tuple of allowed literal strings,
+# ("list", node), ("dict", node) for free keys with typed values, ("table", {key: node}) for a
+# strict table, "any" for a free-form options table, or ("union", node, node).
+ANY = "any"
+
+
+def _table(**keys: Any) -> tuple[str, dict[str, Any]]:
+    return ("table", keys)
+
+
+SPLIT = _table(
+    rule=("per_identity", "dataset", "file"),
+    train_fraction=float,
+    seed=int,
+    path=str,
+)
+DATASET = _table(
+    name=str,
+    options=ANY,
+    attributes=("union", ("all", "identity", "none"), ("list", str)),
+    fusion_attributes=("union", ("identity", "all", "none"), ("list", str)),
+    split=SPLIT,
+    min_images_per_identity=int,
+    max_identities=int,
+)
+MODEL = _table(
+    backbone=str,
+    backbone_options=ANY,
+    image_size=int,
+    hidden=int,
+    dropout=float,
+    fusion=str,
+    fusion_options=ANY,
+)
+TRAINING = _table(
+    epochs=int,
+    batch_size=int,
+    optimizer=str,
+    optimizer_options=ANY,
+    tasks=("list", ("attributes", "identity")),
+    task_weights=("dict", float),
+    augment=bool,
+    checkpoint=bool,
+)
+EVALUATION = _table(
+    batch_size=int,
+    embedding=("identity_hidden", "trunk"),
+)
+METRIC = ("union", str, _table(name=str, options=ANY))
+RUN = _table(
+    label=str,
+    description=str,
+    dataset=DATASET,
+    model=MODEL,
+    training=TRAINING,
+    evaluation=EVALUATION,
+    metrics=("list", METRIC),
+    seeds=("list", int),
+)
+REPORTED = _table(
+    label=str,
+    source=str,
+    notes=str,
+    backbone=str,
+    fusion=str,
+    tasks=("list", str),
+    metrics=("dict", float),
+)
+PROTOCOL = _table(
+    name=str,
+    version=int,
+    description=str,
+    citation=str,
+    extends=str,
+    dataset=DATASET,
+    model=MODEL,
+    training=TRAINING,
+    evaluation=EVALUATION,
+    metrics=("list", METRIC),
+    seeds=("list", int),
+    runs=("list", RUN),
+    reported=("list", REPORTED),
+)
+REQUIRED = ("name", "version", "dataset")
+
+DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "citation": "",
+    "dataset": {
+        "options": {},
+        "attributes": "all",
+        "fusion_attributes": "identity",
+        "split": {"rule": "per_identity", "train_fraction": 0.8, "seed": 0},
+        "min_images_per_identity": 2,
+    },
+    "model": {
+        "backbone": "vgg16",
+        "backbone_options": {},
+        "image_size": 64,
+        "hidden": 4096,
+        "dropout": 0.0,
+        "fusion": "none",
+        "fusion_options": {},
+    },
+    "training": {
+        "epochs": 10,
+        "batch_size": 32,
+        "optimizer": "modified_adamax",
+        "optimizer_options": {},
+        "tasks": ["attributes", "identity"],
+        "task_weights": {},
+        "augment": False,
+        "checkpoint": True,
+    },
+    "evaluation": {"batch_size": 256, "embedding": "identity_hidden"},
+    "metrics": ["identification", "attributes"],
+    "seeds": [0],
+}
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+
+
+def _describe(node: Any) -> str:
+    if isinstance(node, type):
+        return _TYPE_NAMES[node]
+    if isinstance(node, tuple) and node and node[0] == "union":
+        return " or ".join(_describe(n) for n in node[1:])
+    if isinstance(node, tuple) and node and node[0] in ("list", "dict", "table"):
+        return {"list": "a list", "dict": "a table", "table": "a table"}[node[0]]
+    if isinstance(node, tuple):
+        return "one of " + ", ".join(repr(v) for v in node)
+    return "a table"
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    for t, name in _TYPE_NAMES.items():
+        if isinstance(value, t):
+            return name
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def validate(value: Any, node: Any, source: str, key: str) -> None:
+    """Check ``value`` against schema ``node``; raise :class:`ProtocolError` naming ``key``."""
+    if node == ANY:
+        if not isinstance(value, dict):
+            raise ProtocolError(source, key, f"expected a table, got {_type_name(value)}")
+        return
+    if isinstance(node, type):
+        ok = isinstance(value, node) and not (node is not bool and isinstance(value, bool))
+        if node is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            raise ProtocolError(
+                source, key, f"expected {_describe(node)}, got {_type_name(value)} {value!r}"
+            )
+        return
+    kind = node[0]
+    if kind == "union":
+        errors = []
+        for option in node[1:]:
+            try:
+                validate(value, option, source, key)
+                return
+            except ProtocolError as exc:
+                errors.append(exc)
+        raise ProtocolError(source, key, f"expected {_describe(node)}, got {value!r}")
+    if kind == "list":
+        if not isinstance(value, list):
+            raise ProtocolError(source, key, f"expected a list, got {_type_name(value)}")
+        for i, item in enumerate(value):
+            validate(item, node[1], source, f"{key}[{i}]")
+        return
+    if kind == "dict":
+        if not isinstance(value, dict):
+            raise ProtocolError(source, key, f"expected a table, got {_type_name(value)}")
+        for k, v in value.items():
+            validate(v, node[1], source, f"{key}.{k}")
+        return
+    if kind == "table":
+        if not isinstance(value, dict):
+            raise ProtocolError(source, key, f"expected a table, got {_type_name(value)}")
+        keys = node[1]
+        for k, v in value.items():
+            sub = f"{key}.{k}" if key else k
+            if k not in keys:
+                from difflib import get_close_matches
+
+                close = get_close_matches(k, list(keys), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ProtocolError(source, sub, f"unknown key{hint}")
+            validate(v, keys[k], source, sub)
+        return
+    # tuple of literal strings
+    if value not in node:
+        raise ProtocolError(source, key, f"expected {_describe(node)}, got {value!r}")
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; everything else (lists included) is replaced."""
+    out = copy.deepcopy(dict(base))
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+@dataclass
+class RunSpec:
+    """One grid cell: a label and the fully merged configuration (seeds expanded later)."""
+
+    label: str
+    description: str
+    dataset: dict[str, Any]
+    model: dict[str, Any]
+    training: dict[str, Any]
+    evaluation: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    seeds: list[int]
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            "training": self.training,
+            "evaluation": self.evaluation,
+            "metrics": self.metrics,
+        }
+
+
+@dataclass
+class Protocol:
+    """A loaded, validated protocol."""
+
+    name: str
+    version: int
+    description: str
+    citation: str
+    path: Path
+    data: dict[str, Any]
+    #: sha256 of the files this protocol was read from (itself and what it extends).
+    sha256: str
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def reported(self) -> list[dict[str, Any]]:
+        return list(self.data.get("reported", []))
+
+    def runs(
+        self,
+        overrides: Sequence[tuple[str, Any]] = (),
+        seeds: Sequence[int] | None = None,
+        only: Iterable[str] | None = None,
+    ) -> list[RunSpec]:
+        """The grid, with ``--set`` overrides applied on top of every cell."""
+        base = {k: self.data[k] for k in ("dataset", "model", "training", "evaluation")}
+        base["metrics"] = self.data["metrics"]
+        base["seeds"] = self.data["seeds"]
+        cells = self.data.get("runs") or [{"label": "default"}]
+        wanted = set(only) if only else None
+        specs = []
+        for cell in cells:
+            if wanted is not None and cell["label"] not in wanted:
+                continue
+            merged = deep_merge(base, {k: v for k, v in cell.items() if k not in ("label",)})
+            for key, value in overrides:
+                merged = deep_merge(merged, _nest(key, value))
+            specs.append(
+                RunSpec(
+                    label=cell["label"],
+                    description=cell.get("description", ""),
+                    dataset=merged["dataset"],
+                    model=merged["model"],
+                    training=merged["training"],
+                    evaluation=merged["evaluation"],
+                    metrics=[_metric_entry(m) for m in merged["metrics"]],
+                    seeds=list(seeds) if seeds is not None else list(merged["seeds"]),
+                )
+            )
+        if wanted is not None:
+            labels = {c["label"] for c in cells}
+            missing = wanted - labels
+            if missing:
+                raise BiobenchError(
+                    f"protocol '{self.name}' has no run {sorted(missing)}; runs: {sorted(labels)}"
+                )
+        return specs
+
+
+def _metric_entry(m: str | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(m, str):
+        return {"name": m, "options": {}}
+    return {"name": m["name"], "options": dict(m.get("options", {}))}
+
+
+def _nest(key: str, value: Any) -> dict[str, Any]:
+    out: Any = value
+    for part in reversed(key.split(".")):
+        out = {part: out}
+    return out
+
+
+def parse_override(text: str, source: str = "--set") -> tuple[str, Any]:
+    """Parse ``key=value`` (value in TOML syntax, bare words as strings) and validate the key."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise BiobenchError(f"{source}: expected key=value, got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    # Validate the key path and the value's type against the schema.
+    node: Any = PROTOCOL
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if node == ANY:
+            return key, value  # free-form options table: the plugin checks its own options
+        if not (isinstance(node, tuple) and node[0] == "table"):
+            raise BiobenchError(f"{source}: key '{key}' does not exist in the protocol schema")
+        if part not in node[1] or part in ("runs", "reported", "extends", "name"):
+            raise ProtocolError(source, key, "unknown key; see 'biobench protocols show'")
+        node = node[1][part]
+    validate(value, node, source, key)
+    return key, value
+
+
+def _read_toml(path: Path) -> tuple[dict[str, Any], bytes]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BiobenchError(f"cannot read protocol file {path}: {exc.strerror}") from exc
+    try:
+        return tomllib.loads(raw.decode("utf-8")), raw
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError(path, None, f"invalid TOML: {exc}") from exc
+
+
+def load_protocol(path: Path, resolve: Any = None, _seen: tuple[Path, ...] = ()) -> Protocol:
+    """Load and validate a protocol file, following ``extends``.
+
+    :param resolve: ``resolve(name) -> Path`` used for ``extends`` values that are protocol
+        names rather than paths (relative paths are taken from the file's own directory).
+    """
+    path = path.resolve()
+    if path in _seen:
+        raise ProtocolError(path, "extends", "circular extends")
+    data, raw = _read_toml(path)
+    source = str(path)
+    validate(data, PROTOCOL, source, "")
+    digest = hashlib.sha256(raw)
+    sources = [source]
+    parent_data: dict[str, Any] = DEFAULTS
+    if "extends" in data:
+        target = path.parent / data["extends"]
+        if not target.suffix and resolve is not None and not target.exists():
+            target = resolve(data["extends"])
+        if not target.exists():
+            raise ProtocolError(source, "extends", f"no protocol file {data['extends']!r}")
+        parent = load_protocol(target, resolve, (*_seen, path))
+        parent_data = parent.data
+        digest.update(parent.sha256.encode())
+        sources += parent.sources
+        data = {k: v for k, v in data.items() if k != "extends"}
+    else:
+        for key in REQUIRED:
+            if key not in data:
+                raise ProtocolError(source, key, "required key is missing")
+        if "name" not in data["dataset"]:
+            raise ProtocolError(source, "dataset.name", "required key is missing")
+    merged = deep_merge(parent_data, data)
+    if "extends" in merged:
+        del merged["extends"]
+    for i, run in enumerate(merged.get("runs", [])):
+        if "label" not in run:
+            raise ProtocolError(source, f"runs[{i}].label", "required key is missing")
+    labels = [r["label"] for r in merged.get("runs", [])]
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise ProtocolError(source, "runs", f"duplicate run labels {dupes}")
+    if not merged["seeds"]:
+        raise ProtocolError(source, "seeds", "at least one seed is needed")
+    return Protocol(
+        name=merged["name"],
+        version=merged["version"],
+        description=merged.get("description", ""),
+        citation=merged.get("citation", ""),
+        path=path,
+        data=merged,
+        sha256=digest.hexdigest(),
+        sources=sources,
+    )
+
+
+class ProtocolIndex:
+    """Protocols shipped by plugins (``biobench_protocol_dirs``), by name."""
+
+    def __init__(self, dirs: Sequence[tuple[str, Path]]) -> None:
+        self.files: dict[str, tuple[str, Path]] = {}
+        for plugin, d in dirs:
+            for f in sorted(Path(d).glob("*.toml")):
+                name = f.stem
+                if name in self.files and self.files[name][1].resolve() != f.resolve():
+                    other = self.files[name]
+                    raise BiobenchError(
+                        f"protocol '{name}' is shipped twice: by plugin '{other[0]}' "
+                        f"({other[1]}) and by plugin '{plugin}' ({f})"
+                    )
+                self.files[name] = (plugin, f)
+
+    def names(self) -> list[str]:
+        return sorted(self.files)
+
+    def path(self, name_or_path: str) -> Path:
+        candidate = Path(name_or_path)
+        if candidate.suffix == ".toml" or "/" in name_or_path:
+            if not candidate.exists():
+                raise BiobenchError(f"protocol file {name_or_path} does not exist")
+            return candidate
+        if name_or_path not in self.files:
+            from biobench.errors import UnknownComponentError
+
+            raise UnknownComponentError("protocol", name_or_path, self.names())
+        return self.files[name_or_path][1]
+
+    def load(self, name_or_path: str) -> Protocol:
+        return load_protocol(self.path(name_or_path), resolve=self.path)
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
