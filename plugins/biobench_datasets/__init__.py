@@ -1,0 +1,1 @@
+"""biobench_datasets: built-in biobench plugin (work in progress)."""

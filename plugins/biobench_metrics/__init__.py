@@ -1,0 +1,1 @@
+"""biobench_metrics: built-in biobench plugin (work in progress)."""

@@ -1,0 +1,1 @@
+"""biobench_reference: built-in biobench plugin (work in progress)."""

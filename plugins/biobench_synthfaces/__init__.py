@@ -1,0 +1,1 @@
+"""biobench_synthfaces: built-in biobench plugin (work in progress)."""
