@@ -1,1 +1,44 @@
-"""biobench_datasets: built-in biobench plugin (work in progress)."""
+"""Real face datasets: ORL (AT&T), PubFig, LFW and CelebA, read in their publishers' formats.
+
+Each loader lives in its own module and is imported only when used, so a problem in one loader
+never hides the others, and ``biobench plugins`` stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from biobench import hookimpl
+
+_DATASETS = {
+    "orl": ("biobench_datasets.orl", "ORLFaces", "AT&T (ORL) faces: 40 people x 10 images"),
+    "pubfig": ("biobench_datasets.pubfig", "PubFig", "PubFig (Public Figures), dev or eval set"),
+    "lfw": ("biobench_datasets.lfw", "LFW", "Labeled Faces in the Wild, with Kumar attributes"),
+    "celeba": ("biobench_datasets.celeba", "CelebA", "CelebA aligned faces, 40 attributes"),
+}
+
+_EXPORTERS = {
+    "celeba": ("biobench_datasets.celeba", "export_celeba", "CelebA file layout"),
+}
+
+
+def _lazy(module: str, attr: str) -> Any:
+    def factory(*args: Any, **kwargs: Any) -> Any:
+        return getattr(import_module(module), attr)(*args, **kwargs)
+
+    factory.__name__ = attr
+    factory.lazy_target = (module, attr)  # type: ignore[attr-defined]
+    return factory
+
+
+@hookimpl
+def biobench_register_datasets(register: Any) -> None:
+    for name, (module, attr, description) in _DATASETS.items():
+        register(name, _lazy(module, attr), description=description)
+
+
+@hookimpl
+def biobench_register_exporters(register: Any) -> None:
+    for name, (module, attr, description) in _EXPORTERS.items():
+        register(name, _lazy(module, attr), description=description)
