@@ -1,0 +1,315 @@
+"""The ``biobench`` command line.
+
+Exit status: 0 on success; 2 on bad usage or bad input (one line, no traceback, nothing written);
+1 when a run fails after it started (the message says what was kept).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from biobench import __version__
+from biobench.errors import BiobenchError, RunFailed
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class BiobenchGroup(click.Group):
+    """Turns biobench's exceptions into one-line messages and exit statuses."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BiobenchError as exc:
+            click.echo(f"biobench: error: {exc}", err=True)
+            ctx.exit(2)
+        except RunFailed as exc:
+            click.echo(f"biobench: run failed: {exc}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("biobench: interrupted; finished records were kept", err=True)
+            ctx.exit(130)
+
+
+def _manager(ctx: click.Context) -> Any:
+    from biobench.plugins import PluginManager
+
+    obj = ctx.find_root().obj or {}
+    return PluginManager(extra_modules=obj.get("plugins", ()), block=obj.get("block", ()))
+
+
+def _protocols(pm: Any) -> Any:
+    from biobench.protocol import ProtocolIndex
+
+    return ProtocolIndex(pm.protocol_dirs())
+
+
+@click.group(cls=BiobenchGroup, context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="biobench")
+@click.option(
+    "-p", "--plugin", "plugins", multiple=True, metavar="MODULE",
+    help="Load an extra plugin module (repeatable).",
+)
+@click.option(
+    "--block", multiple=True, metavar="NAME",
+    help="Do not load the plugin with this entry-point name (repeatable).",
+)
+@click.pass_context
+def cli(ctx: click.Context, plugins: tuple[str, ...], block: tuple[str, ...]) -> None:
+    """biobench: train and evaluate face biometrics models on pinned protocols.
+
+    \b
+    Examples:
+      biobench run --protocol quick
+      biobench plugins --json
+      biobench protocols list
+      biobench leaderboard build --protocol quick
+    """
+    ctx.obj = {"plugins": plugins, "block": block}
+
+
+# ---------------------------------------------------------------------------------------------
+# run
+# ---------------------------------------------------------------------------------------------
+
+
+def _parse_seeds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError as exc:
+        raise BiobenchError(f"--seeds: expected integers like 0,1,2, got {text!r}") from exc
+    if not seeds:
+        raise BiobenchError("--seeds: no seed given")
+    return seeds
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--protocol", "protocol_name", required=True, metavar="NAME|PATH",
+              help="A protocol name (see 'biobench protocols list') or a .toml file.")
+@click.option("--dataset", help="Use this dataset plugin in every run.")
+@click.option("--backbone", help="Use this backbone in every run (e.g. vgg16, timm:resnet18).")
+@click.option("--fusion", help="Use this fusion strategy in every run.")
+@click.option("--optimizer", help="Use this optimizer in every run.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a protocol key, e.g. training.epochs=2 (repeatable).")
+@click.option("--seeds", help="Comma-separated seeds, replacing the protocol's.")
+@click.option("--runs", "only", help="Comma-separated run labels to execute (default: all).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--data-root", type=click.Path(path_type=Path),
+              help="Dataset directory (default: $BIOBENCH_DATA/<name>, then ~/.local/share).")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("leaderboards"),
+              show_default=True, help="Where run records and leaderboards are written.")
+@click.option("--resume", is_flag=True, help="Continue interrupted runs from their checkpoints.")
+@click.option("--dry-run", is_flag=True, help="Check everything and print the plan; write nothing.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    protocol_name: str,
+    dataset: str | None,
+    backbone: str | None,
+    fusion: str | None,
+    optimizer: str | None,
+    sets: tuple[str, ...],
+    seeds: str | None,
+    only: str | None,
+    device: str,
+    data_root: Path | None,
+    output: Path,
+    resume: bool,
+    dry_run: bool,
+    progress: bool,
+) -> None:
+    """Run a protocol's grid of runs over its seeds and rebuild its leaderboard.
+
+    \b
+    Examples:
+      biobench run --protocol quick
+      biobench run --protocol orl --seeds 0,1,2 --device cuda
+      biobench run --protocol pubfig --data-root ~/data/pubfig --runs case3-predicted
+      biobench run --protocol quick --backbone timm:resnet18 --set training.epochs=2
+      biobench run --protocol my_protocol.toml --dry-run
+    """
+    from biobench.engine import Engine, RunOptions
+    from biobench.protocol import parse_override
+
+    pm = _manager(ctx)
+    protocol = _protocols(pm).load(protocol_name)
+    overrides = [parse_override(s) for s in sets]
+    for key, value in (("dataset.name", dataset), ("model.backbone", backbone),
+                       ("model.fusion", fusion), ("training.optimizer", optimizer)):
+        if value:
+            overrides.append((key, value))
+    labels = [s.strip() for s in only.split(",")] if only else None
+    specs = protocol.runs(overrides, _parse_seeds(seeds), labels)
+    engine = Engine(
+        pm,
+        RunOptions(
+            output=output, device=device, data_root=data_root, resume=resume,
+            progress=progress and sys.stderr.isatty(), dry_run=dry_run,
+        ),
+    )
+    result = engine.run_protocol(protocol, specs)
+    if dry_run:
+        click.echo("dry run: everything resolved; nothing was written")
+        return
+    for warning in result.warnings:
+        click.echo(f"biobench: warning: {warning}", err=True)
+    md = result.leaderboard.get("md")
+    if md is not None and Path(md).exists():
+        click.echo(Path(md).read_text(encoding="utf-8"))
+    click.echo(f"{len(result.records)} run records under {Path(output) / 'runs' / protocol.name}")
+    for kind, path in sorted(result.leaderboard.items()):
+        click.echo(f"leaderboard ({kind}): {path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# plugins
+# ---------------------------------------------------------------------------------------------
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List every plugin: distribution, version, hooks, registered names, errors.
+
+    \b
+    Examples:
+      biobench plugins
+      biobench plugins --json
+      BIOBENCH_DISABLE_PLUGIN_AUTOLOAD=1 biobench -p my_plugin plugins
+    """
+    pm = _manager(ctx)
+    listing = pm.describe()
+    if as_json:
+        click.echo(json.dumps(listing, indent=2))
+        return
+    from tabulate import tabulate
+
+    rows = []
+    for p in listing:
+        registered = "; ".join(f"{k}: {', '.join(v)}" for k, v in p.get("registered", {}).items())
+        status = f"BROKEN: {p['error']}" if p.get("broken") else registered or "(nothing)"
+        dist = f"{p.get('distribution') or '-'} {p.get('version') or ''}".strip()
+        rows.append([p["name"], dist, status])
+    click.echo(tabulate(rows, headers=["plugin", "distribution", "registered"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# protocols
+# ---------------------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=CONTEXT)
+def protocols() -> None:
+    """List, show and validate protocol files."""
+
+
+@protocols.command("list", context_settings=CONTEXT)
+@click.pass_context
+def protocols_list(ctx: click.Context) -> None:
+    """List the protocols shipped by installed plugins."""
+    from tabulate import tabulate
+
+    index = _protocols(_manager(ctx))
+    rows = []
+    for name in index.names():
+        try:
+            p = index.load(name)
+            rows.append([name, p.version, len(p.data.get("runs") or [1]), p.description[:60]])
+        except BiobenchError as exc:
+            rows.append([name, "?", "?", f"INVALID: {exc}"])
+    click.echo(tabulate(rows, headers=["protocol", "version", "runs", "description"]))
+
+
+@protocols.command("show", context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the resolved protocol as JSON.")
+@click.pass_context
+def protocols_show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show a protocol with its defaults and `extends` resolved."""
+    p = _protocols(_manager(ctx)).load(name)
+    resolved = {**p.data, "_file": str(p.path), "_sha256": p.sha256}
+    if as_json:
+        click.echo(json.dumps(resolved, indent=2))
+        return
+    click.echo(f"# {p.name} v{p.version} ({p.path})\n# sha256 {p.sha256}")
+    for spec in p.runs():
+        click.echo(f"- {spec.label}: dataset={spec.dataset['name']} backbone="
+                   f"{spec.model['backbone']} fusion={spec.model['fusion']} optimizer="
+                   f"{spec.training['optimizer']} tasks={'+'.join(spec.training['tasks']) or '-'}"
+                   f" seeds={spec.seeds}")
+    click.echo(json.dumps(resolved, indent=2))
+
+
+@protocols.command("validate", context_settings=CONTEXT)
+@click.argument("targets", nargs=-1, required=True)
+@click.pass_context
+def protocols_validate(ctx: click.Context, targets: tuple[str, ...]) -> None:
+    """Validate protocol files or names: schema, component names and options."""
+    pm = _manager(ctx)
+    index = _protocols(pm)
+    for target in targets:
+        p = index.load(target)
+        for spec in p.runs():
+            pm.get("dataset", spec.dataset["name"])
+            pm.get("backbone", spec.model["backbone"])
+            pm.get("fusion", spec.model["fusion"])
+            pm.get("optimizer", spec.training["optimizer"])
+            for m in spec.metrics:
+                pm.get("metric", m["name"])
+        click.echo(f"{target}: ok ({p.name} v{p.version}, {len(p.runs())} runs)")
+
+
+# ---------------------------------------------------------------------------------------------
+# leaderboard
+# ---------------------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=CONTEXT)
+def leaderboard() -> None:
+    """Rebuild leaderboards from run records."""
+
+
+@leaderboard.command("build", context_settings=CONTEXT)
+@click.option("--protocol", "protocol_name", help="Only this protocol (default: every protocol "
+              "with run records under OUTPUT/runs).")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("leaderboards"),
+              show_default=True)
+@click.pass_context
+def leaderboard_build(ctx: click.Context, protocol_name: str | None, output: Path) -> None:
+    """Rebuild OUTPUT/<protocol>.csv and .md from OUTPUT/runs/<protocol>/.
+
+    \b
+    Examples:
+      biobench leaderboard build
+      biobench leaderboard build --protocol quick --output results/
+    """
+    from biobench import leaderboard as lb
+
+    index = _protocols(_manager(ctx))
+    names = [protocol_name] if protocol_name else sorted(
+        d.name for d in (output / "runs").glob("*") if d.is_dir()
+    )
+    if not names:
+        raise BiobenchError(f"no run records under {output / 'runs'}")
+    for name in names:
+        try:
+            protocol = index.load(name)
+        except BiobenchError:
+            protocol = None  # records of a protocol file given by path: rebuild without it
+        paths = lb.build(output, protocol, name)
+        for kind, path in sorted(paths.items()):
+            click.echo(f"{name} ({kind}): {path}")
+
+
+def main() -> None:
+    cli(prog_name="biobench")
