@@ -52,11 +52,17 @@ def _protocols(pm: Any) -> Any:
 @click.group(cls=BiobenchGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="biobench")
 @click.option(
-    "-p", "--plugin", "plugins", multiple=True, metavar="MODULE",
+    "-p",
+    "--plugin",
+    "plugins",
+    multiple=True,
+    metavar="MODULE",
     help="Load an extra plugin module (repeatable).",
 )
 @click.option(
-    "--block", multiple=True, metavar="NAME",
+    "--block",
+    multiple=True,
+    metavar="NAME",
     help="Do not load the plugin with this entry-point name (repeatable).",
 )
 @click.pass_context
@@ -91,21 +97,39 @@ def _parse_seeds(text: str | None) -> list[int] | None:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("--protocol", "protocol_name", required=True, metavar="NAME|PATH",
-              help="A protocol name (see 'biobench protocols list') or a .toml file.")
+@click.option(
+    "--protocol",
+    "protocol_name",
+    required=True,
+    metavar="NAME|PATH",
+    help="A protocol name (see 'biobench protocols list') or a .toml file.",
+)
 @click.option("--dataset", help="Use this dataset plugin in every run.")
 @click.option("--backbone", help="Use this backbone in every run (e.g. vgg16, timm:resnet18).")
 @click.option("--fusion", help="Use this fusion strategy in every run.")
 @click.option("--optimizer", help="Use this optimizer in every run.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Override a protocol key, e.g. training.epochs=2 (repeatable).")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a protocol key, e.g. training.epochs=2 (repeatable).",
+)
 @click.option("--seeds", help="Comma-separated seeds, replacing the protocol's.")
 @click.option("--runs", "only", help="Comma-separated run labels to execute (default: all).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--data-root", type=click.Path(path_type=Path),
-              help="Dataset directory (default: $BIOBENCH_DATA/<name>, then ~/.local/share).")
-@click.option("--output", type=click.Path(path_type=Path), default=Path("leaderboards"),
-              show_default=True, help="Where run records and leaderboards are written.")
+@click.option(
+    "--data-root",
+    type=click.Path(path_type=Path),
+    help="Dataset directory (default: $BIOBENCH_DATA/<name>, then ~/.local/share).",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("leaderboards"),
+    show_default=True,
+    help="Where run records and leaderboards are written.",
+)
 @click.option("--resume", is_flag=True, help="Continue interrupted runs from their checkpoints.")
 @click.option("--dry-run", is_flag=True, help="Check everything and print the plan; write nothing.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
@@ -143,8 +167,12 @@ def run(
     pm = _manager(ctx)
     protocol = _protocols(pm).load(protocol_name)
     overrides = [parse_override(s) for s in sets]
-    for key, value in (("dataset.name", dataset), ("model.backbone", backbone),
-                       ("model.fusion", fusion), ("training.optimizer", optimizer)):
+    for key, value in (
+        ("dataset.name", dataset),
+        ("model.backbone", backbone),
+        ("model.fusion", fusion),
+        ("training.optimizer", optimizer),
+    ):
         if value:
             overrides.append((key, value))
     labels = [s.strip() for s in only.split(",")] if only else None
@@ -152,8 +180,12 @@ def run(
     engine = Engine(
         pm,
         RunOptions(
-            output=output, device=device, data_root=data_root, resume=resume,
-            progress=progress and sys.stderr.isatty(), dry_run=dry_run,
+            output=output,
+            device=device,
+            data_root=data_root,
+            resume=resume,
+            progress=progress and sys.stderr.isatty(),
+            dry_run=dry_run,
         ),
     )
     result = engine.run_protocol(protocol, specs)
@@ -243,10 +275,12 @@ def protocols_show(ctx: click.Context, name: str, as_json: bool) -> None:
         return
     click.echo(f"# {p.name} v{p.version} ({p.path})\n# sha256 {p.sha256}")
     for spec in p.runs():
-        click.echo(f"- {spec.label}: dataset={spec.dataset['name']} backbone="
-                   f"{spec.model['backbone']} fusion={spec.model['fusion']} optimizer="
-                   f"{spec.training['optimizer']} tasks={'+'.join(spec.training['tasks']) or '-'}"
-                   f" seeds={spec.seeds}")
+        click.echo(
+            f"- {spec.label}: dataset={spec.dataset['name']} backbone="
+            f"{spec.model['backbone']} fusion={spec.model['fusion']} optimizer="
+            f"{spec.training['optimizer']} tasks={'+'.join(spec.training['tasks']) or '-'}"
+            f" seeds={spec.seeds}"
+        )
     click.echo(json.dumps(resolved, indent=2))
 
 
@@ -280,10 +314,14 @@ def leaderboard() -> None:
 
 
 @leaderboard.command("build", context_settings=CONTEXT)
-@click.option("--protocol", "protocol_name", help="Only this protocol (default: every protocol "
-              "with run records under OUTPUT/runs).")
-@click.option("--output", type=click.Path(path_type=Path), default=Path("leaderboards"),
-              show_default=True)
+@click.option(
+    "--protocol",
+    "protocol_name",
+    help="Only this protocol (default: every protocol with run records under OUTPUT/runs).",
+)
+@click.option(
+    "--output", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True
+)
 @click.pass_context
 def leaderboard_build(ctx: click.Context, protocol_name: str | None, output: Path) -> None:
     """Rebuild OUTPUT/<protocol>.csv and .md from OUTPUT/runs/<protocol>/.
@@ -296,8 +334,10 @@ def leaderboard_build(ctx: click.Context, protocol_name: str | None, output: Pat
     from biobench import leaderboard as lb
 
     index = _protocols(_manager(ctx))
-    names = [protocol_name] if protocol_name else sorted(
-        d.name for d in (output / "runs").glob("*") if d.is_dir()
+    names = (
+        [protocol_name]
+        if protocol_name
+        else sorted(d.name for d in (output / "runs").glob("*") if d.is_dir())
     )
     if not names:
         raise BiobenchError(f"no run records under {output / 'runs'}")

@@ -122,7 +122,8 @@ class Dataset(Protocol):
     are missing, and :class:`biobench.errors.DataError` naming file and line when they are
     malformed.  Optional methods, used by ``biobench data``:
 
-    - ``prepare(root: Path, **options) -> str``: download or extract into ``root``; returns a report.
+    - ``prepare(root, *, source=None, subset=None, progress=True, **options) -> str``: download or
+      extract into ``root``; returns a report.
     - ``check(ctx: DataContext) -> dict``: what is present, missing, and the fingerprint.
     - ``prepare_hint: str``: the exact command that prepares the data (shown when it is missing).
     """

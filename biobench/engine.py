@@ -217,9 +217,7 @@ class DataCache:
 def prepare_data(cache: DataCache, spec: RunSpec, base_dir: Path) -> PreparedData:
     cfg = spec.dataset
     data, provenance, load_s = cache.load(cfg, spec.model["image_size"])
-    data = filter_identities(
-        data, cfg.get("min_images_per_identity", 2), cfg.get("max_identities")
-    )
+    data = filter_identities(data, cfg.get("min_images_per_identity", 2), cfg.get("max_identities"))
     if len(data.identity_names) < 2:
         raise BiobenchError(f"dataset '{cfg['name']}' has fewer than 2 usable identities")
     parts = split_indices(data, cfg["split"], base_dir)
@@ -443,14 +441,26 @@ def evaluate(
     data = prepared.data
     ev_cfg = spec.evaluation
     test = infer(
-        model, prepared, prepared.test, device, ev_cfg["batch_size"], ev_cfg["embedding"],
-        progress, "evaluate test",
+        model,
+        prepared,
+        prepared.test,
+        device,
+        ev_cfg["batch_size"],
+        ev_cfg["embedding"],
+        progress,
+        "evaluate test",
     )
     gallery = None
     if needs_gallery:
         gallery = infer(
-            model, prepared, prepared.train, device, ev_cfg["batch_size"], ev_cfg["embedding"],
-            progress, "evaluate gallery",
+            model,
+            prepared,
+            prepared.train,
+            device,
+            ev_cfg["batch_size"],
+            ev_cfg["embedding"],
+            progress,
+            "evaluate gallery",
         )
     test_keys = [data.keys[i] for i in prepared.test]
     info: dict[str, Any] = {}
@@ -459,8 +469,10 @@ def evaluate(
         info["pairs"] = {"source": "dataset", "n": int(len(same)), "dropped": dropped}
     else:
         pair_index, same, fold = make_pairs(data.identities[prepared.test], seed=0)
-        info["pairs"] = {"source": "generated (biobench.splits.make_pairs, seed 0)",
-                         "n": int(len(same))}
+        info["pairs"] = {
+            "source": "generated (biobench.splits.make_pairs, seed 0)",
+            "n": int(len(same)),
+        }
     evaluation = Evaluation(
         keys=test_keys,
         identity_true=data.identities[prepared.test],
@@ -563,16 +575,24 @@ class Engine:
     ) -> tuple[ComposedModel, dict[str, Any]]:
         m = spec.model
         backbone, bprov = build_component(
-            self.pm, "backbone", m["backbone"], dict(m["backbone_options"]),
-            image_size=m["image_size"], in_channels=3,
+            self.pm,
+            "backbone",
+            m["backbone"],
+            dict(m["backbone_options"]),
+            image_size=m["image_size"],
+            in_channels=3,
         )
         if not isinstance(getattr(backbone, "output_dim", None), int):
             raise PluginError(f"backbone '{m['backbone']}' has no integer output_dim")
         tasks = list(spec.training["tasks"])
         trainable = getattr(backbone, "trainable", True)
         fusion, fprov = build_component(
-            self.pm, "fusion", m["fusion"], dict(m["fusion_options"]),
-            feature_dim=int(backbone.output_dim), num_attributes=len(prepared.fusion_index),
+            self.pm,
+            "fusion",
+            m["fusion"],
+            dict(m["fusion_options"]),
+            feature_dim=int(backbone.output_dim),
+            num_attributes=len(prepared.fusion_index),
         )
         model = ComposedModel(
             backbone,
@@ -597,8 +617,12 @@ class Engine:
         if not groups:
             return None, {"name": t["optimizer"], "plugin": None, "unused": True}
         return build_component(
-            self.pm, "optimizer", t["optimizer"], dict(t["optimizer_options"]),
-            task_params=groups, task_weights=weights,
+            self.pm,
+            "optimizer",
+            t["optimizer"],
+            dict(t["optimizer_options"]),
+            task_params=groups,
+            task_weights=weights,
         )
 
     # -- running ------------------------------------------------------------------------------
@@ -609,10 +633,14 @@ class Engine:
         result = RunResult()
         if self.options.dry_run:
             for item in plan:
-                self.options.log(f"would run {item.spec.label} seed {item.seed} -> {item.record_path}")
+                self.options.log(
+                    f"would run {item.spec.label} seed {item.seed} -> {item.record_path}"
+                )
             return result
         for i, item in enumerate(plan, 1):
-            self.options.log(f"[{i}/{len(plan)}] {protocol.name} / {item.spec.label} / seed {item.seed}")
+            self.options.log(
+                f"[{i}/{len(plan)}] {protocol.name} / {item.spec.label} / seed {item.seed}"
+            )
             try:
                 path, warnings = self.run_one(protocol, item)
             except (BiobenchError, KeyboardInterrupt):
@@ -656,14 +684,23 @@ class Engine:
 
             def on_epoch(epoch: int, losses: dict[str, float]) -> None:
                 warnings.extend(
-                    self.pm.notify("biobench_epoch_finished", run=run_info, epoch=epoch,
-                                   losses=losses)
+                    self.pm.notify(
+                        "biobench_epoch_finished", run=run_info, epoch=epoch, losses=losses
+                    )
                 )
 
             state = train(
-                model, optimizer, prepared, spec, seed, self.device,
-                checkpoint=checkpoint, config_hash=config_hash, resume=self.options.resume,
-                progress=self.options.progress, on_epoch=on_epoch,
+                model,
+                optimizer,
+                prepared,
+                spec,
+                seed,
+                self.device,
+                checkpoint=checkpoint,
+                config_hash=config_hash,
+                resume=self.options.resume,
+                progress=self.options.progress,
+                on_epoch=on_epoch,
             )
         train_s = time.perf_counter() - t0
         metrics_objs = []
@@ -775,8 +812,13 @@ class Engine:
 
 def summarize_plan(plan: Sequence[PlannedRun]) -> str:
     rows = [
-        {"label": p.spec.label, "seed": p.seed, "backbone": p.spec.model["backbone"],
-         "fusion": p.spec.model["fusion"], "tasks": "+".join(p.spec.training["tasks"])}
+        {
+            "label": p.spec.label,
+            "seed": p.seed,
+            "backbone": p.spec.model["backbone"],
+            "fusion": p.spec.model["fusion"],
+            "tasks": "+".join(p.spec.training["tasks"]),
+        }
         for p in plan
     ]
     return json.dumps(rows, indent=1)

@@ -11,8 +11,8 @@ plugin whose import raises is recorded as broken, with its error, and the others
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import importlib.metadata as md
+import importlib.util
 import os
 import traceback
 from collections.abc import Iterable, Sequence
@@ -211,6 +211,7 @@ class PluginManager:
                     _kind: str = kind,
                     _info: PluginInfo = info,
                 ) -> None:
+                    summary = (factory.__doc__ or "").strip().split("\n")[0]
                     registries[_kind].add(
                         Entry(
                             kind=_kind,
@@ -219,11 +220,13 @@ class PluginManager:
                             plugin=_info.name,
                             distribution=_info.distribution,
                             version=_info.version,
-                            description=description or (factory.__doc__ or "").strip().split("\n")[0],
+                            description=description or summary,
                             prefix=prefix,
                         )
                     )
-                    _info.registered.setdefault(_kind, []).append(name + (":<name>" if prefix else ""))
+                    _info.registered.setdefault(_kind, []).append(
+                        name + (":<name>" if prefix else "")
+                    )
 
                 try:
                     impl.function(register)
@@ -266,7 +269,7 @@ class PluginManager:
     def describe(self) -> list[dict[str, Any]]:
         """Every plugin with its distribution, hooks and registered names (for ``plugins``)."""
         try:
-            self.registries
+            _ = self.registries
         except BiobenchError as exc:
             # Registration errors are reported on the listing instead of hiding every plugin.
             return [info.as_dict() for info in self.plugins.values()] + [

@@ -345,7 +345,7 @@ def parse_override(text: str, source: str = "--set") -> tuple[str, Any]:
     # Validate the key path and the value's type against the schema.
     node: Any = PROTOCOL
     parts = key.split(".")
-    for i, part in enumerate(parts):
+    for part in parts:
         if node == ANY:
             return key, value  # free-form options table: the plugin checks its own options
         if not (isinstance(node, tuple) and node[0] == "table"):

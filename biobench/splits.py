@@ -71,7 +71,9 @@ def split_indices(data: FaceData, rule: dict[str, Any], base_dir: Path) -> dict[
         lookup = dict(zip(table["key"], table["split"], strict=True))
         labels = np.array([lookup.get(k, "absent") for k in data.keys])
     elif kind == "per_identity":
-        labels = _per_identity(data, float(rule.get("train_fraction", 0.8)), int(rule.get("seed", 0)))
+        labels = _per_identity(
+            data, float(rule.get("train_fraction", 0.8)), int(rule.get("seed", 0))
+        )
     else:  # pragma: no cover - the schema forbids it
         raise BiobenchError(f"unknown split rule {kind!r}")
     out = {name: np.flatnonzero(labels == name) for name in ("train", "test")}
