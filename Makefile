@@ -1,0 +1,35 @@
+# The two commands of the README.  Both create .venv on first use and install biobench with
+# its plugins; nothing else needs to be installed by hand.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.biobench-installed
+# torch and torchvision must match for timm; override for another platform, e.g.
+#   make demo TORCH_SPEC="torch torchvision"
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+EXTRAS ?= test,orl
+OUTPUT ?= leaderboards
+
+.PHONY: demo test lint clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/biobench run --protocol quick --output $(OUTPUT) --no-progress
+	@echo
+	@echo "Leaderboard: $(OUTPUT)/quick.md and $(OUTPUT)/quick.csv"
+	@echo "Run records: $(OUTPUT)/runs/quick/"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean-venv:
+	rm -rf $(VENV)
