@@ -351,5 +351,253 @@ def leaderboard_build(ctx: click.Context, protocol_name: str | None, output: Pat
             click.echo(f"{name} ({kind}): {path}")
 
 
+# ---------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------
+
+
+def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    import tomllib
+
+    out: dict[str, Any] = {}
+    for text in pairs:
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            raise BiobenchError(f"-o: expected key=value, got {text!r}")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = raw.strip()
+    return out
+
+
+def _load_dataset(
+    ctx: click.Context, name: str, options: dict[str, Any], image_size: int, data_root: Path | None
+) -> tuple[Any, Any, Any]:
+    from biobench.contracts import DataContext
+    from biobench.engine import build_component, data_roots, default_cache_dir
+
+    pm = _manager(ctx)
+    dataset, _ = build_component(pm, "dataset", name, options)
+    data_ctx = DataContext(
+        roots=data_roots(name, data_root),
+        cache_dir=default_cache_dir() / "datasets" / name,
+        image_size=image_size,
+        explicit_root=data_root is not None,
+        progress=sys.stderr.isatty(),
+    )
+    return pm, dataset, data_ctx
+
+
+_DATASET_OPTIONS = [
+    click.argument("name"),
+    click.option(
+        "-o",
+        "--option",
+        "option_pairs",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A dataset option, as in the protocol's [dataset] options (repeatable).",
+    ),
+    click.option(
+        "--data-root",
+        type=click.Path(path_type=Path),
+        help="Dataset directory (default: $BIOBENCH_DATA/<name>, then ~/.local/share).",
+    ),
+    click.option("--image-size", default=64, show_default=True, help="Image size to load at."),
+]
+
+
+def _dataset_options(func: Any) -> Any:
+    for decorator in reversed(_DATASET_OPTIONS):
+        func = decorator(func)
+    return func
+
+
+@cli.group(context_settings=CONTEXT)
+def data() -> None:
+    """Preview, export, prepare and check datasets."""
+
+
+@data.command("preview", context_settings=CONTEXT)
+@_dataset_options
+@click.option("--out", type=click.Path(path_type=Path), help="PNG file (default: NAME.png).")
+@click.option("--identities", default=6, show_default=True)
+@click.option("--per-identity", default=8, show_default=True)
+@click.pass_context
+def data_preview(
+    ctx: click.Context,
+    name: str,
+    option_pairs: tuple[str, ...],
+    data_root: Path | None,
+    image_size: int,
+    out: Path | None,
+    identities: int,
+    per_identity: int,
+) -> None:
+    """Write a contact sheet: identities in rows, their images in columns, attributes below.
+
+    \b
+    Examples:
+      biobench data preview synthfaces
+      biobench data preview synthfaces -o difficulty=0.8 --out hard.png
+    """
+    from biobench.preview import contact_sheet
+
+    _, dataset, data_ctx = _load_dataset(ctx, name, _options(option_pairs), image_size, data_root)
+    path = contact_sheet(
+        dataset.load(data_ctx),
+        out or Path(f"{name}.png"),
+        identities=identities,
+        per_identity=per_identity,
+    )
+    click.echo(f"wrote {path}")
+
+
+@data.command("export", context_settings=CONTEXT)
+@_dataset_options
+@click.option("--format", "fmt", required=True, help="An exporter name, e.g. celeba.")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.pass_context
+def data_export(
+    ctx: click.Context,
+    name: str,
+    option_pairs: tuple[str, ...],
+    data_root: Path | None,
+    image_size: int,
+    fmt: str,
+    out: Path,
+) -> None:
+    """Write a dataset in another dataset's real file layout.
+
+    \b
+    Examples:
+      biobench data export synthfaces --format celeba exported/
+    """
+    pm, dataset, data_ctx = _load_dataset(ctx, name, _options(option_pairs), image_size, data_root)
+    entry, _ = pm.get("exporter", fmt)
+    entry.factory(dataset.load(data_ctx), out)
+    click.echo(f"wrote {name} in {fmt} format to {out}")
+
+
+@data.command("prepare", context_settings=CONTEXT)
+@_dataset_options
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path),
+    help="Where to prepare the dataset (default: the first place biobench looks).",
+)
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(path_type=Path),
+    help="A downloaded archive or folder to prepare from.",
+)
+@click.option("--set", "subset", help="Which part of the dataset (e.g. dev or eval for PubFig).")
+@click.pass_context
+def data_prepare(
+    ctx: click.Context,
+    name: str,
+    option_pairs: tuple[str, ...],
+    data_root: Path | None,
+    image_size: int,
+    root: Path | None,
+    source: Path | None,
+    subset: str | None,
+) -> None:
+    """Download or extract a dataset into place, verifying what it can.
+
+    \b
+    Examples:
+      biobench data prepare pubfig --root ~/data/pubfig --set dev
+      biobench data prepare lfw --from ~/Downloads/lfw.tgz
+      biobench data prepare celeba --from ~/Downloads/celeba/
+    """
+    _, dataset, data_ctx = _load_dataset(ctx, name, {}, image_size, data_root)
+    if not hasattr(dataset, "prepare"):
+        raise BiobenchError(f"dataset '{name}' has no preparation step")
+    target = root or data_ctx.roots[0]
+    report = dataset.prepare(
+        target,
+        source=source,
+        subset=subset,
+        progress=data_ctx.progress,
+        **_options(option_pairs),
+    )
+    click.echo(report or f"prepared {name} in {target}")
+
+
+@data.command("check", context_settings=CONTEXT)
+@_dataset_options
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def data_check(
+    ctx: click.Context,
+    name: str,
+    option_pairs: tuple[str, ...],
+    data_root: Path | None,
+    image_size: int,
+    as_json: bool,
+) -> None:
+    """Say what of a dataset is present, what is missing, and its fingerprint."""
+    _, dataset, data_ctx = _load_dataset(ctx, name, _options(option_pairs), image_size, data_root)
+    if hasattr(dataset, "check"):
+        report = dataset.check(data_ctx)
+    else:
+        loaded = dataset.load(data_ctx)
+        report = {
+            "images": len(loaded),
+            "identities": len(loaded.identity_names),
+            "missing": loaded.missing,
+            "fingerprint": loaded.fingerprint,
+        }
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    else:
+        for key, value in report.items():
+            click.echo(f"{key}: {value}")
+
+
+# ---------------------------------------------------------------------------------------------
+# score
+# ---------------------------------------------------------------------------------------------
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("score_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--metrics",
+    default="verification",
+    show_default=True,
+    help="Comma-separated metric names to compute from the scores.",
+)
+@click.option(
+    "-o",
+    "--option",
+    "option_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Metric options (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True)
+def score(score_file: Path, metrics: str, option_pairs: tuple[str, ...], as_json: bool) -> None:
+    """Compute metrics from a score file (Bob 4-column or biobench CSV).
+
+    \b
+    Examples:
+      biobench score leaderboards/runs/orl/case1-none/seed-0-scores/verification.txt
+      biobench score my_system_scores.txt --metrics verification --json
+    """
+    from biobench.scores import score_file as compute
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    values = compute(score_file, names, _options(option_pairs))
+    if as_json:
+        click.echo(json.dumps(values, indent=2, default=str))
+        return
+    for key, value in values.items():
+        click.echo(f"{key}\t{value}")
+
+
 def main() -> None:
     cli(prog_name="biobench")

@@ -1,0 +1,18 @@
+"""Shared test settings: keep torch single-threaded and quiet, isolate caches."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    # Every test gets its own dataset cache so tests never share state through ~/.cache.
+    monkeypatch.setenv("BIOBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+    monkeypatch.delenv("BIOBENCH_DATA", raising=False)
