@@ -14,7 +14,7 @@ them, it must only provide the attributes and methods described.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -177,8 +177,16 @@ class Fusion(nn.Module):
 # Optimizers
 # ---------------------------------------------------------------------------------------------
 
-#: Recomputes the forward pass on the current batch and returns each active task's loss.
-LossClosure = Callable[[], Mapping[str, torch.Tensor]]
+class LossClosure(Protocol):
+    """Recomputes the forward pass on the current batch and returns task losses.
+
+    ``closure()`` computes every active task's loss; ``closure(("attributes",))`` computes only
+    the branches that the named tasks need (cheaper, and required under
+    DistributedDataParallel when the optimizer back-propagates each task separately: each
+    forward pass must be followed by exactly one backward pass).
+    """
+
+    def __call__(self, tasks: Sequence[str] | None = None) -> Mapping[str, torch.Tensor]: ...
 
 
 @runtime_checkable
@@ -192,8 +200,10 @@ class TaskOptimizer(Protocol):
     ``task_weights`` maps each task to its loss weight.
 
     ``step(closure)`` performs one training iteration: it may call ``closure()`` once (sum the
-    weighted losses and step) or several times (alternating updates, each on fresh gradients).
-    It returns the losses it used, detached, for logging.
+    weighted losses, one backward pass, step) or once per task (``closure(("attributes",))``,
+    backward, ...: alternating updates).  Each closure call must be followed by exactly one
+    ``backward`` of a loss it returned.  ``step`` returns the losses it used, detached, for
+    logging.
     """
 
     def step(self, closure: LossClosure) -> Mapping[str, torch.Tensor]: ...

@@ -352,12 +352,15 @@ def train(
             y_id = identities[idx_dev]
             y_attr = attributes[idx_dev]
 
-            def closure(x=x, y_id=y_id, y_attr=y_attr) -> dict[str, torch.Tensor]:
-                out = model(x, y_attr)
+            def closure(
+                tasks: Sequence[str] | None = None, x=x, y_id=y_id, y_attr=y_attr
+            ) -> dict[str, torch.Tensor]:
+                wanted = list(weights) if tasks is None else [t for t in tasks if t in weights]
+                out = model(x, y_attr, wanted)
                 losses: dict[str, torch.Tensor] = {}
-                if "attributes" in weights and out.attribute_logits is not None:
+                if "attributes" in wanted and out.attribute_logits is not None:
                     losses["attributes"] = attribute_loss(out.attribute_logits, y_attr)
-                if "identity" in weights and out.identity_logits is not None:
+                if "identity" in wanted and out.identity_logits is not None:
                     losses["identity"] = F.cross_entropy(out.identity_logits, y_id)
                 return losses
 

@@ -6,7 +6,8 @@ Everything here is generic: the backbone and fusion come from plugins; the heads
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -29,8 +30,9 @@ class MLPHead(nn.Module):
         return self.out(self.dropout(h)), h
 
 
-@dataclass
-class ModelOutput:
+class ModelOutput(NamedTuple):
+    """What one forward pass produced (a tuple, so DistributedDataParallel can walk it)."""
+
     features: torch.Tensor  # [B, D] trunk features
     attribute_logits: torch.Tensor | None  # [B, T, 2]
     identity_logits: torch.Tensor | None  # [B, C]
@@ -83,14 +85,31 @@ class ComposedModel(nn.Module):
             )
         self.fusion_inputs = frozenset(needs)
 
-    def forward(self, images: torch.Tensor, attributes: torch.Tensor | None = None) -> ModelOutput:
+    def forward(
+        self,
+        images: torch.Tensor,
+        attributes: torch.Tensor | None = None,
+        tasks: Collection[str] | None = None,
+    ) -> ModelOutput:
+        """Run the branches that ``tasks`` need (all by default).
+
+        Computing only what a task's loss needs matters for alternating optimizers under
+        DistributedDataParallel: each forward pass must be matched by one backward pass over
+        exactly the parameters it used.
+        """
+        want_identity = self.identity_head is not None and (tasks is None or "identity" in tasks)
+        want_attributes = self.attribute_head is not None and (
+            tasks is None
+            or "attributes" in tasks
+            or (want_identity and "predicted" in self.fusion_inputs)
+        )
         features = self.backbone(images)
         attribute_logits = None
-        if self.attribute_head is not None:
+        if want_attributes:
             logits, _ = self.attribute_head(features)
             attribute_logits = logits.view(len(features), self.num_attributes, 2)
         identity_logits = identity_hidden = None
-        if self.identity_head is not None and self.fusion is not None:
+        if want_identity and self.fusion is not None:
             kwargs: dict[str, torch.Tensor | None] = {}
             if "predicted" in self.fusion_inputs:
                 kwargs["attribute_logits"] = attribute_logits.index_select(1, self.fusion_index)
