@@ -133,6 +133,38 @@ def _parse_seeds(text: str | None) -> list[int] | None:
 @click.option("--resume", is_flag=True, help="Continue interrupted runs from their checkpoints.")
 @click.option("--dry-run", is_flag=True, help="Check everything and print the plan; write nothing.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.option(
+    "--amp",
+    type=click.Choice(["auto", "bf16", "off"]),
+    default="auto",
+    show_default=True,
+    help="bf16 autocast (auto: on for CUDA, off on the CPU).",
+)
+@click.option(
+    "--channels-last/--no-channels-last",
+    default=None,
+    help="NHWC memory format (default: on for CUDA).",
+)
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the backbone.")
+@click.option(
+    "--profile",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Write a short torch profiler trace of the first run to DIR.",
+)
+@click.option(
+    "--jobs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Run grid cells in this many parallel processes.",
+)
+@click.option(
+    "--nproc",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Launch N processes with torchrun (DistributedDataParallel).",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -150,6 +182,12 @@ def run(
     resume: bool,
     dry_run: bool,
     progress: bool,
+    amp: str,
+    channels_last: bool | None,
+    compile_: bool,
+    profile: Path | None,
+    jobs: int,
+    nproc: int | None,
 ) -> None:
     """Run a protocol's grid of runs over its seeds and rebuild its leaderboard.
 
@@ -160,8 +198,14 @@ def run(
       biobench run --protocol pubfig --data-root ~/data/pubfig --runs case3-predicted
       biobench run --protocol quick --backbone timm:resnet18 --set training.epochs=2
       biobench run --protocol my_protocol.toml --dry-run
+      biobench run --protocol quick --jobs 2
+      biobench run --protocol pubfig --nproc 4      # torchrun, DistributedDataParallel
     """
+    if nproc is not None and nproc > 1:
+        _launch_torchrun(nproc)
+        return
     from biobench.engine import Engine, RunOptions
+    from biobench.runtime import Accel
     from biobench.protocol import parse_override
 
     pm = _manager(ctx)
@@ -186,9 +230,14 @@ def run(
             resume=resume,
             progress=progress and sys.stderr.isatty(),
             dry_run=dry_run,
+            accel=Accel(amp=amp, channels_last=channels_last, compile=compile_),
+            profile=profile,
+            jobs=jobs,
         ),
     )
     result = engine.run_protocol(protocol, specs)
+    if not engine.dist.is_main:
+        return
     if dry_run:
         click.echo("dry run: everything resolved; nothing was written")
         return
@@ -200,6 +249,38 @@ def run(
     click.echo(f"{len(result.records)} run records under {Path(output) / 'runs' / protocol.name}")
     for kind, path in sorted(result.leaderboard.items()):
         click.echo(f"leaderboard ({kind}): {path}")
+
+
+def _launch_torchrun(nproc: int) -> None:
+    """Re-run this command under ``torchrun --nproc-per-node N`` (without ``--nproc``)."""
+    import subprocess
+
+    argv = sys.argv[1:]
+    cleaned: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--nproc":
+            skip = True
+            continue
+        if arg.startswith("--nproc="):
+            continue
+        cleaned.append(arg)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "biobench",
+        *cleaned,
+    ]
+    code = subprocess.call(cmd)
+    if code != 0:
+        raise RunFailed(f"torchrun exited with status {code}; finished records were kept")
 
 
 # ---------------------------------------------------------------------------------------------

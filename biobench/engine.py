@@ -33,6 +33,15 @@ from biobench.model import ComposedModel
 from biobench.plugins import PluginManager
 from biobench.protocol import Protocol, RunSpec, canonical_json
 from biobench.records import atomic_open, environment, record_path, write_json
+from biobench.runtime import (
+    Accel,
+    DistContext,
+    all_reduce_sum,
+    gather_shards,
+    init_distributed,
+    maybe_profile,
+    resolve_device,
+)
 from biobench.splits import filter_identities, make_pairs, pairs_from_keys, split_indices
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -79,17 +88,12 @@ class RunOptions:
     resume: bool = False
     progress: bool = True
     dry_run: bool = False
+    accel: Accel = field(default_factory=Accel)
+    #: Write a short torch profiler trace of the first run's training here.
+    profile: Path | None = None
+    #: Run grid cells in this many parallel processes (single-process jobs only).
+    jobs: int = 1
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise BiobenchError(f"device '{name}' requested but CUDA is not available")
-    if name not in ("cpu",) and not name.startswith("cuda"):
-        raise BiobenchError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -249,8 +253,8 @@ def prepare_data(cache: DataCache, spec: RunSpec, base_dir: Path) -> PreparedDat
 class Batcher:
     """Turns uint8 image arrays into normalised float batches on the device."""
 
-    def __init__(self, device: torch.device, raw: bool) -> None:
-        self.device, self.raw = device, raw
+    def __init__(self, device: torch.device, raw: bool, channels_last: bool = False) -> None:
+        self.device, self.raw, self.channels_last = device, raw, channels_last
         self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
 
@@ -261,7 +265,9 @@ class Batcher:
         x = images.permute(0, 3, 1, 2).float()
         if flip is not None:
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
-        return ((x - self.mean) / self.std).contiguous()
+        x = (x - self.mean) / self.std
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        return x.contiguous(memory_format=fmt)
 
 
 def attribute_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -301,8 +307,21 @@ def train(
     resume: bool,
     progress: bool,
     on_epoch: Callable[[int, dict[str, float]], None],
+    accel: Accel | None = None,
+    dist_ctx: DistContext | None = None,
+    profile_dir: Path | None = None,
 ) -> TrainState:
-    """Train for the protocol's budget; checkpoint each epoch; resume from the last one."""
+    """Train for the protocol's budget; checkpoint each epoch; resume from the last one.
+
+    Batches come from a :class:`~torch.utils.data.distributed.DistributedSampler` (one replica
+    when not distributed), so a torchrun job splits every epoch across ranks; each rank takes
+    ``batch_size / world_size`` images per step, keeping the global batch the protocol's.  Task
+    losses are accumulated on the device and read once per epoch: no host synchronisation per step.
+    """
+    from torch.utils.data.distributed import DistributedSampler
+
+    accel = accel or Accel()
+    dist_ctx = dist_ctx or DistContext()
     training = spec.training
     tasks = [t for t in training["tasks"] if t in model.task_parameters()]
     weights = {t: float(training["task_weights"].get(t, 1.0)) for t in tasks}
@@ -314,7 +333,9 @@ def train(
     attributes = torch.from_numpy(
         data.attributes[prepared.train][:, prepared.attribute_columns].astype(np.float32)
     ).to(device)
-    batcher = Batcher(device, getattr(model.backbone, "raw_input", False))
+    batcher = Batcher(
+        device, getattr(model.backbone, "raw_input", False), accel.use_channels_last(device)
+    )
     state = TrainState(losses={t: [] for t in tasks})
     generator = torch.Generator().manual_seed(seed)
 
@@ -327,69 +348,90 @@ def train(
             generator.set_state(saved["generator"])
             torch.set_rng_state(saved["torch_rng"])
 
+    net: torch.nn.Module = model
+    if dist_ctx.enabled:
+        # find_unused_parameters: alternating optimizers back-propagate one task at a time.
+        net = torch.nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True,
+        )
     n = len(images)
-    batch_size = int(training["batch_size"])
-    steps_per_epoch = max(1, (n + batch_size - 1) // batch_size)
+    sampler = DistributedSampler(
+        range(n), num_replicas=dist_ctx.world_size, rank=dist_ctx.rank, shuffle=True, seed=seed
+    )
+    batch_size = max(1, int(training["batch_size"]) // dist_ctx.world_size)
+    steps_per_epoch = max(1, (len(sampler) + batch_size - 1) // batch_size)
     total = int(training["epochs"]) * steps_per_epoch
     bar = tqdm(
         total=total,
         initial=state.epoch * steps_per_epoch,
         desc=f"train {spec.label} seed {seed}",
         unit="step",
-        disable=not progress,
+        disable=not (progress and dist_ctx.is_main),
         leave=False,
         file=sys.stderr,
     )
     model.train()
-    for epoch in range(state.epoch, int(training["epochs"])):
-        order = torch.randperm(n, generator=generator)
-        sums = {t: torch.zeros((), device=device) for t in tasks}
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            flip = torch.rand(len(idx), generator=generator) < 0.5 if training["augment"] else None
-            x = batcher(images[idx], None if flip is None else flip.to(device))
-            idx_dev = idx.to(device)
-            y_id = identities[idx_dev]
-            y_attr = attributes[idx_dev]
+    with maybe_profile(profile_dir, device) as prof:
+        for epoch in range(state.epoch, int(training["epochs"])):
+            sampler.set_epoch(epoch)
+            order = torch.tensor(list(iter(sampler)), dtype=torch.long)
+            sums = torch.zeros(len(tasks) + 1, device=device)
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                flip = None
+                if training["augment"]:
+                    flip = (torch.rand(len(idx), generator=generator) < 0.5).to(device)
+                x = batcher(images[idx], flip)
+                idx_dev = idx.to(device, non_blocking=True)
+                y_id = identities[idx_dev]
+                y_attr = attributes[idx_dev]
 
-            def closure(
-                tasks: Sequence[str] | None = None, x=x, y_id=y_id, y_attr=y_attr
-            ) -> dict[str, torch.Tensor]:
-                wanted = list(weights) if tasks is None else [t for t in tasks if t in weights]
-                out = model(x, y_attr, wanted)
-                losses: dict[str, torch.Tensor] = {}
-                if "attributes" in wanted and out.attribute_logits is not None:
-                    losses["attributes"] = attribute_loss(out.attribute_logits, y_attr)
-                if "identity" in wanted and out.identity_logits is not None:
-                    losses["identity"] = F.cross_entropy(out.identity_logits, y_id)
-                return losses
+                def closure(
+                    tasks_wanted: Sequence[str] | None = None, x=x, y_id=y_id, y_attr=y_attr
+                ) -> dict[str, torch.Tensor]:
+                    wanted = [t for t in (tasks_wanted or weights) if t in weights]
+                    with accel.autocast(device):
+                        out = net(x, y_attr, wanted)
+                    losses: dict[str, torch.Tensor] = {}
+                    if "attributes" in wanted and out.attribute_logits is not None:
+                        losses["attributes"] = attribute_loss(out.attribute_logits.float(), y_attr)
+                    if "identity" in wanted and out.identity_logits is not None:
+                        losses["identity"] = F.cross_entropy(out.identity_logits.float(), y_id)
+                    return losses
 
-            used = optimizer.step(closure)
-            # Accumulate on the device: no host synchronisation per step.
-            for t in tasks:
-                if t in used:
-                    sums[t] += used[t].detach() * len(idx)
-            bar.update(1)
-        epoch_losses = {t: float(s) / n for t, s in sums.items()}
-        for t, value in epoch_losses.items():
-            state.losses[t].append(value)
-        state.epoch = epoch + 1
-        bar.set_postfix({t: f"{v:.3f}" for t, v in epoch_losses.items()})
-        on_epoch(state.epoch, epoch_losses)
-        if checkpoint is not None and training.get("checkpoint", True):
-            with atomic_open(checkpoint, "wb") as f:
-                torch.save(
-                    {
-                        "config_hash": config_hash,
-                        "epoch": state.epoch,
-                        "losses": state.losses,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "generator": generator.get_state(),
-                        "torch_rng": torch.get_rng_state(),
-                    },
-                    f,
-                )
+                used = optimizer.step(closure)
+                # Accumulate on the device: no host synchronisation per step.
+                for k, t in enumerate(tasks):
+                    if t in used:
+                        sums[k] += used[t].detach().float() * len(idx)
+                sums[-1] += len(idx)
+                bar.update(1)
+                if prof is not None:
+                    prof.step()
+            sums = all_reduce_sum(sums, dist_ctx)
+            totals = sums.tolist()  # one synchronisation per epoch
+            epoch_losses = {t: totals[k] / max(totals[-1], 1.0) for k, t in enumerate(tasks)}
+            for t, value in epoch_losses.items():
+                state.losses[t].append(value)
+            state.epoch = epoch + 1
+            bar.set_postfix({t: f"{v:.3f}" for t, v in epoch_losses.items()})
+            on_epoch(state.epoch, epoch_losses)
+            if checkpoint is not None and training.get("checkpoint", True) and dist_ctx.is_main:
+                with atomic_open(checkpoint, "wb") as f:
+                    torch.save(
+                        {
+                            "config_hash": config_hash,
+                            "epoch": state.epoch,
+                            "losses": state.losses,
+                            "model": model.state_dict(),
+                            "optimizer": optimizer.state_dict(),
+                            "generator": generator.get_state(),
+                            "torch_rng": torch.get_rng_state(),
+                        },
+                        f,
+                    )
     bar.close()
     return state
 
@@ -404,33 +446,46 @@ def infer(
     embedding: str,
     progress: bool,
     desc: str,
+    accel: Accel | None = None,
+    dist_ctx: DistContext | None = None,
 ) -> dict[str, np.ndarray]:
-    """Batched forward pass over ``index``: attribute/identity probabilities and embeddings."""
+    """Batched forward pass over ``index``: attribute/identity probabilities and embeddings.
+
+    Under torchrun each rank computes ``index[rank::world]`` and the shards are gathered, so every
+    rank ends with the same arrays a single process computes.
+    """
+    accel = accel or Accel()
+    dist_ctx = dist_ctx or DistContext()
     model.eval()
     data = prepared.data
-    batcher = Batcher(device, getattr(model.backbone, "raw_input", False))
+    shard = index[dist_ctx.rank :: dist_ctx.world_size]
+    batcher = Batcher(
+        device, getattr(model.backbone, "raw_input", False), accel.use_channels_last(device)
+    )
     attrs = data.attributes[:, prepared.attribute_columns].astype(np.float32)
     outputs: dict[str, list[torch.Tensor]] = {"attr": [], "ident": [], "emb": []}
     for start in tqdm(
-        range(0, len(index), batch_size),
+        range(0, len(shard), batch_size),
         desc=desc,
         unit="batch",
-        disable=not progress,
+        disable=not (progress and dist_ctx.is_main),
         leave=False,
         file=sys.stderr,
     ):
-        idx = index[start : start + batch_size]
+        idx = shard[start : start + batch_size]
         x = batcher(torch.from_numpy(np.ascontiguousarray(data.images[idx])))
         a = torch.from_numpy(attrs[idx]).to(device)
-        out = model(x, a if "ground_truth" in model.fusion_inputs else None)
+        with accel.autocast(device):
+            out = model(x, a if "ground_truth" in model.fusion_inputs else None)
         if out.attribute_logits is not None:
-            outputs["attr"].append(out.attribute_logits.softmax(-1)[..., 1].float().cpu())
+            outputs["attr"].append(out.attribute_logits.float().softmax(-1)[..., 1].cpu())
         if out.identity_logits is not None:
-            outputs["ident"].append(out.identity_logits.softmax(-1).float().cpu())
+            outputs["ident"].append(out.identity_logits.float().softmax(-1).cpu())
         use_hidden = embedding == "identity_hidden" and out.identity_hidden is not None
         emb = out.identity_hidden if use_hidden else out.features
         outputs["emb"].append(emb.float().cpu())
-    return {k: torch.cat(v).numpy() for k, v in outputs.items() if v}
+    local = {k: torch.cat(v).numpy() for k, v in outputs.items() if v}
+    return gather_shards(local, len(index), dist_ctx)
 
 
 def evaluate(
@@ -440,6 +495,8 @@ def evaluate(
     device: torch.device,
     progress: bool,
     needs_gallery: bool,
+    accel: Accel | None = None,
+    dist_ctx: DistContext | None = None,
 ) -> tuple[Evaluation, dict[str, Any]]:
     data = prepared.data
     ev_cfg = spec.evaluation
@@ -452,6 +509,8 @@ def evaluate(
         ev_cfg["embedding"],
         progress,
         "evaluate test",
+        accel,
+        dist_ctx,
     )
     gallery = None
     if needs_gallery:
@@ -538,8 +597,17 @@ class Engine:
     def __init__(self, pm: PluginManager, options: RunOptions) -> None:
         self.pm = pm
         self.options = options
-        self.device = resolve_device(options.device)
+        kind = (
+            "cuda"
+            if options.device.startswith("cuda")
+            or (options.device == "auto" and torch.cuda.is_available())
+            else "cpu"
+        )
+        self.dist = init_distributed(kind)
+        self.device = resolve_device(options.device, self.dist)
+        self.accel = options.accel
         self.data = DataCache(pm, options)
+        self._profiled = False
 
     # -- planning -----------------------------------------------------------------------------
 
@@ -608,7 +676,12 @@ class Engine:
             with_identity_head=trainable and "identity" in tasks,
             dropout=float(m.get("dropout", 0.0)),
         )
-        return model.to(self.device), {"backbone": bprov, "fusion": fprov}
+        model = model.to(self.device)
+        if self.accel.use_channels_last(self.device):
+            model = model.to(memory_format=torch.channels_last)
+        if self.accel.compile:
+            model.backbone = torch.compile(model.backbone)
+        return model, {"backbone": bprov, "fusion": fprov}
 
     def build_optimizer(self, spec: RunSpec, model: ComposedModel) -> tuple[Any, dict[str, Any]]:
         t = spec.training
@@ -634,6 +707,8 @@ class Engine:
         plan = self.plan(protocol, specs)
         self.preflight(protocol, plan)
         result = RunResult()
+        if self.options.jobs > 1 and not self.options.dry_run and not self.dist.enabled:
+            return self._run_parallel(protocol, plan)
         if self.options.dry_run:
             for item in plan:
                 self.options.log(
@@ -655,14 +730,56 @@ class Engine:
                     f"{exc}. Kept: {kept} (checkpoints under "
                     f"{Path(self.options.output) / 'checkpoints'}; rerun with --resume)"
                 ) from exc
-            result.records.append(path)
+            if path is not None:
+                result.records.append(path)
             result.warnings.extend(warnings)
+        if self.dist.is_main:
+            from biobench import leaderboard
+
+            result.leaderboard = leaderboard.build(
+                Path(self.options.output), protocol, protocol.name
+            )
+        return result
+
+    def _run_parallel(self, protocol: Protocol, plan: Sequence[PlannedRun]) -> RunResult:
+        """Run grid cells in worker processes; each (cell, seed) writes only its own record."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        jobs = min(self.options.jobs, len(plan))
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        result = RunResult()
+        options = {k: v for k, v in vars(self.options).items() if k not in ("log", "jobs")}
+        failures = []
+        with ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=torch.set_num_threads,
+            initargs=(threads,),
+        ) as pool:
+            futures = {
+                pool.submit(_worker, self.pm.spec, options, protocol, item): item for item in plan
+            }
+            for future in as_completed(futures):
+                item = futures[future]
+                try:
+                    path, warnings = future.result()
+                except Exception as exc:  # noqa: BLE001
+                    failures.append(f"{item.spec.label} seed {item.seed}: {exc}")
+                    continue
+                self.options.log(f"    finished {item.spec.label} seed {item.seed}: {path}")
+                result.records.append(Path(path))
+                result.warnings.extend(warnings)
         from biobench import leaderboard
 
         result.leaderboard = leaderboard.build(Path(self.options.output), protocol, protocol.name)
+        if failures:
+            kept = ", ".join(str(p) for p in sorted(result.records)) or "no records"
+            raise RunFailed(f"{len(failures)} runs failed ({'; '.join(failures)}). Kept: {kept}")
         return result
 
-    def run_one(self, protocol: Protocol, item: PlannedRun) -> tuple[Path, list[str]]:
+    def run_one(self, protocol: Protocol, item: PlannedRun) -> tuple[Path | None, list[str]]:
+        """Train and evaluate one (cell, seed); write its record (rank 0 only)."""
         spec, seed = item.spec, item.seed
         started = time.perf_counter()
         prepared = prepare_data(self.data, spec, protocol.base_dir)
@@ -678,7 +795,7 @@ class Engine:
             "record_path": str(item.record_path),
             "device": str(self.device),
         }
-        warnings = self.pm.notify("biobench_run_started", run=run_info)
+        warnings = self.pm.notify("biobench_run_started", run=run_info) if self.dist.is_main else []
         config_hash = _config_hash(protocol, spec, seed)
         checkpoint = _checkpoint_path(self.options, protocol, spec.label, seed)
         t0 = time.perf_counter()
@@ -704,7 +821,11 @@ class Engine:
                 resume=self.options.resume,
                 progress=self.options.progress,
                 on_epoch=on_epoch,
+                accel=self.accel,
+                dist_ctx=self.dist,
+                profile_dir=None if self._profiled else self.options.profile,
             )
+            self._profiled = True
         train_s = time.perf_counter() - t0
         metrics_objs = []
         metric_prov = []
@@ -715,8 +836,17 @@ class Engine:
         t1 = time.perf_counter()
         needs_gallery = True
         evaluation, eval_info = evaluate(
-            model, prepared, spec, self.device, self.options.progress, needs_gallery
+            model,
+            prepared,
+            spec,
+            self.device,
+            self.options.progress,
+            needs_gallery,
+            self.accel,
+            self.dist,
         )
+        if not self.dist.is_main:
+            return None, warnings
         values: dict[str, float] = {}
         lower: set[str] = set()
         headline: list[str] = []
@@ -798,7 +928,11 @@ class Engine:
                 if train_s > 0 and epochs_done
                 else None,
             },
-            "environment": environment(str(self.device)),
+            "environment": {
+                **environment(str(self.device)),
+                "accelerator": self.accel.describe(self.device),
+                "world_size": self.dist.world_size,
+            },
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "artifacts": artifacts,
         }
@@ -811,6 +945,15 @@ class Engine:
         summary = ", ".join(f"{k}={values[k]:.4f}" for k in headline[:4] if k in values)
         self.options.log(f"    wrote {item.record_path} ({summary})")
         return item.record_path, warnings
+
+
+def _worker(
+    pm_spec: dict[str, Any], options: dict[str, Any], protocol: Protocol, item: PlannedRun
+) -> tuple[str, list[str]]:
+    """One ``--jobs`` worker: rebuild the plugin manager and engine, run one planned cell."""
+    engine = Engine(PluginManager(**pm_spec), RunOptions(**options, log=lambda msg: None))
+    path, warnings = engine.run_one(protocol, item)
+    return str(path), warnings
 
 
 def summarize_plan(plan: Sequence[PlannedRun]) -> str:

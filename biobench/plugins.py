@@ -115,6 +115,13 @@ class PluginManager:
         blocked = {b.strip() for b in os.environ.get(BLOCK_ENV, "").split(",") if b.strip()}
         blocked |= set(block)
         self.blocked = blocked
+        #: How to build an identical manager in another process (``--jobs`` workers).
+        self.spec: dict[str, Any] = {
+            "autoload": autoload,
+            "extra_modules": [m for m in extra_modules if isinstance(m, str)],
+            "block": sorted(blocked),
+            "load_builtins": load_builtins,
+        }
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
