@@ -205,8 +205,8 @@ def run(
         _launch_torchrun(nproc)
         return
     from biobench.engine import Engine, RunOptions
-    from biobench.runtime import Accel
     from biobench.protocol import parse_override
+    from biobench.runtime import Accel
 
     pm = _manager(ctx)
     protocol = _protocols(pm).load(protocol_name)
