@@ -417,7 +417,6 @@ def train(
                 state.losses[t].append(value)
             state.epoch = epoch + 1
             bar.set_postfix({t: f"{v:.3f}" for t, v in epoch_losses.items()})
-            on_epoch(state.epoch, epoch_losses)
             if checkpoint is not None and training.get("checkpoint", True) and dist_ctx.is_main:
                 with atomic_open(checkpoint, "wb") as f:
                     torch.save(
@@ -432,6 +431,8 @@ def train(
                         },
                         f,
                     )
+            # Notify after the checkpoint is safe: a hook that raises loses nothing.
+            on_epoch(state.epoch, epoch_losses)
     bar.close()
     return state
 

@@ -70,8 +70,13 @@ def test_unknown_backbone_flag(run_cli, protocol_file: Path, tmp_path: Path) -> 
 
 def test_bad_backbone_option(run_cli, protocol_file: Path, tmp_path: Path) -> None:
     result = run_cli(
-        "run", "--protocol", str(protocol_file), "--set", "model.backbone_options.widht=4",
-        "--output", str(tmp_path / "o"),
+        "run",
+        "--protocol",
+        str(protocol_file),
+        "--set",
+        "model.backbone_options.widht=4",
+        "--output",
+        str(tmp_path / "o"),
     )
     assert "no option 'widht'" in one_line_error(result)
 
@@ -102,8 +107,15 @@ def test_same_seed_same_numbers(run_cli, protocol_file: Path, tmp_path: Path) ->
     for name in ("a", "b"):
         out = tmp_path / name
         result = run_cli(
-            "run", "--protocol", str(protocol_file), "--runs", "ground-truth", "--seeds", "3",
-            "--output", str(out),
+            "run",
+            "--protocol",
+            str(protocol_file),
+            "--runs",
+            "ground-truth",
+            "--seeds",
+            "3",
+            "--output",
+            str(out),
         )
         assert result.exit_code == 0, result.output
         record = json.loads((out / "runs/tiny/ground-truth/seed-3.json").read_text())

@@ -20,8 +20,19 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Copy the source so the build leaves no egg-info in the repository.
     subprocess.run(["cp", "-r", str(EXAMPLE), str(build / "src")], check=True)
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-         "--no-build-isolation", "--target", str(target), str(build / "src")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(build / "src"),
+        ],
         check=True,
         capture_output=True,
     )
@@ -33,8 +44,12 @@ def biobench(site: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[s
     env["PYTHONPATH"] = str(site)
     env.pop("BIOBENCH_DISABLE_PLUGIN_AUTOLOAD", None)
     return subprocess.run(
-        [sys.executable, "-m", "biobench", *args], capture_output=True, text=True, env=env,
-        cwd=cwd, timeout=600,
+        [sys.executable, "-m", "biobench", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
     )
 
 
@@ -48,8 +63,16 @@ def test_installed_plugin_is_discovered_and_runs(installed_example: Path, tmp_pa
     assert "biobench_protocol_dirs" in example["hooks"]
 
     run = biobench(
-        installed_example, "-p", "biobench.testing_plugin", "run", "--protocol", "example-tiny",
-        "--output", str(tmp_path / "out"), "--no-progress", cwd=tmp_path,
+        installed_example,
+        "-p",
+        "biobench.testing_plugin",
+        "run",
+        "--protocol",
+        "example-tiny",
+        "--output",
+        str(tmp_path / "out"),
+        "--no-progress",
+        cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr
     record = json.loads((tmp_path / "out/runs/example-tiny/default/seed-0.json").read_text())
