@@ -1,0 +1,591 @@
+"""Metric mathematics shared by the metric plugins and ``biobench score``.
+
+Plain functions on numpy arrays, with exact, documented definitions (names follow Bob and
+NIST).  scikit-learn computes what it has (``roc_curve``, ``roc_auc_score``, ``det_curve``,
+``balanced_accuracy_score``); what it lacks or defines differently is written here:
+
+- **Thresholds** everywhere mean *accept when score >= threshold*; scores are similarities
+  (higher = more likely the same identity).
+- **EER** is where the FAR and FRR curves cross, linearly interpolated between the two adjacent
+  operating points of the ROC (so it is exact for step curves and 0 for perfectly separated
+  scores); ``threshold_at_eer`` is the threshold of the first operating point (from high to
+  low thresholds) where FRR <= FAR.
+- **TAR at FAR f** is the highest TAR among operating points with FAR <= f, i.e. at the lowest
+  threshold whose FAR does not exceed f.  It is NaN when fewer than ``1/f`` impostor trials
+  exist, because such a FAR cannot be resolved from the data.
+- **Ranks** count ties against the probe: rank = 1 + number of *other* classes scoring at least
+  as high as the true class.  scikit-learn's ``top_k_accuracy_score`` breaks ties by class
+  index, which would make rank-k accuracy depend on the order of the gallery; on tie-free scores
+  the two agree exactly (tested).
+- **k-fold verification accuracy** (the LFW protocol): for each fold, the threshold maximising
+  accuracy on the other folds (decision ``score > threshold``; candidates are midpoints between
+  consecutive distinct training scores plus -inf/+inf; the lowest of equally good thresholds
+  wins) is applied to the held-out fold.  ``std`` is the sample standard deviation over folds
+  (``ddof=1``) and ``sem = std / sqrt(n_folds)``.
+- **Open-set identification** (NIST IR 8271): FPIR(T) is the fraction of *non-mated* searches
+  whose best candidate scores >= T; FNIR(T) is the fraction of *mated* searches whose mate is
+  not returned at rank 1 with a score >= T; DIR = 1 - FNIR.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import balanced_accuracy_score, det_curve, roc_auc_score, roc_curve
+
+DEFAULT_FAR_TARGETS: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4)
+DEFAULT_FPIR_TARGETS: tuple[float, ...] = (1e-1, 1e-2)
+#: Number of folds when a dataset's pairs carry none (the LFW convention).
+DEFAULT_FOLDS = 10
+#: Bytes of similarity matrix computed at once by the 1:N search (per chunk of probes).
+SEARCH_CHUNK_BYTES = 64 * 2**20
+_EPS = 1e-9
+
+
+def rate_label(rate: float) -> str:
+    """Name fragment for a rate: ``1e-3 -> '1e_3'``, ``0.05 -> '5e_2'``, ``0.0025 -> '2p5e_3'``."""
+    if not (rate > 0 and math.isfinite(rate)):
+        raise ValueError(f"a rate must be a positive number, got {rate!r}")
+    mantissa, exponent = f"{rate:.6e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".").replace(".", "p")
+    exp = int(exponent)
+    return f"{mantissa}e_{-exp}" if exp <= 0 else f"{mantissa}e{exp}"
+
+
+def finite_or_none(value: float) -> float | None:
+    """``value`` as a float, or None when it is not finite (strict JSON has no NaN/inf)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def json_list(values: Iterable[float]) -> list[float | None]:
+    """Floats for JSON: non-finite values become None."""
+    return [finite_or_none(v) for v in values]
+
+
+# ---------------------------------------------------------------------------------------------
+# Embeddings and pairs
+# ---------------------------------------------------------------------------------------------
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def pair_cosine_scores(embeddings: np.ndarray, pair_index: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each pair ``(i, j)`` of rows of ``embeddings``, float64 [P]."""
+    emb = np.asarray(embeddings, dtype=np.float64)
+    emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    index = np.asarray(pair_index, dtype=np.int64).reshape(-1, 2)
+    return np.einsum("ij,ij->i", emb[index[:, 0]], emb[index[:, 1]])
+
+
+@dataclass
+class Pairs:
+    """Verification pairs: indices into the test split, same-identity flags, folds."""
+
+    index: np.ndarray  # int64 [P, 2]
+    same: np.ndarray  # bool [P]
+    fold: np.ndarray  # int64 [P]
+    #: ``dataset`` (the evaluation's own pair list) or ``generated``.
+    source: str = "dataset"
+
+
+def assign_folds(n: int, n_folds: int = DEFAULT_FOLDS) -> np.ndarray:
+    """Deterministic folds for ``n`` pairs: round robin (``i % n_folds``).
+
+    Round robin rather than contiguous blocks, because pair lists are often ordered (all
+    genuine pairs first) and blocks would then give single-class folds.
+    """
+    return np.arange(n, dtype=np.int64) % max(1, n_folds)
+
+
+def generate_pairs(
+    identities: np.ndarray, max_pairs: int = 6000, seed: int = 0, n_folds: int = DEFAULT_FOLDS
+) -> Pairs:
+    """Balanced genuine/impostor pairs from test identities, for datasets without a pair list.
+
+    Genuine pairs are drawn without replacement from all same-identity pairs, impostor pairs
+    uniformly from different-identity pairs, ``max_pairs // 2`` of each at most (fewer genuine
+    pairs when the test split has fewer), seeded so every run of a protocol sees the same pairs.
+    """
+    ids = np.asarray(identities, dtype=np.int64)
+    n = len(ids)
+    rng = np.random.default_rng(seed)
+    genuine = []
+    for identity in np.unique(ids):
+        members = np.flatnonzero(ids == identity)
+        if len(members) > 1:
+            a, b = np.triu_indices(len(members), k=1)
+            genuine.append(np.stack([members[a], members[b]], axis=1))
+    genuine_all = np.concatenate(genuine) if genuine else np.zeros((0, 2), dtype=np.int64)
+    half = max_pairs // 2
+    if len(genuine_all) > half:
+        genuine_all = genuine_all[np.sort(rng.choice(len(genuine_all), half, replace=False))]
+    n_impostor = min(half, max(len(genuine_all), 1)) if n > 1 else 0
+    impostor: list[tuple[int, int]] = []
+    seen: set[tuple[int, int]] = set()
+    different = len(np.unique(ids)) > 1
+    attempts = 0
+    while different and len(impostor) < n_impostor and attempts < 50 * n_impostor + 100:
+        attempts += 1
+        i, j = (int(v) for v in rng.integers(0, n, size=2))
+        if ids[i] == ids[j] or (min(i, j), max(i, j)) in seen:
+            continue
+        seen.add((min(i, j), max(i, j)))
+        impostor.append((min(i, j), max(i, j)))
+    impostor_arr = np.asarray(impostor, dtype=np.int64).reshape(-1, 2)
+    index = np.concatenate([genuine_all, impostor_arr]).astype(np.int64)
+    same = np.concatenate([np.ones(len(genuine_all), bool), np.zeros(len(impostor_arr), bool)])
+    # Interleave by a seeded permutation so round-robin folds mix both classes.
+    order = rng.permutation(len(index))
+    index, same = index[order], same[order]
+    return Pairs(index, same, assign_folds(len(index), n_folds), source="generated")
+
+
+def evaluation_pairs(
+    evaluation: Any, max_pairs: int = 6000, seed: int = 0, n_folds: int = DEFAULT_FOLDS
+) -> Pairs:
+    """The evaluation's own pairs (folds assigned when missing), else :func:`generate_pairs`."""
+    if evaluation.pair_index is not None and evaluation.pair_same is not None:
+        index = np.asarray(evaluation.pair_index, dtype=np.int64).reshape(-1, 2)
+        same = np.asarray(evaluation.pair_same, dtype=bool)
+        if evaluation.pair_fold is not None:
+            fold = np.asarray(evaluation.pair_fold, dtype=np.int64)
+        else:
+            fold = assign_folds(len(index), n_folds)
+        return Pairs(index, same, fold, source="dataset")
+    return generate_pairs(evaluation.identity_true, max_pairs=max_pairs, seed=seed, n_folds=n_folds)
+
+
+# ---------------------------------------------------------------------------------------------
+# Verification
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_binary(scores: np.ndarray, genuine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    genuine = np.asarray(genuine, dtype=bool).ravel()
+    if scores.shape != genuine.shape:
+        raise ValueError(f"{len(scores)} scores but {len(genuine)} labels")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("scores contain NaN or infinite values")
+    if genuine.all() or not genuine.any():
+        raise ValueError("verification needs both genuine and impostor trials")
+    return scores, genuine
+
+
+def roc_points(scores: np.ndarray, genuine: np.ndarray) -> tuple[np.ndarray, ...]:
+    """All ROC operating points: ``(far, tar, thresholds)``, thresholds decreasing.
+
+    The first point has threshold +inf (nothing accepted); every distinct score is a threshold
+    (``drop_intermediate=False``) so curves and TAR@FAR are exact.
+    """
+    scores, genuine = _check_binary(scores, genuine)
+    far, tar, thresholds = roc_curve(genuine, scores, drop_intermediate=False)
+    return far, tar, thresholds
+
+
+def equal_error_rate(scores: np.ndarray, genuine: np.ndarray) -> tuple[float, float]:
+    """``(eer, threshold_at_eer)`` as defined in the module docstring."""
+    far, tar, thresholds = roc_points(scores, genuine)
+    frr = 1.0 - tar
+    crossed = np.flatnonzero(frr <= far)
+    i = int(crossed[0])  # exists: the last point has FAR = 1 >= FRR = 0
+    if i == 0:  # cannot happen (FRR = 1 > FAR = 0 at +inf) but keep the maths safe
+        return float(far[0]), float(thresholds[0])
+    d0 = far[i - 1] - frr[i - 1]  # < 0
+    d1 = far[i] - frr[i]  # >= 0
+    alpha = d0 / (d0 - d1)
+    eer = far[i - 1] + alpha * (far[i] - far[i - 1])
+    return float(eer), float(thresholds[i])
+
+
+def tar_at_far(
+    scores: np.ndarray, genuine: np.ndarray, far_target: float
+) -> tuple[float, float, float, str]:
+    """``(tar, threshold, achieved_far, note)`` at ``far_target`` (see module docstring).
+
+    ``note`` is empty, or says why the result is NaN (too few impostor trials).
+    """
+    scores, genuine = _check_binary(scores, genuine)
+    n_impostor = int((~genuine).sum())
+    if n_impostor * far_target < 1.0 - _EPS:
+        needed = math.ceil(1.0 / far_target - _EPS)
+        return (
+            math.nan,
+            math.nan,
+            math.nan,
+            f"needs at least {needed} impostor trials, have {n_impostor}",
+        )
+    far, tar, thresholds = roc_points(scores, genuine)
+    ok = np.flatnonzero(far <= far_target + _EPS)
+    i = int(ok[-1])  # far is non-decreasing: the last admissible point has the highest TAR
+    return float(tar[i]), float(thresholds[i]), float(far[i]), ""
+
+
+def downsample_indices(far: np.ndarray, max_points: int = 200) -> np.ndarray:
+    """Indices of a curve to keep: evenly spaced plus log-spaced in FAR (for log plots)."""
+    n = len(far)
+    if n <= max_points:
+        return np.arange(n)
+    even = np.round(np.linspace(0, n - 1, max_points // 2)).astype(np.int64)
+    targets = np.logspace(-6, 0, max_points // 2)
+    logged = np.searchsorted(far, targets, side="right") - 1
+    keep = np.unique(np.concatenate([even, np.clip(logged, 0, n - 1), [0, n - 1]]))
+    return keep
+
+
+def best_accuracy_threshold(scores: np.ndarray, same: np.ndarray) -> float:
+    """Threshold maximising accuracy of ``score > threshold`` (see module docstring)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    same = np.asarray(same, dtype=bool)
+    values, inverse = np.unique(scores, return_inverse=True)
+    pos = np.bincount(inverse, weights=same, minlength=len(values))
+    neg = np.bincount(inverse, weights=~same, minlength=len(values))
+    # Candidate j (-1 .. m-1) puts the threshold just above values[j]: scores <= values[j] are
+    # rejected.  correct = negatives rejected + positives accepted.
+    neg_rejected = np.concatenate([[0.0], np.cumsum(neg)])
+    pos_accepted = same.sum() - np.concatenate([[0.0], np.cumsum(pos)])
+    correct = neg_rejected + pos_accepted
+    j = int(np.argmax(correct)) - 1  # argmax returns the first (lowest) best candidate
+    if j < 0:
+        return -math.inf
+    if j == len(values) - 1:
+        return math.inf
+    return float((values[j] + values[j + 1]) / 2.0)
+
+
+def kfold_accuracy(
+    scores: np.ndarray, same: np.ndarray, folds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-fold accuracy and threshold of the k-fold protocol: ``(accuracies, thresholds)``."""
+    scores = np.asarray(scores, dtype=np.float64)
+    same = np.asarray(same, dtype=bool)
+    folds = np.asarray(folds)
+    labels = np.unique(folds)
+    if len(labels) < 2:
+        raise ValueError("k-fold accuracy needs at least 2 folds")
+    accuracies, thresholds = [], []
+    for fold in labels:
+        test = folds == fold
+        threshold = best_accuracy_threshold(scores[~test], same[~test])
+        accuracies.append(float(np.mean((scores[test] > threshold) == same[test])))
+        thresholds.append(threshold)
+    return np.asarray(accuracies), np.asarray(thresholds)
+
+
+def verification_from_scores(
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    far_targets: Sequence[float] = DEFAULT_FAR_TARGETS,
+    folds: np.ndarray | None = None,
+    max_curve_points: int = 200,
+) -> tuple[dict[str, float], set[str], dict[str, Any]]:
+    """Every verification number from trial scores: ``(values, lower_is_better, details)``.
+
+    Values: ``eer``, ``threshold_at_eer``, ``auc``, ``tar_at_far_<f>`` and
+    ``threshold_at_far_<f>`` per FAR target, and with ``folds`` ``accuracy_<k>fold_mean``,
+    ``accuracy_<k>fold_std`` (ddof=1), ``accuracy_<k>fold_sem``.
+    """
+    scores, genuine = _check_binary(scores, genuine)
+    values: dict[str, float] = {}
+    details: dict[str, Any] = {
+        "n_genuine": int(genuine.sum()),
+        "n_impostor": int((~genuine).sum()),
+        "threshold_rule": "accept when score >= threshold",
+    }
+    eer, eer_threshold = equal_error_rate(scores, genuine)
+    values["eer"] = eer
+    values["threshold_at_eer"] = eer_threshold
+    values["auc"] = float(roc_auc_score(genuine, scores))
+    notes: dict[str, str] = {}
+    for target in sorted(set(float(f) for f in far_targets), reverse=True):
+        tar, threshold, achieved, note = tar_at_far(scores, genuine, target)
+        label = rate_label(target)
+        values[f"tar_at_far_{label}"] = tar
+        values[f"threshold_at_far_{label}"] = threshold
+        if note:
+            notes[f"tar_at_far_{label}"] = note
+        else:
+            details.setdefault("achieved_far", {})[f"far_{label}"] = achieved
+    if notes:
+        details["nan_reasons"] = notes
+    far, tar, thresholds = roc_points(scores, genuine)
+    keep = downsample_indices(far, max_curve_points)
+    details["roc"] = {
+        "far": json_list(far[keep]),
+        "tar": json_list(tar[keep]),
+        "threshold": json_list(thresholds[keep]),
+    }
+    det_far, det_frr, _ = det_curve(genuine, scores)
+    keep = downsample_indices(det_far[::-1], max_curve_points)
+    details["det"] = {
+        "far": json_list(det_far[::-1][keep]),
+        "frr": json_list(det_frr[::-1][keep]),
+    }
+    lower = {"eer"}
+    if folds is not None:
+        accuracies, fold_thresholds = kfold_accuracy(scores, genuine, folds)
+        k = len(accuracies)
+        std = float(np.std(accuracies, ddof=1))
+        values[f"accuracy_{k}fold_mean"] = float(np.mean(accuracies))
+        values[f"accuracy_{k}fold_std"] = std
+        values[f"accuracy_{k}fold_sem"] = std / math.sqrt(k)
+        details["kfold"] = {
+            "n_folds": k,
+            "fold_accuracy": json_list(accuracies),
+            "fold_threshold": json_list(fold_thresholds),
+            "std_ddof": 1,
+            "decision_rule": "same when score > threshold",
+        }
+    return values, lower, details
+
+
+# ---------------------------------------------------------------------------------------------
+# Closed-set identification
+# ---------------------------------------------------------------------------------------------
+
+
+def class_ranks(scores: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Rank of the true class per row of ``scores`` [N, C] (ties count against the probe)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    true = np.asarray(true, dtype=np.int64)
+    true_score = scores[np.arange(len(true)), true]
+    return (scores >= true_score[:, None]).sum(axis=1).astype(np.int64)
+
+
+def cmc_curve(ranks: np.ndarray, max_rank: int) -> np.ndarray:
+    """Identification rate at ranks 1..max_rank (``inf`` ranks never count)."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    if len(ranks) == 0:
+        return np.full(max_rank, math.nan)
+    return np.asarray([float(np.mean(ranks <= k)) for k in range(1, max_rank + 1)])
+
+
+@dataclass
+class SearchResult:
+    """A 1:N search of probes against a gallery, reduced to per-identity best scores."""
+
+    #: Gallery identities (sorted unique ids); class positions index into this.
+    classes: np.ndarray
+    #: Best class (identity id) and its score per probe.
+    best_identity: np.ndarray
+    best_score: np.ndarray
+    #: Score of the probe's own identity (NaN when the identity is not in the gallery).
+    true_score: np.ndarray
+    #: Rank of the probe's own identity (ties against the probe; inf when not in the gallery).
+    rank: np.ndarray
+
+    @property
+    def mated(self) -> np.ndarray:
+        """Probes whose identity is in the gallery."""
+        return np.isfinite(self.true_score)
+
+
+def _sorted_gallery(
+    gallery: np.ndarray, gallery_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ids = np.asarray(gallery_ids, dtype=np.int64)
+    order = np.argsort(ids, kind="stable")
+    ids_sorted = ids[order]
+    classes, starts = np.unique(ids_sorted, return_index=True)
+    return l2_normalize(np.asarray(gallery)[order]), classes, starts
+
+
+def _class_max_chunks(
+    probes: np.ndarray, gallery: np.ndarray, gallery_ids: np.ndarray, chunk_bytes: int
+) -> Iterable[tuple[slice, np.ndarray, np.ndarray]]:
+    """Yield ``(probe slice, classes, class-max similarity [chunk, n_classes])`` per chunk.
+
+    Cosine similarities of a chunk of probes against the whole gallery (one matrix product of
+    L2-normalised vectors), reduced at once to the best score per gallery identity, so memory
+    is ``chunk x gallery`` rather than ``probes x gallery``.
+    """
+    import torch
+
+    gallery_sorted, classes, starts = _sorted_gallery(gallery, gallery_ids)
+    probes_n = l2_normalize(probes)
+    n_gallery = max(1, len(gallery_sorted))
+    chunk = max(1, min(len(probes_n), chunk_bytes // (4 * n_gallery)))
+    gallery_t = torch.from_numpy(np.ascontiguousarray(gallery_sorted.T))
+    for start in range(0, len(probes_n), chunk):
+        stop = min(start + chunk, len(probes_n))
+        sims = torch.from_numpy(probes_n[start:stop]) @ gallery_t
+        class_max = np.maximum.reduceat(sims.numpy(), starts, axis=1)
+        yield slice(start, stop), classes, class_max
+
+
+def search_gallery(
+    probes: np.ndarray,
+    probe_ids: np.ndarray,
+    gallery: np.ndarray,
+    gallery_ids: np.ndarray,
+    chunk_bytes: int = SEARCH_CHUNK_BYTES,
+) -> SearchResult:
+    """1:N cosine search by nearest neighbour per identity, chunked (see module docstring)."""
+    probe_ids = np.asarray(probe_ids, dtype=np.int64)
+    n = len(probe_ids)
+    if len(gallery) == 0:
+        raise ValueError("the gallery is empty")
+    best_identity = np.zeros(n, dtype=np.int64)
+    best_score = np.zeros(n, dtype=np.float64)
+    true_score = np.full(n, math.nan)
+    rank = np.full(n, math.inf)
+    classes = np.unique(np.asarray(gallery_ids, dtype=np.int64))
+    position = {int(c): i for i, c in enumerate(classes)}
+    for part, classes, class_max in _class_max_chunks(probes, gallery, gallery_ids, chunk_bytes):
+        top = np.argmax(class_max, axis=1)
+        best_identity[part] = classes[top]
+        best_score[part] = class_max[np.arange(len(top)), top]
+        ids = probe_ids[part]
+        pos = np.asarray([position.get(int(i), -1) for i in ids])
+        has = pos >= 0
+        if has.any():
+            rows = np.flatnonzero(has)
+            own = class_max[rows, pos[has]]
+            ranks = (class_max[rows] >= own[:, None]).sum(axis=1)
+            idx = np.arange(part.start, part.stop)[rows]
+            true_score[idx] = own
+            rank[idx] = ranks
+    return SearchResult(classes, best_identity, best_score, true_score, rank)
+
+
+def class_similarity_matrix(
+    probes: np.ndarray,
+    gallery: np.ndarray,
+    gallery_ids: np.ndarray,
+    chunk_bytes: int = SEARCH_CHUNK_BYTES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, [N, n_classes])``: best cosine similarity of each probe to each identity."""
+    parts = []
+    classes = np.unique(np.asarray(gallery_ids, dtype=np.int64))
+    for _, _classes, class_max in _class_max_chunks(probes, gallery, gallery_ids, chunk_bytes):
+        parts.append(class_max.astype(np.float64))
+    matrix = np.concatenate(parts) if parts else np.zeros((0, len(classes)))
+    return classes, matrix
+
+
+# ---------------------------------------------------------------------------------------------
+# Open-set identification
+# ---------------------------------------------------------------------------------------------
+
+
+def open_set_rates(
+    nonmated_best: np.ndarray,
+    mated_true: np.ndarray,
+    mated_rank: np.ndarray,
+    fpir_target: float,
+) -> dict[str, Any]:
+    """DIR / FNIR at rank 1 for a target FPIR (NIST definitions, module docstring).
+
+    The threshold is the lowest observed score T (non-mated best scores and mated scores are
+    the candidates) with FPIR(T) <= target; that maximises DIR.  When fewer than ``1/target``
+    non-mated searches exist the target cannot be resolved and every rate is NaN.
+
+    :returns: ``{"dir", "fnir", "threshold", "fpir" (achieved), "note"}``.
+    """
+    nonmated = np.sort(np.asarray(nonmated_best, dtype=np.float64))[::-1]
+    mated_true = np.asarray(mated_true, dtype=np.float64)
+    mated_rank = np.asarray(mated_rank, dtype=np.float64)
+    n_nonmated = len(nonmated)
+    nan = {"dir": math.nan, "fnir": math.nan, "threshold": math.nan, "fpir": math.nan}
+    if n_nonmated * fpir_target < 1.0 - _EPS:
+        needed = math.ceil(1.0 / fpir_target - _EPS)
+        return nan | {"note": f"needs at least {needed} non-mated searches, have {n_nonmated}"}
+    if len(mated_true) == 0:
+        return nan | {"note": "no mated searches"}
+    allowed = int(math.floor(n_nonmated * fpir_target + _EPS))
+    # Any threshold above this bound lets at most `allowed` non-mated searches through.
+    bound = nonmated[allowed] if allowed < n_nonmated else -math.inf
+    candidates = np.concatenate([nonmated, mated_true])
+    above = candidates[candidates > bound]
+    threshold = float(above.min()) if len(above) else math.inf
+    fpir = float(np.mean(nonmated >= threshold))
+    identified = (mated_rank <= 1) & (mated_true >= threshold)
+    dir_value = float(np.mean(identified))
+    return {
+        "dir": dir_value,
+        "fnir": 1.0 - dir_value,
+        "threshold": threshold,
+        "fpir": fpir,
+        "note": "",
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Attributes
+# ---------------------------------------------------------------------------------------------
+
+
+def attribute_metrics(
+    true: np.ndarray,
+    scores: np.ndarray,
+    names: Sequence[str],
+    identity_names: Sequence[str] = (),
+    threshold: float = 0.5,
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Per-attribute and mean accuracy, balanced accuracy and majority baseline.
+
+    ``true`` is 0/1/NaN [N, T]; NaN entries are skipped per attribute.  Prediction is
+    ``P(present) >= threshold``.  Means are over attributes with at least one known label;
+    values are computed for all attributes and again for the identity attributes
+    (``identity_`` prefix).
+    """
+    true = np.asarray(true, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    if true.shape != scores.shape or true.shape[1] != len(names):
+        raise ValueError(
+            f"attribute arrays {true.shape} / {scores.shape} do not match {len(names)} names"
+        )
+    identity_set = set(identity_names)
+    table: list[dict[str, Any]] = []
+    for t, name in enumerate(names):
+        known = ~np.isnan(true[:, t])
+        y = true[known, t].astype(np.int64)
+        pred = (scores[known, t] >= threshold).astype(np.int64)
+        n = int(known.sum())
+        if n == 0:
+            accuracy = balanced = majority = math.nan
+        else:
+            accuracy = float(np.mean(pred == y))
+            with warnings.catch_warnings():
+                # A single-class column makes sklearn warn; its balanced accuracy is then the
+                # recall of that class, which is the right number.
+                warnings.simplefilter("ignore")
+                balanced = float(balanced_accuracy_score(y, pred))
+            positive = float(np.mean(y))
+            majority = max(positive, 1.0 - positive)
+        table.append(
+            {
+                "attribute": name,
+                "identity_attribute": name in identity_set,
+                "n": n,
+                "positive_rate": finite_or_none(float(np.mean(y)) if n else math.nan),
+                "accuracy": finite_or_none(accuracy),
+                "balanced_accuracy": finite_or_none(balanced),
+                "majority_baseline_accuracy": finite_or_none(majority),
+            }
+        )
+
+    def mean_of(rows: list[dict[str, Any]], key: str) -> float:
+        vals = [r[key] for r in rows if r[key] is not None]
+        return float(np.mean(vals)) if vals else math.nan
+
+    values: dict[str, float] = {}
+    groups = {"": table, "identity_": [r for r in table if r["identity_attribute"]]}
+    for prefix, rows in groups.items():
+        if prefix and not rows:
+            continue
+        values[f"{prefix}mean_accuracy"] = mean_of(rows, "accuracy")
+        values[f"{prefix}mean_balanced_accuracy"] = mean_of(rows, "balanced_accuracy")
+        values[f"{prefix}majority_baseline_accuracy"] = mean_of(rows, "majority_baseline_accuracy")
+    return values, table

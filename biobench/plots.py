@@ -1,0 +1,269 @@
+"""Leaderboard plots (matplotlib, Agg backend, PNG bytes; the leaderboard writes them).
+
+Each plot is drawn from run records only, averaged over seeds, and only when its data exist:
+
+- ``loss_curves``: mean training loss per epoch, one panel per task (the paper's Fig. 5);
+- ``identification``: rank-1 identification accuracy per run label, error bars = sample std
+  over seeds (Fig. 9 compares the fusion cases this way);
+- ``attributes_alone_vs_joint``: per-attribute accuracy of the run trained on attributes alone
+  against the jointly trained runs (Fig. 4);
+- ``roc``, ``det``, ``cmc``: curves from the metric details (ROC/DET interpolated on a common
+  log-FAR grid before averaging over seeds; CMC averaged rank by rank).
+
+Rendering happens in memory and returns bytes so that the leaderboard can write everything
+atomically after all content is known.  Output is deterministic for the same records (no
+timestamps; the software version is left out of the PNG metadata).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from biobench.leaderboard import Board, MeasuredRow
+
+__all__ = ["PLOT_KINDS", "render_all"]
+
+PLOT_KINDS = ("loss_curves", "identification", "attributes_alone_vs_joint", "roc", "det", "cmc")
+_IDENTIFICATION_METRICS = ("top1_accuracy", "nn_top1_accuracy")
+_FAR_GRID = np.logspace(-4, 0, 81)
+
+
+def _figure(width: float = 6.4, height: float = 4.0) -> Figure:
+    from matplotlib.figure import Figure
+
+    # Figure() without pyplot: no global state, no GUI backend, safe in threads and tests.
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _finite_mean(values: Sequence[float]) -> float:
+    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    return float(arr.mean()) if arr.size else math.nan
+
+
+def _finite_std(values: Sequence[float]) -> float:
+    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    return float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Individual plots
+# ---------------------------------------------------------------------------------------------
+
+
+def loss_curves(rows: Sequence[MeasuredRow]) -> bytes | None:
+    """Mean per-epoch training loss over seeds, one panel per task."""
+    curves: dict[str, dict[str, np.ndarray]] = {}
+    for row in rows:
+        per_task: dict[str, list[list[float]]] = {}
+        for record in row.records:
+            for task, losses in (record.data.get("losses") or {}).items():
+                if losses:
+                    per_task.setdefault(task, []).append([float(x) for x in losses])
+        for task, runs in per_task.items():
+            length = min(len(r) for r in runs)  # seeds of one label train equally long
+            curves.setdefault(task, {})[row.label] = np.mean([r[:length] for r in runs], axis=0)
+    if not curves:
+        return None
+    tasks = sorted(curves)
+    fig = _figure(4.2 * len(tasks), 3.6)
+    axes = fig.subplots(1, len(tasks), squeeze=False)[0]
+    for ax, task in zip(axes, tasks, strict=True):
+        for label, curve in curves[task].items():
+            ax.plot(np.arange(1, len(curve) + 1), curve, marker="o", markersize=3, label=label)
+        ax.set_title(f"{task} loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("mean training loss")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def identification_bars(rows: Sequence[MeasuredRow]) -> bytes | None:
+    """Rank-1 accuracy per label with sample-std error bars."""
+    metric = next(
+        (
+            m
+            for m in _IDENTIFICATION_METRICS
+            if any(math.isfinite(v) for row in rows for v in row.values(m).values())
+        ),
+        None,
+    )
+    if metric is None:
+        return None
+    labels, means, stds = [], [], []
+    for row in rows:
+        values = list(row.values(metric).values())
+        if not any(math.isfinite(v) for v in values):
+            continue
+        labels.append(row.label)
+        means.append(_finite_mean(values))
+        stds.append(_finite_std(values))
+    fig = _figure(max(4.0, 1.0 + 0.9 * len(labels)), 3.8)
+    ax = fig.subplots()
+    x = np.arange(len(labels))
+    ax.bar(x, means, yerr=stds, capsize=4, color="#4c72b0")
+    ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(metric)
+    low = min(m - s for m, s in zip(means, stds, strict=True))
+    ax.set_ylim(
+        max(0.0, low - 0.05), min(1.0, max(m + s for m, s in zip(means, stds, strict=True)) + 0.02)
+    )
+    ax.set_title(f"{metric} (mean ± std over seeds)")
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def _per_attribute(row: MeasuredRow) -> dict[str, float]:
+    values: dict[str, list[float]] = {}
+    for record in row.records:
+        for details in (record.data.get("details") or {}).values():
+            if isinstance(details, dict) and "per_attribute" in details:
+                for item in details["per_attribute"]:
+                    acc = item.get("accuracy")
+                    values.setdefault(str(item["attribute"]), []).append(
+                        math.nan if acc is None else float(acc)
+                    )
+    return {name: _finite_mean(v) for name, v in values.items()}
+
+
+def attributes_alone_vs_joint(rows: Sequence[MeasuredRow]) -> bytes | None:
+    """Per-attribute accuracy: attributes-only training vs joint training."""
+    alone = [r for r in rows if r.tasks == ["attributes"]]
+    joint = [r for r in rows if "attributes" in r.tasks and "identity" in r.tasks]
+    if not alone or not joint:
+        return None
+    series = [(f"{r.label} (alone)", _per_attribute(r)) for r in alone[:1]]
+    series += [(f"{r.label} (joint)", _per_attribute(r)) for r in joint]
+    names = list(series[0][1])
+    if not names:
+        return None
+    fig = _figure(6.4, max(3.0, 0.28 * len(names) * max(1, len(series) / 2) + 1.0))
+    ax = fig.subplots()
+    height = 0.8 / len(series)
+    y = np.arange(len(names))
+    for i, (label, accs) in enumerate(series):
+        ax.barh(y + i * height, [accs.get(n, math.nan) for n in names], height, label=label)
+    ax.set_yticks(y + 0.4 - height / 2, names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("attribute accuracy (mean over seeds)")
+    ax.set_xlim(0.0, 1.0)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def _details_with(row: MeasuredRow, key: str) -> list[dict[str, Any]]:
+    found = []
+    for record in row.records:
+        for details in (record.data.get("details") or {}).values():
+            if isinstance(details, dict) and isinstance(details.get(key), dict):
+                found.append(details[key])
+                break
+    return found
+
+
+def _interp_on_grid(x: Sequence[float | None], y: Sequence[float | None]) -> np.ndarray:
+    pairs = [(a, b) for a, b in zip(x, y, strict=True) if a is not None and b is not None]
+    if len(pairs) < 2:
+        return np.full(len(_FAR_GRID), math.nan)
+    xs, ys = np.asarray(pairs, dtype=float).T
+    order = np.argsort(xs, kind="stable")
+    return np.interp(_FAR_GRID, xs[order], ys[order])
+
+
+def roc_or_det(rows: Sequence[MeasuredRow], kind: str) -> bytes | None:
+    """ROC (TAR vs FAR) or DET (FRR vs FAR) curves, averaged over seeds on a log-FAR grid."""
+    key, y_key = ("roc", "tar") if kind == "roc" else ("det", "frr")
+    curves = {}
+    for row in rows:
+        found = _details_with(row, key)
+        if found:
+            stacked = np.stack([_interp_on_grid(d["far"], d[y_key]) for d in found])
+            curves[row.label] = np.nanmean(stacked, axis=0) if np.isfinite(stacked).any() else None
+    curves = {k: v for k, v in curves.items() if v is not None}
+    if not curves:
+        return None
+    fig = _figure(5.0, 4.0)
+    ax = fig.subplots()
+    for label, curve in curves.items():
+        ax.plot(_FAR_GRID, curve, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("false accept rate (FAR)")
+    if kind == "det":
+        ax.set_yscale("log")
+        ax.set_ylabel("false reject rate (FRR)")
+        ax.set_title("DET (mean over seeds)")
+    else:
+        ax.set_ylabel("true accept rate (TAR)")
+        ax.set_title("ROC (mean over seeds)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def cmc(rows: Sequence[MeasuredRow]) -> bytes | None:
+    """CMC curves (identification rate by rank), averaged over seeds."""
+    curves = {}
+    for row in rows:
+        found = _details_with(row, "cmc") or _details_with(row, "nn_cmc")
+        runs = [d["accuracy"] for d in found if d.get("accuracy")]
+        if runs:
+            length = min(len(r) for r in runs)
+            curves[row.label] = np.mean(
+                [[math.nan if v is None else v for v in r[:length]] for r in runs], axis=0
+            )
+    if not curves:
+        return None
+    fig = _figure(5.0, 4.0)
+    ax = fig.subplots()
+    for label, curve in curves.items():
+        ax.plot(np.arange(1, len(curve) + 1), curve, marker="o", markersize=3, label=label)
+    ax.set_xlabel("rank")
+    ax.set_ylabel("identification rate")
+    ax.set_title("CMC (mean over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+_TITLES = {
+    "loss_curves": "Training loss per task",
+    "identification": "Identification accuracy per run",
+    "attributes_alone_vs_joint": "Attribute accuracy: trained alone vs jointly",
+    "roc": "ROC",
+    "det": "DET",
+    "cmc": "CMC",
+}
+
+
+def render_all(board: Board) -> dict[str, tuple[str, bytes]]:
+    """Every plot the board's data allow: ``{kind: (title, png bytes)}`` in a fixed order."""
+    rows = board.rows
+    if not rows:
+        return {}
+    rendered = {
+        "loss_curves": loss_curves(rows),
+        "identification": identification_bars(rows),
+        "attributes_alone_vs_joint": attributes_alone_vs_joint(rows),
+        "roc": roc_or_det(rows, "roc"),
+        "det": roc_or_det(rows, "det"),
+        "cmc": cmc(rows),
+    }
+    return {kind: (_TITLES[kind], png) for kind, png in rendered.items() if png is not None}

@@ -1,0 +1,156 @@
+"""Statistics over seeds: summaries with confidence intervals and paired comparisons.
+
+A leaderboard row aggregates one run label over several seeds.  Everything here is defined
+exactly, because the numbers end up in published tables:
+
+- ``std`` is the *sample* standard deviation (``ddof=1``): seeds are a sample of the training
+  randomness, not the whole population.
+- ``ci95`` is the half-width of the two-sided 95 % confidence interval for the mean from
+  Student's t distribution with ``n - 1`` degrees of freedom: ``t(0.975, n-1) * std / sqrt(n)``.
+- A paired comparison between two rows uses only the seeds both rows have (same seed means same
+  split and same initialisation draws), and a two-sided paired t test on the per-seed
+  differences.
+
+Non-finite values (a metric that was NaN for a seed, e.g. TAR at a FAR the test set is too small
+to reach) are left out of a summary; ``n`` counts the finite values that were used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+__all__ = ["PairedComparison", "Summary", "paired_comparison", "summarize"]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean, sample standard deviation and 95 % t confidence interval of a set of values."""
+
+    n: int
+    mean: float
+    #: Sample standard deviation (ddof=1); NaN for fewer than two values.
+    std: float
+    #: Standard error of the mean, ``std / sqrt(n)``; NaN for fewer than two values.
+    sem: float
+    #: Half-width of the 95 % confidence interval (Student t, n-1 dof); NaN for n < 2.
+    ci95: float
+
+    @property
+    def ci95_low(self) -> float:
+        """Lower end of the 95 % confidence interval."""
+        return self.mean - self.ci95
+
+    @property
+    def ci95_high(self) -> float:
+        """Upper end of the 95 % confidence interval."""
+        return self.mean + self.ci95
+
+    def as_dict(self) -> dict[str, float]:
+        """The fields plus the interval ends, for JSON and tables."""
+        out: dict[str, Any] = asdict(self)
+        out["ci95_low"] = self.ci95_low
+        out["ci95_high"] = self.ci95_high
+        return out
+
+
+def summarize(values: Iterable[float]) -> Summary:
+    """Summarise ``values`` (one per seed); non-finite values are ignored.
+
+    >>> s = summarize([0.9, 0.92, 0.94])
+    >>> round(s.mean, 4), round(s.std, 4), s.n
+    (0.92, 0.02, 3)
+    """
+    arr = np.asarray([float(v) for v in values], dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    n = int(arr.size)
+    if n == 0:
+        return Summary(0, math.nan, math.nan, math.nan, math.nan)
+    if np.all(arr == arr[0]):
+        # Identical values: report them exactly (np.mean/np.std would leave rounding residue
+        # such as a std of 1e-17, which looks like spread in a table).
+        mean, std = float(arr[0]), 0.0
+    else:
+        mean, std = float(arr.mean()), float(arr.std(ddof=1))
+    if n < 2:
+        return Summary(n, mean, math.nan, math.nan, math.nan)
+    sem = std / math.sqrt(n)
+    t_crit = float(scipy_stats.t.ppf(0.975, df=n - 1))
+    return Summary(n, mean, std, sem, t_crit * sem)
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Difference ``a - b`` over the seeds both sides have, with a paired t test."""
+
+    #: Seeds present on both sides (sorted).
+    seeds: tuple[int, ...]
+    #: Mean of the per-seed differences ``a - b``.
+    mean_difference: float
+    #: Sample standard deviation (ddof=1) of the per-seed differences.
+    std_difference: float
+    t_statistic: float
+    #: Two-sided p-value of the paired t test (H0: mean difference is zero).
+    p_value: float
+    #: Why the test could not be computed (empty when it was).
+    reason: str = ""
+
+    @property
+    def n(self) -> int:
+        """Number of common seeds."""
+        return len(self.seeds)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-friendly dictionary."""
+        out = asdict(self)
+        out["seeds"] = list(self.seeds)
+        out["n"] = self.n
+        return out
+
+
+def paired_comparison(a: Mapping[int, float], b: Mapping[int, float]) -> PairedComparison:
+    """Compare two rows of the same protocol seed by seed (``a - b``).
+
+    :param a: metric value per seed for the first row.
+    :param b: metric value per seed for the second row (e.g. the ``none`` fusion baseline).
+    :returns: the mean difference and the two-sided paired t-test p-value.  With fewer than two
+        common seeds (with finite values on both sides) the statistics are NaN and ``reason``
+        says why; when every per-seed difference is identical the t statistic is undefined (zero
+        variance) and ``reason`` says so too.
+    """
+    common = sorted(
+        s for s in set(a) & set(b) if math.isfinite(float(a[s])) and math.isfinite(float(b[s]))
+    )
+    diffs = np.asarray([float(a[s]) - float(b[s]) for s in common], dtype=np.float64)
+    seeds = tuple(int(s) for s in common)
+    if len(common) == 0:
+        return PairedComparison(seeds, math.nan, math.nan, math.nan, math.nan, "no common seeds")
+    mean = float(diffs.mean())
+    if len(common) < 2:
+        return PairedComparison(
+            seeds,
+            mean,
+            math.nan,
+            math.nan,
+            math.nan,
+            "only 1 common seed; a paired t test needs at least 2",
+        )
+    std = float(diffs.std(ddof=1))
+    if std == 0.0:
+        return PairedComparison(
+            seeds,
+            mean,
+            0.0,
+            math.nan,
+            math.nan,
+            "identical difference on every seed; the t statistic is undefined",
+        )
+    result = scipy_stats.ttest_rel(
+        np.asarray([float(a[s]) for s in common]), np.asarray([float(b[s]) for s in common])
+    )
+    return PairedComparison(seeds, mean, std, float(result.statistic), float(result.pvalue))

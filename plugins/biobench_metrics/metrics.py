@@ -1,0 +1,405 @@
+"""The built-in metric plugins: identification, open-set identification, verification, attributes.
+
+Each factory takes the protocol's ``options`` for the metric, checks them (an unknown option is
+an error naming the metric and the known options) and returns an object with ``name`` and
+``compute(evaluation) -> MetricOutput``.  The mathematics lives in :mod:`biobench.metrics_core`
+(shared with ``biobench score``); this module chooses inputs, names values and fills details.
+
+A metric whose inputs the run did not produce (no attribute head, no embeddings) returns no
+values and says why in ``details["skipped"]``: a protocol grid may mix attribute-only and joint
+runs under one metric list.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from biobench import metrics_core as mc
+from biobench.contracts import Evaluation, MetricOutput
+from biobench.errors import BiobenchError
+
+
+def _check_options(metric: str, options: Mapping[str, Any], known: Iterable[str]) -> None:
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise BiobenchError(
+            f"metric '{metric}': unknown option(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+
+
+def _number_list(metric: str, key: str, value: Any, kind: type = float) -> list[Any]:
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    try:
+        out = [kind(v) for v in items]
+    except (TypeError, ValueError):
+        raise BiobenchError(
+            f"metric '{metric}': option '{key}' must be a number or list of numbers"
+        ) from None
+    if not out or any(not (v > 0) for v in out):
+        raise BiobenchError(f"metric '{metric}': option '{key}' needs positive values")
+    return out
+
+
+def _rate_list(metric: str, key: str, value: Any) -> list[float]:
+    rates = _number_list(metric, key, value)
+    if any(r >= 1 for r in rates):
+        raise BiobenchError(f"metric '{metric}': option '{key}' rates must be in (0, 1)")
+    return sorted(set(rates), reverse=True)
+
+
+def _skipped(reason: str) -> MetricOutput:
+    return MetricOutput(values={}, details={"skipped": reason}, headline=[])
+
+
+# ---------------------------------------------------------------------------------------------
+# Closed-set identification
+# ---------------------------------------------------------------------------------------------
+
+
+class IdentificationMetric:
+    """Closed-set identification: rank-k accuracy and CMC.
+
+    From the identity head's class scores (``top1_accuracy``, ``top5_accuracy``, ...) and, when
+    the run provides test and gallery (training-split) embeddings, from a 1:N nearest-neighbour
+    search by cosine similarity (``nn_top1_accuracy``, ...; per identity the best-matching
+    gallery image counts).  Ties count against the probe (see :mod:`biobench.metrics_core`).
+
+    Options: ``k`` (ranks to report, default ``[1, 5]``), ``max_rank`` (CMC length, default
+    20), ``nearest_neighbour`` (default true), ``chunk_mb`` (similarity memory per search chunk,
+    default 64).
+    """
+
+    name = "identification"
+    OPTIONS = ("k", "max_rank", "nearest_neighbour", "chunk_mb")
+
+    def __init__(self, **options: Any) -> None:
+        _check_options(self.name, options, self.OPTIONS)
+        self.k = sorted(set(_number_list(self.name, "k", options.get("k", [1, 5]), int)))
+        self.max_rank = int(options.get("max_rank", 20))
+        if self.max_rank < 1:
+            raise BiobenchError(f"metric '{self.name}': option 'max_rank' must be >= 1")
+        self.nearest_neighbour = bool(options.get("nearest_neighbour", True))
+        self.chunk_bytes = int(float(options.get("chunk_mb", 64)) * 2**20)
+
+    def compute(self, evaluation: Evaluation) -> MetricOutput:
+        values: dict[str, float] = {}
+        details: dict[str, Any] = {}
+        headline: list[str] = []
+        has_gallery = (
+            self.nearest_neighbour
+            and evaluation.embeddings is not None
+            and evaluation.gallery_embeddings is not None
+            and evaluation.gallery_identities is not None
+        )
+        if evaluation.identity_scores is None and not has_gallery:
+            return _skipped("the run produced neither identity scores nor gallery embeddings")
+        if evaluation.identity_scores is not None:
+            scores = np.asarray(evaluation.identity_scores)
+            ranks = mc.class_ranks(scores, evaluation.identity_true)
+            n_classes = scores.shape[1]
+            curve = mc.cmc_curve(ranks, min(self.max_rank, n_classes))
+            for k in self.k:
+                values[f"top{k}_accuracy"] = float(np.mean(ranks <= k))
+            headline += [f"top{k}_accuracy" for k in self.k]
+            details["cmc"] = {
+                "rank": list(range(1, len(curve) + 1)),
+                "accuracy": mc.json_list(curve),
+            }
+            details["n_probes"] = int(len(ranks))
+            details["n_classes"] = int(n_classes)
+        if has_gallery:
+            result = mc.search_gallery(
+                evaluation.embeddings,
+                evaluation.identity_true,
+                evaluation.gallery_embeddings,
+                evaluation.gallery_identities,
+                chunk_bytes=self.chunk_bytes,
+            )
+            mated = result.mated
+            # Probes of identities absent from the gallery cannot be identified in a closed
+            # set: they are left out (and counted) rather than scored as misses.
+            ranks = result.rank[mated]
+            n_classes = len(result.classes)
+            curve = mc.cmc_curve(ranks, min(self.max_rank, n_classes))
+            for k in self.k:
+                values[f"nn_top{k}_accuracy"] = (
+                    float(np.mean(ranks <= k)) if len(ranks) else math.nan
+                )
+            headline.append(f"nn_top{self.k[0]}_accuracy")
+            details["nn_cmc"] = {
+                "rank": list(range(1, len(curve) + 1)),
+                "accuracy": mc.json_list(curve),
+            }
+            details["nn_search"] = {
+                "similarity": "cosine, best gallery image per identity",
+                "n_probes": int(mated.sum()),
+                "n_probes_without_gallery_identity": int((~mated).sum()),
+                "n_gallery": int(len(evaluation.gallery_embeddings)),
+                "n_gallery_identities": int(n_classes),
+            }
+        return MetricOutput(values=values, details=details, headline=headline)
+
+
+# ---------------------------------------------------------------------------------------------
+# Open-set identification
+# ---------------------------------------------------------------------------------------------
+
+
+class OpenSetIdentificationMetric:
+    """Open-set identification (NIST IR 8271): DIR and FNIR at fixed FPIR, rank 1.
+
+    A seeded fraction of the identities is *held out* of the gallery: searches with their test
+    images are non-mated, the others mated.  FPIR is the fraction of non-mated searches whose
+    best candidate scores at or above the threshold (divided by the number of non-mated
+    searches); DIR the fraction of mated searches whose mate is the rank-1 candidate at or
+    above it; FNIR = 1 - DIR.
+
+    Scores come from the 1:N embedding search (gallery = training embeddings of the remaining
+    identities) or, without embeddings, from the identity head's class scores with the held-out
+    classes removed (``scores`` option: ``auto``, ``embeddings``, ``identity_scores``).  Note
+    that the network has seen the held-out identities in training either way; the protocol
+    measures the decision rule, not generalisation to unseen people.
+
+    Options: ``fpir`` (default ``[0.1, 0.01]``), ``held_out_fraction`` (default 0.5),
+    ``held_out`` (explicit identity names, overrides the fraction), ``seed`` (default 0),
+    ``scores``, ``chunk_mb``.
+    """
+
+    name = "open_set_identification"
+    OPTIONS = ("fpir", "held_out_fraction", "held_out", "seed", "scores", "chunk_mb")
+
+    def __init__(self, **options: Any) -> None:
+        _check_options(self.name, options, self.OPTIONS)
+        self.fpir = _rate_list(self.name, "fpir", options.get("fpir", mc.DEFAULT_FPIR_TARGETS))
+        self.fraction = float(options.get("held_out_fraction", 0.5))
+        if not 0 < self.fraction < 1:
+            raise BiobenchError(f"metric '{self.name}': held_out_fraction must be in (0, 1)")
+        held_out = options.get("held_out")
+        self.held_out = None if held_out is None else [str(x) for x in held_out]
+        self.seed = int(options.get("seed", 0))
+        self.scores = str(options.get("scores", "auto"))
+        if self.scores not in ("auto", "embeddings", "identity_scores"):
+            raise BiobenchError(
+                f"metric '{self.name}': scores must be auto, embeddings or identity_scores"
+            )
+        self.chunk_bytes = int(float(options.get("chunk_mb", 64)) * 2**20)
+
+    def _held_out_ids(self, evaluation: Evaluation, candidates: np.ndarray) -> np.ndarray:
+        if self.held_out is not None:
+            index = {name: i for i, name in enumerate(evaluation.identity_names)}
+            unknown = [n for n in self.held_out if n not in index]
+            if unknown:
+                raise BiobenchError(f"metric '{self.name}': held_out names unknown: {unknown}")
+            return np.asarray(sorted(index[n] for n in self.held_out), dtype=np.int64)
+        n_hold = min(max(1, round(self.fraction * len(candidates))), len(candidates) - 1)
+        rng = np.random.default_rng(self.seed)
+        return np.sort(rng.choice(np.sort(candidates), size=n_hold, replace=False))
+
+    def compute(self, evaluation: Evaluation) -> MetricOutput:
+        use_embeddings = (
+            evaluation.embeddings is not None
+            and evaluation.gallery_embeddings is not None
+            and evaluation.gallery_identities is not None
+        )
+        if self.scores == "identity_scores" or (self.scores == "auto" and not use_embeddings):
+            use_embeddings = False
+        elif self.scores == "embeddings" and not use_embeddings:
+            raise BiobenchError(f"metric '{self.name}': scores=embeddings but no gallery")
+        probe_ids = np.asarray(evaluation.identity_true, dtype=np.int64)
+        if use_embeddings:
+            gallery_ids = np.asarray(evaluation.gallery_identities, dtype=np.int64)
+            candidates = np.intersect1d(np.unique(gallery_ids), np.unique(probe_ids))
+        elif evaluation.identity_scores is not None:
+            candidates = np.unique(probe_ids)
+        else:
+            return _skipped("the run produced neither identity scores nor gallery embeddings")
+        if len(candidates) < 2 and self.held_out is None:
+            return _skipped("open-set identification needs at least 2 identities in the test set")
+        held = self._held_out_ids(evaluation, candidates)
+        if use_embeddings:
+            keep = ~np.isin(gallery_ids, held)
+            if not keep.any():
+                raise BiobenchError(f"metric '{self.name}': every gallery identity is held out")
+            result = mc.search_gallery(
+                evaluation.embeddings,
+                probe_ids,
+                np.asarray(evaluation.gallery_embeddings)[keep],
+                gallery_ids[keep],
+                chunk_bytes=self.chunk_bytes,
+            )
+            mated = result.mated
+            best, true_score, rank = result.best_score, result.true_score, result.rank
+            source = "cosine similarity, best gallery image per identity"
+        else:
+            scores = np.asarray(evaluation.identity_scores, dtype=np.float64)
+            columns = np.setdiff1d(np.arange(scores.shape[1]), held)
+            reduced = scores[:, columns]
+            best = reduced.max(axis=1)
+            position = {int(c): i for i, c in enumerate(columns)}
+            pos = np.asarray([position.get(int(i), -1) for i in probe_ids])
+            mated = pos >= 0
+            true_score = np.full(len(probe_ids), math.nan)
+            rank = np.full(len(probe_ids), math.inf)
+            rows = np.flatnonzero(mated)
+            true_score[rows] = reduced[rows, pos[rows]]
+            rank[rows] = (reduced[rows] >= true_score[rows, None]).sum(axis=1)
+            source = "identity head class probability (held-out classes removed)"
+        values: dict[str, float] = {}
+        lower: set[str] = set()
+        per_target: dict[str, Any] = {}
+        for target in self.fpir:
+            label = mc.rate_label(target)
+            rates = mc.open_set_rates(best[~mated], true_score[mated], rank[mated], target)
+            values[f"dir_at_fpir_{label}"] = rates["dir"]
+            values[f"fnir_at_fpir_{label}"] = rates["fnir"]
+            values[f"threshold_at_fpir_{label}"] = rates["threshold"]
+            lower.add(f"fnir_at_fpir_{label}")
+            per_target[f"fpir_{label}"] = {
+                "achieved_fpir": mc.finite_or_none(rates["fpir"]),
+                "note": rates["note"],
+            }
+        details = {
+            "scores": source,
+            "rank": 1,
+            "held_out_identities": sorted(evaluation.identity_names[int(i)] for i in held),
+            "n_mated_searches": int(mated.sum()),
+            "n_nonmated_searches": int((~mated).sum()),
+            "targets": per_target,
+        }
+        headline = [f"fnir_at_fpir_{mc.rate_label(t)}" for t in self.fpir]
+        return MetricOutput(
+            values=values, lower_is_better=lower, details=details, headline=headline
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Verification
+# ---------------------------------------------------------------------------------------------
+
+
+class VerificationMetric:
+    """1:1 verification from cosine similarities of test-embedding pairs.
+
+    Pairs are the evaluation's (a dataset's pair list with its folds; folds assigned round
+    robin when missing) or, when it has none, generated from the test identities (balanced,
+    seeded).  Values: ``eer`` and ``threshold_at_eer``, ``auc``, ``tar_at_far_<f>`` and
+    ``threshold_at_far_<f>`` (NaN when there are fewer than 1/f impostor pairs; the reason is in
+    ``details["nan_reasons"]``), and the k-fold accuracy protocol ``accuracy_<k>fold_mean``,
+    ``accuracy_<k>fold_std`` (sample std over folds, ddof=1), ``accuracy_<k>fold_sem``
+    (``std / sqrt(k)``).  ROC and DET curves (downsampled) go to details.
+
+    Options: ``far`` (default ``[0.1, 0.01, 0.001, 0.0001]``), ``folds`` (for generated or
+    fold-less pairs, default 10), ``max_pairs`` and ``pair_seed`` (generated pairs, default
+    6000 and 0), ``curve_points`` (default 200), ``headline`` (value names for the main table).
+    """
+
+    name = "verification"
+    OPTIONS = ("far", "folds", "max_pairs", "pair_seed", "curve_points", "headline")
+
+    def __init__(self, **options: Any) -> None:
+        _check_options(self.name, options, self.OPTIONS)
+        self.far = _rate_list(self.name, "far", options.get("far", mc.DEFAULT_FAR_TARGETS))
+        self.folds = int(options.get("folds", mc.DEFAULT_FOLDS))
+        if self.folds < 2:
+            raise BiobenchError(f"metric '{self.name}': option 'folds' must be >= 2")
+        self.max_pairs = int(options.get("max_pairs", 6000))
+        self.pair_seed = int(options.get("pair_seed", 0))
+        self.curve_points = int(options.get("curve_points", 200))
+        headline = options.get("headline")
+        self.headline = None if headline is None else [str(h) for h in headline]
+
+    def compute(self, evaluation: Evaluation) -> MetricOutput:
+        if evaluation.embeddings is None:
+            return _skipped("the run produced no test embeddings")
+        pairs = mc.evaluation_pairs(
+            evaluation, max_pairs=self.max_pairs, seed=self.pair_seed, n_folds=self.folds
+        )
+        if pairs.same.all() or not pairs.same.any():
+            return _skipped("verification needs both genuine and impostor pairs")
+        scores = mc.pair_cosine_scores(evaluation.embeddings, pairs.index)
+        folds = pairs.fold if len(np.unique(pairs.fold)) >= 2 else None
+        values, lower, details = mc.verification_from_scores(
+            scores, pairs.same, self.far, folds=folds, max_curve_points=self.curve_points
+        )
+        details["pairs"] = {"source": pairs.source, "n": int(len(pairs.same))}
+        details["score"] = "cosine similarity of the two test embeddings"
+        if self.headline is not None:
+            unknown = [h for h in self.headline if h not in values]
+            if unknown:
+                raise BiobenchError(
+                    f"metric '{self.name}': headline names {unknown} are not among its values "
+                    f"{sorted(values)}"
+                )
+            headline = self.headline
+        else:
+            headline = ["eer", "auc"]
+            if "tar_at_far_1e_3" in values:
+                headline.append("tar_at_far_1e_3")
+            headline += [k for k in values if k.startswith("accuracy_") and k.endswith("_mean")]
+        return MetricOutput(
+            values=values, lower_is_better=lower, details=details, headline=headline
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Attributes
+# ---------------------------------------------------------------------------------------------
+
+
+class AttributesMetric:
+    """Facial attribute prediction: accuracy, balanced accuracy, majority baseline.
+
+    Prediction is ``P(present) >= threshold`` (default 0.5).  Per attribute, images with an
+    unknown (NaN) label are skipped.  ``mean_accuracy``, ``mean_balanced_accuracy`` and
+    ``majority_baseline_accuracy`` (mean over attributes of the majority-class rate on the test
+    set: what always answering the commoner value would score) are computed over all
+    attributes and again over the identity attributes (``identity_`` prefix).  The
+    per-attribute table is ``details["per_attribute"]``.
+
+    Options: ``threshold``.
+    """
+
+    name = "attributes"
+    OPTIONS = ("threshold",)
+
+    def __init__(self, **options: Any) -> None:
+        _check_options(self.name, options, self.OPTIONS)
+        self.threshold = float(options.get("threshold", 0.5))
+        if not 0 < self.threshold < 1:
+            raise BiobenchError(f"metric '{self.name}': threshold must be in (0, 1)")
+
+    def compute(self, evaluation: Evaluation) -> MetricOutput:
+        if evaluation.attribute_scores is None or evaluation.attribute_true is None:
+            return _skipped("the run produced no attribute predictions")
+        if not evaluation.attribute_names:
+            return _skipped("the protocol uses no attributes")
+        values, table = mc.attribute_metrics(
+            evaluation.attribute_true,
+            evaluation.attribute_scores,
+            evaluation.attribute_names,
+            evaluation.identity_attribute_names,
+            threshold=self.threshold,
+        )
+        headline: Sequence[str] = [
+            h
+            for h in ("mean_accuracy", "identity_mean_accuracy", "majority_baseline_accuracy")
+            if h in values
+        ]
+        details = {"threshold": self.threshold, "per_attribute": table}
+        return MetricOutput(values=values, details=details, headline=list(headline))
+
+
+METRICS = {
+    cls.name: cls
+    for cls in (
+        IdentificationMetric,
+        OpenSetIdentificationMetric,
+        VerificationMetric,
+        AttributesMetric,
+    )
+}
