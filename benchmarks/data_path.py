@@ -1,0 +1,93 @@
+"""Data path benchmark: images/s of the image pipeline cold (decode + resize) and warm (cache).
+
+Writes LFW-like 250x250 JPEG files to a temp dir, then times :func:`biobench.imagecache.load_images`
+twice: cold (decode, crop, resize, write the memory-mapped cache) and warm (map the cache and read
+every pixel, so the warm figure includes touching the data, not only opening a file).
+
+    .venv/bin/python benchmarks/data_path.py [--images 2000] [--size 64]
+
+Prints a table and writes benchmarks/results/data_path.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from biobench.contracts import DataContext
+from biobench.imagecache import load_images
+
+RESULTS = Path(__file__).parent / "results" / "data_path.csv"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        keys = []
+        for i in range(args.images):
+            # Smooth random images compress like photographs, unlike white noise.
+            small = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+            img = Image.fromarray(small).resize((250, 250), Image.Resampling.BICUBIC)
+            key = f"person{i // 10:04d}/{i:06d}.jpg"
+            (root / key).parent.mkdir(parents=True, exist_ok=True)
+            img.save(root / key, quality=90)
+            keys.append(key)
+
+        def read(key: str) -> Image.Image:
+            return Image.open(root / key)
+
+        rows = []
+        for repeat in range(args.repeats):
+            ctx = DataContext(
+                roots=[root],
+                cache_dir=root / f"cache{repeat}",
+                image_size=args.size,
+                progress=False,
+            )
+            t0 = time.perf_counter()
+            cold = load_images(keys, read, ctx=ctx, fingerprint=f"bench{repeat}")
+            cold_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            warm = load_images(keys, read, ctx=ctx, fingerprint=f"bench{repeat}")
+            checksum = int(np.asarray(warm, dtype=np.uint64).sum())  # read every pixel
+            warm_s = time.perf_counter() - t0
+            assert checksum == int(np.asarray(cold, dtype=np.uint64).sum())
+            rows.append((cold_s, warm_s))
+
+    cold_s = float(np.median([r[0] for r in rows]))
+    warm_s = float(np.median([r[1] for r in rows]))
+    result = {
+        "images": args.images,
+        "source": "250x250 JPEG",
+        "size": args.size,
+        "cold_images_per_s": round(args.images / cold_s, 1),
+        "warm_images_per_s": round(args.images / warm_s, 1),
+        "speedup": round(cold_s / warm_s, 1),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cores": __import__("os").cpu_count(),
+    }
+    for k, v in result.items():
+        print(f"{k:>20}: {v}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(result))
+        writer.writeheader()
+        writer.writerow(result)
+
+
+if __name__ == "__main__":
+    main()

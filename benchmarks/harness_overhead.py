@@ -1,0 +1,152 @@
+"""Harness overhead: training throughput through ``biobench run`` against a bare PyTorch loop.
+
+Both train the same model (the reference VGG-16 trunk at a CPU width, the attribute and identity
+branches, ``predicted`` fusion) on the same in-memory data, with the same batch size, number of
+steps and optimizer (``adam`` on the summed task losses).  The bare loop is what a researcher
+would write by hand: index a uint8 tensor, normalise, forward, two cross-entropies, backward, step.
+The harness figure is the record's ``train_images_per_s`` (training time only: data loading and
+evaluation are timed separately in the record).
+
+    .venv/bin/python benchmarks/harness_overhead.py [--epochs 3] [--repeats 3]
+
+Prints a table and writes benchmarks/results/harness_overhead.csv.  Target: ratio >= 0.95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from biobench.engine import Engine, RunOptions, attribute_loss, build_component
+from biobench.model import ComposedModel
+from biobench.protocol import load_protocol
+from biobench.testing import make_tiny_data, new_plugin_manager
+
+RESULTS = Path(__file__).parent / "results" / "harness_overhead.csv"
+IDENTITIES, PER_IDENTITY, SIZE, BATCH, WIDTH, HIDDEN = 20, 40, 32, 32, 0.25, 256
+
+PROTOCOL = f"""
+name = "overhead"
+version = 1
+seeds = [0]
+metrics = []
+[dataset]
+name = "tiny"
+options = {{ identities = {IDENTITIES}, per_identity = {PER_IDENTITY} }}
+split = {{ rule = "per_identity", train_fraction = 0.8, seed = 0 }}
+[model]
+backbone = "vgg16"
+backbone_options = {{ width = {WIDTH} }}
+image_size = {SIZE}
+hidden = {HIDDEN}
+fusion = "predicted"
+[training]
+epochs = EPOCHS
+batch_size = {BATCH}
+optimizer = "adam"
+optimizer_options = {{ lr = 0.001 }}
+checkpoint = false
+"""
+
+
+def harness(epochs: int, tmp: Path) -> float:
+    path = tmp / "overhead.toml"
+    path.write_text(PROTOCOL.replace("EPOCHS", str(epochs)))
+    protocol = load_protocol(path)
+    out = tmp / "out"
+    engine = Engine(
+        new_plugin_manager(), RunOptions(output=out, progress=False, log=lambda m: None)
+    )
+    engine.run_protocol(protocol, protocol.runs())
+    record = json.loads(next((out / "runs/overhead").glob("*/seed-0.json")).read_text())
+    return float(record["timings"]["train_images_per_s"])
+
+
+def bare(epochs: int) -> float:
+    """A hand-written loop on the same model, data, batch size and step count."""
+    torch.manual_seed(0)
+    pm = new_plugin_manager()
+    data = make_tiny_data(identities=IDENTITIES, per_identity=PER_IDENTITY, size=SIZE)
+    train = np.concatenate(
+        [np.flatnonzero(data.identities == i)[: int(0.8 * PER_IDENTITY)] for i in range(IDENTITIES)]
+    )
+    backbone, _ = build_component(pm, "backbone", "vgg16", {"width": WIDTH}, image_size=SIZE)
+    fusion, _ = build_component(
+        pm, "fusion", "predicted", {}, feature_dim=backbone.output_dim, num_attributes=2
+    )
+    model = ComposedModel(
+        backbone,
+        fusion,
+        num_attributes=3,
+        num_identities=IDENTITIES,
+        hidden=HIDDEN,
+        fusion_index=[0, 1],
+        with_attribute_head=True,
+        with_identity_head=True,
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=0.001)
+    images = torch.from_numpy(data.images[train])
+    ids = torch.from_numpy(data.identities[train])
+    attrs = torch.from_numpy(data.attributes[train])
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+    model.train()
+    n = len(images)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        order = torch.randperm(n)
+        for s in range(0, n, BATCH):
+            idx = order[s : s + BATCH]
+            x = (images[idx].permute(0, 3, 1, 2).float() - mean) / std
+            out = model(x, attrs[idx])
+            loss = attribute_loss(out.attribute_logits, attrs[idx]) + F.cross_entropy(
+                out.identity_logits, ids[idx]
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return n * epochs / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    bare_runs, harness_runs = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.repeats):  # interleave so machine noise hits both alike
+            bare_runs.append(bare(args.epochs))
+            harness_runs.append(harness(args.epochs, Path(tmp) / str(r)))
+    result = {
+        "model": f"vgg16 width {WIDTH}, {SIZE}x{SIZE}, hidden {HIDDEN}, predicted fusion",
+        "batch_size": BATCH,
+        "train_images": int(0.8 * PER_IDENTITY) * IDENTITIES,
+        "epochs": args.epochs,
+        "bare_images_per_s": round(float(np.median(bare_runs)), 1),
+        "harness_images_per_s": round(float(np.median(harness_runs)), 1),
+        "ratio": round(float(np.median(harness_runs) / np.median(bare_runs)), 3),
+        "torch_threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    }
+    for k, v in result.items():
+        print(f"{k:>22}: {v}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(result))
+        writer.writeheader()
+        writer.writerow(result)
+
+
+if __name__ == "__main__":
+    main()
