@@ -586,16 +586,26 @@ def markdown(
     ]
     measured = main[main["kind"] == "measured"]
     id_headers = ["label", "dataset", "backbone", "fusion", "optimizer", "tasks", "n_seeds"]
-    metric_headers = [f"{m} {_arrow(board, m)}" for m in board.metrics]
+    # Metrics no measured row could compute (e.g. TAR at a FAR the test set cannot resolve)
+    # stay in the CSV but would only widen the page with dashes.
+    shown = [m for m in board.metrics if measured[f"{m}_mean"].notna().any()]
+    hidden = [m for m in board.metrics if m not in shown]
+    metric_headers = [f"{m} {_arrow(board, m)}" for m in shown]
     if len(measured):
         body = []
         for _, r in measured.iterrows():
             label = r["label"] + (" ⚠" if r["missing_images"] else "")
             cells = [label, r["dataset"], r["backbone"], r["fusion"], r["optimizer"], r["tasks"]]
             cells.append(str(int(r["n_seeds"])))
-            cells += [_mean_std(r[f"{m}_mean"], r[f"{m}_std"]) for m in board.metrics]
+            cells += [_mean_std(r[f"{m}_mean"], r[f"{m}_std"]) for m in shown]
             body.append(cells)
         lines.append(_md_table(body, id_headers + metric_headers))
+        if hidden:
+            lines += [
+                "",
+                f"Not computable on any run (NaN; see the run records' details): "
+                f"{', '.join(f'`{m}`' for m in hidden)}.",
+            ]
     else:
         lines.append("No measured runs yet for this protocol version.")
     flagged = [row for row in board.rows if row.notes]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -176,35 +177,58 @@ def _details_with(row: MeasuredRow, key: str) -> list[dict[str, Any]]:
     return found
 
 
-def _interp_on_grid(x: Sequence[float | None], y: Sequence[float | None]) -> np.ndarray:
-    pairs = [(a, b) for a, b in zip(x, y, strict=True) if a is not None and b is not None]
-    if len(pairs) < 2:
-        return np.full(len(_FAR_GRID), math.nan)
+def _step_on_grid(
+    far: Sequence[float | None], y: Sequence[float | None], n_impostor: int | None, best: str
+) -> np.ndarray:
+    """Operating curve on the log-FAR grid: the best ``y`` among points with FAR <= grid value.
+
+    That is the TAR@FAR definition (``best="max"``; ``"min"`` for FRR), so the plot agrees with
+    the table.  Grid values below ``1 / n_impostor`` cannot be resolved and are left out (NaN).
+    """
+    pairs = [(a, b) for a, b in zip(far, y, strict=True) if a is not None and b is not None]
+    out = np.full(len(_FAR_GRID), math.nan)
+    if not pairs:
+        return out
     xs, ys = np.asarray(pairs, dtype=float).T
     order = np.argsort(xs, kind="stable")
-    return np.interp(_FAR_GRID, xs[order], ys[order])
+    xs, ys = xs[order], ys[order]
+    ys = np.maximum.accumulate(ys) if best == "max" else np.minimum.accumulate(ys)
+    idx = np.searchsorted(xs, _FAR_GRID, side="right") - 1
+    valid = idx >= 0
+    if n_impostor:
+        valid &= _FAR_GRID >= 1.0 / n_impostor
+    out[valid] = ys[idx[valid]]
+    return out
 
 
 def roc_or_det(rows: Sequence[MeasuredRow], kind: str) -> bytes | None:
-    """ROC (TAR vs FAR) or DET (FRR vs FAR) curves, averaged over seeds on a log-FAR grid."""
-    key, y_key = ("roc", "tar") if kind == "roc" else ("det", "frr")
+    """ROC (TAR vs FAR) or DET (FRR vs FAR) curves on a log-FAR grid, averaged over seeds."""
+    key, y_key, best = ("roc", "tar", "max") if kind == "roc" else ("det", "frr", "min")
     curves = {}
     for row in rows:
-        found = _details_with(row, key)
-        if found:
-            stacked = np.stack([_interp_on_grid(d["far"], d[y_key]) for d in found])
-            curves[row.label] = np.nanmean(stacked, axis=0) if np.isfinite(stacked).any() else None
-    curves = {k: v for k, v in curves.items() if v is not None}
+        stacked = []
+        for record in row.records:
+            for details in (record.data.get("details") or {}).values():
+                if isinstance(details, dict) and isinstance(details.get(key), dict):
+                    curve = details[key]
+                    n_impostor = details.get("n_impostor")
+                    stacked.append(_step_on_grid(curve["far"], curve[y_key], n_impostor, best))
+                    break
+        if stacked and np.isfinite(np.asarray(stacked)).any():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN grid columns
+                curves[row.label] = np.nanmean(np.asarray(stacked), axis=0)
     if not curves:
         return None
     fig = _figure(5.0, 4.0)
     ax = fig.subplots()
     for label, curve in curves.items():
-        ax.plot(_FAR_GRID, curve, label=label)
+        ax.plot(_FAR_GRID, curve, label=label, drawstyle="steps-post")
     ax.set_xscale("log")
     ax.set_xlabel("false accept rate (FAR)")
     if kind == "det":
-        ax.set_yscale("log")
+        ax.set_yscale("symlog", linthresh=1e-3)  # log-like, but FRR = 0 stays visible
+        ax.set_ylim(0.0, 1.0)
         ax.set_ylabel("false reject rate (FRR)")
         ax.set_title("DET (mean over seeds)")
     else:
