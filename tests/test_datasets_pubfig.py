@@ -270,7 +270,7 @@ def test_index_files_fetched_from_base_url_and_offline_message(web: Server, tmp_
     # Offline (nothing listens on the port): one clear line, no traceback, no partial files.
     with pytest.raises(BiobenchError, match="offline") as info:
         PubFig().prepare(tmp_path / "other", base_url="http://127.0.0.1:9/", **FAST)
-    assert "--source" in str(info.value)
+    assert "--from" in str(info.value)
     assert not (tmp_path / "other" / "dev_urls.txt").exists()
 
 

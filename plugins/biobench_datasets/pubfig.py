@@ -304,8 +304,8 @@ class PubFig:
     @property
     def prepare_hint(self) -> str:
         return (
-            f"Prepare it with: biobench data prepare pubfig --subset {self.subset} "
-            f"[--source DIR_WITH_{urls_file(self.subset)}] (downloads the images from their URLs)"
+            f"Prepare it with: biobench data prepare pubfig --set {self.subset} "
+            f"[--from DIR_WITH_{urls_file(self.subset)}] (downloads the images from their URLs)"
         )
 
     def _options(self) -> dict[str, Any]:
@@ -523,7 +523,8 @@ class PubFig:
 
         :param root: the data root (created if needed).
         :param source: a folder holding the index files (``dev_urls.txt``...) downloaded by the
-            user; without it they are fetched from ``base_url``.
+            user (``--from`` on the command line); without it they are fetched from
+            ``base_url``.
         :param subset: ``"dev"`` or ``"eval"`` (default: the plugin's subset).
         :param margin: relative margin around the face rectangle for the stored crops.
         :param workers: parallel downloads.
@@ -587,7 +588,7 @@ class PubFig:
                     continue
                 if name == required:
                     raise BiobenchError(
-                        f"pubfig prepare: {src} does not exist; --source must be the folder "
+                        f"pubfig prepare: {src} does not exist; --from must be the folder "
                         f"holding {required} (from {PUBFIG_HOMEPAGE})"
                     )
                 if not target.is_file():
@@ -609,7 +610,7 @@ class PubFig:
                 raise BiobenchError(
                     f"pubfig prepare: cannot download {url} ({got.detail or got.status}); {hint}. "
                     f"Download {required}, {people_file(subset)} and {ATTRIBUTES_FILE} from "
-                    f"{PUBFIG_HOMEPAGE} and run again with --source DIR"
+                    f"{PUBFIG_HOMEPAGE} and run again with --from DIR"
                 )
             notes.append(f"{name} could not be fetched from {url} ({got.detail or got.status})")
         return notes

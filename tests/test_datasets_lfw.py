@@ -1,0 +1,348 @@
+"""LFW: pairs/people parsing, identification and verification loading, archive preparation.
+
+A tiny LFW is generated in the exact published layout: ``lfw/<Name>/<Name>_<NNNN>.jpg``,
+``pairs.txt`` with and without its count line, ``people.txt`` with its sets, and
+``lfw_attributes.txt`` with the shifted '#' header, names with spaces, and rows missing for
+some images.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from biobench_datasets.kumar import IDENTITY_ATTRIBUTES, KUMAR_ATTRIBUTES
+from biobench_datasets.lfw import LFW, Pair, read_pairs, read_people
+from PIL import Image
+
+from biobench.contracts import DataContext
+from biobench.errors import BiobenchError, DataError, DataNotFoundError
+
+#: People and image counts (as people.txt lists them).  Hugo_Chavez_0002 is absent on disk.
+PEOPLE = {
+    "Aaron_Eckhart": 1,
+    "Ann_Veneman": 4,
+    "Colin_Powell": 5,
+    "George_W_Bush": 6,
+    "Hugo_Chavez": 4,
+    "Tony_Blair": 3,
+    "Zico": 2,
+}
+ABSENT = {("Hugo_Chavez", 2)}
+#: Images without a row in lfw_attributes.txt.
+NO_ATTRIBUTES = {("Ann_Veneman", 3), ("Zico", 2), ("Aaron_Eckhart", 1)}
+
+SET1 = [
+    "George_W_Bush\t1\t2",
+    "Colin_Powell\t1\t3",
+    "Aaron_Eckhart\t1\tGeorge_W_Bush\t3",
+    "Zico\t1\tAnn_Veneman\t2",
+]
+SET2 = [
+    "Hugo_Chavez\t1\t2",
+    "Ann_Veneman\t1\t3",
+    "Zico\t2\tColin_Powell\t4",
+    "George_W_Bush\t4\tHugo_Chavez\t3",
+]
+
+
+def photo(name: str, number: int) -> bytes:
+    """A 250x250 JPEG: a grey frame around a bright centre whose colour encodes the person."""
+    pixels = np.full((250, 250, 3), 40, dtype=np.uint8)
+    shade = (sorted(PEOPLE).index(name) * 30 + number * 5) % 200 + 50
+    pixels[75:175, 75:175] = (shade, 255 - shade, 200)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="JPEG", quality=95)
+    return out.getvalue()
+
+
+def write_attributes(path: Path, eol: str = "\n") -> None:
+    lines = [
+        "# Auto-generated attributes for LFW (Kumar et al.)",
+        "\t".join(["#", "person", "imagenum", *KUMAR_ATTRIBUTES]),
+    ]
+    for name, count in PEOPLE.items():
+        for k in range(1, count + 1):
+            if (name, k) in NO_ATTRIBUTES:
+                continue
+            values = [-0.8] * len(KUMAR_ATTRIBUTES)
+            values[KUMAR_ATTRIBUTES.index("Male")] = -1.5 if name == "Ann_Veneman" else 1.1
+            values[KUMAR_ATTRIBUTES.index("Smiling")] = 0.3 if k % 2 == 0 else -0.3
+            # The attribute file spells names with spaces; folders use underscores.
+            person = name.replace("_", " ")
+            lines.append("\t".join([person, str(k), *(f"{v:.5f}" for v in values)]))
+    path.write_bytes((eol.join(lines) + eol).encode())
+
+
+def write_lfw(root: Path, *, eol: str = "\n", count_line: bool = True, folder: str = "lfw") -> Path:
+    for name, count in PEOPLE.items():
+        (root / folder / name).mkdir(parents=True, exist_ok=True)
+        for k in range(1, count + 1):
+            if (name, k) not in ABSENT:
+                (root / folder / name / f"{name}_{k:04d}.jpg").write_bytes(photo(name, k))
+    pairs = (["2\t2"] if count_line else []) + SET1 + SET2
+    (root / "pairs.txt").write_bytes((eol.join(pairs) + eol).encode())
+    dev_test = ["1", "Colin_Powell\t2\t5", "Tony_Blair\t1\tZico\t1"]
+    (root / "pairsDevTest.txt").write_bytes((eol.join(dev_test) + eol).encode())
+    names = list(PEOPLE)
+    people = ["2", "4", *(f"{n}\t{PEOPLE[n]}" for n in names[:4])]
+    people += ["3", *(f"{n}\t{PEOPLE[n]}" for n in names[4:])]
+    (root / "people.txt").write_bytes((eol.join(people) + eol).encode())
+    write_attributes(root / "lfw_attributes.txt", eol)
+    return root
+
+
+def ctx_for(root: Path, tmp_path: Path, size: int = 16) -> DataContext:
+    return DataContext(
+        roots=[root], cache_dir=tmp_path / "cache", image_size=size, explicit_root=True,
+        progress=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def lfw_root(tmp_path: Path) -> Path:
+    return write_lfw(tmp_path / "lfw-data", eol="\r\n")
+
+
+# -- text files ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count_line", [True, False])
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_pairs_with_and_without_count_line(tmp_path: Path, count_line: bool, eol: str) -> None:
+    write_lfw(tmp_path, eol=eol, count_line=count_line)
+    pairs = read_pairs(tmp_path / "pairs.txt")
+    first = 2 if count_line else 1
+    assert pairs[0] == Pair("George_W_Bush", 1, "George_W_Bush", 2, True, 0, first)
+    assert pairs[3] == Pair("Zico", 1, "Ann_Veneman", 2, False, 0, first + 3)
+    assert pairs[4] == Pair("Hugo_Chavez", 1, "Hugo_Chavez", 2, True, 1, first + 4)
+    assert [p.fold for p in pairs] == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert [p.same for p in pairs] == [True, True, False, False] * 2
+    assert pairs[2].key2 == "George_W_Bush/George_W_Bush_0003.jpg"
+
+
+def test_view1_pairs_single_count(tmp_path: Path) -> None:
+    write_lfw(tmp_path)
+    pairs = read_pairs(tmp_path / "pairsDevTest.txt")
+    assert [(p.key1, p.key2, p.same, p.fold) for p in pairs] == [
+        ("Colin_Powell/Colin_Powell_0002.jpg", "Colin_Powell/Colin_Powell_0005.jpg", True, 0),
+        ("Tony_Blair/Tony_Blair_0001.jpg", "Zico/Zico_0001.jpg", False, 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (["3\t2", *SET1, *SET2], "the count line says 3 sets"),
+        (["2\t2", *SET1, *SET2[:3]], "line 6: set 2 has 2 matched and 1 mismatched"),
+        (["2\t2", *SET1, "Zico\t1\t2\t3\t4"], "line 6: expected 'name"),
+        (["2\t2", "Zico\tone\t2"], "line 2: image numbers"),
+    ],
+)
+def test_malformed_pairs_name_file_and_line(tmp_path: Path, lines: list[str], message: str) -> None:
+    path = tmp_path / "pairs.txt"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="pairs.txt") as info:
+        read_pairs(path)
+    assert message in str(info.value)
+
+
+def test_people_files(tmp_path: Path) -> None:
+    write_lfw(tmp_path)
+    assert read_people(tmp_path / "people.txt") == PEOPLE
+    (tmp_path / "peopleDevTest.txt").write_text("2\nZico\t2\nTony_Blair\t3\n")
+    assert read_people(tmp_path / "peopleDevTest.txt") == {"Zico": 2, "Tony_Blair": 3}
+    (tmp_path / "bad.txt").write_text("2\n1\nZico\t2\n5\nTony_Blair\t3\n")
+    with pytest.raises(DataError, match="bad.txt"):
+        read_people(tmp_path / "bad.txt")
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def test_identification(lfw_root: Path, tmp_path: Path) -> None:
+    data = LFW(min_images=4).load(ctx_for(lfw_root, tmp_path))
+    # George_W_Bush 6, Colin_Powell 5 images; Ann_Veneman drops to 3 without her attribute-less
+    # image; Hugo_Chavez has 3 of 4 on disk.
+    assert data.identity_names == ["Colin_Powell", "George_W_Bush"]
+    assert data.keys == [f"Colin_Powell/Colin_Powell_{k:04d}.jpg" for k in range(1, 6)] + [
+        f"George_W_Bush/George_W_Bush_{k:04d}.jpg" for k in range(1, 7)
+    ]
+    assert data.identities.tolist() == [0] * 5 + [1] * 6
+    assert data.split is None and data.pairs is None
+    assert data.missing == 1  # Hugo_Chavez_0002, listed in people.txt
+    assert data.info["dropped_without_attributes"] == 1
+    assert data.attribute_names == list(KUMAR_ATTRIBUTES)
+    assert data.identity_attributes == list(IDENTITY_ATTRIBUTES)
+    smiling = data.attributes[:, KUMAR_ATTRIBUTES.index("Smiling")]
+    assert smiling.tolist() == [0, 1, 0, 1, 0] + [0, 1, 0, 1, 0, 1]
+    assert (data.attributes[:, KUMAR_ATTRIBUTES.index("Male")] == 1).all()
+    assert data.images.shape == (11, 16, 16, 3)
+
+    # Without the attribute requirement, Ann_Veneman keeps 4 images, one with NaN attributes.
+    loose = LFW(min_images=4, require_attributes=False).load(ctx_for(lfw_root, tmp_path))
+    assert loose.identity_names == ["Ann_Veneman", "Colin_Powell", "George_W_Bush"]
+    row = loose.keys.index("Ann_Veneman/Ann_Veneman_0003.jpg")
+    assert np.isnan(loose.attributes[row]).all()
+    other = loose.keys.index("Ann_Veneman/Ann_Veneman_0001.jpg")
+    assert loose.attributes[other, KUMAR_ATTRIBUTES.index("Male")] == 0
+    assert loose.fingerprint != data.fingerprint
+
+
+def test_center_crop_keeps_the_face(lfw_root: Path, tmp_path: Path) -> None:
+    full = LFW(min_images=6).load(ctx_for(lfw_root, tmp_path))
+    crop = LFW(min_images=6, center_crop=100).load(ctx_for(lfw_root, tmp_path))
+    # The 100x100 centre is the bright square: no dark frame left after cropping.
+    assert np.asarray(crop.images).min() > 45
+    assert np.asarray(full.images)[:, 0, 0].max() < 60
+
+
+def test_verification_view2(lfw_root: Path, tmp_path: Path) -> None:
+    data = LFW(mode="verification").load(ctx_for(lfw_root, tmp_path))
+    pairs = data.pairs
+    # The pair with the absent Hugo_Chavez_0002 is dropped; folds follow the sets.
+    assert len(pairs) == 7 and data.info["pairs_dropped"] == 1
+    assert pairs.columns.tolist() == ["key1", "key2", "same", "fold"]
+    assert pairs["fold"].tolist() == [0, 0, 0, 0, 1, 1, 1]
+    first = pairs.iloc[0]
+    assert (first.key1, first.key2, bool(first.same)) == (
+        "George_W_Bush/George_W_Bush_0001.jpg",
+        "George_W_Bush/George_W_Bush_0002.jpg",
+        True,
+    )
+    assert pairs["same"].tolist() == [True, True, False, False, True, False, False]
+    assert set(pairs["key1"]) | set(pairs["key2"]) == set(data.keys)
+    assert (data.split == "test").all()
+    assert data.missing == 1
+    # Every image of the pairs is loaded, with NaN attributes where no row exists.
+    row = data.keys.index("Aaron_Eckhart/Aaron_Eckhart_0001.jpg")
+    assert np.isnan(data.attributes[row]).all()
+    assert data.info["folds"] == 2
+
+    train = LFW(mode="verification", train="outside_pairs", min_images=2)
+    with_train = train.load(ctx_for(lfw_root, tmp_path))
+    trained = [k for k, s in zip(with_train.keys, with_train.split, strict=True) if s == "train"]
+    # Tony_Blair is the only person in no pair: identity-disjoint training data.
+    assert trained == [f"Tony_Blair/Tony_Blair_{k:04d}.jpg" for k in (1, 2, 3)]
+
+
+def test_verification_view1(lfw_root: Path, tmp_path: Path) -> None:
+    data = LFW(mode="verification", pairs="view1").load(ctx_for(lfw_root, tmp_path))
+    assert data.pairs["fold"].tolist() == [0, 0]
+    assert data.pairs["same"].tolist() == [True, False]
+    assert sorted(data.keys) == [
+        "Colin_Powell/Colin_Powell_0002.jpg",
+        "Colin_Powell/Colin_Powell_0005.jpg",
+        "Tony_Blair/Tony_Blair_0001.jpg",
+        "Zico/Zico_0001.jpg",
+    ]
+
+
+def test_funneled_folder_and_check(tmp_path: Path) -> None:
+    root = write_lfw(tmp_path / "d", folder="lfw_funneled")
+    data = LFW(min_images=5, with_attributes=False).load(ctx_for(root, tmp_path))
+    assert data.info["images"] == "lfw_funneled"
+    assert data.attributes.shape == (11, 0) and data.identity_attributes == []
+    with pytest.raises(DataNotFoundError, match="no lfw/ folder"):
+        LFW(images="lfw").load(ctx_for(root, tmp_path))
+    report = LFW().check(ctx_for(root, tmp_path))
+    assert (report["people"], report["image_count"], report["missing"]) == (7, 24, 1)
+
+
+def test_missing_dataset_names_places_and_prepare_command(tmp_path: Path) -> None:
+    roots = [tmp_path / "x", tmp_path / "y"]
+    ctx = DataContext(roots=roots, cache_dir=tmp_path / "c", image_size=16, progress=False)
+    with pytest.raises(DataNotFoundError) as info:
+        LFW().load(ctx)
+    message = str(info.value)
+    assert str(roots[0]) in message and str(roots[1]) in message
+    assert "biobench data prepare lfw --from" in message
+    root = write_lfw(tmp_path / "z")
+    (root / "pairs.txt").unlink()
+    with pytest.raises(DataNotFoundError, match="pairs.txt"):
+        LFW(mode="verification").load(ctx_for(root, tmp_path))
+
+
+def test_bad_options() -> None:
+    with pytest.raises(BiobenchError, match="mode"):
+        LFW(mode="clustering")
+    with pytest.raises(BiobenchError, match="min_images"):
+        LFW(min_images=0)
+    with pytest.raises(BiobenchError, match="center_crop"):
+        LFW(center_crop=300)
+
+
+# -- preparation --------------------------------------------------------------------------------
+
+
+def test_prepare_from_tgz_with_text_files_beside(tmp_path: Path) -> None:
+    published = write_lfw(tmp_path / "published")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with tarfile.open(downloads / "lfw-funneled.tgz", "w:gz") as tar:
+        tar.add(published / "lfw", arcname="lfw_funneled")
+    for name in ("pairs.txt", "people.txt", "lfw_attributes.txt"):
+        (downloads / name).write_bytes((published / name).read_bytes())
+    root = tmp_path / "root"
+    summary = LFW().prepare(root, source=downloads / "lfw-funneled.tgz")
+    assert "lfw_funneled/: 7 people, 24 images" in summary
+    assert "pairsDevTest.txt" not in summary
+    assert (root / "lfw_funneled/Zico/Zico_0002.jpg").read_bytes() == photo("Zico", 2)
+    assert (root / "pairs.txt").read_bytes() == (published / "pairs.txt").read_bytes()
+    assert not list(root.glob(".extract-*"))
+    data = LFW(min_images=4).load(ctx_for(root, tmp_path))
+    assert data.identity_names == ["Colin_Powell", "George_W_Bush"]
+
+
+def test_prepare_from_nested_zip_and_from_folder(tmp_path: Path) -> None:
+    published = write_lfw(tmp_path / "published")
+    archive = tmp_path / "lfw-deepfunneled.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        # Redistributed copies nest the folder twice and carry the text files inside.
+        for path in sorted((published / "lfw").rglob("*.jpg")):
+            rel = path.relative_to(published / "lfw")
+            zf.write(path, f"lfw-deepfunneled/lfw-deepfunneled/{rel}")
+        zf.write(published / "pairs.txt", "pairs.txt")
+    root = tmp_path / "root"
+    summary = LFW().prepare(root, source=archive)
+    assert "lfw-deepfunneled/: 7 people, 24 images" in summary
+    assert "still missing: people.txt, lfw_attributes.txt" in summary
+    assert (root / "pairs.txt").is_file()
+
+    # An extracted folder works too, and adds what was missing without touching the rest.
+    summary = LFW().prepare(root, source=published)
+    assert "lfw/: 7 people, 24 images" in summary and "still missing" not in summary
+    assert (root / "lfw_attributes.txt").is_file()
+    with pytest.raises(BiobenchError, match="cannot be downloaded automatically"):
+        LFW().prepare(root)
+
+
+def test_prepare_refuses_path_traversal_and_links(tmp_path: Path) -> None:
+    evil = tmp_path / "lfw.tgz"
+    with tarfile.open(evil, "w:gz") as tar:
+        good = tarfile.TarInfo("lfw/Zico/Zico_0001.jpg")
+        body = photo("Zico", 1)
+        good.size = len(body)
+        tar.addfile(good, io.BytesIO(body))
+        bad = tarfile.TarInfo("../escaped.txt")
+        bad.size = 3
+        tar.addfile(bad, io.BytesIO(b"bad"))
+    root = tmp_path / "root"
+    with pytest.raises(DataError, match="escapes"):
+        LFW().prepare(root, source=evil)
+    assert not (tmp_path / "escaped.txt").exists()
+    assert not (root / "lfw").exists()
+
+    linked = tmp_path / "linked.tar"
+    with tarfile.open(linked, "w") as tar:
+        link = tarfile.TarInfo("lfw/Zico/Zico_0001.jpg")
+        link.type = tarfile.SYMTYPE
+        link.linkname = "/etc/passwd"
+        tar.addfile(link)
+    with pytest.raises(DataError, match="link"):
+        LFW().prepare(root, source=linked)
+    assert not (root / "lfw").exists()
