@@ -346,3 +346,51 @@ def test_prepare_refuses_path_traversal_and_links(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="link"):
         LFW().prepare(root, source=linked)
     assert not (root / "lfw").exists()
+
+
+# -- the harness side: splits, pairs and protocols ---------------------------------------------
+
+
+def test_loaded_data_fits_the_engine_split_and_pair_rules(lfw_root: Path, tmp_path: Path) -> None:
+    from biobench.splits import filter_identities, pairs_from_keys, split_indices
+
+    data = LFW(mode="verification", train="outside_pairs", min_images=2).load(
+        ctx_for(lfw_root, tmp_path)
+    )
+    # lfw-verification.toml keeps single-image people (min_images_per_identity = 1).
+    kept = filter_identities(data, 1, None)
+    parts = split_indices(kept, {"rule": "dataset"}, tmp_path)
+    assert len(parts["train"]) == 3 and len(parts["test"]) == len(data) - 3
+    test_keys = [kept.keys[i] for i in parts["test"]]
+    index, same, fold, dropped = pairs_from_keys(kept.pairs, test_keys)
+    assert dropped == 0 and len(index) == 7 and fold.tolist() == [0, 0, 0, 0, 1, 1, 1]
+    assert same.tolist() == [True, True, False, False, True, False, False]
+
+    ident = LFW(min_images=4).load(ctx_for(lfw_root, tmp_path))
+    parts = split_indices(ident, {"rule": "per_identity", "train_fraction": 0.8}, tmp_path)
+    assert len(parts["train"]) == 4 + 5 and len(parts["test"]) == 1 + 1
+
+
+@pytest.mark.parametrize("name", ["lfw", "lfw-cpu", "lfw-verification"])
+def test_shipped_protocols(name: str) -> None:
+    import biobench_protocols
+
+    from biobench.protocol import ProtocolIndex
+
+    index = ProtocolIndex([("protocols", Path(biobench_protocols.__file__).parent)])
+    protocol = index.load(name)
+    assert protocol.version >= 1 and "Labeled Faces in the Wild" in protocol.citation
+    specs = protocol.runs()
+    options = specs[0].dataset["options"]
+    LFW(**options)  # every option in the protocol is one the loader accepts
+    if name == "lfw-verification":
+        assert options["mode"] == "verification"
+        assert specs[0].dataset["min_images_per_identity"] == 1
+        assert [m["name"] for m in specs[0].metrics] == ["verification"]
+        headline = specs[0].metrics[0]["options"]["headline"]
+        assert {"accuracy_10fold_mean", "accuracy_10fold_sem"} <= set(headline)
+        assert {s.model["fusion"] for s in specs} == {"none", "predicted"}
+    else:
+        assert options["min_images"] == specs[0].dataset["min_images_per_identity"] == 20
+        assert [s.label for s in specs] == ["none", "ground_truth", "predicted", "attributes_only"]
+        assert specs[3].training["tasks"] == ["attributes"]

@@ -424,3 +424,23 @@ def test_bad_options_are_refused() -> None:
         PubFig(subset="test")
     with pytest.raises(BiobenchError, match="train_fraction"):
         PubFig(train_fraction=1.0)
+
+
+@pytest.mark.parametrize("name", ["pubfig", "pubfig-cpu"])
+def test_shipped_protocols(name: str) -> None:
+    import biobench_protocols
+
+    from biobench.protocol import ProtocolIndex
+
+    index = ProtocolIndex([("protocols", Path(biobench_protocols.__file__).parent)])
+    protocol = index.load(name)
+    specs = protocol.runs()
+    PubFig(**specs[0].dataset["options"])  # every option is one the loader accepts
+    assert specs[0].dataset["split"]["rule"] == "dataset"
+    assert [s.label for s in specs] == ["none", "ground_truth", "predicted", "attributes_only"]
+    assert [s.model["fusion"] for s in specs[:3]] == ["none", "ground_truth", "predicted"]
+    reported = {r["fusion"]: r["metrics"]["top1_accuracy"] for r in protocol.reported}
+    assert reported == {"ground_truth": 0.9843, "predicted": 0.9738, "none": 0.9589}
+    assert all(r["source"] == "Izadi 2019, arXiv:1909.13126" for r in protocol.reported)
+    size = specs[0].model["image_size"]
+    assert size == (224 if name == "pubfig" else 64)

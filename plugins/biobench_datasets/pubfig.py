@@ -603,7 +603,7 @@ class PubFig:
                 continue
             if name == required:
                 hint = (
-                    "the machine seems to be offline"
+                    "the machine seems to be offline, or the site is down"
                     if got.status in ("unreachable", "timeout")
                     else "the publisher's site did not serve it"
                 )
