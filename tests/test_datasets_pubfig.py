@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import socket
 import threading
 import time
 from collections import Counter
@@ -37,6 +38,13 @@ def jpeg(seed: int, size: tuple[int, int] = (60, 50)) -> bytes:
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, format="JPEG", quality=90)
     return out.getvalue()
+
+
+def closed_port() -> int:
+    """A local port nobody listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def md5(data: bytes) -> str:
@@ -123,7 +131,7 @@ def web() -> Iterator[Server]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield state
     server.shutdown()
@@ -269,14 +277,14 @@ def test_index_files_fetched_from_base_url_and_offline_message(web: Server, tmp_
 
     # Offline (nothing listens on the port): one clear line, no traceback, no partial files.
     with pytest.raises(BiobenchError, match="offline") as info:
-        PubFig().prepare(tmp_path / "other", base_url="http://127.0.0.1:9/", **FAST)
+        PubFig().prepare(tmp_path / "other", base_url=f"http://127.0.0.1:{closed_port()}/", **FAST)
     assert "--from" in str(info.value)
     assert not (tmp_path / "other" / "dev_urls.txt").exists()
 
 
 def test_offline_images_are_reported_not_raised(tmp_path: Path) -> None:
     source = tmp_path / "src"
-    rows = [("A B", 1, "http://127.0.0.1:9/x.jpg", "0,0,9,9", None)]
+    rows = [("A B", 1, f"http://127.0.0.1:{closed_port()}/x.jpg", "0,0,9,9", None)]
     write_index(source, "dev", rows, ["A B"], version="1.1")
     summary = PubFig().prepare(tmp_path / "root", source=source, **FAST)
     assert "seems to be offline" in summary
@@ -444,3 +452,14 @@ def test_shipped_protocols(name: str) -> None:
     assert all(r["source"] == "Izadi 2019, arXiv:1909.13126" for r in protocol.reported)
     size = specs[0].model["image_size"]
     assert size == (224 if name == "pubfig" else 64)
+
+
+def test_only_http_urls_are_fetched(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(jpeg(1))
+    source = tmp_path / "src"
+    rows = [("A B", 1, secret.as_uri(), "0,0,9,9", None)]
+    write_index(source, "dev", rows, ["A B"], version="1.1")
+    PubFig().prepare(tmp_path / "root", source=source, **FAST)
+    assert report_rows(tmp_path / "root")[("A B", 1)][0] == "bad_url"
+    assert not (tmp_path / "root/images/dev/A_B/1.jpg").exists()

@@ -16,6 +16,7 @@ import ssl
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,9 @@ def fetch(
 
 
 def _fetch_once(url: str, timeout: float, total: float, max_bytes: int) -> Fetched:
+    # Index files come from third parties: never let one point urllib at file:// or ftp://.
+    if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
+        return Fetched("bad_url", detail=f"not an http(s) URL: {url[:80]}")
     started = time.monotonic()
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:

@@ -589,6 +589,7 @@ class LFW:
         source: str | Path | None = None,
         subset: str | None = None,
         progress: bool = True,
+        **options: Any,
     ) -> str:
         """Install LFW into ``root`` from an archive or a folder; return a summary.
 
@@ -601,6 +602,8 @@ class LFW:
         """
         if subset is not None:
             raise BiobenchError("dataset 'lfw' has no subsets (use the mode option instead)")
+        if options:
+            raise BiobenchError(f"dataset 'lfw': prepare takes no options, got {sorted(options)}")
         if source is None:
             raise BiobenchError(f"LFW cannot be downloaded automatically. {PREPARE_HINT}")
         root, source = Path(root), Path(source)

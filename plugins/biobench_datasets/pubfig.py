@@ -352,8 +352,10 @@ class PubFig:
                         f"{root / urls_file(self.subset)}, line {e.line}: {e.person!r} is not "
                         f"in {people_path.name}"
                     )
-        present = [e for e in entries if (root / e.relpath(self.subset)).is_file()]
-        missing = len(entries) - len(present)
+        on_disk = [(root / e.relpath(self.subset)).is_file() for e in entries]
+        present = [e for e, ok in zip(entries, on_disk, strict=True) if ok]
+        absent = [e.relpath(self.subset) for e, ok in zip(entries, on_disk, strict=True) if not ok]
+        missing = len(absent)
         if not present:
             raise DataNotFoundError(
                 self.name,
@@ -422,11 +424,7 @@ class PubFig:
             "listed": len(entries),
             "present": len(entries) - missing,
             "missing": missing,
-            "missing_examples": [
-                e.relpath(self.subset)
-                for e in entries
-                if not (root / e.relpath(self.subset)).is_file()
-            ][:10],
+            "missing_examples": absent[:10],
             "no_attribute_row": no_row,
             "dropped_without_attributes": no_row if self.require_attributes else 0,
             "split_rule": self.split,
