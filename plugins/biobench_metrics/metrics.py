@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from difflib import get_close_matches
 from typing import Any
 
 import numpy as np
@@ -24,12 +25,15 @@ from biobench.errors import BiobenchError
 
 
 def _check_options(metric: str, options: Mapping[str, Any], known: Iterable[str]) -> None:
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise BiobenchError(
-            f"metric '{metric}': unknown option(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(known))}"
-        )
+    # Same wording as the harness's own option check ("<kind> '<name>' has no option ...").
+    allowed = sorted(known)
+    for name in sorted(options):
+        if name not in allowed:
+            close = get_close_matches(name, allowed, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise BiobenchError(
+                f"metric '{metric}' has no option '{name}'{hint}; options: {', '.join(allowed)}"
+            )
 
 
 def _number_list(metric: str, key: str, value: Any, kind: type = float) -> list[Any]:

@@ -1,0 +1,206 @@
+"""The built-in metric plugins, through the registry, on small synthetic evaluations."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from biobench_metrics import DESCRIPTIONS
+from biobench_metrics.metrics import METRICS
+
+from biobench.contracts import Evaluation, MetricOutput
+from biobench.errors import BiobenchError
+from biobench.plugins import PluginManager
+
+NAMES = ("identification", "open_set_identification", "verification", "attributes")
+
+
+def _metric(name: str, **options):  # noqa: ANN003, ANN202
+    # The classes directly: building a whole plugin manager per test would only add seconds;
+    # the registration path is tested once below.
+    return METRICS[name](**options)
+
+
+def make_evaluation(seed: int = 0, n_classes: int = 12, noise: float = 0.7) -> Evaluation:
+    """Clustered embeddings: test and gallery images of a class share a centre."""
+    rng = np.random.default_rng(seed)
+    dim, per_train, per_test = 16, 6, 4
+    centres = rng.normal(size=(n_classes, dim))
+    train_ids = np.repeat(np.arange(n_classes), per_train)
+    test_ids = np.repeat(np.arange(n_classes), per_test)
+    gallery = centres[train_ids] + noise * rng.normal(size=(len(train_ids), dim))
+    embeddings = centres[test_ids] + noise * rng.normal(size=(len(test_ids), dim))
+    logits = 3 * embeddings @ centres.T / dim
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    attr_true = (rng.random((len(test_ids), 3)) < 0.5).astype(float)
+    attr_true[0, 2] = math.nan
+    attr_scores = np.clip(attr_true + 0.4 * rng.normal(size=attr_true.shape), 0, 1)
+    attr_scores[np.isnan(attr_scores)] = 0.5
+    return Evaluation(
+        keys=[f"person {i // per_test}/img {i}.jpg" for i in range(len(test_ids))],
+        identity_true=test_ids,
+        identity_names=[f"Person {c}" for c in range(n_classes)],
+        identity_scores=probs,
+        attribute_names=["Male", "Smiling", "Bald"],
+        identity_attribute_names=["Male", "Bald"],
+        attribute_true=attr_true,
+        attribute_scores=attr_scores,
+        embeddings=embeddings.astype(np.float32),
+        gallery_embeddings=gallery.astype(np.float32),
+        gallery_identities=train_ids,
+    )
+
+
+def test_all_metrics_are_registered_through_the_plugin_manager() -> None:
+    registry = PluginManager(autoload=False).registry("metric")
+    assert set(METRICS) == set(DESCRIPTIONS) == set(NAMES)
+    for name in NAMES:
+        entry, extra = registry.get(name)
+        assert entry.plugin == "metrics" and entry.description == DESCRIPTIONS[name]
+        metric = entry.factory(**extra)
+        assert metric.name == name and callable(metric.compute)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_metric_contract(name: str) -> None:  # noqa: ANN001
+    metric = _metric(name)
+    assert metric.name == name
+    out = metric.compute(make_evaluation())
+    assert isinstance(out, MetricOutput)
+    assert out.values, out.details
+    assert set(out.headline) <= set(out.values)
+    assert out.lower_is_better <= set(out.values)
+    for key in out.values:
+        assert key == key.lower() and " " not in key
+    json.dumps(out.details, allow_nan=False)  # strict JSON: NaN/inf must not hide in details
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_option_is_named(name: str) -> None:  # noqa: ANN001
+    with pytest.raises(BiobenchError, match=f"metric '{name}' has no option 'bogus'; options: "):
+        _metric(name, bogus=1)
+    with pytest.raises(BiobenchError, match=r"option 'seeed' \(did you mean 'seed'\?\)"):
+        _metric("open_set_identification", seeed=1)
+
+
+def test_identification_values() -> None:
+    ev = make_evaluation(noise=0.3)
+    out = _metric("identification", k=[1, 3]).compute(ev)
+    assert set(out.values) == {
+        "top1_accuracy",
+        "top3_accuracy",
+        "nn_top1_accuracy",
+        "nn_top3_accuracy",
+    }
+    top1 = np.mean(np.argmax(ev.identity_scores, axis=1) == ev.identity_true)
+    assert out.values["top1_accuracy"] == pytest.approx(top1)
+    assert out.values["nn_top1_accuracy"] > 0.9  # well-separated clusters
+    assert out.details["cmc"]["accuracy"][0] == pytest.approx(top1)
+    assert out.details["nn_search"]["n_gallery"] == len(ev.gallery_embeddings)
+
+
+def test_identification_without_identity_head_reports_only_nn() -> None:
+    ev = make_evaluation()
+    ev.identity_scores = None
+    out = _metric("identification").compute(ev)
+    assert sorted(out.values) == ["nn_top1_accuracy", "nn_top5_accuracy"]
+
+
+def test_metrics_without_inputs_are_skipped_with_a_reason() -> None:
+    ev = make_evaluation()
+    ev.attribute_scores = None
+    ev.embeddings = None
+    ev.identity_scores = None
+    for name in ("attributes", "verification", "identification"):
+        out = _metric(name).compute(ev)
+        assert out.values == {} and out.details["skipped"]
+
+
+def test_verification_uses_dataset_pairs_and_folds() -> None:
+    ev = make_evaluation()
+    ids = ev.identity_true
+    rng = np.random.default_rng(1)
+    pairs = rng.integers(0, len(ids), size=(400, 2))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    ev.pair_index = pairs
+    ev.pair_same = ids[pairs[:, 0]] == ids[pairs[:, 1]]
+    ev.pair_fold = np.arange(len(pairs)) % 5
+    out = _metric("verification").compute(ev)
+    assert out.details["pairs"] == {"source": "dataset", "n": len(pairs)}
+    assert "accuracy_5fold_mean" in out.values and "accuracy_5fold_std" in out.values
+    assert out.lower_is_better == {"eer"}
+    assert "eer" in out.headline
+
+
+def test_verification_generates_pairs_when_the_dataset_has_none() -> None:
+    out = _metric("verification", far=[0.1]).compute(make_evaluation())
+    assert out.details["pairs"]["source"] == "generated"
+    assert "accuracy_10fold_mean" in out.values
+    assert set(k for k in out.values if k.startswith("tar_at_far")) == {"tar_at_far_1e_1"}
+
+
+def test_verification_headline_option_is_checked() -> None:
+    metric = _metric("verification", headline=["eer", "nope"])
+    with pytest.raises(BiobenchError, match="nope"):
+        metric.compute(make_evaluation())
+
+
+def test_open_set_hand_worked_from_identity_scores() -> None:
+    # Classes A, B, C; C is held out of the gallery.  Mated searches (A, A, B): true scores
+    # 0.9 (rank 1), 0.4 (rank 2: B scores 0.5), 0.7 (rank 1).  Non-mated (C, C): best remaining
+    # candidates 0.3 and 0.6.  FPIR 0.5 allows 1 of the 2 non-mated searches through: T must
+    # exceed 0.3; the lowest observed score above it is 0.4.  FPIR = 1/2 (0.6 passes; divided
+    # by the 2 non-mated searches, not by all 5).  DIR = 2/3 (0.9 and 0.7 at rank 1), FNIR 1/3.
+    scores = np.asarray(
+        [
+            [0.9, 0.05, 0.05],
+            [0.4, 0.5, 0.1],
+            [0.2, 0.7, 0.1],
+            [0.3, 0.2, 0.5],
+            [0.1, 0.6, 0.3],
+        ]
+    )
+    ev = Evaluation(
+        keys=[f"k{i}" for i in range(5)],
+        identity_true=np.asarray([0, 0, 1, 2, 2]),
+        identity_names=["A", "B", "C"],
+        identity_scores=scores,
+    )
+    metric = _metric("open_set_identification", fpir=[0.5], held_out=["C"])
+    out = metric.compute(ev)
+    assert out.values["threshold_at_fpir_5e_1"] == pytest.approx(0.4)
+    assert out.values["dir_at_fpir_5e_1"] == pytest.approx(2 / 3)
+    assert out.values["fnir_at_fpir_5e_1"] == pytest.approx(1 / 3)
+    assert out.details["targets"]["fpir_5e_1"]["achieved_fpir"] == pytest.approx(0.5)
+    assert out.details["n_nonmated_searches"] == 2 and out.details["n_mated_searches"] == 3
+    assert out.details["held_out_identities"] == ["C"]
+    assert out.lower_is_better == {"fnir_at_fpir_5e_1"}
+
+
+def test_open_set_from_embeddings_is_seeded() -> None:
+    ev = make_evaluation(noise=0.3)
+    a = _metric("open_set_identification", fpir=[0.1], seed=3).compute(ev)
+    b = _metric("open_set_identification", fpir=[0.1], seed=3).compute(ev)
+    c = _metric("open_set_identification", fpir=[0.1], seed=4).compute(ev)
+    assert a.details["held_out_identities"] == b.details["held_out_identities"]
+    assert a.details["held_out_identities"] != c.details["held_out_identities"]
+    assert len(a.details["held_out_identities"]) == 6  # half of 12 identities
+    assert a.details["n_nonmated_searches"] == 24  # 6 identities x 4 test images
+    assert 0.0 <= a.values["dir_at_fpir_1e_1"] <= 1.0
+
+
+def test_attributes_values_and_table() -> None:
+    ev = make_evaluation()
+    out = _metric("attributes").compute(ev)
+    table = out.details["per_attribute"]
+    assert [row["attribute"] for row in table] == ["Male", "Smiling", "Bald"]
+    assert table[2]["n"] == len(ev.keys) - 1  # the NaN label is skipped
+    male_pred = ev.attribute_scores[:, 0] >= 0.5
+    assert table[0]["accuracy"] == pytest.approx(np.mean(male_pred == ev.attribute_true[:, 0]))
+    assert out.values["identity_mean_accuracy"] == pytest.approx(
+        (table[0]["accuracy"] + table[2]["accuracy"]) / 2
+    )
+    assert "mean_accuracy" in out.headline
