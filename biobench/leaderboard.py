@@ -15,8 +15,9 @@
 
 Builds are idempotent: the same records give byte-identical files whatever their order on disk
 (rows follow the protocol's run order, seeds are sorted, nothing depends on time).  Everything
-is computed in memory first and each file is then replaced atomically, so an error leaves the
-previous leaderboard untouched.  Every column is defined in ``leaderboards/README.md``.
+is computed in memory first; every file is then staged as a temporary file and only renamed
+into place once all are staged, so an error leaves the previous leaderboard untouched.  Every
+column is defined in ``leaderboards/README.md``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +37,6 @@ from tabulate import tabulate
 
 from biobench.errors import BiobenchError
 from biobench.protocol import Protocol
-from biobench.scores import atomic_write_bytes
 from biobench.stats import paired_comparison, summarize
 
 __all__ = ["RunRecord", "build", "load_records"]
@@ -737,6 +739,30 @@ _OWNED_SUFFIXES = (
 )
 
 
+def _commit(files: Sequence[tuple[Path, bytes]]) -> None:
+    """Write all ``(path, data)`` or none: stage every file, then rename them into place."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        while staged:
+            tmp, path = staged[0]
+            os.replace(tmp, path)
+            staged.pop(0)
+    finally:
+        for tmp, _ in staged:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
+
 def build(output: Path, protocol: Protocol | None, protocol_name: str) -> dict[str, Path]:
     """Rebuild the leaderboard of ``protocol_name`` from its run records under ``output``.
 
@@ -792,11 +818,13 @@ def build(output: Path, protocol: Protocol | None, protocol_name: str) -> dict[s
     for kind, (_, data) in images.items():
         files[f"plot_{kind}"] = (output / f"{protocol_name}_{kind}.png", data)
 
-    # Only now touch the disk: every file replaced atomically; outputs of an earlier build that
-    # this one does not produce (a plot whose data went away) are removed so no stale file
-    # lingers next to the tables.
-    for path, data in files.values():
-        atomic_write_bytes(path, data)
+    # Only now touch the disk.  Every file is first staged as a temporary file beside its
+    # target; only when all are staged are they renamed into place.  An error while staging
+    # (disk full, permissions) removes the temporaries and leaves the previous leaderboard
+    # exactly as it was.
+    _commit(list(files.values()))
+    # Outputs of an earlier build that this one does not produce (a plot whose data went away)
+    # are removed so that no stale file lingers next to the tables.
     produced = {path for path, _ in files.values()}
     owned = [output / f"{protocol_name}{suffix}" for suffix in _OWNED_SUFFIXES]
     owned += [output / f"{protocol_name}_{kind}.png" for kind in plots.PLOT_KINDS]

@@ -37,11 +37,32 @@ _IDENTIFICATION_METRICS = ("top1_accuracy", "nn_top1_accuracy")
 _FAR_GRID = np.logspace(-4, 0, 81)
 
 
-def _figure(width: float = 6.4, height: float = 4.0) -> Figure:
+def _figure(
+    width: float = 6.4,
+    height: float = 4.0,
+    *,
+    left: float = 0.7,
+    bottom: float = 0.55,
+    right: float = 0.15,
+    top: float = 0.35,
+    wspace: float = 0.3,
+) -> Figure:
+    """A figure with fixed margins in inches.
+
+    ``Figure()`` without pyplot: no global state or GUI backend.  Margins are set by hand rather
+    than by a layout engine, which would double the rendering time of every plot.
+    """
     from matplotlib.figure import Figure
 
-    # Figure() without pyplot: no global state, no GUI backend, safe in threads and tests.
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=100)
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        wspace=wspace,
+    )
+    return fig
 
 
 def _png(fig: Figure) -> bytes:
@@ -80,11 +101,14 @@ def loss_curves(rows: Sequence[MeasuredRow]) -> bytes | None:
     if not curves:
         return None
     tasks = sorted(curves)
-    fig = _figure(4.2 * len(tasks), 3.6)
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure(4.2 * len(tasks), 3.6, wspace=0.35)
     axes = fig.subplots(1, len(tasks), squeeze=False)[0]
     for ax, task in zip(axes, tasks, strict=True):
         for label, curve in curves[task].items():
             ax.plot(np.arange(1, len(curve) + 1), curve, marker="o", markersize=3, label=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_title(f"{task} loss")
         ax.set_xlabel("epoch")
         ax.set_ylabel("mean training loss")
@@ -113,7 +137,11 @@ def identification_bars(rows: Sequence[MeasuredRow]) -> bytes | None:
         labels.append(row.label)
         means.append(_finite_mean(values))
         stds.append(_finite_std(values))
-    fig = _figure(max(4.0, 1.0 + 0.9 * len(labels)), 3.8)
+    longest = max(len(label) for label in labels)
+    # Rotated tick labels need a bottom margin that grows with the longest label.
+    fig = _figure(
+        max(4.0, 1.0 + 0.9 * len(labels)), 2.8 + 0.045 * longest, bottom=0.3 + 0.045 * longest
+    )
     ax = fig.subplots()
     x = np.arange(len(labels))
     ax.bar(x, means, yerr=stds, capsize=4, color="#4c72b0")
@@ -152,7 +180,12 @@ def attributes_alone_vs_joint(rows: Sequence[MeasuredRow]) -> bytes | None:
     names = list(series[0][1])
     if not names:
         return None
-    fig = _figure(6.4, max(3.0, 0.28 * len(names) * max(1, len(series) / 2) + 1.0))
+    longest = max(len(name) for name in names)
+    fig = _figure(
+        6.4,
+        max(3.0, 0.28 * len(names) * max(1, len(series) / 2) + 1.0),
+        left=0.3 + 0.065 * longest,
+    )
     ax = fig.subplots()
     height = 0.8 / len(series)
     y = np.arange(len(names))
