@@ -83,11 +83,11 @@ def _extract_zip(archive: Path, dest: Path, member_filter: MemberFilter | None) 
         plan = []
         for info in zf.infolist():
             rel = safe_member_name(archive, info.filename)
-            mode = info.external_attr >> 16
-            if info.create_system == 3 and mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                # Unix-made zips store the file type in the high bits: a link (or device) here
-                # would be written as a regular file holding the link target by zipfile, but
-                # we refuse it outright rather than produce a surprising file.
+            kind = stat.S_IFMT(info.external_attr >> 16)
+            if info.create_system == 3 and kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+                # Unix-made zips keep the file type in the high bits of external_attr.  zipfile
+                # would write a link as a regular file holding the link's target; refuse it
+                # (and devices, FIFOs) outright instead of producing a surprising file.
                 raise DataError(
                     f"{archive}: refusing link or special file member {info.filename!r}"
                 )

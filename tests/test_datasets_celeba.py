@@ -1,0 +1,396 @@
+"""CelebA: the loader on tiny copies in the real formats, preparation, and the exporter."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from biobench_datasets import celeba
+from biobench_datasets.celeba import (
+    CELEBA_ATTRIBUTES,
+    IDENTITY_ATTRIBUTES,
+    CelebA,
+    export_celeba,
+    read_attributes,
+    read_labels,
+)
+from PIL import Image
+
+from biobench.contracts import DataContext, FaceData
+from biobench.errors import BiobenchError, DataError, DataNotFoundError
+
+#: CelebA identity id -> number of images (ids 7 and 10 tie on 5: 7 wins, the smaller id).
+COUNTS = {"2880": 6, "10": 5, "7": 5, "101": 3, "4": 1}
+
+
+@dataclass
+class TinyCelebA:
+    root: Path
+    files: list[str]
+    identity: dict[str, str]
+    attributes: np.ndarray  # ±1, [N, 40]
+    partition: dict[str, int]
+
+
+def jpeg(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 120, size=3)
+    y, x = np.mgrid[0:44, 0:36]
+    # Smooth gradients survive JPEG re-encoding well, so exported pixels stay close.
+    pixels = base + np.stack([x * 3, y * 2, x + y], axis=-1)
+    out = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(out, format="JPEG", quality=95)
+    return out.getvalue()
+
+
+def write_celeba(
+    base: Path,
+    *,
+    layout: str = "flat",
+    crlf: bool = False,
+    identity_header: bool = False,
+    seed: int = 0,
+) -> TinyCelebA:
+    """A tiny CelebA in the published formats, quirks included."""
+    rng = np.random.default_rng(seed)
+    ids = [i for i, n in COUNTS.items() for _ in range(n)]
+    order = rng.permutation(len(ids))  # identities interleaved, as in the real files
+    files = [f"{n:06d}.jpg" for n in range(1, len(ids) + 1)]
+    identity = {f: ids[j] for f, j in zip(files, order, strict=True)}
+    attributes = rng.choice([-1, 1], size=(len(files), 40))
+    partition = {f: int(rng.integers(0, 3)) for f in files}
+    dirs = {"anno": base, "eval": base, "img": base}
+    if layout == "drive":
+        dirs = {"anno": base / "Anno", "eval": base / "Eval", "img": base / "Img"}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    (dirs["img"] / "img_align_celeba").mkdir()
+    for i, f in enumerate(files):
+        (dirs["img"] / "img_align_celeba" / f).write_bytes(jpeg(seed * 1000 + i))
+    eol = "\r\n" if crlf else "\n"
+    # Count line; names with a trailing space; values right-aligned in width 2.
+    attr = [str(len(files)), " ".join(CELEBA_ATTRIBUTES) + " "]
+    attr += [
+        f + " " + " ".join(f"{v:2d}" for v in row) for f, row in zip(files, attributes, strict=True)
+    ]
+    (dirs["anno"] / "list_attr_celeba.txt").write_bytes((eol.join(attr) + eol).encode())
+    ident = (["image_id identity_id"] if identity_header else []) + [
+        f"{f} {identity[f]}" for f in files
+    ]
+    (dirs["anno"] / "identity_CelebA.txt").write_bytes((eol.join(ident) + eol).encode())
+    part = [f"{f} {partition[f]}" for f in files]
+    (dirs["eval"] / "list_eval_partition.txt").write_bytes((eol.join(part) + eol).encode())
+    return TinyCelebA(base, files, identity, attributes, partition)
+
+
+def context(tmp_path: Path, roots: list[Path], explicit: bool = True) -> DataContext:
+    return DataContext(
+        roots=roots,
+        cache_dir=tmp_path / "cache",
+        image_size=16,
+        explicit_root=explicit,
+        progress=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {},
+        {"crlf": True},
+        {"identity_header": True},
+        {"layout": "drive", "crlf": True, "identity_header": True},
+    ],
+    ids=["plain", "crlf", "identity-header", "drive-layout"],
+)
+def test_reads_every_label_exactly(tmp_path: Path, variant: dict) -> None:
+    tiny = write_celeba(tmp_path / "celeba", **variant)
+    data = CelebA().load(context(tmp_path, [tiny.root]))
+    assert data.keys == tiny.files  # file order
+    assert data.images.shape == (len(tiny.files), 16, 16, 3)
+    assert data.identity_names == sorted(COUNTS, key=int)  # numeric order of CelebA ids
+    assert [data.identity_names[i] for i in data.identities] == [
+        tiny.identity[f] for f in tiny.files
+    ]
+    assert data.attribute_names == CELEBA_ATTRIBUTES
+    np.testing.assert_array_equal(data.attributes, (tiny.attributes > 0).astype(np.float32))
+    assert data.identity_attributes == list(IDENTITY_ATTRIBUTES) and len(IDENTITY_ATTRIBUTES) == 21
+    names = {0: "train", 1: "val", 2: "test"}
+    assert list(data.split) == [names[tiny.partition[f]] for f in tiny.files]
+    assert data.missing == 0 and data.pairs is None
+
+
+def test_identity_selection_split_and_attribute_options(tmp_path: Path) -> None:
+    tiny = write_celeba(tmp_path / "celeba")
+    ctx = context(tmp_path, [tiny.root])
+    top = CelebA(identities=3, split="none").load(ctx)
+    # Most frequent first; the 5-5 tie between ids 7 and 10 goes to both here, 101 is out.
+    assert top.identity_names == ["7", "10", "2880"] and top.split is None
+    two = CelebA(identities=2, split="none").load(ctx)
+    assert two.identity_names == ["7", "2880"]  # tie on 5 images: the smaller id wins
+    assert len(two) == 11
+    enough = CelebA(min_images=5).load(ctx)
+    assert enough.identity_names == ["7", "10", "2880"]
+    merged = CelebA(val="train").load(ctx)
+    assert set(merged.split) <= {"train", "test"}
+    subset = CelebA(attributes=["Male", "Smiling", "Young"]).load(ctx)
+    assert subset.attribute_names == ["Male", "Smiling", "Young"]
+    assert subset.identity_attributes == ["Male", "Young"]
+    column = CELEBA_ATTRIBUTES.index("Smiling")
+    np.testing.assert_array_equal(subset.attributes[:, 1], tiny.attributes[:, column] > 0)
+    assert len({top.fingerprint, two.fingerprint, enough.fingerprint, subset.fingerprint}) == 4
+    with pytest.raises(BiobenchError, match="Smilling"):
+        CelebA(attributes=["Smilling"]).load(ctx)
+    with pytest.raises(BiobenchError, match="split"):
+        CelebA(split="random")
+
+
+def test_images_absent_on_disk_are_counted_not_fatal(tmp_path: Path) -> None:
+    tiny = write_celeba(tmp_path / "celeba")
+    gone = tiny.files[:3]
+    for f in gone:
+        (tiny.root / "img_align_celeba" / f).unlink()
+    data = CelebA().load(context(tmp_path, [tiny.root]))
+    assert data.missing == 3 and data.keys == tiny.files[3:]
+    assert data.info["images_listed"] == len(tiny.files)
+
+
+@pytest.mark.parametrize(
+    ("filename", "edit", "message"),
+    [
+        (
+            "list_attr_celeba.txt",
+            lambda ls: ls[:3] + [ls[3].rsplit(" ", 1)[0]] + ls[4:],
+            r"line 4: expected 41 fields",
+        ),
+        (
+            "list_attr_celeba.txt",
+            lambda ls: ls[:5] + [ls[5][:-2] + " 2"] + ls[6:],
+            r"line 6: attribute values must be 1 or -1, got '2'",
+        ),
+        ("list_attr_celeba.txt", lambda ls: ["999"] + ls[1:], r"line 1 announces 999 images"),
+        ("list_attr_celeba.txt", lambda ls: ["abc"] + ls[1:], r"line 1: expected the image count"),
+        (
+            "identity_CelebA.txt",
+            lambda ls: ls[:7] + ["000008.jpg seven"] + ls[8:],
+            r"line 8: expected 'file integer'",
+        ),
+        ("identity_CelebA.txt", lambda ls: ls + [ls[0]], r"line 21: 000001.jpg listed twice"),
+        (
+            "list_eval_partition.txt",
+            lambda ls: ls[:2] + ["000003.jpg 5"] + ls[3:],
+            r"line 3: value '5'",
+        ),
+    ],
+    ids=[
+        "short-row",
+        "bad-value",
+        "wrong-count",
+        "no-count",
+        "bad-id",
+        "duplicate",
+        "bad-partition",
+    ],
+)
+def test_malformed_files_name_file_and_line(
+    tmp_path: Path, filename: str, edit, message: str
+) -> None:
+    tiny = write_celeba(tmp_path / "celeba")
+    path = tiny.root / filename
+    path.write_text("\n".join(edit(path.read_text().splitlines())) + "\n")
+    with pytest.raises(DataError, match=rf"{filename}: {message}"):
+        CelebA().load(context(tmp_path, [tiny.root]))
+
+
+def test_parsers_tolerate_header_and_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "identity_CelebA.txt"
+    path.write_text("202599\n000001.jpg 2880\n\n000002.jpg   2937  \r\n")
+    assert read_labels(path) == {"000001.jpg": "2880", "000002.jpg": "2937"}
+    attr = tmp_path / "list_attr_celeba.txt"
+    attr.write_text("1\nA B \n000001.jpg -1  1\n")
+    names, rows = read_attributes(attr)
+    assert names == ["A", "B"] and rows["000001.jpg"].tolist() == [0.0, 1.0]
+
+
+def test_missing_dataset_lists_places_and_partial_copies(tmp_path: Path) -> None:
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "list_attr_celeba.txt").write_text("0\nMale \n")
+    roots = [tmp_path / "absent", partial]
+    with pytest.raises(DataNotFoundError) as info:
+        CelebA().load(context(tmp_path, roots, explicit=False))
+    message = str(info.value)
+    assert str(roots[0]) in message and str(partial) in message
+    assert "lacks img_align_celeba, identity_CelebA.txt" in message
+    assert "biobench data prepare celeba --from" in message
+    report = CelebA().check(context(tmp_path, roots, explicit=False))
+    assert report["found"] is False and "identity_CelebA.txt" in report["missing"]
+
+
+def test_check_reports_a_complete_copy(tmp_path: Path) -> None:
+    tiny = write_celeba(tmp_path / "celeba", layout="drive")
+    report = CelebA().check(context(tmp_path, [tiny.root]))
+    assert report["found"] and report["missing"] == []
+    assert report["images_present"] == report["images_listed"] == len(tiny.files)
+    assert len(report["files_fingerprint"]) == 64
+
+
+def zip_folder(folder: Path, archive: Path, prefix: str = "") -> Path:
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            zf.write(path, prefix + str(path.relative_to(folder)))
+    return archive
+
+
+def test_prepare_from_drive_folder_with_zipped_images(tmp_path: Path) -> None:
+    tiny = write_celeba(tmp_path / "download", layout="drive")
+    images = tiny.root / "Img" / "img_align_celeba"
+    zip_folder(images, tiny.root / "Img" / "img_align_celeba.zip", "img_align_celeba/")
+    for f in images.iterdir():
+        f.unlink()
+    images.rmdir()
+    root = tmp_path / "celeba"
+    report = CelebA().prepare(root, source=tiny.root)
+    assert "complete (20 images)" in report
+    data = CelebA().load(context(tmp_path, [root]))
+    assert data.keys == tiny.files and len(data.identity_names) == 5
+
+
+def test_prepare_from_archive_in_two_steps(tmp_path: Path) -> None:
+    tiny = write_celeba(tmp_path / "download")
+    root = tmp_path / "celeba"
+    images_zip = zip_folder(
+        tiny.root / "img_align_celeba", tmp_path / "imgs.zip", "img_align_celeba/"
+    )
+    report = CelebA().prepare(root, source=images_zip)
+    assert "still missing: list_attr_celeba.txt" in report
+    anno = tmp_path / "anno.tar.gz"
+    with tarfile.open(anno, "w:gz") as tf:
+        for name in ("list_attr_celeba.txt", "identity_CelebA.txt", "list_eval_partition.txt"):
+            tf.add(tiny.root / name, f"Anno/{name}")
+    assert "complete" in CelebA().prepare(root, source=anno)
+    assert not [p for p in root.iterdir() if p.name.startswith(".extract")]
+    assert CelebA().load(context(tmp_path, [root])).keys == tiny.files
+
+
+def test_prepare_refuses_traversal_absolute_paths_and_links(tmp_path: Path) -> None:
+    root = tmp_path / "celeba"
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("img_align_celeba/000001.jpg", jpeg(1))
+        zf.writestr("img_align_celeba/../../evil", b"owned")
+    with pytest.raises(DataError, match="escapes the target folder"):
+        CelebA().prepare(root, source=evil)
+    assert not (tmp_path / "evil").exists() and not list(root.rglob("*.jpg"))
+
+    absolute = tmp_path / "absolute.tar"
+    with tarfile.open(absolute, "w") as tf:
+        info = tarfile.TarInfo("/tmp/owned.txt")
+        info.size = 1
+        tf.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(DataError, match="absolute path"):
+        CelebA().prepare(root, source=absolute)
+
+    linked = tmp_path / "link.zip"
+    with zipfile.ZipFile(linked, "w") as zf:
+        link = zipfile.ZipInfo("img_align_celeba/000002.jpg")
+        link.create_system = 3
+        link.external_attr = 0o120777 << 16  # S_IFLNK
+        zf.writestr(link, "/etc/passwd")
+    with pytest.raises(DataError, match="link"):
+        CelebA().prepare(root, source=linked)
+
+    tar_link = tmp_path / "link.tar"
+    with tarfile.open(tar_link, "w") as tf:
+        info = tarfile.TarInfo("img_align_celeba/000003.jpg")
+        info.type = tarfile.SYMTYPE
+        info.linkname = "/etc/passwd"
+        tf.addfile(info)
+    with pytest.raises(DataError, match="link member"):
+        CelebA().prepare(root, source=tar_link)
+    with pytest.raises(DataError, match="Windows|escapes"):
+        with zipfile.ZipFile(tmp_path / "win.zip", "w") as zf:
+            zf.writestr("img_align_celeba\\..\\..\\evil", b"x")
+        CelebA().prepare(root, source=tmp_path / "win.zip")
+    assert not list(root.rglob("*.jpg"))
+
+
+def test_export_round_trip_keeps_identities_and_attributes(tmp_path: Path) -> None:
+    tiny = write_celeba(tmp_path / "celeba")
+    ctx = context(tmp_path, [tiny.root])
+    original = CelebA(identities=3).load(ctx)
+    out = tmp_path / "export"
+    export_celeba(original, out)
+    lines = (out / "list_attr_celeba.txt").read_text().split("\n")
+    assert lines[0] == str(len(original)) and lines[1].endswith(" ")
+    assert lines[2].startswith("000001.jpg ") and lines[2][11:13] in ("-1", " 1")
+    again = CelebA(identities=3).load(context(tmp_path / "second", [out]))
+    assert again.identity_names == original.identity_names  # CelebA ids are kept
+    np.testing.assert_array_equal(again.identities, original.identities)
+    np.testing.assert_array_equal(again.attributes, original.attributes)
+    assert again.attribute_names == original.attribute_names
+    # The official split survives, except that 'val' is exported as 1 and read back as 'val'.
+    assert list(again.split) == list(original.split)
+    assert again.keys == [f"{i:06d}.jpg" for i in range(1, len(original) + 1)]
+    # JPEG at quality 95: pixels close, not equal.
+    diff = np.abs(again.images.astype(int) - original.images.astype(int))
+    assert diff.mean() < 3, diff.mean()
+    with pytest.raises(BiobenchError, match="already holds"):
+        export_celeba(original, out)
+
+
+def test_export_of_a_foreign_dataset(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    identities = np.repeat(np.arange(3), 5)
+    attributes = rng.integers(0, 2, size=(15, 2)).astype(np.float32)
+    attributes[4, 1] = np.nan
+    data = FaceData(
+        images=rng.integers(0, 256, size=(15, 16, 16, 3), dtype=np.uint8),
+        identities=identities,
+        identity_names=["Aaron Eckhart", "s2", "Zoe"],
+        attributes=attributes,
+        attribute_names=["Black Hair", "Male"],
+        identity_attributes=["Male"],
+        keys=[f"k{i}" for i in range(15)],
+        fingerprint="f" * 64,
+    )
+    out = tmp_path / "export"
+    export_celeba(data, out, seed=3)
+    header = (out / "list_attr_celeba.txt").read_text().splitlines()[1]
+    assert header == "Black_Hair Male "
+    back = CelebA(split="official", val="ignore", identity_attributes=["Male"]).load(
+        context(tmp_path, [out])
+    )
+    # Names are not integers, so ids 1..3 are written; samples keep their identity.
+    assert back.identity_names == ["1", "2", "3"]
+    np.testing.assert_array_equal(back.identities, identities)
+    np.testing.assert_array_equal(back.attributes, attributes)  # NaN round-trips through 0
+    assert back.identity_attributes == ["Male"]
+    # No split in the source: a per-identity 80/20 split, 4 train + 1 test per person.
+    assert (back.split == "train").sum() == 12 and (back.split == "test").sum() == 3
+    import json
+
+    provenance = json.loads((out / "biobench_export.json").read_text())
+    assert provenance["identity_names"]["1"] == "Aaron Eckhart"
+    assert provenance["files"]["000005.jpg"] == "k4"
+
+
+def test_registered_lazily_with_the_exporter() -> None:
+    import biobench_datasets
+
+    datasets, exporters = {}, {}
+    biobench_datasets.biobench_register_datasets(
+        lambda name, factory, description="": datasets.setdefault(name, factory)
+    )
+    biobench_datasets.biobench_register_exporters(
+        lambda name, factory, description="": exporters.setdefault(name, factory)
+    )
+    assert isinstance(datasets["celeba"](identities=20, min_images=31), CelebA)
+    assert exporters["celeba"].lazy_target == ("biobench_datasets.celeba", "export_celeba")
+    assert os.fspath(Path(celeba.__file__)).endswith("celeba.py")
