@@ -771,9 +771,12 @@ class Engine:
                 self.options.log(f"    finished {item.spec.label} seed {item.seed}: {path}")
                 result.records.append(Path(path))
                 result.warnings.extend(warnings)
-        from biobench import leaderboard
+        if result.records:
+            from biobench import leaderboard
 
-        result.leaderboard = leaderboard.build(Path(self.options.output), protocol, protocol.name)
+            result.leaderboard = leaderboard.build(
+                Path(self.options.output), protocol, protocol.name
+            )
         if failures:
             kept = ", ".join(str(p) for p in sorted(result.records)) or "no records"
             raise RunFailed(f"{len(failures)} runs failed ({'; '.join(failures)}). Kept: {kept}")

@@ -177,6 +177,8 @@ class PluginManager:
                 raise BiobenchError(f"plugin module '{module_name}' not found (given with -p)")
             dist, version = _dist_of_module(module_name)
             info = PluginInfo(name, module_name, dist, version)
+            if module_name not in self.spec["extra_modules"]:
+                self.spec["extra_modules"].append(module_name)
             if name not in self.blocked:
                 self._load(info, lambda: importlib.import_module(module_name))
             return info

@@ -62,7 +62,7 @@ def new_plugin_manager(**kwargs: Any) -> Any:
     from biobench.plugins import PluginManager
 
     pm = PluginManager(autoload=False, **kwargs)
-    pm.add("biobench.testing_plugin", name="testing")
+    pm.add("biobench.testing_plugin")
     return pm
 
 

@@ -96,7 +96,7 @@ def test_full_run_records_and_leaderboard(run_cli, protocol_file: Path, tmp_path
     assert len(records) == 6  # 3 runs x 2 seeds
     record = json.loads(records[0].read_text())
     assert record["protocol"]["name"] == "tiny" and record["protocol"]["version"] == 1
-    assert record["components"]["backbone"]["plugin"] == "testing"
+    assert record["components"]["backbone"]["plugin"] == "biobench.testing_plugin"
     assert record["data"]["fingerprint"] and record["environment"]["torch"]
     assert (out / "tiny.csv").exists() and (out / "tiny.md").exists()
     assert not list(out.rglob("*.tmp"))
