@@ -70,7 +70,7 @@ def test_duplicate_names_both_origins() -> None:
     pm.add(_module("dup_plugin", biobench_register_backbones=biobench_register_backbones))
     with pytest.raises(DuplicateComponentError) as info:
         pm.registry("backbone")
-    assert "'testing'" in str(info.value) and "'dup_plugin'" in str(info.value)
+    assert "'biobench.testing_plugin'" in str(info.value) and "'dup_plugin'" in str(info.value)
 
 
 def test_broken_plugin_is_listed_and_others_work(
