@@ -145,3 +145,19 @@ def test_generated_pairs_are_balanced() -> None:
     assert same.sum() == (~same).sum() == 30  # all 5 * C(4,2) genuine pairs
     assert (ids[index[:, 0]] == ids[index[:, 1]]).tolist() == same.tolist()
     assert set(fold.tolist()) <= set(range(10))
+
+
+def test_profile_trace_and_accelerator_in_record(tmp_path: Path) -> None:
+    p = protocol(tmp_path, TINY_PROTOCOL.replace("epochs = 2", "epochs = 3"))
+    result = engine(tmp_path, profile=tmp_path / "prof").run_protocol(
+        p, p.runs(only=["none"], seeds=[0])
+    )
+    assert (tmp_path / "prof/trace.json").stat().st_size > 0
+    assert "aten::" in (tmp_path / "prof/summary.txt").read_text()
+    record = json.loads(result.records[0].read_text())
+    assert record["environment"]["accelerator"] == {
+        "amp": "off",
+        "channels_last": False,
+        "compile": False,
+    }
+    assert record["environment"]["world_size"] == 1
