@@ -1,0 +1,45 @@
+"""biobench-dlib: dlib's pretrained 128-d face embedding as a frozen biobench backbone.
+
+Registers one backbone, ``dlib_resnet``: dlib's HOG (or CNN) face detector, its 5-point landmark
+alignment and its ResNet face descriptor, all through dlib's own Python API.  The backbone is
+frozen (``trainable = False``), so a protocol evaluates its embeddings only: nearest-neighbour
+identification against the training split and verification pairs.
+
+Importing this module is cheap and never imports dlib: the dependencies are checked when the
+backbone is built, so a missing dlib is one clear :class:`biobench.BiobenchError` at that point
+rather than a broken plugin in ``biobench plugins``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from biobench import hookimpl
+
+__version__ = "0.1.0"
+
+
+def dlib_resnet(image_size: int, in_channels: int = 3, upsample: int = 1, **options: Any) -> Any:
+    """dlib ResNet 128-d face embedding (frozen; detector + 5-point alignment + descriptor)."""
+    # Imported here so that registering the plugin never imports torch-heavy or dlib code.
+    from biobench_dlib.backbone import OPTIONS, DlibResNet
+
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        from biobench.errors import BiobenchError
+
+        raise BiobenchError(
+            f"backbone 'dlib_resnet': unknown option(s) {unknown}; accepted: "
+            f"{['upsample', *OPTIONS]}"
+        )
+    return DlibResNet(image_size=image_size, in_channels=in_channels, upsample=upsample, **options)
+
+
+@hookimpl
+def biobench_register_backbones(register: Any) -> None:
+    """Register the ``dlib_resnet`` backbone."""
+    register(
+        "dlib_resnet",
+        dlib_resnet,
+        description="dlib ResNet 128-d face embedding, frozen (HOG detector, 5-point alignment)",
+    )
