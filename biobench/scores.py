@@ -37,15 +37,17 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 import numpy as np
 
 from biobench import metrics_core as mc
-from biobench.contracts import Evaluation
 from biobench.errors import BiobenchError, DataError
 from biobench.records import atomic_open
+
+if TYPE_CHECKING:  # only for annotations: reading and re-scoring files needs no torch
+    from biobench.contracts import Evaluation
 
 __all__ = [
     "FULL_MATRIX_LIMIT",
@@ -59,8 +61,9 @@ __all__ = [
     "write_scores",
 ]
 
-#: Largest probe x class matrix written in full (trials); above it only top candidates.
-FULL_MATRIX_LIMIT = 1_000_000
+#: Largest probe x class matrix written in full (trials); above it only top candidates.  Each
+#: trial is a line in two files, for every seed of every run: 250,000 keeps them to ~15 MB.
+FULL_MATRIX_LIMIT = 250_000
 #: Candidates kept per probe when the full matrix is too large (plus the true class).
 TOP_CANDIDATES = 20
 #: Metrics ``score_file`` can compute, by kind of score file.
