@@ -42,6 +42,7 @@ from biobench.runtime import (
     maybe_profile,
     resolve_device,
 )
+from biobench.scores import write_scores
 from biobench.splits import filter_identities, make_pairs, pairs_from_keys, split_indices
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -873,15 +874,19 @@ class Engine:
         eval_s = time.perf_counter() - t1
         artifacts: dict[str, Any] = {}
         scores_dir = item.record_path.parent / f"seed-{seed}-scores"
-        try:
-            from biobench import scores as scores_module
-        except ImportError:  # pragma: no cover - scores module is part of biobench
-            scores_module = None
-        if scores_module is not None and hasattr(scores_module, "write_scores"):
-            written = scores_module.write_scores(evaluation, scores_dir)
-            artifacts["scores"] = {
-                k: os.path.relpath(v, item.record_path.parent) for k, v in written.items()
-            }
+        written = write_scores(
+            evaluation,
+            scores_dir,
+            metadata={
+                "protocol": protocol.name,
+                "protocol_version": protocol.version,
+                "run": spec.label,
+                "seed": seed,
+            },
+        )
+        artifacts["scores"] = {
+            k: os.path.relpath(v, item.record_path.parent) for k, v in written.items()
+        }
         n_train = len(prepared.train)
         epochs_done = len(next(iter(state.losses.values()), []))
         record = {

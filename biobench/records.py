@@ -101,12 +101,3 @@ def environment(device: str) -> dict[str, Any]:
 
 def record_path(output: Path, protocol: str, label: str, seed: int) -> Path:
     return Path(output) / "runs" / protocol / label / f"seed-{seed}.json"
-
-
-def read_records(output: Path, protocol: str) -> list[dict[str, Any]]:
-    root = Path(output) / "runs" / protocol
-    records = []
-    for path in sorted(root.glob("*/seed-*.json")):
-        with open(path, encoding="utf-8") as f:
-            records.append(json.load(f))
-    return records
