@@ -113,7 +113,7 @@ def test_vgg16_width_rounding_and_channels(registry: Any) -> None:
         (16, {}, "image_size"),
         (32, {"width": 0}, "'width'"),
         (32, {"batch_norm": "yes"}, "'batch_norm'"),
-        (32, {"widht": 0.5}, "unknown option 'widht'; did you mean 'width'"),
+        (32, {"widht": 0.5}, r"has no option 'widht' \(did you mean 'width'\?\)"),
         (32, {"weights": 3}, "'weights' must be a file path"),
     ],
 )

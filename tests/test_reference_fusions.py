@@ -148,9 +148,9 @@ def test_predicted_input_errors(pm: PluginManager) -> None:
     ("name", "options", "message"),
     [
         ("predicted", {"probabilities": "all"}, "'probabilities' must be one of"),
-        ("predicted", {"detatch": True}, "unknown option 'detatch'; did you mean 'detach'"),
+        ("predicted", {"detatch": True}, r"has no option 'detatch' \(did you mean 'detach'"),
         ("predicted", {"detach": 1}, "'detach' must be true or false"),
-        ("none", {"hidden": 3}, "unknown option 'hidden'"),
+        ("none", {"hidden": 3}, r"has no option 'hidden'; options: \(none\)"),
         ("film", {"source": "both"}, "'source' must be one of"),
         ("film", {"hidden": 0}, "'hidden' must be >= 1"),
         ("film", {"source": "ground_truth", "detach": True}, "'detach' only applies"),

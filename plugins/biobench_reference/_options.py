@@ -23,9 +23,10 @@ def reject_unknown(component: str, options: Mapping[str, Any], known: Iterable[s
     for name in options:
         if name not in allowed:
             close = get_close_matches(name, allowed, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
             listing = ", ".join(allowed) or "(none)"
-            raise BiobenchError(f"{component}: unknown option '{name}'{hint} known: {listing}")
+            # Same wording as the harness's own option check, so users see one style.
+            raise BiobenchError(f"{component} has no option '{name}'{hint}; options: {listing}")
 
 
 def as_float(
