@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Tiny models run fastest single-threaded; more threads only add synchronisation overhead.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
