@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as md
 import importlib.util
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -232,11 +234,10 @@ def test_same_person_is_closer_than_different_people(
 
 
 def test_jitter_is_reproducible_from_a_fresh_backbone(
-    orl_faces: tuple[np.ndarray, np.ndarray],
+    backbone: dlib_backbone.DlibResNet, orl_faces: tuple[np.ndarray, np.ndarray]
 ) -> None:
-    _require_dlib()
-    batch = torch.from_numpy(orl_faces[0][:2])
-    plain = biobench_dlib.dlib_resnet(image_size=SIZE, upsample=0)(batch)
+    batch = torch.from_numpy(orl_faces[0][:1])
+    plain = backbone(batch)
     runs = [biobench_dlib.dlib_resnet(image_size=SIZE, upsample=0, jitter=2)(batch) for _ in "ab"]
     assert torch.equal(runs[0], runs[1])
     assert not torch.equal(runs[0], plain)
@@ -250,3 +251,54 @@ def test_cnn_detector_finds_the_faces(orl_faces: tuple[np.ndarray, np.ndarray]) 
     assert cnn.provenance()["model_files"]["cnn_detector"] == "mmod_human_face_detector.dat"
     embeddings = cnn(torch.from_numpy(orl_faces[0][:2]))
     assert embeddings.shape == (2, 128) and cnn.fallbacks == 0
+
+
+# -- through the engine ----------------------------------------------------------------------------
+
+FROZEN_PROTOCOL = """\
+name = "dlib-frozen"
+version = 1
+seeds = [0]
+metrics = ["identification"]
+
+[dataset]
+name = "tiny"
+options = { identities = 2, per_identity = 3 }
+
+[model]
+backbone = "dlib_resnet"
+backbone_options = { upsample = 0 }
+image_size = 32
+
+[training]
+tasks = []
+
+[evaluation]
+embedding = "trunk"
+"""
+
+
+def test_engine_evaluates_the_frozen_embedding_without_training(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    _require_dlib()
+    protocol = tmp_path / "dlib-frozen.toml"
+    protocol.write_text(FROZEN_PROTOCOL, encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_cli(
+        "run",
+        "--protocol",
+        str(protocol),
+        "--output",
+        str(out),
+        "--no-progress",
+        plugins=("biobench.testing_plugin", "biobench_dlib"),
+    )
+    assert result.exit_code == 0, result.output
+    (record_path,) = out.glob("runs/dlib-frozen/*/seed-0.json")
+    record = json.loads(record_path.read_text())
+    assert record["components"]["backbone"]["distribution"] == "biobench-dlib"
+    assert record["timings"]["train_s"] == 0
+    # No identity head: identification is nearest-neighbour search on the dlib embeddings only.
+    assert 0.0 <= record["metrics"]["nn_top1_accuracy"] <= 1.0
+    assert "top1_accuracy" not in record["metrics"]
