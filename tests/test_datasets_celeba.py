@@ -161,6 +161,18 @@ def test_images_absent_on_disk_are_counted_not_fatal(tmp_path: Path) -> None:
     assert data.info["images_listed"] == len(tiny.files)
 
 
+def test_images_without_an_attribute_row_get_unknown_labels(tmp_path: Path) -> None:
+    tiny = write_celeba(tmp_path / "celeba")
+    path = tiny.root / "list_attr_celeba.txt"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([str(len(tiny.files) - 1), lines[1], *lines[2:4], *lines[5:]]) + "\n")
+    data = CelebA().load(context(tmp_path, [tiny.root]))
+    assert (
+        np.isnan(data.attributes[2]).all() and not np.isnan(np.delete(data.attributes, 2, 0)).any()
+    )
+    assert data.info["images_without_attributes"] == 1
+
+
 @pytest.mark.parametrize(
     ("filename", "edit", "message"),
     [
@@ -214,8 +226,8 @@ def test_parsers_tolerate_header_and_blank_lines(tmp_path: Path) -> None:
     assert read_labels(path) == {"000001.jpg": "2880", "000002.jpg": "2937"}
     attr = tmp_path / "list_attr_celeba.txt"
     attr.write_text("1\nA B \n000001.jpg -1  1\n")
-    names, rows = read_attributes(attr)
-    assert names == ["A", "B"] and rows["000001.jpg"].tolist() == [0.0, 1.0]
+    names, rows, table = read_attributes(attr)
+    assert names == ["A", "B"] and table[rows["000001.jpg"]].tolist() == [0.0, 1.0]
 
 
 def test_missing_dataset_lists_places_and_partial_copies(tmp_path: Path) -> None:

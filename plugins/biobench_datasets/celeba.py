@@ -6,7 +6,7 @@ trailing space, then ``file`` + 40 values of ±1), ``identity_CelebA.txt`` (``fi
 line that some copies add is skipped) and ``list_eval_partition.txt`` (``file 0|1|2``).  Every
 file is split on runs of whitespace; ``\\r`` and trailing blanks are ignored.  The files may sit
 flat in the data root, in the Google Drive layout (``Anno/``, ``Eval/``, ``Img/``) or in
-torchvision's (a ``celeba/`` folder).
+torchvision's (a ``celeba/`` folder; ``CelebA/`` is accepted too).
 
 Options (protocol ``[dataset.options]``):
 
@@ -115,7 +115,7 @@ _VALUES = {"1": 1.0, "-1": 0.0, "0": np.nan}
 
 def find_files(base: Path) -> dict[str, Path | None]:
     """Where each CelebA file is below ``base`` (flat, Drive or torchvision layout), or None."""
-    bases = [base, base / "celeba"]
+    bases = [base, base / "celeba", base / "CelebA"]
     found: dict[str, Path | None] = {}
     for name in (IMAGE_DIR, ATTR_FILE, IDENTITY_FILE, PARTITION_FILE, *EXTRA_FILES):
         found[name] = None
@@ -155,8 +155,12 @@ def _lines(path: Path) -> Iterator[tuple[int, list[str]]]:
         raise DataError(f"{path}: cannot read: {exc.strerror}") from exc
 
 
-def read_attributes(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Parse ``list_attr_celeba.txt``: attribute names and ``{file: float32 [T]}`` (1/0/NaN)."""
+def read_attributes(path: Path) -> tuple[list[str], dict[str, int], np.ndarray]:
+    """Parse ``list_attr_celeba.txt``.
+
+    :returns: the attribute names, ``{file: row}`` and a float32 ``[rows, T]`` table holding
+        1 (the file's ``1``), 0 (``-1``) or NaN (``0``, unknown: written by exports only).
+    """
     lines = _lines(path)
     first = next(lines, None)
     if first is None:
@@ -176,7 +180,8 @@ def read_attributes(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
     if names[0].lower().endswith((".jpg", ".png")) or any(_is_value(n) for n in names):
         raise DataError(f"{path}: line {number}: expected attribute names, got a data row")
     width = len(names) + 1
-    rows: dict[str, np.ndarray] = {}
+    rows: dict[str, int] = {}
+    table: list[list[float]] = []
     for number, fields in lines:
         if len(fields) != width:
             raise DataError(
@@ -191,10 +196,11 @@ def read_attributes(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
             ) from None
         if fields[0] in rows:
             raise DataError(f"{path}: line {number}: {fields[0]} listed twice")
-        rows[fields[0]] = np.array(values, dtype=np.float32)
+        rows[fields[0]] = len(table)
+        table.append(values)
     if len(rows) != count:
         raise DataError(f"{path}: line 1 announces {count} images but {len(rows)} rows follow")
-    return names, rows
+    return names, rows, np.array(table, dtype=np.float32).reshape(len(table), len(names))
 
 
 def _is_value(text: str) -> bool:
@@ -321,7 +327,7 @@ class CelebA:
         root, files = self.locate(ctx)
         assert files[IMAGE_DIR] and files[ATTR_FILE] and files[IDENTITY_FILE]
         image_dir = files[IMAGE_DIR]
-        all_names, attr_rows = read_attributes(files[ATTR_FILE])
+        all_names, attr_rows, attr_table = read_attributes(files[ATTR_FILE])
         identity_of = read_labels(files[IDENTITY_FILE])
         names = self._attribute_selection(all_names, files[ATTR_FILE])
         columns = [all_names.index(n) for n in names]
@@ -340,8 +346,10 @@ class CelebA:
         identity_names = sorted(chosen, key=_id_order)
         index = {name: i for i, name in enumerate(identity_names)}
         identities = np.array([index[identity_of[k]] for k in keys], dtype=np.int64)
-        unlabelled = np.full(len(all_names), np.nan, dtype=np.float32)
-        attributes = np.stack([attr_rows.get(k, unlabelled) for k in keys])[:, columns]
+        # Images without an attribute row get NaN (unknown) from an extra all-NaN last row.
+        padded = np.vstack([attr_table, np.full((1, len(all_names)), np.nan, np.float32)])
+        rows = np.array([attr_rows.get(k, len(attr_table)) for k in keys], dtype=np.int64)
+        attributes = padded[rows][:, columns]
         without_attributes = sum(k not in attr_rows for k in keys)
 
         split = None
