@@ -113,8 +113,9 @@ class DlibResNet(nn.Module):
         (dlib's MMOD CNN detector, slower on CPU, more robust to pose).
     :param border: black border added around the image before detection, as a fraction of the
         image's larger side (0 disables it).
-    :param jitter: dlib's ``num_jitters``: when > 0 each chip is randomly jittered that many
-        times and the descriptors averaged.  dlib draws the jitters from a generator owned by
+    :param jitter: dlib's ``num_jitters``: when > 1 each chip is randomly jittered that many
+        times and the descriptors averaged (costing that many network passes); dlib treats 0
+        and 1 alike (no jitter).  dlib draws the jitters from a generator owned by
         the model object, so results are reproducible for a freshly built backbone fed the same
         sequence of batches, not call by call.
     :param chip_padding: padding around the landmarks when cutting the aligned chip (dlib's
