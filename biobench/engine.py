@@ -681,7 +681,8 @@ class Engine:
         model = model.to(self.device)
         if self.accel.use_channels_last(self.device):
             model = model.to(memory_format=torch.channels_last)
-        if self.accel.compile:
+        # Foreign, frozen backbones (e.g. dlib) cannot be compiled and gain nothing from it.
+        if self.accel.compile and trainable and not getattr(backbone, "raw_input", False):
             model.backbone = torch.compile(model.backbone)
         return model, {"backbone": bprov, "fusion": fprov}
 
@@ -906,6 +907,15 @@ class Engine:
             "components": {
                 "dataset": prepared.provenance,
                 **provenance,
+                # A backbone may describe itself (weights file, library versions, fallbacks).
+                "backbone": {
+                    **provenance["backbone"],
+                    **(
+                        {"details": model.backbone.provenance()}
+                        if callable(getattr(model.backbone, "provenance", None))
+                        else {}
+                    ),
+                },
                 "optimizer": oprov,
                 "metrics": metric_prov,
             },

@@ -233,6 +233,32 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return out
 
 
+#: A component name and the options table that belongs to it.
+COMPONENT_OPTIONS = (
+    ("model", "backbone", "backbone_options"),
+    ("model", "fusion", "fusion_options"),
+    ("training", "optimizer", "optimizer_options"),
+    ("dataset", "name", "options"),
+)
+
+
+def merge_layer(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge a run cell or an override onto ``base``.
+
+    Options belong to the component they were written for: a layer that switches to another
+    backbone (fusion, optimizer, dataset) without giving that component's options starts from
+    empty options instead of inheriting the previous component's.
+    """
+    base = copy.deepcopy(dict(base))
+    for table, name_key, options_key in COMPONENT_OPTIONS:
+        new = layer.get(table, {})
+        if not isinstance(new, dict) or name_key not in new or options_key in new:
+            continue
+        if new[name_key] != base.get(table, {}).get(name_key):
+            base.setdefault(table, {})[options_key] = {}
+    return deep_merge(base, layer)
+
+
 @dataclass
 class RunSpec:
     """One grid cell: a label and the fully merged configuration (seeds expanded later)."""
@@ -294,9 +320,9 @@ class Protocol:
         for cell in cells:
             if wanted is not None and cell["label"] not in wanted:
                 continue
-            merged = deep_merge(base, {k: v for k, v in cell.items() if k not in ("label",)})
+            merged = merge_layer(base, {k: v for k, v in cell.items() if k not in ("label",)})
             for key, value in overrides:
-                merged = deep_merge(merged, _nest(key, value))
+                merged = merge_layer(merged, _nest(key, value))
             specs.append(
                 RunSpec(
                     label=cell["label"],

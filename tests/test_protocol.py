@@ -125,3 +125,17 @@ def test_shipped_protocols_validate_and_resolve() -> None:
                 pm.get("metric", metric["name"])
     with pytest.raises(UnknownComponentError, match="did you mean 'quick'"):
         index.load("quik")
+
+
+def test_switching_component_drops_its_options(tmp_path: Path) -> None:
+    text = TINY_PROTOCOL.replace("hidden = 32", "hidden = 32\nbackbone_options = { width = 4 }")
+    text += '\n[[runs]]\nlabel = "other"\nmodel.backbone = "vgg16"\n'
+    p = load_protocol(write(tmp_path, text))
+    runs = {r.label: r for r in p.runs()}
+    assert runs["none"].model["backbone_options"] == {"width": 4}
+    assert runs["other"].model["backbone_options"] == {}
+    # The same rule for --backbone / --set, and options given with the switch are kept.
+    switched = p.runs([("model.backbone", "timm:resnet10t")])
+    assert all(r.model["backbone_options"] == {} for r in switched)
+    kept = p.runs([("model.backbone", "tiny_cnn")])
+    assert kept[0].model["backbone_options"] == {"width": 4}
