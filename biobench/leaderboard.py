@@ -195,6 +195,8 @@ def _make_row(label: str, records: list[RunRecord], current_sha: str | None) -> 
         other = sorted({(r.data.get("protocol") or {}).get("sha256") for r in kept} - {current_sha})
         if other:
             notes.append("protocol file changed since the run (same version)")
+    # A frozen model (no task trained) has no fusion and no optimizer: show a dash, not defaults.
+    trained = bool(training.get("tasks"))
     row = MeasuredRow(
         label=label,
         records=kept,
@@ -202,10 +204,14 @@ def _make_row(label: str, records: list[RunRecord], current_sha: str | None) -> 
         backbone_name=str(model.get("backbone", "")),
         backbone=component_summary(str(model.get("backbone", "")), model.get("backbone_options")),
         fusion_name=str(model.get("fusion", "")),
-        fusion=component_summary(str(model.get("fusion", "")), model.get("fusion_options")),
+        fusion=component_summary(str(model.get("fusion", "")), model.get("fusion_options"))
+        if trained
+        else "—",
         optimizer=component_summary(
             str(training.get("optimizer", "")), training.get("optimizer_options")
-        ),
+        )
+        if trained
+        else "—",
         tasks=[str(t) for t in training.get("tasks", [])],
         notes=notes,
     )
