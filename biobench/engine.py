@@ -94,6 +94,9 @@ class RunOptions:
     profile: Path | None = None
     #: Run grid cells in this many parallel processes (single-process jobs only).
     jobs: int = 1
+    #: CPU threads for torch (None: torch's default).  Results on the CPU can differ in the
+    #: last digits between thread counts, so the count is recorded with every run.
+    threads: int | None = None
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)
 
 
@@ -610,6 +613,8 @@ class Engine:
         self.accel = options.accel
         self.data = DataCache(pm, options)
         self._profiled = False
+        if options.threads is not None:
+            torch.set_num_threads(options.threads)
 
     # -- planning -----------------------------------------------------------------------------
 
@@ -750,7 +755,7 @@ class Engine:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         jobs = min(self.options.jobs, len(plan))
-        threads = max(1, (os.cpu_count() or 1) // jobs)
+        threads = self.options.threads or max(1, (os.cpu_count() or 1) // jobs)
         result = RunResult()
         options = {k: v for k, v in vars(self.options).items() if k not in ("log", "jobs")}
         failures = []
@@ -951,6 +956,7 @@ class Engine:
                 **environment(str(self.device)),
                 "accelerator": self.accel.describe(self.device),
                 "world_size": self.dist.world_size,
+                "torch_threads": torch.get_num_threads(),
             },
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "artifacts": artifacts,
