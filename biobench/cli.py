@@ -160,6 +160,12 @@ def _parse_seeds(text: str | None) -> list[int] | None:
     help="Run grid cells in this many parallel processes.",
 )
 @click.option(
+    "--threads",
+    type=click.IntRange(1),
+    metavar="N",
+    help="CPU threads for torch (recorded; the CPU numbers can depend on it).",
+)
+@click.option(
     "--nproc",
     type=click.IntRange(1),
     metavar="N",
@@ -187,6 +193,7 @@ def run(
     compile_: bool,
     profile: Path | None,
     jobs: int,
+    threads: int | None,
     nproc: int | None,
 ) -> None:
     """Run a protocol's grid of runs over its seeds and rebuild its leaderboard.
@@ -233,6 +240,7 @@ def run(
             accel=Accel(amp=amp, channels_last=channels_last, compile=compile_),
             profile=profile,
             jobs=jobs,
+            threads=threads,
         ),
     )
     result = engine.run_protocol(protocol, specs)
