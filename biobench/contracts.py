@@ -177,6 +177,7 @@ class Fusion(nn.Module):
 # Optimizers
 # ---------------------------------------------------------------------------------------------
 
+
 class LossClosure(Protocol):
     """Recomputes the forward pass on the current batch and returns task losses.
 

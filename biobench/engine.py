@@ -621,7 +621,15 @@ class Engine:
     def plan(self, protocol: Protocol, specs: Sequence[RunSpec]) -> list[PlannedRun]:
         """Resolve every component of every cell before anything runs (fail fast)."""
         planned = []
+        self.skipped = []
         for spec in specs:
+            missing = [d for d in spec.requires if not _installed(d)]
+            if missing:
+                self.skipped.append(
+                    f"skipped run '{spec.label}': it needs {', '.join(missing)} "
+                    f"(install the plugin distribution to include it)"
+                )
+                continue
             self.pm.get("dataset", spec.dataset["name"])
             self.pm.get("backbone", spec.model["backbone"])
             self.pm.get("fusion", spec.model["fusion"])
@@ -714,7 +722,9 @@ class Engine:
     def run_protocol(self, protocol: Protocol, specs: Sequence[RunSpec]) -> RunResult:
         plan = self.plan(protocol, specs)
         self.preflight(protocol, plan)
-        result = RunResult()
+        result = RunResult(warnings=list(self.skipped))
+        for message in self.skipped:
+            self.options.log(message)
         if self.options.jobs > 1 and not self.options.dry_run and not self.dist.enabled:
             return self._run_parallel(protocol, plan)
         if self.options.dry_run:
@@ -756,7 +766,7 @@ class Engine:
 
         jobs = min(self.options.jobs, len(plan))
         threads = self.options.threads or max(1, (os.cpu_count() or 1) // jobs)
-        result = RunResult()
+        result = RunResult(warnings=list(self.skipped))
         options = {k: v for k, v in vars(self.options).items() if k not in ("log", "jobs")}
         failures = []
         with ProcessPoolExecutor(
@@ -970,6 +980,16 @@ class Engine:
         summary = ", ".join(f"{k}={values[k]:.4f}" for k in headline[:4] if k in values)
         self.options.log(f"    wrote {item.record_path} ({summary})")
         return item.record_path, warnings
+
+
+def _installed(distribution: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version(distribution)
+    except PackageNotFoundError:
+        return False
+    return True
 
 
 def _worker(

@@ -71,6 +71,7 @@ METRIC = ("union", str, _table(name=str, options=ANY))
 RUN = _table(
     label=str,
     description=str,
+    requires=("list", str),
     dataset=DATASET,
     model=MODEL,
     training=TRAINING,
@@ -271,6 +272,8 @@ class RunSpec:
     evaluation: dict[str, Any]
     metrics: list[dict[str, Any]]
     seeds: list[int]
+    #: Distributions this run needs (optional plugins); the run is skipped without them.
+    requires: list[str] = field(default_factory=list)
 
     def config(self) -> dict[str, Any]:
         return {
@@ -320,7 +323,8 @@ class Protocol:
         for cell in cells:
             if wanted is not None and cell["label"] not in wanted:
                 continue
-            merged = merge_layer(base, {k: v for k, v in cell.items() if k not in ("label",)})
+            layer = {k: v for k, v in cell.items() if k not in ("label", "description", "requires")}
+            merged = merge_layer(base, layer)
             for key, value in overrides:
                 merged = merge_layer(merged, _nest(key, value))
             specs.append(
@@ -333,6 +337,7 @@ class Protocol:
                     evaluation=merged["evaluation"],
                     metrics=[_metric_entry(m) for m in merged["metrics"]],
                     seeds=list(seeds) if seeds is not None else list(merged["seeds"]),
+                    requires=list(cell.get("requires", [])),
                 )
             )
         if wanted is not None:

@@ -139,3 +139,18 @@ def test_switching_component_drops_its_options(tmp_path: Path) -> None:
     assert all(r.model["backbone_options"] == {} for r in switched)
     kept = p.runs([("model.backbone", "tiny_cnn")])
     assert kept[0].model["backbone_options"] == {"width": 4}
+
+
+def test_run_requiring_a_missing_distribution_is_skipped(tmp_path: Path) -> None:
+    from biobench.engine import Engine, RunOptions
+    from biobench.testing import new_plugin_manager
+
+    text = TINY_PROTOCOL + (
+        '\n[[runs]]\nlabel = "optional"\nrequires = ["no-such-biobench-plugin"]\n'
+        'model.backbone = "not_installed_backbone"\n'
+    )
+    p = load_protocol(write(tmp_path, text))
+    engine = Engine(new_plugin_manager(), RunOptions(output=tmp_path / "o", log=lambda m: None))
+    plan = engine.plan(p, p.runs(seeds=[0]))
+    assert [item.spec.label for item in plan] == ["none", "ground-truth", "attributes-alone"]
+    assert "no-such-biobench-plugin" in engine.skipped[0]
