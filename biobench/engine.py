@@ -974,6 +974,11 @@ class Engine:
         write_json(item.record_path, record)
         if checkpoint.exists():
             checkpoint.unlink()
+        # Tidy the now-empty checkpoint folders (never anything else).
+        for folder in checkpoint.parents:
+            if folder == Path(self.options.output) or not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
         warnings += self.pm.notify(
             "biobench_run_finished", run=run_info, record=record, record_path=item.record_path
         )

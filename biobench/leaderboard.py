@@ -435,6 +435,8 @@ def comparison_table(board: Board) -> pd.DataFrame:
         if baseline is None:
             continue
         for metric in board.metrics:
+            if "majority_baseline" in metric:
+                continue  # a property of the test labels, not of the model: nothing to compare
             result = paired_comparison(row.values(metric), baseline.values(metric))
             if result.n == 0 and result.reason == "no common seeds":
                 # A metric neither side has is not a comparison; no common seeds still is.
