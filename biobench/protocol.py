@@ -247,13 +247,13 @@ def merge_layer(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, 
     """Merge a run cell or an override onto ``base``.
 
     Options belong to the component they were written for: a layer that switches to another
-    backbone (fusion, optimizer, dataset) without giving that component's options starts from
-    empty options instead of inheriting the previous component's.
+    backbone (fusion, optimizer, dataset) starts that component from empty options (plus any it
+    gives) instead of inheriting the previous component's.
     """
     base = copy.deepcopy(dict(base))
     for table, name_key, options_key in COMPONENT_OPTIONS:
         new = layer.get(table, {})
-        if not isinstance(new, dict) or name_key not in new or options_key in new:
+        if not isinstance(new, dict) or name_key not in new:
             continue
         if new[name_key] != base.get(table, {}).get(name_key):
             base.setdefault(table, {})[options_key] = {}

@@ -139,6 +139,8 @@ def test_switching_component_drops_its_options(tmp_path: Path) -> None:
     assert all(r.model["backbone_options"] == {} for r in switched)
     kept = p.runs([("model.backbone", "tiny_cnn")])
     assert kept[0].model["backbone_options"] == {"width": 4}
+    given = p.runs([("model", {"backbone": "vgg16", "backbone_options": {"batch_norm": True}})])
+    assert given[0].model["backbone_options"] == {"batch_norm": True}
 
 
 def test_run_requiring_a_missing_distribution_is_skipped(tmp_path: Path) -> None:
