@@ -136,3 +136,43 @@ def test_protocols_commands(run_cli, protocol_file: Path) -> None:
     result = run_cli("protocols", "validate", str(protocol_file))
     assert result.exit_code == 0 and "ok" in result.output
     assert '"name": "tiny"' in run_cli("protocols", "show", str(protocol_file), "--json").output
+
+
+def test_data_preview_check_and_missing_dataset(run_cli, tmp_path: Path) -> None:
+    png = tmp_path / "sheet.png"
+    result = run_cli(
+        "data",
+        "preview",
+        "synthfaces",
+        "-o",
+        "identities=3",
+        "-o",
+        "images_per_identity=4",
+        "--image-size",
+        "32",
+        "--identities",
+        "3",
+        "--per-identity",
+        "4",
+        "--out",
+        str(png),
+    )
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    check = run_cli("data", "check", "tiny", "--json")
+    assert check.exit_code == 0 and json.loads(check.output)["images"] == 60
+    report = run_cli("data", "check", "lfw", "--data-root", str(tmp_path / "nowhere"), "--json")
+    assert json.loads(report.output)["found"] is False
+    out = tmp_path / "out"
+    missing = run_cli(
+        "run",
+        "--protocol",
+        "lfw-cpu",
+        "--data-root",
+        str(tmp_path / "nowhere"),
+        "--output",
+        str(out),
+    )
+    line = one_line_error(missing)
+    assert "lfw" in line and str(tmp_path / "nowhere") in line and "biobench data prepare" in line
+    assert files_under(out) == []
