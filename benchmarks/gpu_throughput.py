@@ -12,7 +12,8 @@ engine uses (``biobench.runtime.Accel``), so the numbers are the engine's.
 VGG-16's convolutions take about 15.5 G multiply-adds (31 GFLOP) per 224x224 image forward, so
 about 93 GFLOP forward + backward; at the H200's bf16 peak of about 790 TFLOP/s that caps
 training near 8,500 images/s, and the report gives the fraction of that peak reached (the FLOP
-count is scaled by width^2 and (size/224)^2 for other configurations).  Prints a table, writes benchmarks/results/gpu_throughput.csv.
+count is scaled by width^2 and (size/224)^2 for other configurations).  Prints a table and
+writes benchmarks/results/gpu_throughput.csv.
 """
 
 from __future__ import annotations

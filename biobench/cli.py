@@ -143,7 +143,7 @@ def _parse_seeds(text: str | None) -> list[int] | None:
 @click.option(
     "--channels-last/--no-channels-last",
     default=None,
-    help="NHWC memory format (default: on for CUDA).",
+    help="NHWC memory format for convolutions (default: on).",
 )
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the backbone.")
 @click.option(

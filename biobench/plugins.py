@@ -10,6 +10,7 @@ plugin whose import raises is recorded as broken, with its error, and the others
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata as md
 import importlib.util
@@ -89,9 +90,15 @@ def _dist_of(ep: md.EntryPoint) -> tuple[str | None, str | None]:
     return dist.metadata["Name"], dist.version
 
 
+@functools.cache
+def _packages_distributions() -> dict[str, list[str]]:
+    # Scanning every installed distribution's file list takes about a second: do it once.
+    return md.packages_distributions()
+
+
 def _dist_of_module(module_name: str) -> tuple[str | None, str | None]:
     top = module_name.split(".")[0]
-    for dist_name in md.packages_distributions().get(top, []):
+    for dist_name in _packages_distributions().get(top, []):
         try:
             return dist_name, md.version(dist_name)
         except md.PackageNotFoundError:  # pragma: no cover - broken metadata

@@ -157,7 +157,7 @@ def test_profile_trace_and_accelerator_in_record(tmp_path: Path) -> None:
     record = json.loads(result.records[0].read_text())
     assert record["environment"]["accelerator"] == {
         "amp": "off",
-        "channels_last": False,
+        "channels_last": True,
         "compile": False,
     }
     assert record["environment"]["world_size"] == 1
