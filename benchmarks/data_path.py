@@ -12,19 +12,17 @@ Prints a table and writes benchmarks/results/data_path.csv.
 from __future__ import annotations
 
 import argparse
-import csv
 import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _results import report
 from PIL import Image
 
 from biobench.contracts import DataContext
 from biobench.imagecache import load_images
-
-RESULTS = Path(__file__).parent / "results" / "data_path.csv"
 
 
 def main() -> None:
@@ -80,13 +78,7 @@ def main() -> None:
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cores": __import__("os").cpu_count(),
     }
-    for k, v in result.items():
-        print(f"{k:>20}: {v}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(result))
-        writer.writeheader()
-        writer.writerow(result)
+    report("data_path", result)
 
 
 if __name__ == "__main__":

@@ -19,19 +19,17 @@ writes benchmarks/results/gpu_throughput.csv.
 from __future__ import annotations
 
 import argparse
-import csv
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _results import write_rows
 
 from biobench.engine import Batcher, attribute_loss, build_component
 from biobench.model import ComposedModel
 from biobench.runtime import Accel
 from biobench.testing import new_plugin_manager
 
-RESULTS = Path(__file__).parent / "results" / "gpu_throughput.csv"
 FLOP_PER_IMAGE = 93e9  # multiply-adds counted as 2 FLOP, forward + backward
 PEAK_BF16 = 790e12
 
@@ -143,11 +141,7 @@ def main() -> None:
         rows.append(measure(args, name, accel, device))
         print(rows[-1], flush=True)
     if not args.smoke:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        with open(RESULTS, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_rows("gpu_throughput", rows)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ Prints a table and writes benchmarks/results/harness_overhead.csv.  Target: rati
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -26,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _results import report
 
 from biobench.engine import Engine, RunOptions, attribute_loss, build_component
 from biobench.model import ComposedModel
 from biobench.protocol import load_protocol
 from biobench.testing import make_tiny_data, new_plugin_manager
 
-RESULTS = Path(__file__).parent / "results" / "harness_overhead.csv"
 IDENTITIES, PER_IDENTITY, SIZE, BATCH, WIDTH, HIDDEN = 20, 40, 32, 32, 0.25, 256
 
 PROTOCOL = f"""
@@ -152,13 +151,7 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
     }
-    for k, v in result.items():
-        print(f"{k:>22}: {v}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(result))
-        writer.writeheader()
-        writer.writerow(result)
+    report("harness_overhead", result)
 
 
 if __name__ == "__main__":
