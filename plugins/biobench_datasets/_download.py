@@ -11,15 +11,15 @@ thread pool and be summarised in a report.  Nothing here is imported at run time
 from __future__ import annotations
 
 import http.client
-import os
 import ssl
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from biobench.records import atomic_open
 
 #: Outcomes of :func:`fetch`.  ``unreachable`` covers DNS failures, refused and reset
 #: connections and TLS errors: the host is gone or the machine is offline.
@@ -134,21 +134,6 @@ def _describe(reason: object) -> str:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either nothing or the whole file.
-
-    The temporary file lives in the same directory (``os.replace`` is atomic only within one
-    file system) and is removed if anything fails.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write ``data`` to ``path`` so that readers see either nothing or the whole file."""
+    with atomic_open(Path(path), "wb") as handle:
+        handle.write(data)
