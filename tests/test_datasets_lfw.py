@@ -392,5 +392,10 @@ def test_shipped_protocols(name: str) -> None:
         assert {s.model["fusion"] for s in specs} == {"none", "predicted"}
     else:
         assert options["min_images"] == specs[0].dataset["min_images_per_identity"] == 20
-        assert [s.label for s in specs] == ["case1-none", "case2-ground-truth", "case3-predicted", "attributes-alone"]
+        assert [s.label for s in specs] == [
+            "case1-none",
+            "case2-ground-truth",
+            "case3-predicted",
+            "attributes-alone",
+        ]
         assert specs[3].training["tasks"] == ["attributes"]

@@ -445,7 +445,12 @@ def test_shipped_protocols(name: str) -> None:
     specs = protocol.runs()
     PubFig(**specs[0].dataset["options"])  # every option is one the loader accepts
     assert specs[0].dataset["split"]["rule"] == "dataset"
-    assert [s.label for s in specs] == ["case1-none", "case2-ground-truth", "case3-predicted", "attributes-alone"]
+    assert [s.label for s in specs] == [
+        "case1-none",
+        "case2-ground-truth",
+        "case3-predicted",
+        "attributes-alone",
+    ]
     assert [s.model["fusion"] for s in specs[:3]] == ["none", "ground_truth", "predicted"]
     reported = {r["fusion"]: r["metrics"]["top1_accuracy"] for r in protocol.reported}
     assert reported == {"ground_truth": 0.9843, "predicted": 0.9738, "none": 0.9589}
