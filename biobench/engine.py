@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import inspect
-import json
 import os
 import random
 import sys
@@ -855,14 +854,13 @@ class Engine:
             metrics_objs.append((m["name"], metric))
             metric_prov.append(prov)
         t1 = time.perf_counter()
-        needs_gallery = True
         evaluation, eval_info = evaluate(
             model,
             prepared,
             spec,
             self.device,
             self.options.progress,
-            needs_gallery,
+            True,  # gallery embeddings: metrics search the training images (1:N, open set)
             self.accel,
             self.dist,
         )
@@ -1004,17 +1002,3 @@ def _worker(
     engine = Engine(PluginManager(**pm_spec), RunOptions(**options, log=lambda msg: None))
     path, warnings = engine.run_one(protocol, item)
     return str(path), warnings
-
-
-def summarize_plan(plan: Sequence[PlannedRun]) -> str:
-    rows = [
-        {
-            "label": p.spec.label,
-            "seed": p.seed,
-            "backbone": p.spec.model["backbone"],
-            "fusion": p.spec.model["fusion"],
-            "tasks": "+".join(p.spec.training["tasks"]),
-        }
-        for p in plan
-    ]
-    return json.dumps(rows, indent=1)
