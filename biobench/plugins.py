@@ -291,4 +291,16 @@ class PluginManager:
             return [info.as_dict() for info in self.plugins.values()] + [
                 {"name": "(registries)", "broken": True, "error": str(exc)}
             ]
-        return [info.as_dict() for info in sorted(self.plugins.values(), key=lambda i: i.name)]
+        listing = []
+        shipped: dict[str, list[str]] = {}
+        try:
+            for plugin, directory in self.protocol_dirs():
+                shipped.setdefault(plugin, []).extend(p.stem for p in directory.glob("*.toml"))
+        except BiobenchError:
+            pass  # a raising biobench_protocol_dirs is reported when protocols are used
+        for info in sorted(self.plugins.values(), key=lambda i: i.name):
+            entry = info.as_dict()
+            if shipped.get(info.name):
+                entry["registered"]["protocol"] = sorted(shipped[info.name])
+            listing.append(entry)
+        return listing

@@ -59,7 +59,11 @@ def test_installed_plugin_is_discovered_and_runs(installed_example: Path, tmp_pa
     plugins = {p["name"]: p for p in json.loads(listing.stdout)}
     example = plugins["example"]
     assert example["distribution"] == "biobench-example" and example["version"] == "0.3.0"
-    assert example["registered"] == {"backbone": ["mean_colour"], "fusion": ["scaled_concat"]}
+    assert example["registered"] == {
+        "backbone": ["mean_colour"],
+        "fusion": ["scaled_concat"],
+        "protocol": ["example-tiny"],
+    }
     assert "biobench_protocol_dirs" in example["hooks"]
 
     run = biobench(
