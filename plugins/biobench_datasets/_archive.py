@@ -13,7 +13,9 @@ import stat
 import tarfile
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from biobench.errors import BiobenchError, DataError
 
@@ -93,6 +95,40 @@ def _target(dest: Path, rel: PurePosixPath, archive: Path, name: str) -> Path:
     return target
 
 
+@dataclass(frozen=True)
+class _Planned:
+    """A validated archive member waiting to be written."""
+
+    name: str
+    rel: PurePosixPath
+    is_dir: bool
+    open: Callable[[], IO[bytes] | None]
+
+
+def _write_plan(
+    archive: Path, dest: Path, plan: list[_Planned], errors: tuple[type[BaseException], ...]
+) -> list[Path]:
+    """Write members that all passed validation (nothing is written before every one has)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for member in plan:
+        target = _target(dest, member.rel, archive, member.name)
+        if member.is_dir:
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            src = member.open()
+            if src is None:  # pragma: no cover - regular files always have data
+                continue
+            with src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+        except errors as exc:
+            raise DataError(f"{archive}: member {member.name!r} is corrupt: {exc}") from exc
+        written.append(target)
+    return written
+
+
 def _extract_zip(archive: Path, dest: Path, member_filter: MemberFilter | None) -> list[Path]:
     try:
         zf = zipfile.ZipFile(archive)
@@ -112,22 +148,8 @@ def _extract_zip(archive: Path, dest: Path, member_filter: MemberFilter | None) 
                 )
             if member_filter is not None and not member_filter(str(rel)):
                 continue
-            plan.append((info, rel))
-        dest.mkdir(parents=True, exist_ok=True)
-        written = []
-        for info, rel in plan:
-            target = _target(dest, rel, archive, info.filename)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with zf.open(info) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
-            except (OSError, zipfile.BadZipFile, EOFError) as exc:
-                raise DataError(f"{archive}: member {info.filename!r} is corrupt: {exc}") from exc
-            written.append(target)
-    return written
+            plan.append(_Planned(info.filename, rel, info.is_dir(), lambda i=info: zf.open(i)))
+        return _write_plan(archive, dest, plan, (OSError, zipfile.BadZipFile, EOFError))
 
 
 def _extract_tar(archive: Path, dest: Path, member_filter: MemberFilter | None) -> list[Path]:
@@ -149,22 +171,7 @@ def _extract_tar(archive: Path, dest: Path, member_filter: MemberFilter | None) 
                 raise DataError(f"{archive}: refusing special file member {member.name!r}")
             if member_filter is not None and not member_filter(str(rel)):
                 continue
-            plan.append((member, rel))
-        dest.mkdir(parents=True, exist_ok=True)
-        written = []
-        for member, rel in plan:
-            target = _target(dest, rel, archive, member.name)
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            src = tf.extractfile(member)
-            if src is None:  # pragma: no cover - regular files always have data
-                continue
-            try:
-                with src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
-            except (OSError, tarfile.TarError, EOFError) as exc:
-                raise DataError(f"{archive}: member {member.name!r} is corrupt: {exc}") from exc
-            written.append(target)
-    return written
+            plan.append(
+                _Planned(member.name, rel, member.isdir(), lambda m=member: tf.extractfile(m))
+            )
+        return _write_plan(archive, dest, plan, (OSError, tarfile.TarError, EOFError))
