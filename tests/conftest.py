@@ -15,3 +15,11 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("BIOBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
     monkeypatch.delenv("BIOBENCH_DATA", raising=False)
+
+
+@pytest.fixture(scope="session")
+def reference_pm():  # noqa: ANN201
+    """A plugin manager holding only the reference plugin, as a third party would load it."""
+    from biobench.plugins import PluginManager
+
+    return PluginManager(autoload=False, load_builtins=False, extra_modules=["biobench_reference"])

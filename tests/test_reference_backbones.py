@@ -10,7 +10,6 @@ import http.server
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +23,9 @@ from biobench.plugins import PluginManager
 TIMM_VGG16_FEATURE_PARAMS = 14_714_688
 
 
-@pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    # Tiny models: a second intra-op thread only adds synchronisation on a busy machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def registry() -> Any:
-    pm = PluginManager(autoload=False, load_builtins=False, extra_modules=["biobench_reference"])
-    return pm.registry("backbone")
+def registry(reference_pm: PluginManager) -> Any:
+    return reference_pm.registry("backbone")
 
 
 def build(registry: Any, name: str, image_size: int, in_channels: int = 3, **options: Any) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -14,18 +14,9 @@ from biobench.errors import BiobenchError
 from biobench.plugins import PluginManager
 
 
-@pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    # Tiny tensors: a second intra-op thread only adds synchronisation on a busy machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def pm() -> PluginManager:
-    return PluginManager(autoload=False, load_builtins=False, extra_modules=["biobench_reference"])
+def pm(reference_pm: PluginManager) -> PluginManager:
+    return reference_pm
 
 
 def fusion(pm: PluginManager, name: str, feature_dim: int, num_attributes: int, **options: Any):

@@ -21,21 +21,9 @@ from biobench.plugins import PluginManager
 OPTIMIZERS = ("modified_adamax", "adamax", "adam", "adamw", "sgd")
 
 
-@pytest.fixture(autouse=True)
-def _single_thread() -> Any:
-    # These networks are tiny: a second intra-op thread only adds synchronisation, which costs
-    # 10-20x when the machine is busy.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def registry() -> Any:
-    return PluginManager(
-        autoload=False, load_builtins=False, extra_modules=["biobench_reference"]
-    ).registry("optimizer")
+def registry(reference_pm: PluginManager) -> Any:
+    return reference_pm.registry("optimizer")
 
 
 def build(registry: Any, name: str, task_params: Any, task_weights: Any = None, **options: Any):
