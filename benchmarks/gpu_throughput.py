@@ -23,12 +23,10 @@ import time
 
 import torch
 import torch.nn.functional as F
-from _results import write_rows
+from _common import reference_model, write_rows
 
-from biobench.engine import Batcher, attribute_loss, build_component
-from biobench.model import ComposedModel
+from biobench.engine import Batcher, attribute_loss
 from biobench.runtime import Accel
-from biobench.testing import new_plugin_manager
 
 FLOP_PER_IMAGE = 93e9  # multiply-adds counted as 2 FLOP, forward + backward
 PEAK_BF16 = 790e12
@@ -36,22 +34,8 @@ PEAK_BF16 = 790e12
 
 def build(
     width: float, size: int, hidden: int, device: torch.device, accel: Accel
-) -> ComposedModel:
-    pm = new_plugin_manager()
-    backbone, _ = build_component(pm, "backbone", "vgg16", {"width": width}, image_size=size)
-    fusion, _ = build_component(
-        pm, "fusion", "predicted", {}, feature_dim=backbone.output_dim, num_attributes=21
-    )
-    model = ComposedModel(
-        backbone,
-        fusion,
-        num_attributes=21,
-        num_identities=60,
-        hidden=hidden,
-        fusion_index=list(range(21)),
-        with_attribute_head=True,
-        with_identity_head=True,
-    ).to(device)
+) -> torch.nn.Module:
+    model = reference_model(width, size, hidden, 21, list(range(21)), 60).to(device)
     if accel.use_channels_last(device):
         model = model.to(memory_format=torch.channels_last)
     if accel.compile:

@@ -25,10 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _results import report
+from _common import reference_model, report
 
-from biobench.engine import Engine, RunOptions, attribute_loss, build_component
-from biobench.model import ComposedModel
+from biobench.engine import Engine, RunOptions, attribute_loss
 from biobench.protocol import load_protocol
 from biobench.testing import make_tiny_data, new_plugin_manager
 
@@ -80,25 +79,11 @@ def bare(epochs: int, channels_last: bool) -> float:
     oneDNN then propagates through the network).  The harness is compared with the faster one.
     """
     torch.manual_seed(0)
-    pm = new_plugin_manager()
     data = make_tiny_data(identities=IDENTITIES, per_identity=PER_IDENTITY, size=SIZE)
     train = np.concatenate(
         [np.flatnonzero(data.identities == i)[: int(0.8 * PER_IDENTITY)] for i in range(IDENTITIES)]
     )
-    backbone, _ = build_component(pm, "backbone", "vgg16", {"width": WIDTH}, image_size=SIZE)
-    fusion, _ = build_component(
-        pm, "fusion", "predicted", {}, feature_dim=backbone.output_dim, num_attributes=2
-    )
-    model = ComposedModel(
-        backbone,
-        fusion,
-        num_attributes=3,
-        num_identities=IDENTITIES,
-        hidden=HIDDEN,
-        fusion_index=[0, 1],
-        with_attribute_head=True,
-        with_identity_head=True,
-    )
+    model = reference_model(WIDTH, SIZE, HIDDEN, 3, [0, 1], IDENTITIES)
     fmt = torch.channels_last if channels_last else torch.preserve_format
     model = model.to(memory_format=fmt)
     opt = torch.optim.Adam(model.parameters(), lr=0.001)
