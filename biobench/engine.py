@@ -611,6 +611,7 @@ class Engine:
         self.device = resolve_device(options.device, self.dist)
         self.accel = options.accel
         self.data = DataCache(pm, options)
+        self._prepared: dict[str, PreparedData] = {}
         self._profiled = False
         if options.threads is not None:
             torch.set_num_threads(options.threads)
@@ -648,15 +649,23 @@ class Engine:
             if key in seen:
                 continue
             seen.add(key)
-            prepared = prepare_data(self.data, item.spec, protocol.base_dir)
-            model, _ = self.build_model(item.spec, prepared)
+            prepared = self.prepared(protocol, item.spec)
+            # Built on the CPU: checking must not take accelerator memory from the real runs.
+            model, _ = self.build_model(item.spec, prepared, place=False)
             _check_ground_truth(prepared, item.spec, model.fusion_inputs)
             self.build_optimizer(item.spec, model)
 
     # -- building -----------------------------------------------------------------------------
 
+    def prepared(self, protocol: Protocol, spec: RunSpec) -> PreparedData:
+        """The cell's data, split and attribute selection: computed once, shared by its seeds."""
+        key = canonical_json([str(protocol.base_dir), spec.dataset, spec.model["image_size"]])
+        if key not in self._prepared:
+            self._prepared[key] = prepare_data(self.data, spec, protocol.base_dir)
+        return self._prepared[key]
+
     def build_model(
-        self, spec: RunSpec, prepared: PreparedData
+        self, spec: RunSpec, prepared: PreparedData, place: bool = True
     ) -> tuple[ComposedModel, dict[str, Any]]:
         m = spec.model
         backbone, bprov = build_component(
@@ -690,6 +699,8 @@ class Engine:
             with_identity_head=trainable and "identity" in tasks,
             dropout=float(m.get("dropout", 0.0)),
         )
+        if not place:
+            return model, {"backbone": bprov, "fusion": fprov}
         model = model.to(self.device)
         if self.accel.use_channels_last(self.device):
             model = model.to(memory_format=torch.channels_last)
@@ -802,7 +813,7 @@ class Engine:
         """Train and evaluate one (cell, seed); write its record (rank 0 only)."""
         spec, seed = item.spec, item.seed
         started = time.perf_counter()
-        prepared = prepare_data(self.data, spec, protocol.base_dir)
+        prepared = self.prepared(protocol, spec)
         seed_everything(seed)
         model, provenance = self.build_model(spec, prepared)
         _check_ground_truth(prepared, spec, model.fusion_inputs)
