@@ -446,17 +446,14 @@ def leaderboard_build(ctx: click.Context, protocol_name: str | None, output: Pat
 
 
 def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
-    import tomllib
+    from biobench.protocol import parse_value
 
     out: dict[str, Any] = {}
     for text in pairs:
         key, sep, raw = text.partition("=")
         if not sep or not key.strip():
             raise BiobenchError(f"-o: expected key=value, got {text!r}")
-        try:
-            out[key.strip()] = tomllib.loads(f"v = {raw.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[key.strip()] = raw.strip()
+        out[key.strip()] = parse_value(raw)
     return out
 
 

@@ -363,16 +363,22 @@ def _nest(key: str, value: Any) -> dict[str, Any]:
     return out
 
 
+def parse_value(raw: str) -> Any:
+    """A command-line value in TOML syntax (``2``, ``0.5``, ``true``, ``[1, 2]``); bare words are
+    strings, so ``--set model.fusion=film`` needs no quotes."""
+    try:
+        return tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw.strip()
+
+
 def parse_override(text: str, source: str = "--set") -> tuple[str, Any]:
     """Parse ``key=value`` (value in TOML syntax, bare words as strings) and validate the key."""
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
         raise BiobenchError(f"{source}: expected key=value, got {text!r}")
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
+    value = parse_value(raw)
     # Validate the key path and the value's type against the schema.
     node: Any = PROTOCOL
     parts = key.split(".")
