@@ -20,6 +20,8 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 #: ``register(name, factory, *, description="")``: the callable every register hook receives.
+#: ``factory`` is a callable or a lazy ``"package.module:attribute"`` reference, imported the
+#: first time the component is used (keeps registration cheap for plugins with heavy imports).
 Register = Callable[..., None]
 
 # ---------------------------------------------------------------------------------------------

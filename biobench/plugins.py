@@ -227,12 +227,13 @@ class PluginManager:
                     _kind: str = kind,
                     _info: PluginInfo = info,
                 ) -> None:
-                    summary = (factory.__doc__ or "").strip().split("\n")[0]
+                    doc = "" if isinstance(factory, str) else (factory.__doc__ or "")
+                    summary = doc.strip().split("\n")[0]
                     registries[_kind].add(
                         Entry(
                             kind=_kind,
                             name=name,
-                            factory=factory,
+                            target=factory,
                             plugin=_info.name,
                             distribution=_info.distribution,
                             version=_info.version,

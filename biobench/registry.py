@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,18 +12,53 @@ from biobench.errors import DuplicateComponentError, PluginError, UnknownCompone
 KINDS = ("dataset", "backbone", "fusion", "optimizer", "metric", "exporter")
 
 
-@dataclass(frozen=True)
+def is_reference(target: object) -> bool:
+    """True for a lazy ``"package.module:attribute"`` factory reference."""
+    if not isinstance(target, str):
+        return False
+    module, sep, attr = target.partition(":")
+    return bool(sep and module and attr and all(p.isidentifier() for p in module.split(".")))
+
+
+@dataclass
 class Entry:
-    """One registered component: its factory and where it came from."""
+    """One registered component: its factory and where it came from.
+
+    ``target`` is the factory itself or a ``"package.module:attribute"`` reference that is
+    imported on first use, so a plugin registers many components without importing their
+    (often heavy) modules, and the harness still sees the real factory and its signature.
+    """
 
     kind: str
     name: str
-    factory: Callable[..., Any]
+    target: Callable[..., Any] | str
     plugin: str
     distribution: str | None
     version: str | None
     description: str = ""
     prefix: bool = False
+
+    _loaded: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def factory(self) -> Callable[..., Any]:
+        """The factory, imported now if it was registered as a reference."""
+        if self._loaded is None:
+            if not isinstance(self.target, str):
+                self._loaded = self.target
+            else:
+                module, _, attr = self.target.partition(":")
+                try:
+                    loaded = getattr(importlib.import_module(module), attr)
+                except Exception as exc:  # noqa: BLE001 - reported with the plugin's name
+                    raise PluginError(
+                        f"{self.kind} '{self.name}' from {self.origin}: cannot load "
+                        f"{self.target}: {type(exc).__name__}: {exc}"
+                    ) from exc
+                if not callable(loaded):
+                    raise PluginError(f"{self.origin}: {self.target} is not callable")
+                self._loaded = loaded
+        return self._loaded
 
     @property
     def origin(self) -> str:
@@ -40,9 +76,10 @@ class Registry:
     def add(self, entry: Entry) -> None:
         if not entry.name or not isinstance(entry.name, str):
             raise PluginError(f"{entry.origin} registered a {self.kind} with an invalid name")
-        if not callable(entry.factory):
+        if not (callable(entry.target) or is_reference(entry.target)):
             raise PluginError(
-                f"{entry.origin} registered {self.kind} '{entry.name}' with a non-callable factory"
+                f"{entry.origin} registered {self.kind} '{entry.name}' with a factory that is "
+                f"neither callable nor a 'module:attribute' reference"
             )
         if entry.name in self.entries:
             first = self.entries[entry.name]

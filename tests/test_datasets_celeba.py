@@ -24,6 +24,7 @@ from PIL import Image
 
 from biobench.contracts import DataContext, FaceData
 from biobench.errors import BiobenchError, DataError, DataNotFoundError
+from biobench.testing import new_plugin_manager
 
 #: CelebA identity id -> number of images (ids 7 and 10 tie on 5: 7 wins, the smaller id).
 COUNTS = {"2880": 6, "10": 5, "7": 5, "101": 3, "4": 1}
@@ -403,6 +404,9 @@ def test_registered_lazily_with_the_exporter() -> None:
     biobench_datasets.biobench_register_exporters(
         lambda name, factory, description="": exporters.setdefault(name, factory)
     )
-    assert isinstance(datasets["celeba"](identities=20, min_images=31), CelebA)
-    assert exporters["celeba"].lazy_target == ("biobench_datasets.celeba", "export_celeba")
+    # Registered as lazy references: the loader modules are imported only when used.
+    assert datasets["celeba"] == "biobench_datasets.celeba:CelebA"
+    assert exporters["celeba"] == "biobench_datasets.celeba:export_celeba"
+    entry = new_plugin_manager().get("dataset", "celeba")[0]
+    assert isinstance(entry.factory(identities=20, min_images=31), CelebA)
     assert os.fspath(Path(celeba.__file__)).endswith("celeba.py")

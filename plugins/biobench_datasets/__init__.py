@@ -6,7 +6,6 @@ never hides the others, and ``biobench plugins`` stays fast.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
 from biobench import hookimpl
@@ -23,22 +22,13 @@ _EXPORTERS = {
 }
 
 
-def _lazy(module: str, attr: str) -> Any:
-    def factory(*args: Any, **kwargs: Any) -> Any:
-        return getattr(import_module(module), attr)(*args, **kwargs)
-
-    factory.__name__ = attr
-    factory.lazy_target = (module, attr)  # type: ignore[attr-defined]
-    return factory
-
-
 @hookimpl
 def biobench_register_datasets(register: Any) -> None:
     for name, (module, attr, description) in _DATASETS.items():
-        register(name, _lazy(module, attr), description=description)
+        register(name, f"{module}:{attr}", description=description)
 
 
 @hookimpl
 def biobench_register_exporters(register: Any) -> None:
     for name, (module, attr, description) in _EXPORTERS.items():
-        register(name, _lazy(module, attr), description=description)
+        register(name, f"{module}:{attr}", description=description)

@@ -8,9 +8,6 @@ scikit-learn, scipy, torch behind them) are imported only when a metric is insta
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from biobench import hookimpl
 from biobench.hookspecs import Register
 
@@ -27,19 +24,17 @@ DESCRIPTIONS = {
 }
 
 
-def _factory(name: str) -> Callable[..., Any]:
-    def factory(**options: Any) -> Any:
-        from biobench_metrics.metrics import METRICS
-
-        return METRICS[name](**options)
-
-    factory.__name__ = f"{name}_metric"
-    factory.__doc__ = DESCRIPTIONS[name]
-    return factory
+#: Metric name -> class in ``biobench_metrics.metrics`` (imported on first use).
+CLASSES = {
+    "identification": "IdentificationMetric",
+    "open_set_identification": "OpenSetIdentificationMetric",
+    "verification": "VerificationMetric",
+    "attributes": "AttributesMetric",
+}
 
 
 @hookimpl
 def biobench_register_metrics(register: Register) -> None:
     """Register identification, open_set_identification, verification and attributes."""
     for name, description in DESCRIPTIONS.items():
-        register(name, _factory(name), description=description)
+        register(name, f"biobench_metrics.metrics:{CLASSES[name]}", description=description)

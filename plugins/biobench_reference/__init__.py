@@ -15,7 +15,6 @@ defines the hooks: the components' modules (torch, timm) are imported when first
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
 from biobench import hookimpl
@@ -69,26 +68,19 @@ _OPTIMIZERS = {
 }
 
 
-def _lazy(module: str, attr: str) -> Any:
-    """A factory that imports ``biobench_reference.<module>`` on first call."""
-
-    def factory(*args: Any, **kwargs: Any) -> Any:
-        return getattr(import_module(f"{__name__}.{module}"), attr)(*args, **kwargs)
-
-    factory.__name__ = attr
-    factory.__qualname__ = attr
-    factory.lazy_target = (f"{__name__}.{module}", attr)  # type: ignore[attr-defined]
-    return factory
+def _reference(module: str, attr: str) -> str:
+    """A lazy factory reference: ``biobench_reference.<module>`` is imported on first use."""
+    return f"{__name__}.{module}:{attr}"
 
 
 @hookimpl
 def biobench_register_backbones(register: Any) -> None:
     """Register ``vgg16`` and the ``timm`` prefix (``timm:resnet18`` ...)."""
     for name, (module, attr, description) in _BACKBONES.items():
-        register(name, _lazy(module, attr), description=description)
+        register(name, _reference(module, attr), description=description)
     register(
         "timm",
-        _lazy("timm_backbone", "build_timm_backbone"),
+        _reference("timm_backbone", "build_timm_backbone"),
         description="any timm model without its classifier, e.g. timm:resnet18; "
         "options pretrained, weights, hub_timeout, timm model arguments",
         prefix=True,
@@ -99,11 +91,11 @@ def biobench_register_backbones(register: Any) -> None:
 def biobench_register_fusions(register: Any) -> None:
     """Register the paper's three fusion cases and ``film``."""
     for name, (module, attr, description) in _FUSIONS.items():
-        register(name, _lazy(module, attr), description=description)
+        register(name, _reference(module, attr), description=description)
 
 
 @hookimpl
 def biobench_register_optimizers(register: Any) -> None:
     """Register ``modified_adamax`` and the weighted-sum torch optimizers."""
     for name, (module, attr, description) in _OPTIMIZERS.items():
-        register(name, _lazy(module, attr), description=description)
+        register(name, _reference(module, attr), description=description)
