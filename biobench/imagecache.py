@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +40,7 @@ from filelock import FileLock
 from PIL import Image
 from tqdm import tqdm
 
+from biobench.atomic import atomic_path
 from biobench.errors import BiobenchError, DataError
 
 if TYPE_CHECKING:
@@ -163,10 +163,7 @@ def _build(
     desc: str,
     progress: bool,
 ) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp.npy")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path) as tmp:
         out = np.lib.format.open_memmap(
             tmp, mode="w+", dtype=np.uint8, shape=(len(keys), size, size, 3)
         )
@@ -189,10 +186,6 @@ def _build(
                 bar.update(len(chunk))
         out.flush()
         del out
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _write_manifest(

@@ -25,8 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +33,7 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
+from biobench.atomic import write_many
 from biobench.errors import BiobenchError
 from biobench.protocol import Protocol
 from biobench.stats import paired_comparison, summarize
@@ -747,30 +746,6 @@ _OWNED_SUFFIXES = (
 )
 
 
-def _commit(files: Sequence[tuple[Path, bytes]]) -> None:
-    """Write all ``(path, data)`` or none: stage every file, then rename them into place."""
-    staged: list[tuple[str, Path]] = []
-    try:
-        for path, data in files:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            staged.append((tmp, path))
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-        while staged:
-            tmp, path = staged[0]
-            os.replace(tmp, path)
-            staged.pop(0)
-    finally:
-        for tmp, _ in staged:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-
-
 def build(output: Path, protocol: Protocol | None, protocol_name: str) -> dict[str, Path]:
     """Rebuild the leaderboard of ``protocol_name`` from its run records under ``output``.
 
@@ -830,7 +805,7 @@ def build(output: Path, protocol: Protocol | None, protocol_name: str) -> dict[s
     # target; only when all are staged are they renamed into place.  An error while staging
     # (disk full, permissions) removes the temporaries and leaves the previous leaderboard
     # exactly as it was.
-    _commit(list(files.values()))
+    write_many(list(files.values()))
     # Outputs of an earlier build that this one does not produce (a plot whose data went away)
     # are removed so that no stale file lingers next to the tables.
     produced = {path for path, _ in files.values()}

@@ -42,9 +42,9 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 
+from biobench import atomic
 from biobench import metrics_core as mc
 from biobench.errors import BiobenchError, DataError
-from biobench.records import atomic_open
 
 if TYPE_CHECKING:  # only for annotations: reading and re-scoring files needs no torch
     from biobench.contracts import Evaluation
@@ -86,15 +86,8 @@ def _decode(field_value: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace`` (never half a file)."""
-    with atomic_open(Path(path), "wb") as handle:
-        handle.write(data)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write UTF-8 ``text`` (``\\n`` line endings) atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+atomic_write_bytes = atomic.write_bytes
+atomic_write_text = atomic.write_text
 
 
 # ---------------------------------------------------------------------------------------------

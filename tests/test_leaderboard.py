@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import shutil
@@ -372,20 +373,22 @@ def test_failed_write_leaves_previous_leaderboard_intact(
         json.dumps(make_record("case2-ground-truth", 5))
     )
     calls = {"n": 0}
-    real_fdopen = leaderboard.os.fdopen
+    from biobench import atomic
+
+    real_fdopen = atomic.os.fdopen
 
     def failing_fdopen(fd: int, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 4:  # fail in the middle of staging
-            leaderboard.os.close(fd)
-            raise OSError("disk full")
+            atomic.os.close(fd)
+            raise OSError(errno.ENOSPC, "No space left on device")
         return real_fdopen(fd, mode, *args, **kwargs)
 
     leaderboard.build(out, protocol, "demo")  # the previous leaderboard
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    monkeypatch.setattr(leaderboard.os, "fdopen", failing_fdopen)
+    monkeypatch.setattr(atomic.os, "fdopen", failing_fdopen)
     (out / "runs" / "demo" / "case1-none" / "seed-1.json").unlink()
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(atomic.DiskFullError, match="disk full while writing"):
         leaderboard.build(out, protocol, "demo")
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert after == before  # no temporaries, no half-updated set of tables

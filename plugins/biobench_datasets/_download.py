@@ -17,9 +17,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
-from biobench.records import atomic_open
+from biobench import atomic
 
 #: Outcomes of :func:`fetch`.  ``unreachable`` covers DNS failures, refused and reset
 #: connections and TLS errors: the host is gone or the machine is offline.
@@ -133,7 +132,5 @@ def _describe(reason: object) -> str:
     return str(reason)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either nothing or the whole file."""
-    with atomic_open(Path(path), "wb") as handle:
-        handle.write(data)
+#: Readers see either nothing or the whole file.
+atomic_write = atomic.write_bytes

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from biobench.atomic import atomic_open
 from biobench.errors import BiobenchError
 from biobench_synthfaces.population import (
     ATTRIBUTES,
@@ -133,19 +132,10 @@ class SynthFaces:
     def _write_cache(self, path: Path, images: np.ndarray) -> bool:
         """Write atomically (temporary file + rename); a read-only cache is not an error."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        except OSError:
-            return False
-        try:
-            with os.fdopen(fd, "wb") as f:
+            with atomic_open(path, "wb") as f:
                 np.save(f, images, allow_pickle=False)
-            # mkstemp creates the file private (0600); a cache is ordinary readable data.
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
             return True
         except OSError:
-            Path(tmp).unlink(missing_ok=True)
             return False
 
     def render(self, population: Any, image_size: int, progress: bool = False) -> np.ndarray:
