@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from biobench import metrics_core as mc
-from biobench.contracts import Evaluation, MetricOutput
+from biobench.contracts import AttributeResult, Curve, Evaluation, MetricOutput
 from biobench.errors import BiobenchError
 
 
@@ -79,6 +79,8 @@ class IdentificationMetric:
     """
 
     name = "identification"
+    #: Closed-set: the harness refuses data where a test identity has no training image.
+    closed_set = True
     OPTIONS = ("k", "max_rank", "nearest_neighbour", "chunk_mb")
 
     def __init__(self, **options: Any) -> None:
@@ -93,6 +95,7 @@ class IdentificationMetric:
     def compute(self, evaluation: Evaluation) -> MetricOutput:
         values: dict[str, float] = {}
         details: dict[str, Any] = {}
+        curves: list[Curve] = []
         headline: list[str] = []
         has_gallery = (
             self.nearest_neighbour
@@ -110,10 +113,9 @@ class IdentificationMetric:
             for k in self.k:
                 values[f"top{k}_accuracy"] = float(np.mean(ranks <= k))
             headline += [f"top{k}_accuracy" for k in self.k]
-            details["cmc"] = {
-                "rank": list(range(1, len(curve) + 1)),
-                "accuracy": mc.json_list(curve),
-            }
+            curves.append(
+                Curve("cmc", list(range(1, len(curve) + 1)), list(curve), source="identity_head")
+            )
             details["n_probes"] = int(len(ranks))
             details["n_classes"] = int(n_classes)
         if has_gallery:
@@ -135,10 +137,11 @@ class IdentificationMetric:
                     float(np.mean(ranks <= k)) if len(ranks) else math.nan
                 )
             headline.append(f"nn_top{self.k[0]}_accuracy")
-            details["nn_cmc"] = {
-                "rank": list(range(1, len(curve) + 1)),
-                "accuracy": mc.json_list(curve),
-            }
+            curves.append(
+                Curve(
+                    "cmc", list(range(1, len(curve) + 1)), list(curve), source="nearest_neighbour"
+                )
+            )
             details["nn_search"] = {
                 "similarity": "cosine, best gallery image per identity",
                 "n_probes": int(mated.sum()),
@@ -146,7 +149,7 @@ class IdentificationMetric:
                 "n_gallery": int(len(evaluation.gallery_embeddings)),
                 "n_gallery_identities": int(n_classes),
             }
-        return MetricOutput(values=values, details=details, headline=headline)
+        return MetricOutput(values=values, details=details, headline=headline, curves=curves)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,6 +333,14 @@ class VerificationMetric:
         values, lower, details = mc.verification_from_scores(
             scores, pairs.same, self.far, folds=folds, max_curve_points=self.curve_points
         )
+        # The curves become typed fields; the remaining details are free-form extras.
+        n_impostor = int(details["n_impostor"])
+        roc, det = details.pop("roc"), details.pop("det")
+        curves = [
+            Curve("roc", roc["far"], roc["tar"], "pairs", n_impostor, ("auc", "eer")),
+            Curve("det", det["far"], det["frr"], "pairs", n_impostor, ("auc", "eer")),
+        ]
+        details["roc_thresholds"] = roc["threshold"]
         details["pairs"] = {"source": pairs.source, "n": int(len(pairs.same))}
         details["score"] = "cosine similarity of the two test embeddings"
         if self.headline is not None:
@@ -346,7 +357,11 @@ class VerificationMetric:
                 headline.append("tar_at_far_1e_3")
             headline += [k for k in values if k.startswith("accuracy_") and k.endswith("_mean")]
         return MetricOutput(
-            values=values, lower_is_better=lower, details=details, headline=headline
+            values=values,
+            lower_is_better=lower,
+            details=details,
+            headline=headline,
+            curves=curves,
         )
 
 
@@ -363,7 +378,8 @@ class AttributesMetric:
     ``majority_baseline_accuracy`` (mean over attributes of the majority-class rate on the test
     set: what always answering the commoner value would score) are computed over all
     attributes and again over the identity attributes (``identity_`` prefix).  The
-    per-attribute table is ``details["per_attribute"]``.
+    per-attribute table is the output's ``per_attribute``; the majority baselines are declared
+    ``reference`` values (properties of the test labels, not of the model).
 
     Options: ``threshold``.
     """
@@ -394,8 +410,13 @@ class AttributesMetric:
             for h in ("mean_accuracy", "identity_mean_accuracy", "majority_baseline_accuracy")
             if h in values
         ]
-        details = {"threshold": self.threshold, "per_attribute": table}
-        return MetricOutput(values=values, details=details, headline=list(headline))
+        return MetricOutput(
+            values=values,
+            details={"threshold": self.threshold},
+            headline=list(headline),
+            per_attribute=[AttributeResult(**row) for row in table],
+            reference={k for k in values if k.endswith("majority_baseline_accuracy")},
+        )
 
 
 METRICS = {
