@@ -98,7 +98,9 @@ def test_identification_values() -> None:
     top1 = np.mean(np.argmax(ev.identity_scores, axis=1) == ev.identity_true)
     assert out.values["top1_accuracy"] == pytest.approx(top1)
     assert out.values["nn_top1_accuracy"] > 0.9  # well-separated clusters
-    assert out.details["cmc"]["accuracy"][0] == pytest.approx(top1)
+    cmc = {c.source: c for c in out.curves if c.kind == "cmc"}
+    assert cmc["identity_head"].y[0] == pytest.approx(top1)
+    assert cmc["nearest_neighbour"].y[0] == pytest.approx(out.values["nn_top1_accuracy"])
     assert out.details["nn_search"]["n_gallery"] == len(ev.gallery_embeddings)
 
 
@@ -195,7 +197,8 @@ def test_open_set_from_embeddings_is_seeded() -> None:
 def test_attributes_values_and_table() -> None:
     ev = make_evaluation()
     out = _metric("attributes").compute(ev)
-    table = out.details["per_attribute"]
+    table = [a.report() for a in out.per_attribute]
+    assert out.reference == {"majority_baseline_accuracy", "identity_majority_baseline_accuracy"}
     assert [row["attribute"] for row in table] == ["Male", "Smiling", "Bald"]
     assert table[2]["n"] == len(ev.keys) - 1  # the NaN label is skipped
     male_pred = ev.attribute_scores[:, 0] >= 0.5
