@@ -22,19 +22,18 @@ column is defined in ``leaderboards/README.md``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from tabulate import tabulate
 
+from biobench import plots
 from biobench.atomic import write_many
-from biobench.errors import BiobenchError
+from biobench.board import Board, MeasuredRow, RunRecord, collect, load_records
+from biobench.board import as_float as _as_float
 from biobench.protocol import Protocol
 from biobench.stats import paired_comparison, summarize
 
@@ -45,245 +44,6 @@ BASELINE_FUSION = "none"
 #: Columns describing a row, in table order.
 ID_COLUMNS = ["kind", "label", "dataset", "backbone", "fusion", "optimizer", "tasks", "n_seeds"]
 _UP, _DOWN = "↑", "↓"
-
-
-# ---------------------------------------------------------------------------------------------
-# Records
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RunRecord:
-    """One run record (one label, one seed) as read from disk."""
-
-    #: Path relative to ``output`` (POSIX), for messages and stable ordering.
-    path: str
-    data: dict[str, Any]
-
-    @property
-    def label(self) -> str:
-        return str(self.data["run"]["label"])
-
-    @property
-    def seed(self) -> int:
-        return int(self.data["run"]["seed"])
-
-    @property
-    def version(self) -> int | None:
-        version = self.data.get("protocol", {}).get("version")
-        return int(version) if version is not None else None
-
-    @property
-    def metrics(self) -> dict[str, float]:
-        return {k: _as_float(v) for k, v in (self.data.get("metrics") or {}).items()}
-
-
-def _as_float(value: Any) -> float:
-    if value is None:
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def load_records(runs_dir: Path, output: Path) -> list[RunRecord]:
-    """Every run record under ``runs_dir`` (recursively), sorted by path.
-
-    JSON files that are not run records (no ``schema`` and ``run`` keys, e.g. score metadata)
-    are ignored; a file that is not valid JSON, or a record without a label or seed, is an error
-    naming the file, because silently dropping a run would make a leaderboard lie.
-    """
-    records = []
-    for path in sorted(runs_dir.rglob("*.json")):
-        if path.name.startswith("."):
-            continue  # temporary files of an atomic write in progress
-        rel = path.relative_to(output).as_posix()
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BiobenchError(f"run record {path} is not readable JSON: {exc}") from exc
-        if not isinstance(data, dict) or "schema" not in data or "run" not in data:
-            continue
-        run = data.get("run") or {}
-        if "label" not in run or "seed" not in run:
-            raise BiobenchError(f"run record {path} lacks run.label or run.seed")
-        records.append(RunRecord(rel, data))
-    return records
-
-
-# ---------------------------------------------------------------------------------------------
-# Rows
-# ---------------------------------------------------------------------------------------------
-
-
-def _format_option(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_format_option(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k}={_format_option(v)}" for k, v in sorted(value.items())) + "}"
-    return str(value)
-
-
-def component_summary(name: str, options: Mapping[str, Any] | None, limit: int = 60) -> str:
-    """``name`` or ``name(key=value, ...)`` with options sorted, shortened to ``limit`` chars."""
-    if not options:
-        return name
-    inner = ",".join(f"{k}={_format_option(v)}" for k, v in sorted(options.items()))
-    text = f"{name}({inner})"
-    return text if len(text) <= limit else text[: limit - 2] + "…)"
-
-
-def _run_fingerprint(record: RunRecord) -> str:
-    # Everything that defines a run except the seed: seeds of one label must agree on it.
-    run = {k: v for k, v in record.data["run"].items() if k != "seed"}
-    return hashlib.sha256(json.dumps(run, sort_keys=True, default=str).encode()).hexdigest()
-
-
-@dataclass
-class MeasuredRow:
-    """The records of one run label, aggregated over seeds."""
-
-    label: str
-    records: list[RunRecord]  # sorted by seed
-    dataset: str
-    backbone_name: str
-    backbone: str
-    fusion_name: str
-    fusion: str
-    optimizer: str
-    tasks: list[str]
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def seeds(self) -> list[int]:
-        return [r.seed for r in self.records]
-
-    def values(self, metric: str) -> dict[int, float]:
-        """Metric value per seed (NaN where a record lacks it)."""
-        return {r.seed: r.metrics.get(metric, math.nan) for r in self.records}
-
-    @property
-    def missing_images(self) -> int:
-        return max(int((r.data.get("data") or {}).get("missing") or 0) for r in self.records)
-
-
-def _make_row(label: str, records: list[RunRecord], current_sha: str | None) -> MeasuredRow:
-    by_seed: dict[int, list[RunRecord]] = {}
-    for record in records:
-        by_seed.setdefault(record.seed, []).append(record)
-    notes = []
-    kept = []
-    for seed in sorted(by_seed):
-        group = sorted(by_seed[seed], key=lambda r: r.path)
-        if len(group) > 1:
-            # Two records of one (label, seed) should not exist; keep one deterministically.
-            notes.append(f"{len(group)} records for seed {seed}; kept {group[-1].path}")
-        kept.append(group[-1])
-    first = kept[0].data["run"]
-    model = first.get("model") or {}
-    training = first.get("training") or {}
-    dataset = (first.get("dataset") or {}).get("name") or (
-        (kept[0].data.get("components") or {}).get("dataset") or {}
-    ).get("name", "")
-    if len({_run_fingerprint(r) for r in kept}) > 1:
-        notes.append("configuration differs between seeds")
-    if current_sha is not None:
-        other = sorted({(r.data.get("protocol") or {}).get("sha256") for r in kept} - {current_sha})
-        if other:
-            notes.append("protocol file changed since the run (same version)")
-    # A frozen model (no task trained) has no fusion and no optimizer: show a dash, not defaults.
-    trained = bool(training.get("tasks"))
-    row = MeasuredRow(
-        label=label,
-        records=kept,
-        dataset=str(dataset),
-        backbone_name=str(model.get("backbone", "")),
-        backbone=component_summary(str(model.get("backbone", "")), model.get("backbone_options")),
-        fusion_name=str(model.get("fusion", "")),
-        fusion=component_summary(str(model.get("fusion", "")), model.get("fusion_options"))
-        if trained
-        else "—",
-        optimizer=component_summary(
-            str(training.get("optimizer", "")), training.get("optimizer_options")
-        )
-        if trained
-        else "—",
-        tasks=[str(t) for t in training.get("tasks", [])],
-        notes=notes,
-    )
-    if row.missing_images:
-        row.notes.append(f"{row.missing_images} images missing from the dataset copy")
-    return row
-
-
-@dataclass
-class Board:
-    """Everything a leaderboard shows, computed before anything is written."""
-
-    name: str
-    version: int | None
-    protocol: Protocol | None
-    rows: list[MeasuredRow]
-    reported: list[dict[str, Any]]
-    metrics: list[str]  # headline metrics, in table order
-    lower_is_better: set[str]
-    stale: list[RunRecord]
-    n_records: int
-
-
-def _collect(output: Path, protocol: Protocol | None, protocol_name: str) -> Board:
-    runs_dir = output / "runs" / protocol_name
-    records = load_records(runs_dir, output) if runs_dir.is_dir() else []
-    reported = list(protocol.reported) if protocol is not None else []
-    if not records and not reported:
-        raise BiobenchError(
-            f"no run records for protocol '{protocol_name}' under {runs_dir}; "
-            f"run 'biobench run {protocol_name}' first"
-        )
-    if protocol is not None:
-        version: int | None = protocol.version
-    else:
-        versions = [r.version for r in records if r.version is not None]
-        version = max(versions) if versions else None
-    # Records of another protocol (a copied directory) or another version are stale.
-    current, stale = [], []
-    for record in records:
-        name = (record.data.get("protocol") or {}).get("name", protocol_name)
-        if record.version != version or name != protocol_name:
-            stale.append(record)
-        else:
-            current.append(record)
-    by_label: dict[str, list[RunRecord]] = {}
-    for record in current:
-        by_label.setdefault(record.label, []).append(record)
-    grid = [spec.label for spec in protocol.runs()] if protocol is not None else []
-    order = [label for label in grid if label in by_label]
-    order += sorted(label for label in by_label if label not in grid)
-    sha = protocol.sha256 if protocol is not None else None
-    rows = [_make_row(label, by_label[label], sha) for label in order]
-    metrics: list[str] = []
-    lower: set[str] = set()
-    for row in rows:
-        for record in row.records:
-            headline = record.data.get("headline") or sorted(record.metrics)
-            for metric in headline:
-                if metric not in metrics:
-                    metrics.append(metric)
-            lower.update(record.data.get("lower_is_better") or [])
-    return Board(
-        name=protocol_name,
-        version=version,
-        protocol=protocol,
-        rows=rows,
-        reported=reported,
-        metrics=metrics,
-        lower_is_better=lower,
-        stale=sorted(stale, key=lambda r: r.path),
-        n_records=len(records),
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,32 +112,26 @@ def main_table(board: Board) -> pd.DataFrame:
 
 
 def attribute_table(board: Board) -> pd.DataFrame:
-    """Per-attribute accuracy per measured row (long format), from metric details.
+    """Per-attribute accuracy per measured row (long format), from the typed metric reports.
 
-    Any metric details holding a ``per_attribute`` list (as the ``attributes`` metric writes)
-    contribute; the attribute order is that of the first record that has it.
+    The first metric (by name) with per-attribute results contributes; the attribute order is
+    that of the first record that has them.
     """
     rows: list[dict[str, Any]] = []
     for row in board.rows:
         per_attribute: dict[str, dict[str, Any]] = {}
         for record in row.records:
-            for details in (record.data.get("details") or {}).values():
-                if not isinstance(details, dict) or "per_attribute" not in details:
-                    continue
-                for item in details["per_attribute"]:
-                    name = str(item["attribute"])
-                    slot = per_attribute.setdefault(
-                        name,
-                        {
-                            "identity_attribute": bool(item.get("identity_attribute", False)),
-                            "accuracy": {},
-                            "balanced_accuracy": {},
-                        },
-                    )
-                    slot["accuracy"][record.seed] = _as_float(item.get("accuracy"))
-                    slot["balanced_accuracy"][record.seed] = _as_float(
-                        item.get("balanced_accuracy")
-                    )
+            for item in record.per_attribute():
+                slot = per_attribute.setdefault(
+                    item.attribute,
+                    {
+                        "identity_attribute": item.identity_attribute,
+                        "accuracy": {},
+                        "balanced_accuracy": {},
+                    },
+                )
+                slot["accuracy"][record.seed] = _as_float(item.accuracy)
+                slot["balanced_accuracy"][record.seed] = _as_float(item.balanced_accuracy)
         for name, slot in per_attribute.items():
             acc = summarize(slot["accuracy"].values())
             bal = summarize(slot["balanced_accuracy"].values())
@@ -434,7 +188,7 @@ def comparison_table(board: Board) -> pd.DataFrame:
         if baseline is None:
             continue
         for metric in board.metrics:
-            if "majority_baseline" in metric:
+            if metric in board.reference:
                 continue  # a property of the test labels, not of the model: nothing to compare
             result = paired_comparison(row.values(metric), baseline.values(metric))
             if result.n == 0 and result.reason == "no common seeds":
@@ -761,10 +515,8 @@ def build(output: Path, protocol: Protocol | None, protocol_name: str) -> dict[s
     :raises BiobenchError: when there is nothing to build from or a record is unreadable; nothing
         is written then.
     """
-    from biobench import plots  # matplotlib is imported only when a leaderboard is built
-
     output = Path(output)
-    board = _collect(output, protocol, protocol_name)
+    board = collect(output, protocol, protocol_name)
     main = main_table(board)
     attributes = attribute_table(board)
     comparisons = comparison_table(board)

@@ -7,7 +7,7 @@ Each plot is drawn from run records only, averaged over seeds, and only when its
   over seeds (Fig. 9 compares the fusion cases this way);
 - ``attributes_alone_vs_joint``: per-attribute accuracy of the run trained on attributes alone
   against the jointly trained runs (Fig. 4);
-- ``roc``, ``det``, ``cmc``: curves from the metric details (ROC/DET interpolated on a common
+- ``roc``, ``det``, ``cmc``: curves from the typed metric reports (ROC/DET interpolated on a common
   log-FAR grid before averaging over seeds; CMC averaged rank by rank).
 
 Rendering happens in memory and returns bytes so that the leaderboard can write everything
@@ -21,14 +21,14 @@ import io
 import math
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from biobench.board import Board, MeasuredRow
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
-
-    from biobench.leaderboard import Board, MeasuredRow
 
 __all__ = ["PLOT_KINDS", "render_all"]
 
@@ -159,13 +159,9 @@ def identification_bars(rows: Sequence[MeasuredRow]) -> bytes | None:
 def _per_attribute(row: MeasuredRow) -> dict[str, float]:
     values: dict[str, list[float]] = {}
     for record in row.records:
-        for details in (record.data.get("details") or {}).values():
-            if isinstance(details, dict) and "per_attribute" in details:
-                for item in details["per_attribute"]:
-                    acc = item.get("accuracy")
-                    values.setdefault(str(item["attribute"]), []).append(
-                        math.nan if acc is None else float(acc)
-                    )
+        for item in record.per_attribute():
+            acc = item.accuracy
+            values.setdefault(item.attribute, []).append(math.nan if acc is None else float(acc))
     return {name: _finite_mean(v) for name, v in values.items()}
 
 
@@ -200,16 +196,6 @@ def attributes_alone_vs_joint(rows: Sequence[MeasuredRow]) -> bytes | None:
     return _png(fig)
 
 
-def _details_with(row: MeasuredRow, key: str) -> list[dict[str, Any]]:
-    found = []
-    for record in row.records:
-        for details in (record.data.get("details") or {}).values():
-            if isinstance(details, dict) and isinstance(details.get(key), dict):
-                found.append(details[key])
-                break
-    return found
-
-
 def _step_on_grid(
     far: Sequence[float | None], y: Sequence[float | None], n_impostor: int | None, best: str
 ) -> np.ndarray:
@@ -236,17 +222,15 @@ def _step_on_grid(
 
 def roc_or_det(rows: Sequence[MeasuredRow], kind: str) -> bytes | None:
     """ROC (TAR vs FAR) or DET (FRR vs FAR) curves on a log-FAR grid, averaged over seeds."""
-    key, y_key, best = ("roc", "tar", "max") if kind == "roc" else ("det", "frr", "min")
+    best = "max" if kind == "roc" else "min"
     curves = {}
     for row in rows:
         stacked = []
         for record in row.records:
-            for details in (record.data.get("details") or {}).values():
-                if isinstance(details, dict) and isinstance(details.get(key), dict):
-                    curve = details[key]
-                    n_impostor = details.get("n_impostor")
-                    stacked.append(_step_on_grid(curve["far"], curve[y_key], n_impostor, best))
-                    break
+            found = record.curves(kind)
+            if found:
+                curve = found[0]
+                stacked.append(_step_on_grid(curve.x, curve.y, curve.n_negative, best))
         if stacked and np.isfinite(np.asarray(stacked)).any():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN grid columns
@@ -276,8 +260,11 @@ def cmc(rows: Sequence[MeasuredRow]) -> bytes | None:
     """CMC curves (identification rate by rank), averaged over seeds."""
     curves = {}
     for row in rows:
-        found = _details_with(row, "cmc") or _details_with(row, "nn_cmc")
-        runs = [d["accuracy"] for d in found if d.get("accuracy")]
+        # The identity head's CMC when the row has one, else the 1:N search's.
+        found = [c for r in row.records for c in r.curves("cmc", "identity_head")[:1]] or [
+            c for r in row.records for c in r.curves("cmc", "nearest_neighbour")[:1]
+        ]
+        runs = [list(c.y) for c in found if c.y]
         if runs:
             length = min(len(r) for r in runs)
             curves[row.label] = np.mean(

@@ -1,0 +1,155 @@
+"""The board: typed metric reports, the schema-1 adapter, one row per configuration."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_leaderboard import PROTOCOL, make_record
+
+from biobench import board, leaderboard, plots
+from biobench.contracts import AttributeResult, Curve, MetricOutput, read_report
+from biobench.identity import config_hash
+from biobench.protocol import load_protocol
+
+
+@pytest.fixture
+def protocol(tmp_path: Path):  # noqa: ANN201
+    path = tmp_path / "demo.toml"
+    path.write_text(PROTOCOL)
+    return load_protocol(path)
+
+
+def _with_reports(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` as the new writer stores it: typed reports, details without curves/tables."""
+    reports = {}
+    details = {}
+    for name, d in record["details"].items():
+        curves = []
+        if "cmc" in d:
+            curves.append(Curve("cmc", d["cmc"]["rank"], d["cmc"]["accuracy"], "identity_head"))
+        for kind, y in (("roc", "tar"), ("det", "frr")):
+            if kind in d:
+                curves.append(
+                    Curve(kind, d[kind]["far"], d[kind][y], "pairs", d["n_impostor"], ("eer",))
+                )
+        table = [AttributeResult.from_report(a) for a in d.get("per_attribute", [])]
+        values = {k: v for k, v in record["metrics"].items()}
+        output = MetricOutput(values=values, curves=curves, per_attribute=table)
+        reports[name] = output.report()
+        details[name] = {"note": "free-form"}
+    return {**record, "reports": reports, "details": details}
+
+
+def _write(output: Path, transform: Any = lambda r: r, runs: Any = None) -> None:
+    runs = runs or [(label, s) for label in ("case1-none", "case2-ground-truth") for s in (0, 1)]
+    runs += [("attributes-alone", 0), ("attributes-alone", 1)]
+    for label, seed in runs:
+        path = output / "runs" / "demo" / label / f"seed-{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(transform(make_record(label, seed))))
+
+
+def test_report_round_trip_is_strict_json() -> None:
+    out = MetricOutput(
+        values={"auc": 0.9, "majority": 0.6},
+        curves=[Curve("roc", [0.0, 0.5], [math.nan, 1.0], "pairs", 10, ("auc",))],
+        per_attribute=[AttributeResult("Male", True, 3, 2 / 3, None, 0.6, 0.4)],
+        reference={"majority"},
+    )
+    text = json.dumps(out.report(), allow_nan=False)
+    back = read_report(json.loads(text))
+    assert back.curves[0].y == [None, 1.0] and back.curves[0].n_negative == 10
+    assert back.per_attribute[0].accuracy == pytest.approx(2 / 3)
+    assert back.reference == {"majority"}
+
+
+def test_contract_refuses_inconsistent_outputs() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        Curve("pr", [0], [1])
+    with pytest.raises(ValueError, match="x values"):
+        Curve("roc", [0, 1], [1])
+    with pytest.raises(ValueError, match="reference"):
+        MetricOutput(values={"a": 1.0}, reference={"b"})
+
+
+def test_typed_reports_and_legacy_details_build_the_same_leaderboard(
+    tmp_path: Path,
+    protocol,  # noqa: ANN001
+) -> None:
+    legacy, typed = tmp_path / "legacy", tmp_path / "typed"
+    _write(legacy)
+    _write(typed, _with_reports)
+    a = leaderboard.build(legacy, protocol, "demo")
+    b = leaderboard.build(typed, protocol, "demo")
+    assert sorted(a) == sorted(b)
+    for key in a:
+        assert a[key].read_bytes() == b[key].read_bytes(), key
+    assert "attributes_md" in a and "plot_roc" in a and "plot_cmc" in a
+
+
+def test_harness_reads_no_details(tmp_path: Path, protocol) -> None:  # noqa: ANN001
+    # Records with reports whose free-form details say nothing still give every table and plot.
+    _write(tmp_path, _with_reports)
+    files = leaderboard.build(tmp_path, protocol, "demo")
+    assert {"plot_roc", "plot_det", "plot_cmc", "attributes_csv"} <= set(files)
+
+
+def test_plots_and_leaderboard_do_not_import_each_other() -> None:
+    code = (
+        "import sys, biobench.plots, biobench.board;"
+        "assert 'biobench.leaderboard' not in sys.modules, 'plots imports leaderboard'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert plots.Board is board.Board
+
+
+def test_legacy_config_hash_is_the_identity_hash() -> None:
+    record = board.RunRecord("x.json", make_record("case1-none", 0))
+    assert record.config_hash == config_hash(record.run)
+    assert record.overrides == [] and record.protocol_label == "case1-none"
+
+
+def _other_lr(record: dict[str, Any]) -> dict[str, Any]:
+    if record["run"]["seed"] == 1 and record["run"]["label"] == "case1-none":
+        record["run"]["training"]["optimizer_options"] = {"lr": 0.1}
+    return record
+
+
+def test_one_label_with_two_configurations_gives_two_rows(tmp_path: Path, protocol) -> None:  # noqa: ANN001
+    # Regression: seeds of different configurations under one label were averaged into one row.
+    _write(tmp_path, _other_lr)
+    b = board.collect(tmp_path, protocol, "demo")
+    case1 = [r for r in b.rows if r.record_label == "case1-none"]
+    assert len(case1) == 2
+    assert all(len(r.records) == 1 for r in case1)
+    assert len({r.label for r in case1}) == 2
+    assert all(r.label.startswith("case1-none.") for r in case1)
+    assert all("several configurations" in "; ".join(r.notes) for r in case1)
+    top1 = {r.records[0].seed: r.values("top1_accuracy") for r in case1}
+    assert top1 == {0: {0: 0.80}, 1: {1: 0.84}}
+
+
+def test_rows_run_with_overrides_are_marked(tmp_path: Path, protocol) -> None:  # noqa: ANN001
+    def variant(record: dict[str, Any]) -> dict[str, Any]:
+        if record["run"]["label"] == "case2-ground-truth":
+            record["run"]["label"] = "case2-ground-truth.abcdef12"
+            record["run"]["protocol_label"] = "case2-ground-truth"
+            record["run"]["overrides"] = ["training.epochs=2"]
+        return record
+
+    _write(tmp_path, variant)
+    b = board.collect(tmp_path, protocol, "demo")
+    labels = [r.label for r in b.rows]
+    # The variant sits where its protocol cell would be, not after unknown labels.
+    assert labels == ["case1-none", "case2-ground-truth.abcdef12", "attributes-alone"]
+    row = b.rows[1]
+    assert row.overrides == ["training.epochs=2"]
+    leaderboard.build(tmp_path, protocol, "demo")
+    md = (tmp_path / "demo.md").read_text()
+    assert "training.epochs=2" in md
