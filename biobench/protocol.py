@@ -88,6 +88,9 @@ REPORTED = _table(
     tasks=("list", str),
     metrics=("dict", float),
 )
+#: A claim the protocol's runs are meant to support: run ``better`` beats run ``than`` on
+#: ``metric`` (evaluated by :mod:`biobench.claims`; it changes no number).
+CLAIM = _table(metric=str, better=str, than=str, note=str)
 PROTOCOL = _table(
     name=str,
     version=int,
@@ -102,6 +105,7 @@ PROTOCOL = _table(
     seeds=("list", int),
     runs=("list", RUN),
     reported=("list", REPORTED),
+    claims=("list", CLAIM),
 )
 REQUIRED = ("name", "version", "dataset")
 
@@ -387,7 +391,7 @@ def parse_override(text: str, source: str = "--set") -> tuple[str, Any]:
             return key, value  # free-form options table: the plugin checks its own options
         if not (isinstance(node, tuple) and node[0] == "table"):
             raise BiobenchError(f"{source}: key '{key}' does not exist in the protocol schema")
-        if part not in node[1] or part in ("runs", "reported", "extends", "name"):
+        if part not in node[1] or part in ("runs", "reported", "claims", "extends", "name"):
             raise ProtocolError(source, key, "unknown key; see 'biobench protocols show'")
         node = node[1][part]
     validate(value, node, source, key)
@@ -447,6 +451,15 @@ def load_protocol(path: Path, resolve: Any = None, _seen: tuple[Path, ...] = ())
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:
         raise ProtocolError(source, "runs", f"duplicate run labels {dupes}")
+    for i, claim in enumerate(merged.get("claims", [])):
+        for key in ("metric", "better", "than"):
+            if key not in claim:
+                raise ProtocolError(source, f"claims[{i}].{key}", "required key is missing")
+        for key in ("better", "than"):
+            if claim[key] not in labels:
+                raise ProtocolError(
+                    source, f"claims[{i}].{key}", f"no run labelled {claim[key]!r}; runs: {labels}"
+                )
     if not merged["seeds"]:
         raise ProtocolError(source, "seeds", "at least one seed is needed")
     return Protocol(
