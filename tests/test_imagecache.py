@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,16 @@ from PIL import Image
 
 from biobench.contracts import DataContext
 from biobench.errors import DataError
-from biobench.imagecache import cache_key, crop_box, fingerprint_files, load_images, to_rgb
+from biobench.imagecache import (
+    CacheWarning,
+    cache_key,
+    crop_box,
+    fingerprint_files,
+    images_checksum,
+    load_images,
+    prepare_images,
+    to_rgb,
+)
 
 
 def context(tmp_path: Path, size: int = 8) -> DataContext:
@@ -166,8 +176,64 @@ def test_a_damaged_cache_file_is_rebuilt(tmp_path: Path) -> None:
     del out
     path.write_bytes(path.read_bytes()[:100])  # truncated by a full disk, say
     reader = CountingReader(images)
-    again = load_images(["a"], reader, ctx=ctx, fingerprint="fp")
+    with pytest.warns(CacheWarning, match="unreadable"):
+        again = load_images(["a"], reader, ctx=ctx, fingerprint="fp")
     assert reader.calls == ["a"] and (again == 9).all()
+
+
+def _zero_pixels(path: Path) -> None:
+    """Zero the pixel bytes of a cached .npy in place, leaving its header intact."""
+    with open(path, "r+b") as handle:
+        assert np.lib.format.read_magic(handle) == (1, 0)
+        np.lib.format.read_array_header_1_0(handle)  # leaves the file at the first pixel
+        start = handle.tell()
+        size = path.stat().st_size - start
+        handle.write(b"\0" * size)
+
+
+def test_zeroed_cache_pixels_are_detected_and_rebuilt_with_a_warning(tmp_path: Path) -> None:
+    # The security issue: zeroing a cache file's pixels (header intact) used to be served
+    # silently to every later run.
+    images = {f"{i}.png": Image.new("L", (10, 10), 40 + i) for i in range(3)}
+    ctx = context(tmp_path)
+    first = prepare_images(list(images), CountingReader(images), ctx=ctx, fingerprint="fp")
+    good = np.array(first.images)
+    assert first.checksum == images_checksum(good)
+    path = first.path
+    del first
+    _zero_pixels(path)
+    assert not np.load(path).any()
+    reader = CountingReader(images)
+    with pytest.warns(CacheWarning, match=r"checksum mismatch.*rebuilding"):
+        again = prepare_images(list(images), reader, ctx=ctx, fingerprint="fp")
+    assert reader.calls == list(images)  # rebuilt from the sources
+    np.testing.assert_array_equal(again.images, good)
+    assert again.checksum == images_checksum(good)
+    # The rebuilt file is intact: the next open is silent and decodes nothing.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        third = load_images(list(images), CountingReader({}), ctx=ctx, fingerprint="fp")
+    np.testing.assert_array_equal(third, good)
+
+
+def test_a_cache_without_its_checksum_is_rebuilt(tmp_path: Path) -> None:
+    images = {"a": Image.new("L", (10, 10), 9)}
+    ctx = context(tmp_path)
+    out = prepare_images(["a"], CountingReader(images), ctx=ctx, fingerprint="fp")
+    out.path.with_suffix(".json").unlink()
+    reader = CountingReader(images)
+    with pytest.warns(CacheWarning, match="manifest"):
+        load_images(["a"], reader, ctx=ctx, fingerprint="fp")
+    assert reader.calls == ["a"]
+
+
+def test_one_flipped_bit_changes_the_checksum() -> None:
+    array = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+    flipped = array.copy()
+    flipped[1, 3, 3, 2] = 1
+    assert images_checksum(array) != images_checksum(flipped)
+    # The shape is hashed too: the same bytes in another shape are other images.
+    assert images_checksum(array) != images_checksum(array.reshape(4, 2, 4, 3))
 
 
 def test_corrupt_images_raise_data_error_naming_the_file(tmp_path: Path) -> None:
