@@ -12,7 +12,13 @@ NIST).  scikit-learn computes what it has (``roc_curve``, ``roc_auc_score``, ``d
   low thresholds) where FRR <= FAR.
 - **TAR at FAR f** is the highest TAR among operating points with FAR <= f, i.e. at the lowest
   threshold whose FAR does not exceed f.  It is NaN when fewer than ``1/f`` impostor trials
-  exist, because such a FAR cannot be resolved from the data.
+  exist, because such a FAR cannot be resolved from the data; for f = 0 no finite number of
+  trials suffices, so TAR at FAR 0 is always NaN (with that reason).
+- **Inputs are refused, never guessed**: a non-finite score or embedding (a diverged model)
+  raises :class:`~biobench.errors.BiobenchError` with the count of bad rows, because every
+  comparison with NaN is false and would rank a NaN probe first; so do trial sets without
+  both genuine and impostor trials.  Failure-to-acquire trials marked by NaN scores are read
+  only by the functions that say so (``generalised_rates``).
 - **Ranks** count ties against the probe: rank = 1 + number of *other* classes scoring at least
   as high as the true class.  scikit-learn's ``top_k_accuracy_score`` breaks ties by class
   index, which would make rank-k accuracy depend on the order of the gallery; on tie-free scores
@@ -32,11 +38,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score, det_curve, roc_auc_score, roc_curve
+
+from biobench.errors import BiobenchError
 
 DEFAULT_FAR_TARGETS: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4)
 DEFAULT_FPIR_TARGETS: tuple[float, ...] = (1e-1, 1e-2)
@@ -48,9 +56,14 @@ _EPS = 1e-9
 
 
 def rate_label(rate: float) -> str:
-    """Name fragment for a rate: ``1e-3 -> '1e_3'``, ``0.05 -> '5e_2'``, ``0.0025 -> '2p5e_3'``."""
+    """Name fragment for a rate: ``1e-3 -> '1e_3'``, ``0.05 -> '5e_2'``, ``0.0025 -> '2p5e_3'``.
+
+    ``0 -> '0'`` (``tar_at_far_0``: a value that is always NaN, see the module docstring).
+    """
+    if rate == 0:
+        return "0"
     if not (rate > 0 and math.isfinite(rate)):
-        raise ValueError(f"a rate must be a positive number, got {rate!r}")
+        raise BiobenchError(f"a rate must be a positive number, got {rate!r}")
     mantissa, exponent = f"{rate:.6e}".split("e")
     mantissa = mantissa.rstrip("0").rstrip(".").replace(".", "p")
     exp = int(exponent)
@@ -68,6 +81,37 @@ def json_list(values: Iterable[float]) -> list[float | None]:
     return [finite_or_none(v) for v in values]
 
 
+def require_finite(values: Any, what: str, metric: str | None = None) -> np.ndarray:
+    """``values`` as an array, or a :class:`BiobenchError` when any entry is NaN or infinite.
+
+    The message names the metric (when given), ``what`` and the number of rows (entries of a
+    1-d array, rows of a 2-d one) holding a non-finite value: a diverged model yields NaN
+    embeddings, and every comparison with NaN is false, which would rank a NaN probe first.
+    """
+    array = np.asarray(values)
+    if array.dtype.kind in "fc":
+        finite = np.isfinite(array)
+        if not finite.all():
+            rows = finite.reshape(finite.shape[0], -1).all(axis=1) if array.ndim else finite[None]
+            prefix = f"metric '{metric}': " if metric else ""
+            raise BiobenchError(
+                f"{prefix}{int((~rows).sum())} of {len(rows)} {what} contain NaN or infinite "
+                "values (a diverged model?); refusing to compute metrics from them"
+            )
+    return array
+
+
+def check_rate(rate: float, what: str = "rate") -> float:
+    """``rate`` as a float in [0, 1], or a :class:`BiobenchError` naming ``what``."""
+    try:
+        value = float(rate)
+    except (TypeError, ValueError):
+        raise BiobenchError(f"{what} must be a number in [0, 1], got {rate!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise BiobenchError(f"{what} must be in [0, 1], got {rate!r}")
+    return value
+
+
 # ---------------------------------------------------------------------------------------------
 # Embeddings and pairs
 # ---------------------------------------------------------------------------------------------
@@ -76,16 +120,26 @@ def json_list(values: Iterable[float]) -> list[float | None]:
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero), as float32."""
     x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        raise BiobenchError(f"embeddings must be a 2-d array [rows, dimension], got {x.shape}")
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.maximum(norms, 1e-12)
 
 
 def pair_cosine_scores(embeddings: np.ndarray, pair_index: np.ndarray) -> np.ndarray:
-    """Cosine similarity of each pair ``(i, j)`` of rows of ``embeddings``, float64 [P]."""
-    emb = np.asarray(embeddings, dtype=np.float64)
+    """Cosine similarity of each pair ``(i, j)`` of rows of ``embeddings``, float64 [P].
+
+    Non-finite embeddings are refused (:func:`require_finite`); a zero row scores 0.
+    """
+    emb = require_finite(np.asarray(embeddings, dtype=np.float64), "embedding rows")
     emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
     index = np.asarray(pair_index, dtype=np.int64).reshape(-1, 2)
     return np.einsum("ij,ij->i", emb[index[:, 0]], emb[index[:, 1]])
+
+
+#: Generated pairs when a protocol sets neither ``max_pairs`` nor ``pair_seed``.
+DEFAULT_MAX_PAIRS = 6000
+DEFAULT_PAIR_SEED = 0
 
 
 @dataclass
@@ -97,6 +151,20 @@ class Pairs:
     fold: np.ndarray  # int64 [P]
     #: ``dataset`` (the evaluation's own pair list) or ``generated``.
     source: str = "dataset"
+    #: Everything needed to obtain the same pairs again (JSON-safe): the one provenance of the
+    #: pairs that a record states (``details["pairs"]`` of the verification metric).
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """``provenance`` plus the counts: ``n``, ``n_genuine``, ``n_impostor``, ``n_folds``."""
+        return {
+            "source": self.source,
+            **self.provenance,
+            "n": int(len(self.same)),
+            "n_genuine": int(np.sum(self.same)),
+            "n_impostor": int(np.sum(~np.asarray(self.same, dtype=bool))),
+            "n_folds": int(len(np.unique(self.fold))),
+        }
 
 
 def assign_folds(n: int, n_folds: int = DEFAULT_FOLDS) -> np.ndarray:
@@ -109,14 +177,20 @@ def assign_folds(n: int, n_folds: int = DEFAULT_FOLDS) -> np.ndarray:
 
 
 def generate_pairs(
-    identities: np.ndarray, max_pairs: int = 6000, seed: int = 0, n_folds: int = DEFAULT_FOLDS
+    identities: np.ndarray,
+    max_pairs: int = DEFAULT_MAX_PAIRS,
+    seed: int = DEFAULT_PAIR_SEED,
+    n_folds: int = DEFAULT_FOLDS,
 ) -> Pairs:
     """Balanced genuine/impostor pairs from test identities, for datasets without a pair list.
 
     Genuine pairs are drawn without replacement from all same-identity pairs, impostor pairs
     uniformly from different-identity pairs, ``max_pairs // 2`` of each at most (fewer genuine
     pairs when the test split has fewer), seeded so every run of a protocol sees the same pairs.
+    Folds are round robin over a seeded permutation of the pairs.
     """
+    if int(max_pairs) < 2:
+        raise BiobenchError(f"max_pairs must be >= 2 (one genuine, one impostor), got {max_pairs}")
     ids = np.asarray(identities, dtype=np.int64)
     n = len(ids)
     rng = np.random.default_rng(seed)
@@ -148,22 +222,49 @@ def generate_pairs(
     # Interleave by a seeded permutation so round-robin folds mix both classes.
     order = rng.permutation(len(index))
     index, same = index[order], same[order]
-    return Pairs(index, same, assign_folds(len(index), n_folds), source="generated")
+    provenance = {
+        "generator": "biobench.metrics_core.generate_pairs",
+        "max_pairs": int(max_pairs),
+        "seed": int(seed),
+        "folds": f"round robin over a seeded permutation, {int(n_folds)} folds",
+    }
+    return Pairs(index, same, assign_folds(len(index), n_folds), "generated", provenance)
 
 
 def evaluation_pairs(
-    evaluation: Any, max_pairs: int = 6000, seed: int = 0, n_folds: int = DEFAULT_FOLDS
+    evaluation: Any,
+    max_pairs: int | None = None,
+    seed: int | None = None,
+    n_folds: int = DEFAULT_FOLDS,
 ) -> Pairs:
-    """The evaluation's own pairs (folds assigned when missing), else :func:`generate_pairs`."""
+    """The evaluation's own pairs (folds assigned when missing), else :func:`generate_pairs`.
+
+    ``max_pairs`` and ``seed`` choose generated pairs (defaults :data:`DEFAULT_MAX_PAIRS`,
+    :data:`DEFAULT_PAIR_SEED`); given for an evaluation that carries its own pair list they
+    would be silently ignored, so that is a :class:`BiobenchError`.
+    """
     if evaluation.pair_index is not None and evaluation.pair_same is not None:
+        given = [n for n, v in (("max_pairs", max_pairs), ("pair_seed", seed)) if v is not None]
+        if given:
+            raise BiobenchError(
+                f"option(s) {', '.join(given)} choose generated pairs, but the evaluation "
+                f"carries its own list of {len(evaluation.pair_same)} pairs; remove the option(s)"
+            )
         index = np.asarray(evaluation.pair_index, dtype=np.int64).reshape(-1, 2)
         same = np.asarray(evaluation.pair_same, dtype=bool)
         if evaluation.pair_fold is not None:
             fold = np.asarray(evaluation.pair_fold, dtype=np.int64)
+            folds = "the dataset's"
         else:
             fold = assign_folds(len(index), n_folds)
-        return Pairs(index, same, fold, source="dataset")
-    return generate_pairs(evaluation.identity_true, max_pairs=max_pairs, seed=seed, n_folds=n_folds)
+            folds = f"round robin in list order, {int(n_folds)} folds"
+        return Pairs(index, same, fold, "dataset", {"folds": folds})
+    return generate_pairs(
+        evaluation.identity_true,
+        max_pairs=DEFAULT_MAX_PAIRS if max_pairs is None else int(max_pairs),
+        seed=DEFAULT_PAIR_SEED if seed is None else int(seed),
+        n_folds=n_folds,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,14 +273,18 @@ def evaluation_pairs(
 
 
 def _check_binary(scores: np.ndarray, genuine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores as float64 and labels as bool, or one clear :class:`BiobenchError`."""
     scores = np.asarray(scores, dtype=np.float64).ravel()
     genuine = np.asarray(genuine, dtype=bool).ravel()
     if scores.shape != genuine.shape:
-        raise ValueError(f"{len(scores)} scores but {len(genuine)} labels")
-    if not np.all(np.isfinite(scores)):
-        raise ValueError("scores contain NaN or infinite values")
-    if genuine.all() or not genuine.any():
-        raise ValueError("verification needs both genuine and impostor trials")
+        raise BiobenchError(f"{len(scores)} scores but {len(genuine)} genuine/impostor labels")
+    require_finite(scores, "trial scores")
+    n_genuine = int(genuine.sum())
+    if n_genuine == 0 or n_genuine == len(genuine):
+        raise BiobenchError(
+            "verification needs both genuine and impostor trials; got "
+            f"{n_genuine} genuine and {len(genuine) - n_genuine} impostor"
+        )
     return scores, genuine
 
 
@@ -214,10 +319,14 @@ def tar_at_far(
 ) -> tuple[float, float, float, str]:
     """``(tar, threshold, achieved_far, note)`` at ``far_target`` (see module docstring).
 
-    ``note`` is empty, or says why the result is NaN (too few impostor trials).
+    ``note`` is empty, or says why the result is NaN (too few impostor trials; FAR 0).
     """
     scores, genuine = _check_binary(scores, genuine)
+    far_target = check_rate(far_target, "a FAR target")
     n_impostor = int((~genuine).sum())
+    if far_target == 0.0:
+        nan = math.nan
+        return nan, nan, nan, "FAR 0 cannot be resolved from a finite number of impostor trials"
     if n_impostor * far_target < 1.0 - _EPS:
         needed = math.ceil(1.0 / far_target - _EPS)
         return (
@@ -273,7 +382,7 @@ def kfold_accuracy(
     folds = np.asarray(folds)
     labels = np.unique(folds)
     if len(labels) < 2:
-        raise ValueError("k-fold accuracy needs at least 2 folds")
+        raise BiobenchError("k-fold accuracy needs at least 2 folds")
     accuracies, thresholds = [], []
     for fold in labels:
         test = folds == fold
@@ -356,11 +465,66 @@ def verification_from_scores(
 
 
 def class_ranks(scores: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """Rank of the true class per row of ``scores`` [N, C] (ties count against the probe)."""
-    scores = np.asarray(scores, dtype=np.float64)
+    """Rank of the true class per row of ``scores`` [N, C] (ties count against the probe).
+
+    Non-finite scores are refused (:func:`require_finite`): ``NaN >= x`` is false, so a NaN
+    row would otherwise rank its probe first.  A true class outside ``0..C-1`` is an error.
+    """
+    scores = require_finite(np.asarray(scores, dtype=np.float64), "class-score rows")
     true = np.asarray(true, dtype=np.int64)
+    outside = true[(true < 0) | (true >= scores.shape[1])]
+    if len(outside):
+        raise BiobenchError(
+            f"true classes must index the {scores.shape[1]} score columns; got {int(outside[0])}"
+        )
     true_score = scores[np.arange(len(true)), true]
     return (scores >= true_score[:, None]).sum(axis=1).astype(np.int64)
+
+
+def closed_set_rates(
+    ranks: np.ndarray,
+    mated: np.ndarray | None,
+    ks: Sequence[int],
+    max_rank: int,
+    prefix: str = "",
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Closed-set rank-k accuracy and CMC, with unmated probes excluded and counted.
+
+    Closed-set identification presumes every probe's identity is enrolled, so a probe whose
+    identity has no gallery entry (``mated`` false) is not a closed-set trial: it is left out
+    of every rate and counted in the value ``<prefix>n_probes_unmated``.  Over the ``M`` mated
+    probes, ``<prefix>top<k>_accuracy = #{rank <= k} / M`` and the CMC is the same for
+    ``k = 1 .. max_rank``.  With ``M = 0`` the accuracies are NaN, with the reason in
+    ``details["nan_reason"]``.  Score files and the identification metric both use this rule.
+
+    :param ranks: rank of each probe's own identity (ties against the probe; any value for
+        unmated probes).
+    :param mated: bool per probe, or None when every probe is mated.
+    :returns: ``(values, details)`` with details ``cmc`` (``rank``, ``accuracy``), ``n_probes``
+        (mated, the denominator) and ``n_probes_unmated``.
+    """
+    ranks = np.asarray(ranks, dtype=np.float64)
+    mated = np.ones(len(ranks), bool) if mated is None else np.asarray(mated, dtype=bool)
+    if mated.shape != ranks.shape:
+        raise BiobenchError(f"{len(ranks)} ranks but {len(mated)} mated flags")
+    kept = ranks[mated]
+    n_unmated = int((~mated).sum())
+    curve = cmc_curve(kept, max_rank)
+    values = {f"{prefix}top{k}_accuracy": _rank_rate(kept, k) for k in ks}
+    values[f"{prefix}n_probes_unmated"] = float(n_unmated)
+    details: dict[str, Any] = {
+        "cmc": {"rank": list(range(1, len(curve) + 1)), "accuracy": json_list(curve)},
+        "n_probes": int(len(kept)),
+        "n_probes_unmated": n_unmated,
+        "unmated_rule": "probes whose identity has no gallery entry are excluded and counted",
+    }
+    if len(kept) == 0:
+        details["nan_reason"] = "no probe's identity is in the gallery"
+    return values, details
+
+
+def _rank_rate(ranks: np.ndarray, k: int) -> float:
+    return float(np.mean(ranks <= k)) if len(ranks) else math.nan
 
 
 def cmc_curve(ranks: np.ndarray, max_rank: int) -> np.ndarray:
@@ -435,7 +599,9 @@ def search_gallery(
     probe_ids = np.asarray(probe_ids, dtype=np.int64)
     n = len(probe_ids)
     if len(gallery) == 0:
-        raise ValueError("the gallery is empty")
+        raise BiobenchError("the gallery is empty")
+    require_finite(probes, "probe embedding rows")
+    require_finite(gallery, "gallery embedding rows")
     best_identity = np.zeros(n, dtype=np.int64)
     best_score = np.zeros(n, dtype=np.float64)
     true_score = np.full(n, math.nan)
@@ -493,11 +659,15 @@ def open_set_rates(
 
     :returns: ``{"dir", "fnir", "threshold", "fpir" (achieved), "note"}``.
     """
-    nonmated = np.sort(np.asarray(nonmated_best, dtype=np.float64))[::-1]
-    mated_true = np.asarray(mated_true, dtype=np.float64)
+    nonmated = np.sort(require_finite(nonmated_best, "non-mated best scores").astype(float))
+    nonmated = nonmated[::-1]
+    mated_true = require_finite(mated_true, "mated scores").astype(np.float64)
     mated_rank = np.asarray(mated_rank, dtype=np.float64)
+    fpir_target = check_rate(fpir_target, "an FPIR target")
     n_nonmated = len(nonmated)
     nan = {"dir": math.nan, "fnir": math.nan, "threshold": math.nan, "fpir": math.nan}
+    if fpir_target == 0.0:
+        return nan | {"note": "FPIR 0 cannot be resolved from a finite number of searches"}
     if n_nonmated * fpir_target < 1.0 - _EPS:
         needed = math.ceil(1.0 / fpir_target - _EPS)
         return nan | {"note": f"needs at least {needed} non-mated searches, have {n_nonmated}"}
@@ -541,9 +711,9 @@ def attribute_metrics(
     (``identity_`` prefix).
     """
     true = np.asarray(true, dtype=np.float64)
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = require_finite(np.asarray(scores, dtype=np.float64), "attribute-score rows")
     if true.shape != scores.shape or true.shape[1] != len(names):
-        raise ValueError(
+        raise BiobenchError(
             f"attribute arrays {true.shape} / {scores.shape} do not match {len(names)} names"
         )
     identity_set = set(identity_names)

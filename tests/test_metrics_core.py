@@ -9,6 +9,7 @@ import pytest
 from sklearn.metrics import roc_auc_score, roc_curve, top_k_accuracy_score
 
 from biobench import metrics_core as mc
+from biobench.errors import BiobenchError
 
 
 def _random_trials(seed: int, n_genuine: int = 60, n_impostor: int = 140):
@@ -93,9 +94,69 @@ def test_tar_at_far_is_nan_with_too_few_impostors() -> None:
     assert "500" in details["nan_reasons"]["tar_at_far_1e_3"]
 
 
-def test_verification_needs_both_classes() -> None:
-    with pytest.raises(ValueError, match="genuine and impostor"):
-        mc.verification_from_scores(np.asarray([0.1, 0.2]), np.asarray([True, True]))
+@pytest.mark.parametrize("labels", [[True, True], [False, False]])
+def test_verification_needs_both_classes(labels: list[bool]) -> None:
+    # One clear BiobenchError (CLI: one line, exit 2), never a raw ValueError from sklearn.
+    with pytest.raises(BiobenchError, match=r"genuine and impostor trials; got \d genuine"):
+        mc.verification_from_scores(np.asarray([0.1, 0.2]), np.asarray(labels))
+    with pytest.raises(BiobenchError, match="genuine and impostor"):
+        mc.tar_at_far(np.asarray([0.1, 0.2]), np.asarray(labels), 0.1)
+
+
+def test_far_zero_is_nan_with_a_reason() -> None:
+    # Regression: FAR 0 raised ZeroDivisionError (1 / 0 impostor trials needed).
+    scores, labels = _random_trials(4)
+    tar, threshold, achieved, note = mc.tar_at_far(scores, labels, 0.0)
+    assert math.isnan(tar) and math.isnan(threshold) and math.isnan(achieved)
+    assert "FAR 0" in note
+    values, _, details = mc.verification_from_scores(scores, labels, far_targets=[0.0, 0.1])
+    assert math.isnan(values["tar_at_far_0"]) and math.isfinite(values["tar_at_far_1e_1"])
+    assert "FAR 0" in details["nan_reasons"]["tar_at_far_0"]
+    with pytest.raises(BiobenchError, match="FAR target must be in"):
+        mc.tar_at_far(scores, labels, 1.5)
+
+
+def test_fpir_zero_is_nan_with_a_reason() -> None:
+    r = mc.open_set_rates(np.asarray([0.1, 0.2]), np.asarray([0.9]), np.asarray([1]), 0.0)
+    assert math.isnan(r["dir"]) and math.isnan(r["threshold"]) and "FPIR 0" in r["note"]
+
+
+def test_non_finite_scores_are_refused_with_a_count() -> None:
+    scores, labels = _random_trials(5)
+    scores[[3, 7]] = [math.nan, math.inf]
+    with pytest.raises(BiobenchError, match="2 of 200 trial scores contain NaN or infinite"):
+        mc.verification_from_scores(scores, labels)
+    with pytest.raises(BiobenchError, match="1 of 2 non-mated"):
+        mc.open_set_rates(np.asarray([0.1, math.nan]), np.asarray([0.9]), np.asarray([1]), 0.5)
+
+
+def test_nan_class_scores_are_not_ranked_first() -> None:
+    # Regression: NaN >= x is false, so a NaN row gave rank 0 and top-1 accuracy 1.0.
+    scores = np.full((3, 4), math.nan)
+    with pytest.raises(BiobenchError, match="3 of 3 class-score rows"):
+        mc.class_ranks(scores, np.asarray([0, 1, 2]))
+
+
+def test_nan_embeddings_are_refused_by_search_and_pairs() -> None:
+    rng = np.random.default_rng(0)
+    probes = rng.normal(size=(5, 4))
+    probes[1, 2] = math.nan
+    gallery = rng.normal(size=(6, 4))
+    with pytest.raises(BiobenchError, match="1 of 5 probe embedding rows"):
+        mc.search_gallery(probes, np.zeros(5, int), gallery, np.arange(6))
+    with pytest.raises(BiobenchError, match="1 of 5 embedding rows"):
+        mc.pair_cosine_scores(probes, np.asarray([[0, 2]]))
+
+
+def test_closed_set_rates_exclude_and_count_unmated_probes() -> None:
+    ranks = np.asarray([1, 2, math.inf, 1, math.inf])
+    mated = np.isfinite(ranks)
+    values, details = mc.closed_set_rates(ranks, mated, [1, 2], 3, prefix="nn_")
+    assert values == {"nn_top1_accuracy": 2 / 3, "nn_top2_accuracy": 1.0, "nn_n_probes_unmated": 2}
+    assert details["n_probes"] == 3 and details["n_probes_unmated"] == 2
+    assert details["cmc"]["accuracy"] == [2 / 3, 1.0, 1.0]
+    values, details = mc.closed_set_rates(ranks[[2, 4]], mated[[2, 4]], [1], 2)
+    assert math.isnan(values["top1_accuracy"]) and "no probe" in details["nan_reason"]
 
 
 @pytest.mark.parametrize(
@@ -170,6 +231,11 @@ def test_generated_pairs_are_balanced_deterministic_and_valid() -> None:
     np.testing.assert_array_equal(ids[a.index[:, 0]] == ids[a.index[:, 1]], a.same)
     assert len({tuple(p) for p in a.index.tolist()}) == len(a.index)
     assert set(a.fold.tolist()) == set(range(10))
+    c = mc.generate_pairs(ids, max_pairs=100, seed=4)
+    assert not np.array_equal(a.index, c.index)
+    described = a.describe()
+    assert described["max_pairs"] == 100 and described["seed"] == 3
+    assert described["n_genuine"] == 50 and described["source"] == "generated"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from biobench_metrics import DESCRIPTIONS
 from biobench_metrics.metrics import METRICS
 
+from biobench import metrics_core as mc
 from biobench.contracts import Evaluation, MetricOutput
 from biobench.errors import BiobenchError
 from biobench.plugins import PluginManager
@@ -94,6 +95,7 @@ def test_identification_values() -> None:
         "top3_accuracy",
         "nn_top1_accuracy",
         "nn_top3_accuracy",
+        "nn_n_probes_unmated",
     }
     top1 = np.mean(np.argmax(ev.identity_scores, axis=1) == ev.identity_true)
     assert out.values["top1_accuracy"] == pytest.approx(top1)
@@ -108,7 +110,49 @@ def test_identification_without_identity_head_reports_only_nn() -> None:
     ev = make_evaluation()
     ev.identity_scores = None
     out = _metric("identification").compute(ev)
-    assert sorted(out.values) == ["nn_top1_accuracy", "nn_top5_accuracy"]
+    assert sorted(out.values) == ["nn_n_probes_unmated", "nn_top1_accuracy", "nn_top5_accuracy"]
+    assert out.reference == {"nn_n_probes_unmated"}
+
+
+def test_unmated_probes_are_excluded_from_nn_rates_and_counted_as_a_value() -> None:
+    # Regression: the unmated count was a detail only (the score-file reader then counted the
+    # same probes as misses); the rule is now one shared function and the count is a value.
+    ev = make_evaluation(noise=0.3)
+    keep = ev.gallery_identities != 0  # identity 0 has no gallery image: its 4 probes unmated
+    ev.gallery_embeddings = ev.gallery_embeddings[keep]
+    ev.gallery_identities = ev.gallery_identities[keep]
+    out = _metric("identification", k=[1]).compute(ev)
+    assert out.values["nn_n_probes_unmated"] == 4
+    mated = ev.identity_true != 0
+    result = mc.search_gallery(
+        ev.embeddings[mated], ev.identity_true[mated], ev.gallery_embeddings, ev.gallery_identities
+    )
+    assert out.values["nn_top1_accuracy"] == pytest.approx(np.mean(result.rank <= 1))
+    assert out.details["nn_search"]["n_probes"] == int(mated.sum())
+    assert out.details["nn_search"]["n_probes_unmated"] == 4
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "what"),
+    [
+        ("identification", "identity_scores", "class-score rows"),
+        ("identification", "embeddings", "test embedding rows"),
+        ("identification", "gallery_embeddings", "gallery embedding rows"),
+        ("open_set_identification", "embeddings", "test embedding rows"),
+        ("verification", "embeddings", "test embedding rows"),
+        ("attributes", "attribute_scores", "attribute-score rows"),
+    ],
+)
+def test_diverged_model_is_refused_naming_metric_and_count(
+    name: str, field: str, what: str
+) -> None:
+    # Regression: NaN class scores published top1_accuracy = 1.0 (NaN ranked every probe first).
+    ev = make_evaluation()
+    array = np.array(getattr(ev, field), dtype=np.float64)
+    array[[0, 2, 5]] = math.nan
+    setattr(ev, field, array)
+    with pytest.raises(BiobenchError, match=rf"metric '{name}': 3 of {len(array)} {what}"):
+        _metric(name).compute(ev)
 
 
 def test_metrics_without_inputs_are_skipped_with_a_reason() -> None:
@@ -131,10 +175,47 @@ def test_verification_uses_dataset_pairs_and_folds() -> None:
     ev.pair_same = ids[pairs[:, 0]] == ids[pairs[:, 1]]
     ev.pair_fold = np.arange(len(pairs)) % 5
     out = _metric("verification").compute(ev)
-    assert out.details["pairs"] == {"source": "dataset", "n": len(pairs)}
+    assert out.details["pairs"] == {
+        "source": "dataset",
+        "folds": "the dataset's",
+        "n": len(pairs),
+        "n_genuine": int(ev.pair_same.sum()),
+        "n_impostor": int((~ev.pair_same).sum()),
+        "n_folds": 5,
+    }
     assert "accuracy_5fold_mean" in out.values and "accuracy_5fold_std" in out.values
     assert out.lower_is_better == {"eer"}
     assert "eer" in out.headline
+
+
+def test_verification_pair_options_act_on_generated_pairs_and_are_recorded() -> None:
+    # Regression: max_pairs / pair_seed had no effect on a run, and the record said two things
+    # about the pairs' origin.  Now they choose the generated pairs, and details say how.
+    ev = make_evaluation()
+    a = _metric("verification", max_pairs=40, pair_seed=1).compute(ev)
+    b = _metric("verification", max_pairs=40, pair_seed=2).compute(ev)
+    pairs = a.details["pairs"]
+    assert pairs["source"] == "generated" and pairs["n"] == 40
+    assert pairs["generator"] == "biobench.metrics_core.generate_pairs"
+    assert pairs["max_pairs"] == 40 and pairs["seed"] == 1
+    assert a.values != b.values  # another seed, other pairs
+    regenerated = mc.generate_pairs(ev.identity_true, max_pairs=40, seed=1)
+    scores = mc.pair_cosine_scores(ev.embeddings, regenerated.index)
+    values, _, _ = mc.verification_from_scores(scores, regenerated.same, mc.DEFAULT_FAR_TARGETS)
+    assert a.values["eer"] == values["eer"]  # the record's provenance reproduces the number
+    default = _metric("verification").compute(ev).details["pairs"]
+    assert default["max_pairs"] == mc.DEFAULT_MAX_PAIRS and default["seed"] == 0
+
+
+@pytest.mark.parametrize("option", [{"max_pairs": 100}, {"pair_seed": 3}])
+def test_pair_options_are_refused_for_an_evaluations_own_pairs(option: dict) -> None:
+    ev = make_evaluation()
+    ev.pair_index = np.asarray([[0, 1], [0, 5]])
+    ev.pair_same = np.asarray([True, False])
+    with pytest.raises(
+        BiobenchError, match=r"metric 'verification': option\(s\) (max_pairs|pair_seed)"
+    ):
+        _metric("verification", **option).compute(ev)
 
 
 def test_verification_generates_pairs_when_the_dataset_has_none() -> None:

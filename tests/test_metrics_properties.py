@@ -113,11 +113,13 @@ def test_nearest_neighbour_search_unchanged_when_gallery_rows_are_permuted(
     seed: int, n_ids: int
 ) -> None:
     rng = np.random.default_rng(seed)
-    gallery = rng.integers(-2, 3, size=(20, 4)).astype(np.float32)  # duplicates -> ties
-    gallery[np.all(gallery == 0, axis=1)] = 1.0
+    # Unit vectors of +-0.5 entries: every cosine is a multiple of 1/4, exact in float32 in any
+    # summation order, so ties are real ties whatever BLAS kernel a chunk size selects (with
+    # arbitrary vectors, scores equal in exact arithmetic can differ in the last bit between a
+    # 1-probe and a 10-probe product, and so can their ranks).
+    gallery = rng.choice([-0.5, 0.5], size=(20, 4)).astype(np.float32)  # duplicates -> ties
     gallery_ids = rng.integers(0, n_ids, 20)
-    probes = rng.integers(-2, 3, size=(10, 4)).astype(np.float32)
-    probes[np.all(probes == 0, axis=1)] = 1.0
+    probes = rng.choice([-0.5, 0.5], size=(10, 4)).astype(np.float32)
     probe_ids = rng.integers(0, n_ids, 10)
     perm = rng.permutation(20)
     a = mc.search_gallery(probes, probe_ids, gallery, gallery_ids)

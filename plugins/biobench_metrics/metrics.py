@@ -72,6 +72,10 @@ class IdentificationMetric:
     the run provides test and gallery (training-split) embeddings, from a 1:N nearest-neighbour
     search by cosine similarity (``nn_top1_accuracy``, ...; per identity the best-matching
     gallery image counts).  Ties count against the probe (see :mod:`biobench.metrics_core`).
+    A probe whose identity has no gallery image is not a closed-set trial: it is excluded from
+    the ``nn_`` rates and counted in ``nn_n_probes_unmated`` (a reference value describing the
+    data; :func:`biobench.metrics_core.closed_set_rates`, the rule score files use too).
+    Non-finite class scores or embeddings (a diverged model) are an error naming the count.
 
     Options: ``k`` (ranks to report, default ``[1, 5]``), ``max_rank`` (CMC length, default
     20), ``nearest_neighbour`` (default true), ``chunk_mb`` (similarity memory per search chunk,
@@ -105,8 +109,9 @@ class IdentificationMetric:
         )
         if evaluation.identity_scores is None and not has_gallery:
             return _skipped("the run produced neither identity scores nor gallery embeddings")
+        reference: set[str] = set()
         if evaluation.identity_scores is not None:
-            scores = np.asarray(evaluation.identity_scores)
+            scores = mc.require_finite(evaluation.identity_scores, "class-score rows", self.name)
             ranks = mc.class_ranks(scores, evaluation.identity_true)
             n_classes = scores.shape[1]
             curve = mc.cmc_curve(ranks, min(self.max_rank, n_classes))
@@ -119,6 +124,8 @@ class IdentificationMetric:
             details["n_probes"] = int(len(ranks))
             details["n_classes"] = int(n_classes)
         if has_gallery:
+            mc.require_finite(evaluation.embeddings, "test embedding rows", self.name)
+            mc.require_finite(evaluation.gallery_embeddings, "gallery embedding rows", self.name)
             result = mc.search_gallery(
                 evaluation.embeddings,
                 evaluation.identity_true,
@@ -126,30 +133,33 @@ class IdentificationMetric:
                 evaluation.gallery_identities,
                 chunk_bytes=self.chunk_bytes,
             )
-            mated = result.mated
-            # Probes of identities absent from the gallery cannot be identified in a closed
-            # set: they are left out (and counted) rather than scored as misses.
-            ranks = result.rank[mated]
             n_classes = len(result.classes)
-            curve = mc.cmc_curve(ranks, min(self.max_rank, n_classes))
-            for k in self.k:
-                values[f"nn_top{k}_accuracy"] = (
-                    float(np.mean(ranks <= k)) if len(ranks) else math.nan
-                )
-            headline.append(f"nn_top{self.k[0]}_accuracy")
-            curves.append(
-                Curve(
-                    "cmc", list(range(1, len(curve) + 1)), list(curve), source="nearest_neighbour"
-                )
+            max_rank = min(self.max_rank, n_classes)
+            nn_values, nn = mc.closed_set_rates(
+                result.rank, result.mated, self.k, max_rank, prefix="nn_"
             )
+            values.update(nn_values)
+            reference.add("nn_n_probes_unmated")
+            headline.append(f"nn_top{self.k[0]}_accuracy")
+            curve = nn["cmc"]["accuracy"]
+            curves.append(Curve("cmc", nn["cmc"]["rank"], list(curve), source="nearest_neighbour"))
             details["nn_search"] = {
                 "similarity": "cosine, best gallery image per identity",
-                "n_probes": int(mated.sum()),
-                "n_probes_without_gallery_identity": int((~mated).sum()),
+                "n_probes": nn["n_probes"],
+                "n_probes_unmated": nn["n_probes_unmated"],
+                "unmated_rule": nn["unmated_rule"],
                 "n_gallery": int(len(evaluation.gallery_embeddings)),
                 "n_gallery_identities": int(n_classes),
             }
-        return MetricOutput(values=values, details=details, headline=headline, curves=curves)
+            if "nan_reason" in nn:
+                details["nn_search"]["nan_reason"] = nn["nan_reason"]
+        return MetricOutput(
+            values=values,
+            details=details,
+            headline=headline,
+            curves=curves,
+            reference=reference,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,6 +242,8 @@ class OpenSetIdentificationMetric:
             keep = ~np.isin(gallery_ids, held)
             if not keep.any():
                 raise BiobenchError(f"metric '{self.name}': every gallery identity is held out")
+            mc.require_finite(evaluation.embeddings, "test embedding rows", self.name)
+            mc.require_finite(evaluation.gallery_embeddings, "gallery embedding rows", self.name)
             result = mc.search_gallery(
                 evaluation.embeddings,
                 probe_ids,
@@ -243,7 +255,11 @@ class OpenSetIdentificationMetric:
             best, true_score, rank = result.best_score, result.true_score, result.rank
             source = "cosine similarity, best gallery image per identity"
         else:
-            scores = np.asarray(evaluation.identity_scores, dtype=np.float64)
+            scores = mc.require_finite(
+                np.asarray(evaluation.identity_scores, dtype=np.float64),
+                "class-score rows",
+                self.name,
+            )
             columns = np.setdiff1d(np.arange(scores.shape[1]), held)
             reduced = scores[:, columns]
             best = reduced.max(axis=1)
@@ -301,8 +317,15 @@ class VerificationMetric:
     (``std / sqrt(k)``).  ROC and DET curves (downsampled) go to details.
 
     Options: ``far`` (default ``[0.1, 0.01, 0.001, 0.0001]``), ``folds`` (for generated or
-    fold-less pairs, default 10), ``max_pairs`` and ``pair_seed`` (generated pairs, default
-    6000 and 0), ``curve_points`` (default 200), ``headline`` (value names for the main table).
+    fold-less pairs, default 10), ``max_pairs`` and ``pair_seed`` (generated pairs only,
+    default 6000 and 0: setting either for an evaluation that carries its own pair list is an
+    error rather than silently ignored), ``curve_points`` (default 200), ``headline`` (value
+    names for the main table).
+
+    ``details["pairs"]`` is the one statement of where the pairs came from: ``source``
+    (``dataset`` or ``generated``), for generated pairs the generator, ``max_pairs`` and
+    ``seed`` that reproduce them, how folds were assigned, and the counts.  Non-finite
+    embeddings (a diverged model) are an error naming the count of bad rows.
     """
 
     name = "verification"
@@ -314,8 +337,12 @@ class VerificationMetric:
         self.folds = int(options.get("folds", mc.DEFAULT_FOLDS))
         if self.folds < 2:
             raise BiobenchError(f"metric '{self.name}': option 'folds' must be >= 2")
-        self.max_pairs = int(options.get("max_pairs", 6000))
-        self.pair_seed = int(options.get("pair_seed", 0))
+        # None = not set: the defaults apply to generated pairs, and setting either option for
+        # dataset pairs is refused (it would have no effect).
+        self.max_pairs = None if options.get("max_pairs") is None else int(options["max_pairs"])
+        if self.max_pairs is not None and self.max_pairs < 2:
+            raise BiobenchError(f"metric '{self.name}': option 'max_pairs' must be >= 2")
+        self.pair_seed = None if options.get("pair_seed") is None else int(options["pair_seed"])
         self.curve_points = int(options.get("curve_points", 200))
         headline = options.get("headline")
         self.headline = None if headline is None else [str(h) for h in headline]
@@ -323,11 +350,15 @@ class VerificationMetric:
     def compute(self, evaluation: Evaluation) -> MetricOutput:
         if evaluation.embeddings is None:
             return _skipped("the run produced no test embeddings")
-        pairs = mc.evaluation_pairs(
-            evaluation, max_pairs=self.max_pairs, seed=self.pair_seed, n_folds=self.folds
-        )
+        try:
+            pairs = mc.evaluation_pairs(
+                evaluation, max_pairs=self.max_pairs, seed=self.pair_seed, n_folds=self.folds
+            )
+        except BiobenchError as exc:
+            raise BiobenchError(f"metric '{self.name}': {exc}") from None
         if pairs.same.all() or not pairs.same.any():
             return _skipped("verification needs both genuine and impostor pairs")
+        mc.require_finite(evaluation.embeddings, "test embedding rows", self.name)
         scores = mc.pair_cosine_scores(evaluation.embeddings, pairs.index)
         folds = pairs.fold if len(np.unique(pairs.fold)) >= 2 else None
         values, lower, details = mc.verification_from_scores(
@@ -341,7 +372,7 @@ class VerificationMetric:
             Curve("det", det["far"], det["frr"], "pairs", n_impostor, ("auc", "eer")),
         ]
         details["roc_thresholds"] = roc["threshold"]
-        details["pairs"] = {"source": pairs.source, "n": int(len(pairs.same))}
+        details["pairs"] = pairs.describe()
         details["score"] = "cosine similarity of the two test embeddings"
         if self.headline is not None:
             unknown = [h for h in self.headline if h not in values]
@@ -398,6 +429,7 @@ class AttributesMetric:
             return _skipped("the run produced no attribute predictions")
         if not evaluation.attribute_names:
             return _skipped("the protocol uses no attributes")
+        mc.require_finite(evaluation.attribute_scores, "attribute-score rows", self.name)
         values, table = mc.attribute_metrics(
             evaluation.attribute_true,
             evaluation.attribute_scores,
