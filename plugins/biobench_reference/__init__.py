@@ -2,8 +2,9 @@
 
 *Feature Level Fusion from Facial Attributes for Face Recognition* (Izadi), see DESIGN.md:
 
-- backbones: ``vgg16`` (Net1, with ``width``, ``batch_norm`` and ``weights`` options) and any
-  timm model as ``timm:<name>``;
+- backbones: ``vgg16`` (Net1, with ``width``, ``batch_norm`` and ``weights`` options), any
+  timm model as ``timm:<name>``, and frozen pretrained embedders read from a file as
+  ``onnx:<path>`` and ``torchscript:<path>`` (options declare their preprocessing);
 - fusions: the paper's three cases ``none``, ``ground_truth`` and ``predicted``, and ``film``
   (attribute-conditioned feature-wise modulation, new);
 - optimizers: ``modified_adamax`` (Algorithm 1) and ``adamax``, ``adam``, ``adamw``, ``sgd`` on
@@ -75,7 +76,7 @@ def _reference(module: str, attr: str) -> str:
 
 @hookimpl
 def biobench_register_backbones(register: Any) -> None:
-    """Register ``vgg16`` and the ``timm`` prefix (``timm:resnet18`` ...)."""
+    """Register ``vgg16`` and the ``timm``, ``onnx`` and ``torchscript`` prefixes."""
     for name, (module, attr, description) in _BACKBONES.items():
         register(name, _reference(module, attr), description=description)
     register(
@@ -83,6 +84,21 @@ def biobench_register_backbones(register: Any) -> None:
         _reference("timm_backbone", "build_timm_backbone"),
         description="any timm model without its classifier, e.g. timm:resnet18; "
         "options pretrained, weights, hub_timeout, timm model arguments",
+        prefix=True,
+    )
+    register(
+        "onnx",
+        _reference("embedders", "build_onnx"),
+        description="a frozen embedder from an ONNX file, e.g. onnx:models/arcface.onnx "
+        "(onnxruntime); options input_size, channel_order, mean, std, layout, normalize, flip, "
+        "output",
+        prefix=True,
+    )
+    register(
+        "torchscript",
+        _reference("embedders", "build_torchscript"),
+        description="a frozen embedder from a TorchScript file, e.g. torchscript:model.pt; "
+        "options input_size, channel_order, mean, std, layout, normalize, flip",
         prefix=True,
     )
 
