@@ -7,6 +7,7 @@ Exit status: 0 on success; 2 on bad usage or bad input (one line, no traceback, 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ import click
 from biobench import __version__
 from biobench.errors import BiobenchError, RunFailed
 
+#: Set to see the Python traceback of an unexpected error instead of one line.
+TRACEBACK_ENV = "BIOBENCH_TRACEBACK"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -34,6 +37,22 @@ class BiobenchGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("biobench: interrupted; finished records were kept", err=True)
             ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except OSError as exc:
+            # A file system problem (permissions, a full disk) is the user's to fix: one line.
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            click.echo(f"biobench: error: {exc.strerror or exc}{where}", err=True)
+            ctx.exit(2)
+        except Exception as exc:  # noqa: BLE001 - no traceback reaches the user by default
+            if os.environ.get(TRACEBACK_ENV):
+                raise
+            click.echo(
+                f"biobench: internal error: {type(exc).__name__}: {exc} (set {TRACEBACK_ENV}=1 "
+                f"for the traceback, and please report it)",
+                err=True,
+            )
+            ctx.exit(1)
 
 
 def _manager(ctx: click.Context) -> Any:
@@ -93,6 +112,12 @@ def _parse_seeds(text: str | None) -> list[int] | None:
         raise BiobenchError(f"--seeds: expected integers like 0,1,2, got {text!r}") from exc
     if not seeds:
         raise BiobenchError("--seeds: no seed given")
+    negative = [s for s in seeds if s < 0]
+    if negative:
+        raise BiobenchError(f"--seeds: seeds are >= 0, got {negative}")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise BiobenchError(f"--seeds: seed {repeated} given twice; each seed runs once")
     return seeds
 
 
@@ -130,7 +155,18 @@ def _parse_seeds(text: str | None) -> list[int] | None:
     show_default=True,
     help="Where run records and leaderboards are written.",
 )
-@click.option("--resume", is_flag=True, help="Continue interrupted runs from their checkpoints.")
+@click.option(
+    "--label",
+    "variant",
+    metavar="NAME",
+    help="Name this variant: runs are labelled <run label>.<NAME> (default with overrides: "
+    "<run label>.<configuration hash>).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Skip seeds whose record holds this configuration; continue interrupted ones.",
+)
 @click.option("--dry-run", is_flag=True, help="Check everything and print the plan; write nothing.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 @click.option(
@@ -185,6 +221,7 @@ def run(
     device: str,
     data_root: Path | None,
     output: Path,
+    variant: str | None,
     resume: bool,
     dry_run: bool,
     progress: bool,
@@ -212,22 +249,28 @@ def run(
         _launch_torchrun(nproc)
         return
     from biobench.engine import Engine, RunOptions
-    from biobench.protocol import parse_override
+    from biobench.protocol import dropped_options, parse_override
     from biobench.runtime import Accel
 
     pm = _manager(ctx)
     protocol = _protocols(pm).load(protocol_name)
-    overrides = [parse_override(s) for s in sets]
-    for key, value in (
-        ("dataset.name", dataset),
-        ("model.backbone", backbone),
-        ("model.fusion", fusion),
-        ("training.optimizer", optimizer),
-    ):
-        if value:
-            overrides.append((key, value))
+    # Component switches first, then --set: options given on the same command line belong to
+    # the component chosen there (--backbone X --set model.backbone_options.width=4 keeps 4).
+    overrides = [
+        (key, value)
+        for key, value in (
+            ("dataset.name", dataset),
+            ("model.backbone", backbone),
+            ("model.fusion", fusion),
+            ("training.optimizer", optimizer),
+        )
+        if value
+    ]
+    overrides += [parse_override(s) for s in sets]
     labels = [s.strip() for s in only.split(",")] if only else None
-    specs = protocol.runs(overrides, _parse_seeds(seeds), labels)
+    seed_list = _parse_seeds(seeds)
+    specs = protocol.runs(overrides, seed_list, labels)
+    base_specs = protocol.runs((), seed_list, labels)
     engine = Engine(
         pm,
         RunOptions(
@@ -241,13 +284,21 @@ def run(
             profile=profile,
             jobs=jobs,
             threads=threads,
+            label=variant,
         ),
     )
-    result = engine.run_protocol(protocol, specs)
+    for message in dropped_options(protocol, specs, overrides):
+        click.echo(f"biobench: warning: {message}", err=True)
+    result = engine.run_protocol(
+        protocol, specs, base_specs, [f"{k}={_show(v)}" for k, v in overrides]
+    )
     if not engine.dist.is_main:
         return
     if dry_run:
-        click.echo("dry run: everything resolved; nothing was written")
+        click.echo(
+            "dry run: every run resolved and checked (data, model, one training step); "
+            "nothing was written"
+        )
         return
     for warning in result.warnings:
         click.echo(f"biobench: warning: {warning}", err=True)
@@ -257,6 +308,10 @@ def run(
     click.echo(f"{len(result.records)} run records under {Path(output) / 'runs' / protocol.name}")
     for kind, path in sorted(result.leaderboard.items()):
         click.echo(f"leaderboard ({kind}): {path}")
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _launch_torchrun(nproc: int) -> None:
@@ -377,19 +432,25 @@ def protocols_show(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.argument("targets", nargs=-1, required=True)
 @click.pass_context
 def protocols_validate(ctx: click.Context, targets: tuple[str, ...]) -> None:
-    """Validate protocol files or names: schema, component names and options."""
+    """Validate protocols: schema, components and their options, data (when present), and one
+    training step of every run's model on the CPU (the checks every real run starts with)."""
+    from biobench.context import RunContext, RunOptions
+    from biobench.data import DataCache
+    from biobench.preflight import preflight
+
     pm = _manager(ctx)
     index = _protocols(pm)
     for target in targets:
         p = index.load(target)
-        for spec in p.runs():
-            pm.get("dataset", spec.dataset["name"])
-            pm.get("backbone", spec.model["backbone"])
-            pm.get("fusion", spec.model["fusion"])
-            pm.get("optimizer", spec.training["optimizer"])
-            for m in spec.metrics:
-                pm.get("metric", m["name"])
-        click.echo(f"{target}: ok ({p.name} v{p.version}, {len(p.runs())} runs)")
+        run_ctx = RunContext.create(
+            pm, RunOptions(device="cpu", progress=sys.stderr.isatty(), log=lambda m: None)
+        )
+        checks = preflight(run_ctx, p, p.runs(), DataCache(run_ctx), need_data=False)
+        notes = sorted({n for c in checks for n in c.notes})
+        state = "ok" if all(c.data_checked for c in checks) else "ok without data"
+        click.echo(f"{target}: {state} ({p.name} v{p.version}, {len(p.runs())} runs checked)")
+        for note in notes:
+            click.echo(f"  {note}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,11 +521,11 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
 def _load_dataset(
     ctx: click.Context, name: str, options: dict[str, Any], image_size: int, data_root: Path | None
 ) -> tuple[Any, Any, Any]:
+    from biobench.context import data_roots, default_cache_dir
     from biobench.contracts import DataContext
-    from biobench.engine import build_component, data_roots, default_cache_dir
 
     pm = _manager(ctx)
-    dataset, _ = build_component(pm, "dataset", name, options)
+    dataset, _ = pm.build("dataset", name, options)
     data_ctx = DataContext(
         roots=data_roots(name, data_root),
         cache_dir=default_cache_dir() / "datasets" / name,
@@ -473,6 +534,18 @@ def _load_dataset(
         progress=sys.stderr.isatty(),
     )
     return pm, dataset, data_ctx
+
+
+def _plugin_call(what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call into a plugin: its bad-input errors pass through, anything else is named."""
+    from biobench.errors import PluginError
+
+    try:
+        return func(*args, **kwargs)
+    except (BiobenchError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin bug is one line naming the plugin
+        raise PluginError(f"{what} raised {type(exc).__name__}: {exc}") from exc
 
 
 _DATASET_OPTIONS = [
@@ -532,7 +605,7 @@ def data_preview(
 
     _, dataset, data_ctx = _load_dataset(ctx, name, _options(option_pairs), image_size, data_root)
     path = contact_sheet(
-        dataset.load(data_ctx),
+        _plugin_call(f"dataset '{name}'", dataset.load, data_ctx),
         out or Path(f"{name}.png"),
         identities=identities,
         per_identity=per_identity,
@@ -562,7 +635,8 @@ def data_export(
     """
     pm, dataset, data_ctx = _load_dataset(ctx, name, _options(option_pairs), image_size, data_root)
     entry, _ = pm.get("exporter", fmt)
-    entry.factory(dataset.load(data_ctx), out)
+    loaded = _plugin_call(f"dataset '{name}'", dataset.load, data_ctx)
+    _plugin_call(f"exporter '{fmt}' ({entry.origin})", entry.factory, loaded, out)
     click.echo(f"wrote {name} in {fmt} format to {out}")
 
 
@@ -603,7 +677,9 @@ def data_prepare(
     if not hasattr(dataset, "prepare"):
         raise BiobenchError(f"dataset '{name}' has no preparation step")
     target = root or data_ctx.roots[0]
-    report = dataset.prepare(
+    report = _plugin_call(
+        f"dataset '{name}' prepare",
+        dataset.prepare,
         target,
         source=source,
         subset=subset,
@@ -625,12 +701,16 @@ def data_check(
     image_size: int,
     as_json: bool,
 ) -> None:
-    """Say what of a dataset is present, what is missing, and its fingerprint."""
+    """Say what of a dataset is present, what is missing, and its fingerprint.
+
+    Exit status 0 when the dataset was found, 3 when it was not (the report says where biobench
+    looked), 2 on bad input.
+    """
     _, dataset, data_ctx = _load_dataset(ctx, name, _options(option_pairs), image_size, data_root)
     if hasattr(dataset, "check"):
-        report = dataset.check(data_ctx)
+        report = _plugin_call(f"dataset '{name}' check", dataset.check, data_ctx)
     else:
-        loaded = dataset.load(data_ctx)
+        loaded = _plugin_call(f"dataset '{name}'", dataset.load, data_ctx)
         report = {
             "images": len(loaded),
             "identities": len(loaded.identity_names),
@@ -642,6 +722,9 @@ def data_check(
     else:
         for key, value in report.items():
             click.echo(f"{key}: {value}")
+    if isinstance(report, dict) and report.get("found") is False:
+        # The report was printed; the status says the dataset cannot be used as it is.
+        ctx.exit(3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -650,12 +733,12 @@ def data_check(
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("score_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("score_file", type=click.Path(path_type=Path))
 @click.option(
     "--metrics",
-    default="verification",
-    show_default=True,
-    help="Comma-separated metric names to compute from the scores.",
+    default=None,
+    help="Comma-separated: verification, identification, attributes "
+    "(default: the CSV's kind, else verification).",
 )
 @click.option(
     "-o",
@@ -663,26 +746,115 @@ def data_check(
     "option_pairs",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Metric options (repeatable).",
+    help="Metric options (repeatable): far=0.001, k=[1,5], max_rank=20, threshold=0.5.",
 )
-@click.option("--json", "as_json", is_flag=True)
-def score(score_file: Path, metrics: str, option_pairs: tuple[str, ...], as_json: bool) -> None:
-    """Compute metrics from a score file (Bob 4-column or biobench CSV).
+@click.option(
+    "--aggregate",
+    type=click.Choice(["max", "mean"]),
+    default="max",
+    show_default=True,
+    help="Identification: how several gallery items of one identity give its score.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def score(
+    score_file: Path,
+    metrics: str | None,
+    option_pairs: tuple[str, ...],
+    aggregate: str,
+    as_json: bool,
+) -> None:
+    """Compute metrics from a score file (Bob 4-/5-column or biobench CSV).
+
+    NaN scores are failures to acquire (counted; rejections in the rates). Identification
+    files with several rows per (probe, identity) are aggregated per identity (--aggregate).
+    Notes on what was done go to stderr.
 
     \b
     Examples:
-      biobench score leaderboards/runs/orl/case1-none/seed-0-scores/verification.txt
-      biobench score my_system_scores.txt --metrics verification --json
+      biobench score leaderboards/runs/orl/case1-none/seed-0-scores/verification.csv
+      biobench score leaderboards/runs/orl/case1-none/seed-0-scores/identification.scores \\
+          --metrics identification -o k=[1,5]
+      biobench score my_system.scores --metrics verification --json
     """
-    from biobench.scores import score_file as compute
+    from biobench.atomic import jsonable
+    from biobench.scores import read_scores, score_set_metrics
 
-    names = [m.strip() for m in metrics.split(",") if m.strip()]
-    values = compute(score_file, names, _options(option_pairs))
+    if not score_file.is_file():
+        raise BiobenchError(f"no such score file: {score_file}")
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    options = _options(option_pairs)
+    if aggregate != "max" or "aggregate" not in options:
+        options["aggregate"] = aggregate
+    scores = read_scores(score_file)
+    if names is None or "identification" not in names:
+        if not (names is None and scores.kind in ("identification", "nn_identification")):
+            options.pop("aggregate")
+    result = score_set_metrics(scores, names, options)
+    values: dict[str, float] = {}
+    notes: list[str] = []
+    for name, output in result.items():
+        values.update(output["values"])
+        notes += [f"{name}: {n}" for n in output["notes"]]
+        notes += [
+            f"{name}: {k} is NaN: {why}"
+            for k, why in output["details"].get("nan_reasons", {}).items()
+        ]
     if as_json:
-        click.echo(json.dumps(values, indent=2, default=str))
+        click.echo(
+            json.dumps(
+                jsonable({"file": str(score_file), "values": values, "notes": notes}), indent=2
+            )
+        )
         return
+    for note in notes:
+        click.echo(f"biobench: note: {note}", err=True)
     for key, value in values.items():
         click.echo(f"{key}\t{value}")
+
+
+# ---------------------------------------------------------------------------------------------
+# verify
+# ---------------------------------------------------------------------------------------------
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("target", type=click.Path(path_type=Path), metavar="RECORD|DIR")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    help="Dataset directory (the data fingerprint is reported, not recomputed).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--quiet", is_flag=True, help="Print only checks that are not ok.")
+def verify(target: Path, data: Path | None, as_json: bool, quiet: bool) -> None:
+    """Recompute a run record's numbers from its score files and check its provenance.
+
+    For each record (a seed-*.json file, or every record under DIR): every metric value from
+    the score files with the recorded metric options (agreement: relative 1e-9), the protocol
+    file's sha256, the split sha256, and the plugin versions installed now. Each check is ok,
+    DIFFERS (both values) or cannot check (why). Exit status 1 when any check differs.
+
+    \b
+    Examples:
+      biobench verify leaderboards/runs/quick/case1-none/seed-0.json
+      biobench verify leaderboards/runs/ --json
+    """
+    from biobench.verify import DIFFERS, verify_path
+    from biobench.verify import as_json as to_json
+
+    results = verify_path(target, data)
+    differs = any(c.status == DIFFERS for checks in results.values() for c in checks)
+    if as_json:
+        click.echo(json.dumps(to_json(results), indent=2))
+    else:
+        for path, checks in results.items():
+            bad = sum(c.status == DIFFERS for c in checks)
+            click.echo(f"{path}: {'DIFFERS' if bad else 'verifies'} ({len(checks)} checks)")
+            for check in checks:
+                if not quiet or check.status != "ok":
+                    click.echo(f"  {check.line()}")
+    if differs:
+        sys.exit(1)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The composed model: backbone -> attribute head -> fusion -> identity head (DESIGN.md).
+"""The composed model: backbone -> attribute head -> fusion -> identity head, built from plugins.
 
 Everything here is generic: the backbone and fusion come from plugins; the heads are the paper's
 "FC(hidden) -> FC(out)" branches with the width taken from the protocol.
@@ -7,12 +7,21 @@ Everything here is generic: the backbone and fusion come from plugins; the heads
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import nn
 
-from biobench.errors import BiobenchError
+from biobench.errors import BiobenchError, PluginError
+from biobench.runtime import Accel
+
+if TYPE_CHECKING:
+    from biobench.plugins import PluginManager
+    from biobench.protocol import RunSpec
+
+#: The attribute information a fusion may ask for (its ``inputs``).
+FUSION_INPUTS = frozenset({"predicted", "ground_truth"})
 
 
 class MLPHead(nn.Module):
@@ -134,3 +143,120 @@ class ComposedModel(nn.Module):
             reach = attr if "predicted" in self.fusion_inputs else []
             groups["identity"] = trunk + reach + fusion + list(self.identity_head.parameters())
         return groups
+
+
+# ---------------------------------------------------------------------------------------------
+# Building a cell's model and optimizer from the registries
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BuiltModel:
+    """A cell's composed model with the provenance of its backbone and fusion."""
+
+    model: ComposedModel
+    provenance: dict[str, Any]
+
+
+def build_model(
+    pm: PluginManager,
+    spec: RunSpec,
+    *,
+    num_attributes: int,
+    num_identities: int,
+    fusion_index: list[int],
+) -> BuiltModel:
+    """Backbone and fusion from their plugins, composed with the protocol's heads (on the CPU)."""
+    m = spec.model
+    backbone, bprov = pm.build(
+        "backbone",
+        m["backbone"],
+        dict(m["backbone_options"]),
+        image_size=m["image_size"],
+        in_channels=3,
+    )
+    if isinstance(getattr(backbone, "output_dim", None), bool) or not isinstance(
+        getattr(backbone, "output_dim", None), int
+    ):
+        raise PluginError(
+            f"backbone '{m['backbone']}' ({_origin(bprov)}) has no integer output_dim"
+        )
+    tasks = list(spec.training["tasks"])
+    trainable = getattr(backbone, "trainable", True)
+    fusion, fprov = pm.build(
+        "fusion",
+        m["fusion"],
+        dict(m["fusion_options"]),
+        feature_dim=int(backbone.output_dim),
+        num_attributes=len(fusion_index),
+    )
+    unknown = set(getattr(fusion, "inputs", frozenset())) - FUSION_INPUTS
+    if unknown:
+        raise PluginError(
+            f"fusion '{m['fusion']}' ({_origin(fprov)}) declares unknown inputs "
+            f"{sorted(unknown)}; known: {sorted(FUSION_INPUTS)}"
+        )
+    if isinstance(getattr(fusion, "output_dim", None), bool) or not isinstance(
+        getattr(fusion, "output_dim", None), int
+    ):
+        raise PluginError(f"fusion '{m['fusion']}' ({_origin(fprov)}) has no integer output_dim")
+    try:
+        model = ComposedModel(
+            backbone,
+            fusion,
+            num_attributes=num_attributes,
+            num_identities=num_identities,
+            hidden=int(m["hidden"]),
+            fusion_index=fusion_index,
+            with_attribute_head=trainable and "attributes" in tasks,
+            with_identity_head=trainable and "identity" in tasks,
+            dropout=float(m.get("dropout", 0.0)),
+        )
+    except BiobenchError as exc:
+        raise BiobenchError(f"run '{spec.label}': {exc}") from exc
+    return BuiltModel(model, {"backbone": bprov, "fusion": fprov})
+
+
+def place_model(model: ComposedModel, device: torch.device, accel: Accel) -> ComposedModel:
+    """Move to the device, with the memory format and compilation the accelerator options ask."""
+    model = model.to(device)
+    if accel.use_channels_last(device):
+        model = model.to(memory_format=torch.channels_last)
+    # Foreign, frozen backbones (e.g. dlib) cannot be compiled and gain nothing from it.
+    trainable = getattr(model.backbone, "trainable", True)
+    if accel.compile and trainable and not getattr(model.backbone, "raw_input", False):
+        model.backbone = torch.compile(model.backbone)
+    return model
+
+
+def build_optimizer(pm: PluginManager, spec: RunSpec, model: ComposedModel) -> tuple[Any, Any]:
+    """The optimizer plugin over the model's task parameter groups (None: nothing to train)."""
+    t = spec.training
+    groups = model.task_parameters()
+    unknown = sorted(set(t["task_weights"]) - {"attributes", "identity"})
+    if unknown:
+        raise BiobenchError(f"training.task_weights: unknown tasks {unknown}")
+    if not groups:
+        return None, {"name": t["optimizer"], "plugin": None, "unused": True}
+    weights = {k: float(t["task_weights"].get(k, 1.0)) for k in groups}
+    return pm.build(
+        "optimizer",
+        t["optimizer"],
+        dict(t["optimizer_options"]),
+        task_params=groups,
+        task_weights=weights,
+    )
+
+
+def parameter_counts(model: nn.Module) -> dict[str, int]:
+    """Parameters of the model as trained and evaluated (heads included)."""
+    params = list(model.parameters())
+    return {
+        "parameters": int(sum(p.numel() for p in params)),
+        "trainable_parameters": int(sum(p.numel() for p in params if p.requires_grad)),
+    }
+
+
+def _origin(provenance: dict[str, Any]) -> str:
+    dist = provenance.get("distribution") or "no distribution"
+    return f"plugin '{provenance.get('plugin')}', {dist} {provenance.get('version') or ''}".strip()

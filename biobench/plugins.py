@@ -16,16 +16,17 @@ import importlib.metadata as md
 import importlib.util
 import os
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import pluggy
 
 from biobench import hookspecs
 from biobench.errors import BiobenchError, PluginError
+from biobench.options import check_signature
 from biobench.registry import KINDS, Entry, Registry
 
 ENTRY_POINT_GROUP = "biobench"
@@ -104,6 +105,13 @@ def _dist_of_module(module_name: str) -> tuple[str | None, str | None]:
         except md.PackageNotFoundError:  # pragma: no cover - broken metadata
             continue
     return None, None
+
+
+class Built(NamedTuple):
+    """A component instance and its provenance (name, plugin, distribution, version)."""
+
+    component: Any
+    provenance: dict[str, Any]
 
 
 class PluginManager:
@@ -207,6 +215,28 @@ class PluginManager:
 
     def get(self, kind: str, name: str) -> tuple[Entry, dict[str, Any]]:
         return self.registries[kind].get(name)
+
+    def build(self, kind: str, name: str, options: Mapping[str, Any], **fixed: Any) -> Built:
+        """Instantiate a registered component with the user's ``options`` and the harness's
+        ``fixed`` arguments, checking option names against the factory's signature.
+
+        Every failure is one :class:`BiobenchError` naming the component and its plugin and
+        distribution; a plugin that raises for a reason of its own is a :class:`PluginError`.
+        """
+        entry, extra = self.get(kind, name)
+        component = f"{kind} '{name}'"
+        check_signature(component, entry.factory, options, supplied={*fixed, *extra})
+        try:
+            made = entry.factory(**{**fixed, **extra, **options})
+        except BiobenchError as exc:
+            raise BiobenchError(f"{exc} [{entry.origin}]") from exc
+        except TypeError as exc:
+            raise BiobenchError(f"{component} ({entry.origin}): bad options: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - a plugin bug is reported with its origin
+            raise PluginError(
+                f"{component} from {entry.origin} raised {type(exc).__name__}: {exc}"
+            ) from exc
+        return Built(made, entry.provenance(name))
 
     def _build_registries(self) -> dict[str, Registry]:
         registries = {kind: Registry(kind) for kind in KINDS}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from biobench.errors import BiobenchError, ProtocolError
+from biobench.paths import safe_name
 
 # A schema node is: a type (str, int, float, bool), a tuple of allowed literal strings,
 # ("list", node), ("dict", node) for free keys with typed values, ("table", {key: node}) for a
@@ -29,10 +30,26 @@ def _table(**keys: Any) -> tuple[str, dict[str, Any]]:
     return ("table", keys)
 
 
+def _number(
+    kind: type,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> tuple[Any, ...]:
+    """A number of ``kind`` within bounds (a range node of the schema)."""
+    return ("range", kind, low, high, low_open, high_open)
+
+
+POSITIVE_INT = _number(int, 1)
+NON_NEGATIVE_INT = _number(int, 0)
+
+
 SPLIT = _table(
     rule=("per_identity", "dataset", "file"),
-    train_fraction=float,
-    seed=int,
+    train_fraction=_number(float, 0, 1, low_open=True, high_open=True),
+    seed=NON_NEGATIVE_INT,
     path=str,
 )
 DATASET = _table(
@@ -41,30 +58,30 @@ DATASET = _table(
     attributes=("union", ("all", "identity", "none"), ("list", str)),
     fusion_attributes=("union", ("identity", "all", "none"), ("list", str)),
     split=SPLIT,
-    min_images_per_identity=int,
-    max_identities=int,
+    min_images_per_identity=POSITIVE_INT,
+    max_identities=_number(int, 2),
 )
 MODEL = _table(
     backbone=str,
     backbone_options=ANY,
-    image_size=int,
-    hidden=int,
-    dropout=float,
+    image_size=POSITIVE_INT,
+    hidden=POSITIVE_INT,
+    dropout=_number(float, 0, 1, high_open=True),
     fusion=str,
     fusion_options=ANY,
 )
 TRAINING = _table(
-    epochs=int,
-    batch_size=int,
+    epochs=POSITIVE_INT,
+    batch_size=POSITIVE_INT,
     optimizer=str,
     optimizer_options=ANY,
     tasks=("list", ("attributes", "identity")),
-    task_weights=("dict", float),
+    task_weights=("dict", _number(float, 0)),
     augment=bool,
     checkpoint=bool,
 )
 EVALUATION = _table(
-    batch_size=int,
+    batch_size=POSITIVE_INT,
     embedding=("identity_hidden", "trunk"),
 )
 METRIC = ("union", str, _table(name=str, options=ANY))
@@ -77,7 +94,7 @@ RUN = _table(
     training=TRAINING,
     evaluation=EVALUATION,
     metrics=("list", METRIC),
-    seeds=("list", int),
+    seeds=("list", NON_NEGATIVE_INT),
 )
 REPORTED = _table(
     label=str,
@@ -102,7 +119,7 @@ PROTOCOL = _table(
     training=TRAINING,
     evaluation=EVALUATION,
     metrics=("list", METRIC),
-    seeds=("list", int),
+    seeds=("list", NON_NEGATIVE_INT),
     runs=("list", RUN),
     reported=("list", REPORTED),
     claims=("list", CLAIM),
@@ -149,6 +166,14 @@ _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a b
 def _describe(node: Any) -> str:
     if isinstance(node, type):
         return _TYPE_NAMES[node]
+    if isinstance(node, tuple) and node and node[0] == "range":
+        _, kind, low, high, low_open, high_open = node
+        if high is None:
+            return f"{_TYPE_NAMES[kind]} {'>' if low_open else '>='} {low:g}"
+        return (
+            f"{_TYPE_NAMES[kind]} in {'(' if low_open else '['}{low:g}, {high:g}"
+            f"{')' if high_open else ']'}"
+        )
     if isinstance(node, tuple) and node and node[0] == "union":
         return " or ".join(_describe(n) for n in node[1:])
     if isinstance(node, tuple) and node and node[0] in ("list", "dict", "table"):
@@ -187,6 +212,14 @@ def validate(value: Any, node: Any, source: str, key: str) -> None:
             )
         return
     kind = node[0]
+    if kind == "range":
+        _, number, low, high, low_open, high_open = node
+        validate(value, number, source, key)
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            raise ProtocolError(source, key, f"expected {_describe(node)}, got {value!r}")
+        return
     if kind == "union":
         errors = []
         for option in node[1:]:
@@ -354,6 +387,31 @@ class Protocol:
         return specs
 
 
+def dropped_options(
+    protocol: Protocol, specs: Sequence[RunSpec], overrides: Sequence[tuple[str, Any]]
+) -> list[str]:
+    """Messages for protocol options that a component switch on the command line left behind.
+
+    ``--backbone X`` replaces the protocol's backbone: its options were written for the old
+    backbone and are not applied to X.  Say so rather than drop them silently.
+    """
+    switched = {key for key, _ in overrides}
+    base = {s.label: s for s in protocol.runs(only=[s.label for s in specs])}
+    messages = []
+    for spec in specs:
+        old = base[spec.label]
+        for table, name_key, options_key in COMPONENT_OPTIONS:
+            key = f"{table}.{name_key}"
+            before = getattr(old, table)
+            after = getattr(spec, table)
+            if key in switched and before[name_key] != after[name_key] and before[options_key]:
+                messages.append(
+                    f"run '{spec.label}': {table}.{options_key} {before[options_key]} belong to "
+                    f"{before[name_key]!r} and are not applied to {after[name_key]!r}"
+                )
+    return messages
+
+
 def _metric_entry(m: str | dict[str, Any]) -> dict[str, Any]:
     if isinstance(m, str):
         return {"name": m, "options": {}}
@@ -444,9 +502,13 @@ def load_protocol(path: Path, resolve: Any = None, _seen: tuple[Path, ...] = ())
     merged = deep_merge(parent_data, data)
     if "extends" in merged:
         del merged["extends"]
-    for i, run in enumerate(merged.get("runs", [])):
+    runs_of = merged.get("runs", [])
+    for i, run in enumerate(runs_of):
         if "label" not in run:
             raise ProtocolError(source, f"runs[{i}].label", "required key is missing")
+    safe_name(merged["name"], "name", source)
+    for i, run in enumerate(runs_of):
+        safe_name(run["label"], f"runs[{i}].label", source)
     labels = [r["label"] for r in merged.get("runs", [])]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:
@@ -462,6 +524,10 @@ def load_protocol(path: Path, resolve: Any = None, _seen: tuple[Path, ...] = ())
                 )
     if not merged["seeds"]:
         raise ProtocolError(source, "seeds", "at least one seed is needed")
+    for where, table in [("", merged), *((f"runs[{i}].", r) for i, r in enumerate(runs_of))]:
+        seeds = table.get("seeds", [])
+        if len(set(seeds)) != len(seeds):
+            raise ProtocolError(source, f"{where}seeds", f"a seed is listed twice: {seeds}")
     return Protocol(
         name=merged["name"],
         version=merged["version"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ import biobench
 from biobench import atomic
 from biobench.atomic import atomic_open  # noqa: F401 - re-exported for plugins
 
-RECORD_SCHEMA = 1
+#: 2: run identity (config_hash, protocol_label, overrides), typed metric reports, training
+#: accuracy, model parameter counts and weights.
+RECORD_SCHEMA = 2
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -20,8 +23,10 @@ def write_json(path: Path, data: Any) -> None:
     atomic.write_json(path, data)
 
 
-def git_state(start: Path | None = None) -> dict[str, Any]:
-    """The git commit of the biobench checkout (when run from one) and whether it is dirty."""
+def git_state(start: Path | None = None, exclude: Path | None = None) -> dict[str, Any]:
+    """The git commit of the biobench checkout (when run from one) and whether its *code* is
+    dirty: the output folder (``exclude``, e.g. the committed ``leaderboards/``) does not count,
+    or every run writing there would call its own checkout dirty."""
     where = Path(start or Path(biobench.__file__).resolve().parent.parent)
     try:
         commit = subprocess.run(
@@ -29,8 +34,15 @@ def git_state(start: Path | None = None) -> dict[str, Any]:
         )
         if commit.returncode != 0:
             return {"git_commit": None, "git_dirty": None}
+        pathspec = ["--", "."]
+        if exclude is not None:
+            try:
+                relative = Path(exclude).resolve().relative_to(where.resolve())
+                pathspec.append(f":(exclude){relative.as_posix()}")
+            except ValueError:
+                pass  # the output folder is outside the checkout
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", *pathspec],
             cwd=where,
             capture_output=True,
             text=True,
@@ -41,7 +53,7 @@ def git_state(start: Path | None = None) -> dict[str, Any]:
         return {"git_commit": None, "git_dirty": None}
 
 
-def environment(device: str) -> dict[str, Any]:
+def environment(device: str, output: Path | None = None) -> dict[str, Any]:
     import torch
 
     return {
@@ -50,9 +62,74 @@ def environment(device: str) -> dict[str, Any]:
         "torch": torch.__version__,
         "platform": platform.platform(),
         "device": device,
-        **git_state(),
+        **git_state(exclude=output),
     }
 
 
-def record_path(output: Path, protocol: str, label: str, seed: int) -> Path:
-    return Path(output) / "runs" / protocol / label / f"seed-{seed}.json"
+def build_record(
+    *,
+    protocol: Any,
+    item: Any,
+    prepared: Any,
+    components: dict[str, Any],
+    results: Any,
+    state: Any,
+    artifacts: dict[str, Any],
+    timings: dict[str, Any],
+    env: dict[str, Any],
+    model_info: dict[str, Any],
+    eval_info: dict[str, Any],
+    trained_tasks: list[str],
+) -> dict[str, Any]:
+    """The JSON record of one (cell, seed): configuration, provenance, metrics, curves, timings.
+
+    ``item`` is the :class:`~biobench.plan.PlannedRun`, ``prepared`` its
+    :class:`~biobench.data.PreparedData`, ``results`` the
+    :class:`~biobench.evaluation.MetricResults` and ``state`` the training state.
+    """
+    spec = item.spec
+    data = prepared.data
+    return {
+        "schema": RECORD_SCHEMA,
+        "protocol": {
+            "name": protocol.name,
+            "version": protocol.version,
+            "sha256": protocol.sha256,
+            "path": str(protocol.path),
+        },
+        "run": {
+            "label": spec.label,
+            "protocol_label": item.cell_label,
+            "config_hash": item.config_hash,
+            "overrides": list(item.overrides),
+            "description": spec.description,
+            "seed": item.seed,
+            **spec.config(),
+        },
+        "trained_tasks": trained_tasks,
+        "components": components,
+        "data": {
+            "fingerprint": data.fingerprint,
+            "n_train": int(len(prepared.train)),
+            "n_test": int(len(prepared.test)),
+            "n_identities": len(data.identity_names),
+            "missing": int(data.missing),
+            "attributes": prepared.attribute_names,
+            "fusion_attributes": prepared.fusion_attributes,
+            "split_sha256": prepared.split_sha256,
+            "evaluation": eval_info,
+            "info": data.info,
+        },
+        "metrics": results.values,
+        "lower_is_better": sorted(results.lower_is_better),
+        "headline": results.headline,
+        "reports": results.reports,
+        "details": results.details,
+        "losses": state.losses,
+        "train_accuracy": state.accuracy,
+        "model_info": model_info,
+        "timings": timings,
+        "environment": env,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "artifacts": artifacts,
+    }

@@ -60,6 +60,15 @@ class Entry:
                 self._loaded = loaded
         return self._loaded
 
+    def provenance(self, name: str) -> dict[str, Any]:
+        """What a run record keeps about the component it used."""
+        return {
+            "name": name,
+            "plugin": self.plugin,
+            "distribution": self.distribution,
+            "version": self.version,
+        }
+
     @property
     def origin(self) -> str:
         dist = f"{self.distribution} {self.version}" if self.distribution else "no distribution"

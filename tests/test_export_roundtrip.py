@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from biobench.contracts import DataContext
-from biobench.engine import build_component
 from biobench.testing import new_plugin_manager
 
 
@@ -23,12 +22,9 @@ def test_synthfaces_celeba_export_reads_back(run_cli, tmp_path: Path) -> None:
 
     pm = new_plugin_manager()
     ctx = DataContext(roots=[tmp_path], cache_dir=tmp_path / "cache", image_size=32, progress=False)
-    synth, _ = build_component(
-        pm, "dataset", "synthfaces", {"identities": 4, "images_per_identity": 6}
-    )
+    synth, _ = pm.build("dataset", "synthfaces", {"identities": 4, "images_per_identity": 6})
     original = synth.load(ctx)
-    celeba, _ = build_component(
-        pm,
+    celeba, _ = pm.build(
         "dataset",
         "celeba",
         {"split": "none", "identity_attributes": list(original.identity_attributes)},

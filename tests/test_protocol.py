@@ -153,6 +153,6 @@ def test_run_requiring_a_missing_distribution_is_skipped(tmp_path: Path) -> None
     )
     p = load_protocol(write(tmp_path, text))
     engine = Engine(new_plugin_manager(), RunOptions(output=tmp_path / "o", log=lambda m: None))
-    plan = engine.plan(p, p.runs(seeds=[0]))
-    assert [item.spec.label for item in plan] == ["none", "ground-truth", "attributes-alone"]
-    assert "no-such-biobench-plugin" in engine.skipped[0]
+    plan = engine.prepare(p, p.runs(seeds=[0]))
+    assert [item.spec.label for item in plan.runs] == ["none", "ground-truth", "attributes-alone"]
+    assert "no-such-biobench-plugin" in plan.skipped[0]

@@ -27,13 +27,19 @@ SMALL = [
     "training.epochs=1",
     "training.batch_size=8",
 ]
+# The tiny PubFig copy has 4 images of 2 people: the pinned hash split would leave one person
+# without training images (refused: closed-set identification cannot name them), so the test
+# splits per identity instead.
+PUBFIG_SPLIT = ["dataset.min_images_per_identity=1", "dataset.split.rule=per_identity"]
 EXTRA = {
-    "pubfig": ["dataset.min_images_per_identity=1"],
-    "pubfig-cpu": ["dataset.min_images_per_identity=1"],
+    "pubfig": PUBFIG_SPLIT,
+    "pubfig-cpu": PUBFIG_SPLIT,
     "lfw": ["dataset.options.min_images=3", "dataset.min_images_per_identity=3"],
     "lfw-cpu": ["dataset.options.min_images=3", "dataset.min_images_per_identity=3"],
-    # Two pair sets in the tiny pairs.txt: the 10-fold headline does not apply.
-    "lfw-verification": ['metrics=["verification"]'],
+    # Two pair sets in the tiny pairs.txt: the 10-fold headline does not apply.  Everyone but
+    # one person appears in a pair, so the training split holds one identity: identity training
+    # is refused there (see test_training_on_one_identity_is_refused), attributes train.
+    "lfw-verification": ['metrics=["verification"]', 'training.tasks=["attributes"]'],
     "celeba": [
         "dataset.options.identities=3",
         "dataset.options.min_images=3",
@@ -79,3 +85,19 @@ def test_pubfig_protocols(name: str, web, tmp_path: Path) -> None:  # noqa: ANN0
     table = (tmp_path / "out" / f"{name}.csv").read_text()
     assert "reported" in table and "0.9843" in table
     assert board
+
+
+def test_training_on_one_identity_is_refused(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    """The protocol as shipped, on data where every person but one appears in a pair: the
+    training split holds one identity.  This used to train an identity head on nothing and
+    publish 10-fold accuracy; now it stops before training, naming the numbers."""
+    root = write_lfw(tmp_path / "lfw-data", eol="\r\n")
+    out = tmp_path / "out"
+    result = run_cli(
+        "run", "--protocol", "lfw-verification", "--data-root", str(root), "--output", str(out),
+        *[arg for s in SMALL for arg in ("--set", s)],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "training split has 1 identities" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()

@@ -12,9 +12,13 @@ import math
 import numpy as np
 import pytest
 
-from biobench.engine import DataCache, Engine, RunOptions, evaluate, prepare_data, train
+from biobench.context import RunContext, RunOptions
+from biobench.data import DataCache
+from biobench.evaluation import evaluate
+from biobench.model import build_model, build_optimizer
 from biobench.protocol import load_protocol
 from biobench.testing import TINY_PROTOCOL, new_plugin_manager
+from biobench.training import Checkpointing, train
 
 PM = new_plugin_manager()
 # A prefix registration stands for a family: smoke it with a tiny member.
@@ -36,45 +40,40 @@ def tiny(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     )
     (tmp / "tiny.toml").write_text(text)
     protocol = load_protocol(tmp / "tiny.toml")
-    engine = Engine(PM, RunOptions(output=tmp / "out", progress=False, log=lambda m: None))
+    ctx = RunContext.create(PM, RunOptions(output=tmp / "out", progress=False, log=lambda m: None))
     spec = protocol.runs(seeds=[0])[0]
     spec.training["epochs"] = 1
     spec.training["batch_size"] = 12
-    prepared = prepare_data(DataCache(PM, engine.options), spec, protocol.base_dir)
-    return engine, spec, prepared
+    prepared = DataCache(ctx).prepared(spec, protocol.base_dir)
+    return ctx, spec, prepared
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("fusion", FUSIONS)
 @pytest.mark.parametrize("backbone", BACKBONES)
 def test_combination_trains_and_evaluates(tiny, backbone: str, fusion: str, optimizer: str) -> None:  # noqa: ANN001
-    engine, base, prepared = tiny
+    ctx, base, prepared = tiny
     spec = type(base)(**{**base.__dict__})
     spec.model = {**base.model, "backbone": backbone, "fusion": fusion, "backbone_options": {}}
     if backbone == "vgg16":
         spec.model["backbone_options"] = {"width": 0.0625}
     spec.training = {**base.training, "optimizer": optimizer}
-    model, _ = engine.build_model(spec, prepared)
-    opt, _ = engine.build_optimizer(spec, model)
-    before = [p.detach().clone() for p in model.parameters()]
-    state = train(
-        model,
-        opt,
-        prepared,
+    model = build_model(
+        PM,
         spec,
-        0,
-        engine.device,
-        checkpoint=None,
-        config_hash="",
-        resume=False,
-        progress=False,
-        on_epoch=lambda epoch, losses: None,
-    )
+        num_attributes=len(prepared.attribute_names),
+        num_identities=len(prepared.data.identity_names),
+        fusion_index=prepared.fusion_index,
+    ).model
+    opt, _ = build_optimizer(PM, spec, model)
+    before = [p.detach().clone() for p in model.parameters()]
+    no_checkpoint = Checkpointing(ctx.output / "unused.pt", "", enabled=False)
+    state = train(ctx, model, opt, prepared, spec, 0, no_checkpoint, lambda epoch, losses: None)
     assert all(math.isfinite(v) for losses in state.losses.values() for v in losses)
     assert any(
         not np.allclose(b, p.detach()) for b, p in zip(before, model.parameters(), strict=True)
     )
-    evaluation, _ = evaluate(model, prepared, spec, engine.device, False, True)
+    evaluation, _ = evaluate(ctx, model, prepared, spec, 0)
     assert evaluation.identity_scores.shape == (len(prepared.test), 4)
     for name in METRICS:
         metric = PM.get("metric", name)[0].factory()

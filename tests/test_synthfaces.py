@@ -210,15 +210,13 @@ def test_cache_can_be_disabled(tmp_path: Path) -> None:
 
 
 def test_registered_through_the_plugin_manager(tmp_path: Path, biobench_pm: object) -> None:
-    from biobench.engine import build_component
-
-    dataset, provenance = build_component(
-        biobench_pm, "dataset", "synthfaces", {"identities": 3, "images_per_identity": 2}
+    dataset, provenance = biobench_pm.build(
+        "dataset", "synthfaces", {"identities": 3, "images_per_identity": 2}
     )
     assert provenance["plugin"] == "synthfaces"
     assert len(dataset.load(ctx(tmp_path))) == 6
     with pytest.raises(BiobenchError, match="no option 'people'"):
-        build_component(biobench_pm, "dataset", "synthfaces", {"people": 3})
+        biobench_pm.build("dataset", "synthfaces", {"people": 3})
     report = dataset.check(ctx(tmp_path))
     assert report["cached"] is True and report["images"] == 6
 

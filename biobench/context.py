@@ -1,0 +1,118 @@
+"""The run context: how and where a job runs, handed as one object to every pipeline stage.
+
+A protocol says *what* is computed; :class:`RunOptions` says how (device, threads, output
+folder, progress) and :class:`RunContext` adds what is resolved from them once per job (the
+plugin manager, the torch device, the distributed context).  Stages take the context instead of
+long argument lists, so no stage can silently drop a setting another one passes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from biobench.runtime import Accel, DistContext, init_distributed, resolve_device
+
+if TYPE_CHECKING:
+    from biobench.plugins import PluginManager
+
+
+def default_data_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "biobench" / "data"
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("BIOBENCH_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "biobench"
+
+
+def data_roots(dataset: str, data_root: Path | None) -> list[Path]:
+    """Where a dataset is looked for, in order: ``--data-root``, ``$BIOBENCH_DATA``, default."""
+    if data_root is not None:
+        return [Path(data_root)]
+    roots = []
+    if os.environ.get("BIOBENCH_DATA"):
+        roots.append(Path(os.environ["BIOBENCH_DATA"]) / dataset)
+    roots.append(default_data_home() / dataset)
+    return roots
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+@dataclass
+class RunOptions:
+    """How to run (not what: that is the protocol's)."""
+
+    output: Path = Path("leaderboards")
+    device: str = "auto"
+    data_root: Path | None = None
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    resume: bool = False
+    progress: bool = True
+    dry_run: bool = False
+    accel: Accel = field(default_factory=Accel)
+    #: Write a short torch profiler trace of the first run's training here.
+    profile: Path | None = None
+    #: Run grid cells in this many parallel processes (single-process jobs only).
+    jobs: int = 1
+    #: CPU threads for torch (None: torch's default).  Results on the CPU can differ in the
+    #: last digits between thread counts, so the count is recorded with every run.
+    threads: int | None = None
+    #: A name for a user's variant of the protocol's runs (``--label``).
+    label: str | None = None
+    log: Callable[[str], None] = _stderr
+
+
+@dataclass
+class RunContext:
+    """Everything a stage needs besides the protocol cell it works on."""
+
+    pm: PluginManager
+    options: RunOptions
+    device: torch.device
+    dist: DistContext
+
+    @classmethod
+    def create(cls, pm: PluginManager, options: RunOptions) -> RunContext:
+        kind = (
+            "cuda"
+            if options.device.startswith("cuda")
+            or (options.device == "auto" and torch.cuda.is_available())
+            else "cpu"
+        )
+        dist_ctx = init_distributed(kind)
+        device = resolve_device(options.device, dist_ctx)
+        if options.threads is not None:
+            torch.set_num_threads(options.threads)
+        return cls(pm=pm, options=options, device=device, dist=dist_ctx)
+
+    @property
+    def accel(self) -> Accel:
+        return self.options.accel
+
+    @property
+    def output(self) -> Path:
+        return Path(self.options.output)
+
+    def log(self, message: str) -> None:
+        self.options.log(message)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

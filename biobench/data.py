@@ -1,0 +1,202 @@
+"""Data for one protocol cell: load, split, select attributes, refuse degenerate data.
+
+A dataset is loaded once per (name, options, image size) within a job and shared by every cell
+and seed that uses it.  Everything that would make a number meaningless (an empty training
+split, identities without training images, a task without labels) is found here, before any
+training step, and reported as one line naming the protocol, the dataset and the counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from biobench.context import RunContext, data_roots
+from biobench.contracts import DataContext, FaceData
+from biobench.errors import BiobenchError, PluginError
+from biobench.identity import canonical_json
+from biobench.protocol import RunSpec
+from biobench.splits import filter_identities, split_indices
+
+
+@dataclass
+class PreparedData:
+    """A dataset split for one protocol cell, with attribute selections resolved."""
+
+    data: FaceData
+    train: np.ndarray
+    test: np.ndarray
+    attribute_names: list[str]
+    attribute_columns: list[int]
+    fusion_attributes: list[str]
+    fusion_index: list[int]
+    provenance: dict[str, Any]
+    load_s: float
+
+    @property
+    def split_sha256(self) -> str:
+        """sha256 of the test keys in order: which images were evaluated."""
+        keys = "\n".join(self.data.keys[i] for i in self.test)
+        return hashlib.sha256(keys.encode()).hexdigest()
+
+
+def _select(value: Any, data: FaceData, key: str) -> list[str]:
+    if value == "all":
+        return list(data.attribute_names)
+    if value == "identity":
+        return list(data.identity_attributes)
+    if value == "none":
+        return []
+    unknown = [a for a in value if a not in data.attribute_names]
+    if unknown:
+        raise BiobenchError(
+            f"dataset.{key}: unknown attributes {unknown}; the dataset has: "
+            f"{', '.join(data.attribute_names) or '(none)'}"
+        )
+    return list(value)
+
+
+class DataCache:
+    """Datasets loaded once per (name, options, image size) within one job."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self._loaded: dict[str, tuple[FaceData, dict[str, Any], float]] = {}
+        self._prepared: dict[str, PreparedData] = {}
+
+    def load(self, cfg: dict[str, Any], image_size: int) -> tuple[FaceData, dict[str, Any], float]:
+        key = canonical_json([cfg["name"], cfg["options"], image_size])
+        if key not in self._loaded:
+            started = time.perf_counter()
+            options = self.ctx.options
+            dataset, provenance = self.ctx.pm.build("dataset", cfg["name"], cfg["options"])
+            data_ctx = DataContext(
+                roots=data_roots(cfg["name"], options.data_root),
+                cache_dir=Path(options.cache_dir) / "datasets" / cfg["name"],
+                image_size=image_size,
+                explicit_root=options.data_root is not None,
+                progress=options.progress,
+            )
+            try:
+                data = dataset.load(data_ctx)
+            except BiobenchError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise PluginError(
+                    f"dataset '{cfg['name']}' (plugin '{provenance['plugin']}', "
+                    f"{provenance['distribution']}) raised {type(exc).__name__}: {exc}"
+                ) from exc
+            if data.images.ndim != 4 or data.images.shape[1:] != (image_size, image_size, 3):
+                raise PluginError(
+                    f"dataset '{cfg['name']}' returned images of shape {data.images.shape[1:]}, "
+                    f"expected ({image_size}, {image_size}, 3)"
+                )
+            self._loaded[key] = (data, provenance, time.perf_counter() - started)
+        return self._loaded[key]
+
+    def prepared(self, spec: RunSpec, base_dir: Path) -> PreparedData:
+        """The cell's data, split and attribute selection: computed once, shared by its seeds."""
+        key = canonical_json([str(base_dir), spec.dataset, spec.model["image_size"]])
+        if key not in self._prepared:
+            self._prepared[key] = prepare_data(self, spec, base_dir)
+        return self._prepared[key]
+
+
+def prepare_data(cache: DataCache, spec: RunSpec, base_dir: Path) -> PreparedData:
+    cfg = spec.dataset
+    data, provenance, load_s = cache.load(cfg, spec.model["image_size"])
+    data = filter_identities(data, cfg.get("min_images_per_identity", 2), cfg.get("max_identities"))
+    if len(data.identity_names) < 2:
+        raise BiobenchError(
+            f"dataset '{cfg['name']}' has {len(data.identity_names)} usable identities "
+            f"(with at least {cfg.get('min_images_per_identity', 2)} images each); 2 are needed"
+        )
+    parts = split_indices(data, cfg["split"], base_dir)
+    attrs = _select(cfg.get("attributes", "all"), data, "attributes")
+    fusion = _select(cfg.get("fusion_attributes", "identity"), data, "fusion_attributes")
+    missing_in_head = [a for a in fusion if a not in attrs]
+    if missing_in_head:
+        # Fusion attributes are predicted by the attribute head, so it must predict them.
+        attrs = attrs + missing_in_head
+    return PreparedData(
+        data=data,
+        train=parts["train"],
+        test=parts["test"],
+        attribute_names=attrs,
+        attribute_columns=[data.attribute_names.index(a) for a in attrs],
+        fusion_attributes=fusion,
+        fusion_index=[attrs.index(a) for a in fusion],
+        provenance=provenance,
+        load_s=load_s,
+    )
+
+
+def check_usable(
+    prepared: PreparedData,
+    spec: RunSpec,
+    protocol: str,
+    fusion_inputs: Any,
+    closed_set: bool,
+) -> None:
+    """Refuse data on which the cell's numbers would be meaningless (before any training).
+
+    - an empty training or test split;
+    - closed-set identification (a metric with ``closed_set = True``) with test identities that
+      have no training image: the classifier cannot name them and the 1:N search has no mated
+      gallery entry;
+    - a trained task without labels (attributes all unknown);
+    - a fusion that needs ground-truth attributes where images have none.
+    """
+    name = spec.dataset["name"]
+    where = f"dataset '{name}' (protocol '{protocol}')"
+    data = prepared.data
+    n_train, n_test = len(prepared.train), len(prepared.test)
+    tasks = list(spec.training["tasks"])
+    if n_test == 0:
+        raise BiobenchError(f"{where}: the test split is empty ({n_train} training images)")
+    if n_train == 0 and tasks and spec.training["epochs"] > 0:
+        raise BiobenchError(
+            f"{where}: the training split is empty ({n_test} test images), so the model would "
+            f"be published untrained; change [dataset.split] or set training.tasks = []"
+        )
+    train_ids = np.unique(data.identities[prepared.train])
+    test_ids = np.unique(data.identities[prepared.test])
+    if "identity" in tasks:
+        if len(train_ids) < 2:
+            raise BiobenchError(
+                f"{where}: the training split has {len(train_ids)} identities; identity "
+                f"training needs at least 2"
+            )
+    if closed_set:
+        unseen = np.setdiff1d(test_ids, train_ids)
+        if len(unseen):
+            n_probes = int(np.isin(data.identities[prepared.test], unseen).sum())
+            examples = ", ".join(data.identity_names[i] for i in unseen[:3])
+            raise BiobenchError(
+                f"{where}: {len(unseen)} test identities ({examples}...) have no training "
+                f"image ({n_probes} of {n_test} test images): closed-set identification cannot "
+                f"name them; raise dataset.min_images_per_identity or change the split"
+            )
+    if "ground_truth" in fusion_inputs and prepared.fusion_attributes:
+        cols = [data.attribute_names.index(a) for a in prepared.fusion_attributes]
+        for split_name, idx in (("test", prepared.test), ("train", prepared.train)):
+            missing = int(np.isnan(data.attributes[idx][:, cols]).any(axis=1).sum())
+            if missing:
+                raise BiobenchError(
+                    f"{where}: fusion '{spec.model['fusion']}' needs ground-truth attributes, "
+                    f"but {missing} of {len(idx)} {split_name} images have none for the fusion "
+                    f"attributes"
+                )
+    if "attributes" in tasks and prepared.attribute_names:
+        values = data.attributes[prepared.train][:, prepared.attribute_columns]
+        known = ~np.isnan(values)
+        if n_train and not known.any():
+            raise BiobenchError(
+                f"{where}: no training image has a known attribute value, so the attribute task "
+                f"has no labels; remove 'attributes' from training.tasks"
+            )

@@ -1,0 +1,144 @@
+"""Planning a job: which (cell, seed) runs happen, under which label, writing which record.
+
+A run's identity is its resolved configuration (:mod:`biobench.identity`).  A cell run exactly
+as the protocol defines it keeps the protocol's label; a cell changed by command-line overrides
+gets ``<label>.<hash>`` (or ``<label>.<name>`` with ``--label NAME``), so an override never
+writes under the protocol's label and a record is never overwritten by another configuration.
+With ``--resume``, seeds whose record already holds this configuration are skipped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from biobench.context import RunContext
+from biobench.errors import BiobenchError
+from biobench.identity import config_hash, variant_label
+from biobench.paths import inside, safe_name
+from biobench.protocol import Protocol, RunSpec
+
+
+@dataclass
+class PlannedRun:
+    """One (cell, seed) to run."""
+
+    spec: RunSpec  # spec.label is the run's label (the cell's, or a variant's)
+    seed: int
+    record_path: Path
+    config_hash: str
+    cell_label: str
+    overrides: list[str] = field(default_factory=list)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        runs = self.record_path.parent.parent.parent  # <output>/runs/<protocol>/<label>/seed-N
+        protocol = self.record_path.parent.parent.name
+        return runs.parent / "checkpoints" / protocol / self.spec.label / f"seed-{self.seed}.pt"
+
+
+@dataclass
+class Plan:
+    runs: list[PlannedRun]
+    #: Messages about cells left out (a missing optional plugin) or seeds already done.
+    skipped: list[str] = field(default_factory=list)
+
+
+def record_path(output: Path, protocol: str, label: str, seed: int) -> Path:
+    """``<output>/runs/<protocol>/<label>/seed-<seed>.json``, checked to stay inside output."""
+    path = Path(output) / "runs" / protocol / label / f"seed-{seed}.json"
+    inside(Path(output), path, "record path")
+    return path
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        version(distribution)
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+def stored_config_hash(path: Path) -> str | None:
+    """The configuration hash of the record at ``path`` (None if unreadable)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        run = record["run"]
+        return run.get("config_hash") or config_hash(run)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def make_plan(
+    ctx: RunContext,
+    protocol: Protocol,
+    specs: Sequence[RunSpec],
+    base_specs: Sequence[RunSpec],
+    overrides: Sequence[str] = (),
+) -> Plan:
+    """Label, record path and seeds for every cell; refuse what would mix configurations.
+
+    :param specs: the cells with the command line's overrides applied.
+    :param base_specs: the same cells as the protocol defines them (to tell variants apart).
+    :param overrides: the overrides as given (``key=value``), kept in every variant's record.
+    """
+    source = str(protocol.path)
+    safe_name(protocol.name, "name", source)
+    user_label = ctx.options.label
+    if user_label is not None:
+        safe_name(user_label, "--label")
+    base = {s.label: config_hash(s.config()) for s in base_specs}
+    plan = Plan(runs=[])
+    seen: dict[tuple[str, int], str] = {}
+    for spec in specs:
+        safe_name(spec.label, f"runs.label ({spec.label!r})", source)
+        missing = [d for d in spec.requires if not _installed(d)]
+        if missing:
+            plan.skipped.append(
+                f"skipped run '{spec.label}': it needs {', '.join(missing)} "
+                f"(install the plugin distribution to include it)"
+            )
+            continue
+        digest = config_hash(spec.config())
+        variant = digest != base.get(spec.label)
+        label = spec.label
+        if user_label is not None:
+            label = f"{spec.label}.{user_label}"
+        elif variant:
+            label = variant_label(spec.label, digest)
+        cell = copy.copy(spec)
+        cell.label = label
+        for seed in spec.seeds:
+            if (label, seed) in seen:
+                continue
+            path = record_path(ctx.output, protocol.name, label, seed)
+            if path.exists():
+                stored = stored_config_hash(path)
+                if stored != digest:
+                    raise BiobenchError(
+                        f"{path} holds a run of another configuration (hash "
+                        f"{(stored or 'unreadable')[:12]}, this one {digest[:12]}); it is not "
+                        f"overwritten: name this variant with --label NAME, use another "
+                        f"--output, or delete that record"
+                    )
+                if ctx.options.resume:
+                    plan.skipped.append(
+                        f"skipped {label} seed {seed}: {path} already holds this configuration"
+                    )
+                    continue
+            seen[(label, seed)] = digest
+            plan.runs.append(
+                PlannedRun(
+                    spec=cell,
+                    seed=seed,
+                    record_path=path,
+                    config_hash=digest,
+                    cell_label=spec.label,
+                    overrides=list(overrides) if (variant or user_label) else [],
+                )
+            )
+    return plan

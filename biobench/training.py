@@ -1,0 +1,307 @@
+"""Training one (cell, seed): batches, task losses, checkpoints, divergence, per-epoch accuracy.
+
+Batches come from a :class:`~torch.utils.data.distributed.DistributedSampler` (one replica
+when not distributed), so a torchrun job splits every epoch across ranks; each rank takes
+``batch_size / world_size`` images per step, keeping the global batch the protocol's.  Task
+losses and training accuracies are accumulated on the device and read once per epoch: no host
+synchronisation per step.
+
+Checkpoints hold tensors and plain containers only and are read back with
+``torch.load(weights_only=True)``: a checkpoint planted in a shared results folder cannot run
+code.  A checkpoint that cannot be read is moved aside (never deleted) and the seed starts
+again from scratch.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from biobench.atomic import atomic_open
+from biobench.context import RunContext
+from biobench.data import PreparedData
+from biobench.errors import RunFailed
+from biobench.model import ComposedModel
+from biobench.protocol import RunSpec
+from biobench.runtime import all_reduce_sum, maybe_profile
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class Batcher:
+    """Turns uint8 image arrays into normalised float batches on the device."""
+
+    def __init__(self, device: torch.device, raw: bool, channels_last: bool = False) -> None:
+        self.device, self.raw, self.channels_last = device, raw, channels_last
+        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
+
+    @classmethod
+    def for_model(cls, model: ComposedModel, ctx: RunContext) -> Batcher:
+        raw = getattr(model.backbone, "raw_input", False)
+        return cls(ctx.device, raw, ctx.accel.use_channels_last(ctx.device))
+
+    def __call__(self, images: torch.Tensor, flip: torch.Tensor | None = None) -> torch.Tensor:
+        images = images.to(self.device, non_blocking=True)
+        if self.raw:
+            return images
+        x = images.permute(0, 3, 1, 2).float()
+        if flip is not None:
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+        x = (x - self.mean) / self.std
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        return x.contiguous(memory_format=fmt)
+
+
+def attribute_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the per-attribute softmaxes, skipping unknown (NaN) labels."""
+    known = ~torch.isnan(target)
+    labels = torch.nan_to_num(target, nan=0.0).long()
+    per = F.cross_entropy(logits.reshape(-1, 2), labels.reshape(-1), reduction="none")
+    mask = known.reshape(-1).float()
+    return (per * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+class Diverged(RunFailed):
+    """A task loss became NaN or infinite: the run stops and publishes nothing."""
+
+
+@dataclass
+class TrainState:
+    """What training produced, per epoch: losses and training accuracies per task.
+
+    Training accuracy is measured on each batch as it is trained on (with the parameters before
+    that batch's update) and averaged over the epoch's images: identity accuracy is the
+    identity head's top-1 on the batch, attribute accuracy the fraction of known attribute
+    labels predicted correctly.
+    """
+
+    epoch: int = 0
+    losses: dict[str, list[float]] = field(default_factory=dict)
+    accuracy: dict[str, list[float]] = field(default_factory=dict)
+
+    def as_checkpoint(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "losses": self.losses, "accuracy": self.accuracy}
+
+
+@dataclass
+class Checkpointing:
+    """Where one (cell, seed) keeps its per-epoch checkpoint, and for which configuration."""
+
+    path: Path
+    config_hash: str
+    enabled: bool = True
+    resume: bool = False
+
+
+def save_checkpoint(
+    where: Checkpointing, model: Any, optimizer: Any, state: TrainState, generator: torch.Generator
+) -> None:
+    with atomic_open(where.path, "wb") as f:
+        torch.save(
+            {
+                "config_hash": where.config_hash,
+                **state.as_checkpoint(),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+            },
+            f,
+        )
+
+
+def load_checkpoint(where: Checkpointing, device: torch.device, log: Callable[[str], None]) -> Any:
+    """The saved training state for this configuration, or None (nothing usable saved).
+
+    Read with ``weights_only=True``: no code in the file is executed.  A file that cannot be
+    read (corrupt, truncated, or holding objects other than tensors and containers) is renamed
+    to ``<name>.corrupt-<time>`` and reported; the seed then starts from scratch.
+    """
+    if not (where.resume and where.path.exists()):
+        return None
+    try:
+        saved = torch.load(where.path, map_location=device, weights_only=True)
+        if not isinstance(saved, dict):
+            raise ValueError(f"expected a dictionary, found {type(saved).__name__}")
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is set aside the same way
+        aside = where.path.with_name(f"{where.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        where.path.rename(aside)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        log(
+            f"biobench: warning: checkpoint {where.path} cannot be read safely ({reason}); "
+            f"moved aside to {aside.name}; this seed restarts from scratch"
+        )
+        return None
+    if saved.get("config_hash") != where.config_hash:
+        log(f"biobench: warning: {where.path} is of another configuration; not resumed")
+        return None
+    return saved
+
+
+def train(
+    ctx: RunContext,
+    model: ComposedModel,
+    optimizer: Any,
+    prepared: PreparedData,
+    spec: RunSpec,
+    seed: int,
+    checkpointing: Checkpointing,
+    on_epoch: Callable[[int, dict[str, float]], None],
+    profile_dir: Path | None = None,
+) -> TrainState:
+    """Train for the protocol's budget; checkpoint each epoch; resume from the last one."""
+    from torch.utils.data.distributed import DistributedSampler
+
+    device, dist_ctx, accel = ctx.device, ctx.dist, ctx.accel
+    training = spec.training
+    tasks = [t for t in training["tasks"] if t in model.task_parameters()]
+    weights = {t: float(training["task_weights"].get(t, 1.0)) for t in tasks}
+    data = prepared.data
+    images = torch.from_numpy(np.ascontiguousarray(data.images[prepared.train]))
+    if device.type == "cuda":
+        images = images.pin_memory()
+    identities = torch.from_numpy(data.identities[prepared.train]).to(device)
+    attributes = torch.from_numpy(
+        data.attributes[prepared.train][:, prepared.attribute_columns].astype(np.float32)
+    ).to(device)
+    batcher = Batcher.for_model(model, ctx)
+    state = TrainState(losses={t: [] for t in tasks}, accuracy={t: [] for t in tasks})
+    generator = torch.Generator().manual_seed(seed)
+
+    saved = load_checkpoint(checkpointing, device, ctx.log)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state = TrainState(
+            epoch=saved["epoch"],
+            losses=saved["losses"],
+            accuracy=saved.get("accuracy") or {t: [] for t in tasks},
+        )
+        generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+
+    net: torch.nn.Module = model
+    if dist_ctx.enabled:
+        # find_unused_parameters: alternating optimizers back-propagate one task at a time.
+        net = torch.nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True,
+        )
+    sampler = DistributedSampler(
+        range(len(images)),
+        num_replicas=dist_ctx.world_size,
+        rank=dist_ctx.rank,
+        shuffle=True,
+        seed=seed,
+    )
+    batch_size = max(1, int(training["batch_size"]) // dist_ctx.world_size)
+    steps_per_epoch = max(1, (len(sampler) + batch_size - 1) // batch_size)
+    epochs = int(training["epochs"])
+    bar = tqdm(
+        total=epochs * steps_per_epoch,
+        initial=state.epoch * steps_per_epoch,
+        desc=f"train {spec.label} seed {seed}",
+        unit="step",
+        disable=not (ctx.options.progress and dist_ctx.is_main),
+        leave=False,
+        file=sys.stderr,
+    )
+    # Per task: loss sum, correct predictions, predictions counted; then the image count.
+    n_tasks = len(tasks)
+    model.train()
+    with maybe_profile(profile_dir, device) as prof:
+        for epoch in range(state.epoch, epochs):
+            sampler.set_epoch(epoch)
+            order = torch.tensor(list(iter(sampler)), dtype=torch.long)
+            sums = torch.zeros(3 * n_tasks + 1, device=device)
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                flip = None
+                if training["augment"]:
+                    flip = (torch.rand(len(idx), generator=generator) < 0.5).to(device)
+                x = batcher(images[idx], flip)
+                idx_dev = idx.to(device, non_blocking=True)
+                y_id = identities[idx_dev]
+                y_attr = attributes[idx_dev]
+                seen: set[str] = set()
+
+                def closure(
+                    tasks_wanted: Sequence[str] | None = None,
+                    x: torch.Tensor = x,
+                    y_id: torch.Tensor = y_id,
+                    y_attr: torch.Tensor = y_attr,
+                    seen: set[str] = seen,
+                    sums: torch.Tensor = sums,
+                ) -> dict[str, torch.Tensor]:
+                    wanted = [t for t in (tasks_wanted or weights) if t in weights]
+                    with accel.autocast(device):
+                        out = net(x, y_attr, wanted)
+                    losses: dict[str, torch.Tensor] = {}
+                    if "attributes" in wanted and out.attribute_logits is not None:
+                        logits = out.attribute_logits.float()
+                        losses["attributes"] = attribute_loss(logits, y_attr)
+                        if "attributes" not in seen:
+                            seen.add("attributes")
+                            k = tasks.index("attributes")
+                            known = ~torch.isnan(y_attr)
+                            right = (logits.argmax(-1).float() == y_attr) & known
+                            sums[n_tasks + k] += right.sum().detach()
+                            sums[2 * n_tasks + k] += known.sum().detach()
+                    if "identity" in wanted and out.identity_logits is not None:
+                        logits = out.identity_logits.float()
+                        losses["identity"] = F.cross_entropy(logits, y_id)
+                        if "identity" not in seen:
+                            seen.add("identity")
+                            k = tasks.index("identity")
+                            sums[n_tasks + k] += (logits.argmax(-1) == y_id).sum().detach()
+                            sums[2 * n_tasks + k] += len(y_id)
+                    return losses
+
+                used = optimizer.step(closure)
+                for k, t in enumerate(tasks):
+                    if t in used:
+                        sums[k] += used[t].detach().float() * len(idx)
+                sums[-1] += len(idx)
+                bar.update(1)
+                if prof is not None:
+                    prof.step()
+            totals = all_reduce_sum(sums, dist_ctx).tolist()  # one synchronisation per epoch
+            count = max(totals[-1], 1.0)
+            epoch_losses = {t: totals[k] / count for k, t in enumerate(tasks)}
+            bad = [t for t, v in epoch_losses.items() if not math.isfinite(v)]
+            if bad:
+                kept = (
+                    f"the checkpoint of epoch {state.epoch} was kept at {checkpointing.path}"
+                    if state.epoch and checkpointing.path.exists()
+                    else "no checkpoint was kept"
+                )
+                raise Diverged(
+                    f"run '{spec.label}' seed {seed} diverged: the {', '.join(bad)} loss is "
+                    f"{epoch_losses[bad[0]]} in epoch {epoch + 1}; no record was written, {kept}"
+                    f" (lower the learning rate?)"
+                )
+            for k, t in enumerate(tasks):
+                state.losses[t].append(epoch_losses[t])
+                counted = totals[2 * n_tasks + k]
+                state.accuracy[t].append(totals[n_tasks + k] / counted if counted else math.nan)
+            state.epoch = epoch + 1
+            bar.set_postfix({t: f"{v:.3f}" for t, v in epoch_losses.items()})
+            if checkpointing.enabled and training.get("checkpoint", True) and dist_ctx.is_main:
+                save_checkpoint(checkpointing, model, optimizer, state, generator)
+            # Notify after the checkpoint is safe: a hook that raises loses nothing.
+            on_epoch(state.epoch, epoch_losses)
+    bar.close()
+    return state
