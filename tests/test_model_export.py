@@ -291,3 +291,50 @@ def test_provenance_pins_the_file(pm, model: ComposedModel, tmp_path: Path) -> N
     assert facts["preprocessing"] == harness_preprocessing(SIZE).as_dict()
     assert EmbedderPreprocessing.from_mapping(facts["preprocessing"]) == harness_preprocessing(SIZE)
     json.dumps(facts)  # goes into a run record as is
+
+
+FROZEN_PROTOCOL = """\
+name = "file-embedder"
+version = 1
+seeds = [0]
+metrics = ["identification"]
+
+[dataset]
+name = "tiny"
+options = {{ identities = 3, per_identity = 4 }}
+
+[model]
+backbone = "{backbone}"
+image_size = 32
+
+[training]
+tasks = []
+
+[evaluation]
+embedding = "trunk"
+"""
+
+
+def test_the_engine_evaluates_an_exported_file_frozen(
+    run_cli, model: ComposedModel, tmp_path: Path
+) -> None:  # noqa: ANN001
+    out = tmp_path / "m.onnx"
+    export_embedder(model, "onnx", out, harness_preprocessing(SIZE))
+    protocol = tmp_path / "file-embedder.toml"
+    protocol.write_text(FROZEN_PROTOCOL.format(backbone=f"onnx:{out}"), encoding="utf-8")
+    result = run_cli(
+        "run",
+        "--protocol",
+        str(protocol),
+        "--output",
+        str(tmp_path / "out"),
+        "--no-progress",
+        plugins=("biobench.testing_plugin",),
+    )
+    assert result.exit_code == 0, result.output
+    (record_path,) = (tmp_path / "out").glob("runs/file-embedder/*/seed-0.json")
+    record = json.loads(record_path.read_text())
+    backbone = record["components"]["backbone"]
+    assert backbone["details"]["sha256"] == read_sidecar(out)["model_sha256"]
+    assert record["timings"]["train_s"] == 0
+    assert 0.0 <= record["metrics"]["nn_top1_accuracy"] <= 1.0
