@@ -1,6 +1,6 @@
 """CelebA (Liu, Luo, Wang and Tang, "Deep Learning Face Attributes in the Wild", ICCV 2015).
 
-Reads the publishers' files exactly (see DATASETS.md): ``img_align_celeba/NNNNNN.jpg``,
+Reads the publishers' files exactly: ``img_align_celeba/NNNNNN.jpg``,
 ``list_attr_celeba.txt`` (count line, a line of 40 names with no name for the image column and a
 trailing space, then ``file`` + 40 values of ±1), ``identity_CelebA.txt`` (``file id``; a header
 line that some copies add is skipped) and ``list_eval_partition.txt`` (``file 0|1|2``).  Every

@@ -1,6 +1,6 @@
 """LFW (Labeled Faces in the Wild, Huang et al. 2007) with the Kumar attributes.
 
-Files, read exactly as published (DATASETS.md); ``\\r`` and trailing blanks are ignored:
+Files, read exactly as published; ``\\r`` and trailing blanks are ignored:
 
 - images ``lfw/<Name>/<Name>_<NNNN>.jpg`` (4-digit numbers, 250x250).  The aligned variants
   unpack to ``lfw_funneled/`` (``lfw-funneled.tgz``) and ``lfw-deepfunneled/`` with the same

@@ -1,6 +1,6 @@
 """PubFig (Public Figures, Kumar et al. 2009): loader and download preparation.
 
-PubFig is published as lists of image URLs on the web (DATASETS.md): the development set has 60
+PubFig is published as lists of image URLs on the web: the development set has 60
 people and 16,597 URLs, the evaluation set 140 people and 42,879 URLs, and many links are dead.
 The dataset is therefore *what a user manages to download*, verified by md5 (v1.2 files), and
 biobench reports on the images actually present.

@@ -1,6 +1,7 @@
 """biobench_reference: the paper's method as a biobench plugin.
 
-*Feature Level Fusion from Facial Attributes for Face Recognition* (Izadi), see DESIGN.md:
+*Feature Level Fusion from Facial Attributes for Face Recognition* (Izadi); the method is
+summarised in docs/ARCHITECTURE.md:
 
 - backbones: ``vgg16`` (Net1, with ``width``, ``batch_norm`` and ``weights`` options), any
   timm model as ``timm:<name>``, and frozen pretrained embedders read from a file as
