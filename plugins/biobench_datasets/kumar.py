@@ -16,7 +16,7 @@ tab-separated format:
 
 Identity attributes
 -------------------
-The paper fuses only attributes that are constant for a person (docs/ARCHITECTURE.md), 21 of them for LFW.
+The paper fuses only attributes that are constant for a person, 21 of them for LFW.
 Kumar's list has no such label, so :data:`IDENTITY_ATTRIBUTES` is biobench's documented choice,
 shared by the LFW and PubFig loaders.  Included (21):
 
