@@ -1,40 +1,91 @@
-"""Score files: write a run's comparison scores, read them back, and re-score them.
+"""Score files: write every score a run's metrics are computed from, read them back, re-score.
 
-Third parties can re-score their own systems with biobench's exact metric definitions
-(``biobench score FILE --metrics verification``), and anyone can check a leaderboard number
-from the scores a run wrote.  Two formats hold the same trials:
+Third parties re-score their own systems with biobench's exact metric definitions
+(``biobench score FILE``), and anyone can recompute a run record's numbers from the score files
+the run wrote (``biobench verify``, :mod:`biobench.verify`).
+
+Formats
+-------
 
 - **Bob's 4-column format** (``*.scores``): one trial per line,
-  ``claimed_id real_id test_label score``, separated by single spaces, no header.  A trial is
-  genuine when ``claimed_id == real_id``.  Fields are percent-encoded (``%20`` for a space,
-  ``%25`` for ``%``) because identity names such as PubFig's ``Alex Rodriguez`` contain spaces.
-- **CSV** (``*.csv``): comment lines ``# key: value`` first (protocol, run, seed, score
-  definition, kind), then a header row ``claimed_id,real_id,test_label,score`` (plus
-  ``reference_label`` for verification: the first image of the pair) and one row per trial.
+  ``claimed_id real_id test_label score``, whitespace-separated, no header.  A trial is genuine
+  when ``claimed_id == real_id``.  Bob's **5-column** format
+  (``claimed_id model_label real_id test_label score``) is read too: one line per gallery item
+  (``model_label``).  biobench percent-encodes fields it writes (``%20`` for a space, ``%25``
+  for ``%``, ``%23`` for ``#``) because identity names such as PubFig's ``Alex Rodriguez``
+  contain spaces; the reader decodes them.  Bob's formats carry no folds and no metadata.
+- **biobench CSV** (``*.csv``): comment lines ``# key: value`` first (``format``, ``kind``,
+  ``rows``, the score's definition, provenance), then a header row and one row per trial.
+  Columns: ``claimed_id,real_id,test_label,score`` plus, for verification,
+  ``reference_label`` (the pair's first image) and ``fold``; for identification files with
+  one row per gallery item, ``gallery_label``; for attributes,
+  ``test_label,attribute,truth,score``.
 
-What the trials are:
+Every score is written with ``repr`` of its float64 value, the shortest text that reads back to
+the same float64 (exact for float32 sources too), so re-scoring reproduces a run's numbers
+exactly.  A score ``nan`` marks a **failure to acquire** (FTA, as in Bob's files); ``inf`` is an
+error naming the file and line.
+
+What the trials are
+-------------------
 
 - ``verification``: one trial per pair; ``claimed_id`` is the identity of the pair's first
-  image, ``real_id`` and ``test_label`` are the identity and key of the second; the score is the
-  cosine similarity of the two test embeddings (higher = more likely the same person).
-- ``identification``: one trial per (probe, gallery class); ``test_label`` is the probe's key,
-  ``real_id`` its identity, ``claimed_id`` the class.  The score is the identity head's class
-  probability, or, for a run without an identity head, the highest cosine similarity between
-  the probe and the class's gallery (training) embeddings.  Up to
-  :data:`FULL_MATRIX_LIMIT` trials the full probe x class matrix is written; above it, each
-  probe's :data:`TOP_CANDIDATES` best classes plus its true class, which keeps rank-1 .. rank-k
-  accuracy exact (a probe whose true class is not among its top k has rank > k).
+  image, ``real_id`` and ``test_label`` the identity and key of the second; the score is the
+  cosine similarity of the two test embeddings; ``fold`` is the pair's fold for the k-fold
+  accuracy protocol.
+- ``identification`` (``identification.*``, the identity head) and ``nn_identification``
+  (``nn_identification.*``, the 1:N nearest-neighbour search): one trial per (probe, gallery
+  identity) (``# rows: identity``); ``test_label`` is the probe's key, ``real_id`` its identity,
+  ``claimed_id`` the gallery identity.  The score is the head's class probability, or the
+  highest cosine similarity between the probe and the identity's gallery (training) images.
+  Up to :data:`FULL_MATRIX_LIMIT` trials the full probe x identity matrix is written; above it
+  each probe's best identities (at least :data:`TOP_CANDIDATES`, and at least the largest rank
+  the run's metric reports) plus its true identity, which keeps rank-1 .. rank-k exact.
+- ``attributes``: one row per (test image, attribute): the ground truth (0/1, empty when
+  unknown) and the predicted probability that the attribute is present.
+- ``test_keys.txt``: the test split's keys in order, one per line (its sha256 over the keys
+  joined by newlines is the record's ``split_sha256``).
 
-Files are written atomically (a temporary file in the same directory, then ``os.replace``), so a
-reader never sees half a file.
+Identification rules
+--------------------
+
+- **Aggregation** (:func:`identification_trials`): a file whose rows are per gallery item
+  (``# rows: item``, Bob's 5-column format, or a 4-column file with several rows for one
+  (probe, claimed identity)) is reduced to one score per (probe, identity) by ``max`` (the
+  default, the nearest neighbour) or ``mean`` of the acquired (non-NaN) scores.  The result never
+  depends on line order.  A file declaring ``# rows: identity`` with such duplicates is an
+  error.
+- **Ranks** count ties against the probe (:func:`biobench.metrics_core.class_ranks`): rank =
+  number of identities scoring at least as high as the true one.
+- **Unmated probes** (no row for their own identity) are not closed-set trials: excluded from
+  the rates and counted (``n_probes_unmated``), by the one rule the identification metric uses
+  (:func:`biobench.metrics_core.closed_set_rates`).  A probe whose own identity's scores are
+  all NaN (FTA) is mated and a miss; an impostor NaN never outranks anything.
+
+Verification with failures to acquire
+-------------------------------------
+
+Without NaN scores the values are exactly the verification metric's
+(:func:`biobench.metrics_core.verification_from_scores`).  With NaN scores the rates are
+*FTA-aware*: an FTA trial is a rejection at every threshold, so a genuine FTA is a false reject
+and an impostor FTA is not a false accept: ``FAR(T) = #{impostor, acquired, s >= T} / #impostor``,
+``TAR(T) = #{genuine, acquired, s >= T} / #genuine`` over *all* trials; EER and TAR at FAR follow
+the metric's definitions on that curve (EER is NaN, with the reason, when FRR never falls to FAR),
+AUC is the probability that a genuine trial outscores an impostor one with FTA scores lowest
+(ties count one half), and the k-fold accuracy counts an FTA as a "different" decision.
+``fta_count`` and ``fta_rate`` (FTA trials / all trials) are reported.
+
+Files are written atomically (:mod:`biobench.atomic`), so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,71 +94,87 @@ from urllib.parse import quote, unquote
 import numpy as np
 
 from biobench import atomic
-from biobench import metrics_core as mc
 from biobench.errors import BiobenchError, DataError
 
 if TYPE_CHECKING:  # only for annotations: reading and re-scoring files needs no torch
     from biobench.contracts import Evaluation
 
 __all__ = [
+    "AGGREGATES",
     "FULL_MATRIX_LIMIT",
     "TOP_CANDIDATES",
     "ScoreSet",
-    "atomic_write_bytes",
-    "atomic_write_text",
+    "identification_trials",
     "read_scores",
     "score_file",
     "score_set_metrics",
     "write_scores",
 ]
 
-#: Largest probe x class matrix written in full (trials); above it only top candidates.  Each
-#: trial is a line in two files, for every seed of every run: 250,000 keeps them to ~15 MB.
+#: Largest probe x identity matrix written in full (trials); above it only top candidates.
 FULL_MATRIX_LIMIT = 250_000
-#: Candidates kept per probe when the full matrix is too large (plus the true class).
+#: Candidates kept per probe when the full matrix is too large (plus the true identity).
 TOP_CANDIDATES = 20
 #: Metrics ``score_file`` can compute, by kind of score file.
-SCORE_FILE_METRICS = ("verification", "identification")
+SCORE_FILE_METRICS = ("verification", "identification", "attributes")
+#: Rules reducing several rows of one (probe, identity) to one score.
+AGGREGATES = ("max", "mean")
+#: Written as ``# format:`` in biobench's CSV files.
+FORMAT = "biobench-scores 2"
+#: Rows (lines) read per chunk by the columnar reader.
+CHUNK_ROWS = 2_000_000
+#: Score-file options :func:`score_set_metrics` accepts.
+SCORE_OPTIONS = ("far", "k", "max_rank", "threshold", "aggregate")
 
 _SAFE = "!\"$&'()*+,-./:;<=>?@[\\]^_`{|}~"  # everything printable except space, %, #
+_FTA_CONVENTION = (
+    "FTA (NaN score) trials are rejections: a genuine FTA is a false reject, "
+    "an impostor FTA is not a false accept"
+)
 
 
 def _encode(field_value: str) -> str:
-    # Percent-encode whitespace and '%' so a whitespace-separated reader recovers the field.
+    # Percent-encode whitespace, '%' and '#' so a whitespace-separated reader recovers the field.
     return quote(str(field_value), safe=_SAFE)
 
 
-def _decode(field_value: str) -> str:
-    return unquote(field_value)
-
-
 # ---------------------------------------------------------------------------------------------
-# Atomic writes (shared with the leaderboard and plots)
-# ---------------------------------------------------------------------------------------------
-
-
-atomic_write_bytes = atomic.write_bytes
-atomic_write_text = atomic.write_text
-
-
-# ---------------------------------------------------------------------------------------------
-# In-memory score sets
+# In-memory score sets (columnar: integer codes into vocabularies)
 # ---------------------------------------------------------------------------------------------
 
 
 @dataclass
 class ScoreSet:
-    """Trials read from (or about to be written to) a score file."""
+    """Trials of a score file, columnar.
 
-    claimed_id: list[str]
-    real_id: list[str]
-    test_label: list[str]
-    score: np.ndarray  # float64 [n]
-    #: ``verification`` or ``identification`` (from the metadata; None when unknown).
+    Identities and labels are integer codes into the vocabularies ``ids`` and ``labels``
+    (``claimed`` and ``real`` share ``ids``; ``probe``, ``reference`` and ``item`` share
+    ``labels``), so ten million trials take a few hundred MB.
+    """
+
+    ids: np.ndarray  # object [n_ids]: identity names
+    labels: np.ndarray  # object [n_labels]: sample keys
+    claimed: np.ndarray  # int32 [n]
+    real: np.ndarray  # int32 [n]
+    probe: np.ndarray  # int32 [n]: the test sample (test_label)
+    score: np.ndarray  # float64 [n]; NaN = failure to acquire
     kind: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
-    #: First image of each verification pair (CSV only); None otherwise.
-    reference_label: list[str] | None = None
+    #: First image of each verification pair (CSV), codes into ``labels``.
+    reference: np.ndarray | None = None
+    #: Verification fold of each pair (CSV), int64.
+    fold: np.ndarray | None = None
+    #: Gallery item of each row (Bob 5-column ``model_label`` / CSV ``gallery_label``).
+    item: np.ndarray | None = None
+    #: ``identity``, ``item`` or None (undeclared: detected from the rows).
+    rows: str | None = None
+    path: Path | None = None
+    #: ``bob4``, ``bob5``, ``csv`` or ``memory``.
+    format: str = "memory"
+    #: Attribute files only: attribute name codes and truths (0/1/NaN).
+    attribute: np.ndarray | None = None
+    attribute_names: np.ndarray | None = None
+    truth: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.score)
@@ -115,183 +182,322 @@ class ScoreSet:
     @property
     def genuine(self) -> np.ndarray:
         """Boolean [n]: the trial compares a sample with its own identity."""
-        return np.asarray([c == r for c, r in zip(self.claimed_id, self.real_id, strict=True)])
+        return self.claimed == self.real
+
+    @property
+    def claimed_id(self) -> list[str]:
+        return self.ids[self.claimed].tolist()
+
+    @property
+    def real_id(self) -> list[str]:
+        return self.ids[self.real].tolist()
+
+    @property
+    def test_label(self) -> list[str]:
+        return self.labels[self.probe].tolist()
+
+    @property
+    def reference_label(self) -> list[str] | None:
+        return None if self.reference is None else self.labels[self.reference].tolist()
+
+    @property
+    def where(self) -> str:
+        return str(self.path) if self.path is not None else "score set"
 
 
-def _format_score(value: float) -> str:
-    # repr() is the shortest string that reads back to the same float64: re-scoring a file
-    # reproduces the run's metrics exactly.
-    return repr(float(value))
+def _codes(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(vocabulary, codes)`` of a sequence of strings (vocabulary in first-seen order)."""
+    index: dict[str, int] = {}
+    codes = np.fromiter((index.setdefault(v, len(index)) for v in values), np.int32, len(values))
+    return np.asarray(list(index), dtype=object), codes
 
 
-def _to_bob(scores: ScoreSet) -> str:
-    lines = [
-        f"{_encode(c)} {_encode(r)} {_encode(t)} {_format_score(s)}"
-        for c, r, t, s in zip(
-            scores.claimed_id, scores.real_id, scores.test_label, scores.score, strict=True
-        )
-    ]
-    return "\n".join(lines) + ("\n" if lines else "")
-
-
-def _to_csv(scores: ScoreSet) -> str:
-    buffer = io.StringIO()
-    for key in sorted(scores.metadata):
-        value = " ".join(str(scores.metadata[key]).split())  # one line per entry
-        buffer.write(f"# {key}: {value}\n")
-    writer = csv.writer(buffer, lineterminator="\n")
-    header = ["claimed_id", "real_id", "test_label", "score"]
-    if scores.reference_label is not None:
-        header.append("reference_label")
-    writer.writerow(header)
-    for i in range(len(scores)):
-        row = [
-            scores.claimed_id[i],
-            scores.real_id[i],
-            scores.test_label[i],
-            _format_score(scores.score[i]),
-        ]
-        if scores.reference_label is not None:
-            row.append(scores.reference_label[i])
-        writer.writerow(row)
-    return buffer.getvalue()
-
-
-# ---------------------------------------------------------------------------------------------
-# Building score sets from an Evaluation
-# ---------------------------------------------------------------------------------------------
-
-
-def verification_score_set(
-    evaluation: Evaluation, pairs: mc.Pairs | None = None, metadata: Mapping[str, Any] = ()
+def score_set_from_lists(
+    claimed_id: Sequence[str],
+    real_id: Sequence[str],
+    test_label: Sequence[str],
+    score: Sequence[float],
+    **extra: Any,
 ) -> ScoreSet:
-    """Pair trials with cosine scores of the test embeddings (see module docstring)."""
-    if evaluation.embeddings is None:
-        raise BiobenchError("verification scores need test embeddings; the run produced none")
-    if pairs is None:
-        pairs = mc.evaluation_pairs(evaluation)
-    scores = mc.pair_cosine_scores(evaluation.embeddings, pairs.index)
-    names = evaluation.identity_names
-    ids = evaluation.identity_true
-    first, second = pairs.index[:, 0], pairs.index[:, 1]
-    claimed = [names[ids[i]] for i in first]
-    real = [names[ids[j]] for j in second]
-    # The pair's own "same" flag is authoritative (a dataset's pair list defines it); it agrees
-    # with identity equality on every dataset we know, and a mismatch would corrupt re-scoring.
-    disagree = np.flatnonzero(
-        np.asarray([c == r for c, r in zip(claimed, real, strict=True)]) != pairs.same
+    """A :class:`ScoreSet` from plain lists (small sets, tests)."""
+    ids, codes = _codes([*claimed_id, *real_id])
+    labels, probe = _codes(list(test_label))
+    n = len(claimed_id)
+    return ScoreSet(
+        ids,
+        labels,
+        codes[:n],
+        codes[n:],
+        probe,
+        np.asarray(score, dtype=np.float64),
+        **extra,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+
+def _format_scores(values: np.ndarray) -> list[str]:
+    # repr() is the shortest string that reads back to the same float64.
+    return list(map(repr, np.asarray(values, dtype=np.float64).tolist()))
+
+
+def _metadata_lines(metadata: Mapping[str, Any]) -> str:
+    out = []
+    for key in sorted(metadata):
+        value = " ".join(str(metadata[key]).split())  # one line per entry
+        out.append(f"# {key}: {value}\n")
+    return "".join(out)
+
+
+def _write_bob(path: Path, claimed: list[str], real: list[str], test: list[str], s: list[str]):
+    enc: dict[str, str] = {}
+
+    def e(v: str) -> str:
+        out = enc.get(v)
+        if out is None:
+            out = enc[v] = _encode(v)
+        return out
+
+    lines = [
+        f"{e(c)} {e(r)} {e(t)} {v}\n" for c, r, t, v in zip(claimed, real, test, s, strict=True)
+    ]
+    atomic.write_text(path, "".join(lines))
+
+
+def _write_csv(
+    path: Path, metadata: Mapping[str, Any], header: Sequence[str], columns: Sequence[Sequence]
+) -> None:
+    buffer = io.StringIO()
+    buffer.write(_metadata_lines({"format": FORMAT, **metadata}))
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(zip(*columns, strict=True))
+    atomic.write_text(path, buffer.getvalue())
+
+
+def _metric_options(metrics: Sequence[Mapping[str, Any]] | None, name: str) -> dict[str, Any]:
+    """Options of the first metric called ``name`` in a record's metric list (``{}`` if none)."""
+    for m in metrics or ():
+        if m.get("name") == name:
+            return dict(m.get("options") or {})
+    return {}
+
+
+def _verification_rows(
+    evaluation: Evaluation, options: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    from biobench import metrics_core as mc
+
+    if evaluation.embeddings is None or len(evaluation.keys) < 2:
+        return None
+    kwargs: dict[str, Any] = {"n_folds": int(options.get("folds", mc.DEFAULT_FOLDS))}
+    if options.get("max_pairs") is not None:
+        kwargs["max_pairs"] = int(options["max_pairs"])
+    if options.get("pair_seed") is not None:
+        kwargs["seed"] = int(options["pair_seed"])
+    pairs = mc.evaluation_pairs(evaluation, **kwargs)
+    if len(pairs.same) == 0 or pairs.same.all() or not pairs.same.any():
+        return None
+    scores = mc.pair_cosine_scores(evaluation.embeddings, pairs.index)
+    ids = np.asarray(evaluation.identity_true, dtype=np.int64)
+    first, second = pairs.index[:, 0], pairs.index[:, 1]
+    # The pair's own "same" flag is authoritative (a dataset's pair list defines it); a pair
+    # whose flag disagrees with its identities would be re-scored wrongly from the file.
+    disagree = np.flatnonzero((ids[first] == ids[second]) != pairs.same)
     if disagree.size:
         i = int(disagree[0])
         raise DataError(
             f"verification pair {i} ({evaluation.keys[first[i]]}, {evaluation.keys[second[i]]}) "
             "is marked 'same' inconsistently with the identities of its images"
         )
-    meta = {"kind": "verification", "score": "cosine similarity of the two test embeddings"}
-    meta.update({k: str(v) for k, v in dict(metadata).items()})
-    return ScoreSet(
-        claimed_id=claimed,
-        real_id=real,
-        test_label=[evaluation.keys[j] for j in second],
-        score=scores,
-        kind="verification",
-        metadata=meta,
-        reference_label=[evaluation.keys[i] for i in first],
-    )
-
-
-def identification_score_set(
-    evaluation: Evaluation,
-    metadata: Mapping[str, Any] = (),
-    full_matrix_limit: int = FULL_MATRIX_LIMIT,
-    top_candidates: int = TOP_CANDIDATES,
-) -> ScoreSet:
-    """Probe x class trials (full matrix when small, else top candidates + true class)."""
-    names = evaluation.identity_names
-    if evaluation.identity_scores is not None:
-        matrix = np.asarray(evaluation.identity_scores, dtype=np.float64)
-        class_names = list(names)
-        definition = "identity head probability of the class"
-    elif evaluation.embeddings is not None and evaluation.gallery_embeddings is not None:
-        if evaluation.gallery_identities is None:
-            raise BiobenchError("identification scores need gallery_identities with the gallery")
-        classes, matrix = mc.class_similarity_matrix(
-            evaluation.embeddings, evaluation.gallery_embeddings, evaluation.gallery_identities
-        )
-        class_names = [names[c] for c in classes]
-        definition = "max cosine similarity between the probe and the class's gallery embeddings"
-    else:
-        raise BiobenchError(
-            "identification scores need identity scores or test + gallery embeddings"
-        )
-    n_probes, n_classes = matrix.shape
-    full = n_probes * n_classes <= full_matrix_limit
-    claimed: list[str] = []
-    real: list[str] = []
-    test: list[str] = []
-    values: list[float] = []
-    class_index = {name: i for i, name in enumerate(class_names)}
-    for p in range(n_probes):
-        true_name = names[int(evaluation.identity_true[p])]
-        row = matrix[p]
-        if full:
-            chosen = np.arange(n_classes)
-        else:
-            k = min(top_candidates, n_classes)
-            # Stable order: by score descending, ties by class index.
-            chosen = np.lexsort((np.arange(n_classes), -row))[:k]
-            t = class_index.get(true_name)
-            if t is not None and t not in set(chosen.tolist()):
-                chosen = np.append(chosen, t)
-        for c in chosen:
-            claimed.append(class_names[int(c)])
-            real.append(true_name)
-            test.append(evaluation.keys[p])
-            values.append(float(row[int(c)]))
+    names = np.asarray(evaluation.identity_names, dtype=object)
+    keys = np.asarray(evaluation.keys, dtype=object)
+    describe = getattr(pairs, "describe", None)
+    provenance = describe() if callable(describe) else {"source": pairs.source}
     meta = {
-        "kind": "identification",
-        "score": definition,
-        "candidates": "all classes"
-        if full
-        else f"top {min(top_candidates, n_classes)} classes per probe plus the true class",
+        "kind": "verification",
+        "score": "cosine similarity of the two test embeddings",
+        "pairs": json.dumps(provenance, sort_keys=True),
+        "n_folds": str(len(np.unique(pairs.fold))),
     }
-    meta.update({k: str(v) for k, v in dict(metadata).items()})
-    return ScoreSet(claimed, real, test, np.asarray(values), "identification", meta)
+    columns = {
+        "claimed_id": names[ids[first]].tolist(),
+        "real_id": names[ids[second]].tolist(),
+        "test_label": keys[second].tolist(),
+        "score": _format_scores(scores),
+        "reference_label": keys[first].tolist(),
+        "fold": np.asarray(pairs.fold, dtype=np.int64).tolist(),
+    }
+    return meta, columns
+
+
+def _identification_rows(
+    matrix: np.ndarray,
+    class_names: Sequence[str],
+    evaluation: Evaluation,
+    full_matrix_limit: int,
+    top_candidates: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Probe x identity rows from a [probes, identities] score matrix."""
+    names = list(evaluation.identity_names)
+    n_probes, n_classes = matrix.shape
+    class_index = {name: i for i, name in enumerate(class_names)}
+    true_col = np.asarray(
+        [class_index.get(names[int(t)], -1) for t in evaluation.identity_true], dtype=np.int64
+    )
+    if n_probes * n_classes <= full_matrix_limit:
+        rows = np.repeat(np.arange(n_probes), n_classes)
+        cols = np.tile(np.arange(n_classes), n_probes)
+        candidates = "all identities"
+    else:
+        k = min(top_candidates, n_classes)
+        # Stable order: by score descending, ties by identity index.
+        top = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
+        missing = (true_col >= 0) & ~(top == true_col[:, None]).any(axis=1)
+        rows = np.concatenate([np.repeat(np.arange(n_probes), k), np.flatnonzero(missing)])
+        cols = np.concatenate([top.ravel(), true_col[missing]])
+        order = np.argsort(rows, kind="stable")
+        rows, cols = rows[order], cols[order]
+        candidates = f"top {k} identities per probe plus the true identity"
+    class_arr = np.asarray(class_names, dtype=object)
+    name_arr = np.asarray(names, dtype=object)
+    keys = np.asarray(evaluation.keys, dtype=object)
+    true_ids = np.asarray(evaluation.identity_true, dtype=np.int64)
+    meta = {"kind": "identification", "rows": "identity", "candidates": candidates}
+    columns = {
+        "claimed_id": class_arr[cols].tolist(),
+        "real_id": name_arr[true_ids[rows]].tolist(),
+        "test_label": keys[rows].tolist(),
+        "score": _format_scores(matrix[rows, cols]),
+    }
+    return meta, columns
+
+
+def _attribute_rows(evaluation: Evaluation) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    if (
+        evaluation.attribute_scores is None
+        or evaluation.attribute_true is None
+        or not evaluation.attribute_names
+    ):
+        return None
+    true = np.asarray(evaluation.attribute_true, dtype=np.float64)
+    scores = np.asarray(evaluation.attribute_scores, dtype=np.float64)
+    n, t = true.shape
+    keys = np.asarray(evaluation.keys, dtype=object)
+    names = np.asarray(evaluation.attribute_names, dtype=object)
+    truth = np.where(np.isnan(true), -1, true).astype(np.int64).ravel()
+    meta = {
+        "kind": "attributes",
+        "score": "predicted probability that the attribute is present",
+        "truth": "1 present, 0 absent, empty unknown",
+        "attributes": json.dumps(list(evaluation.attribute_names)),
+        "identity_attributes": json.dumps(list(evaluation.identity_attribute_names)),
+    }
+    columns = {
+        "test_label": np.repeat(keys, t).tolist(),
+        "attribute": np.tile(names, n).tolist(),
+        "truth": ["" if v < 0 else str(v) for v in truth.tolist()],
+        "score": _format_scores(scores.ravel()),
+    }
+    return meta, columns
 
 
 def write_scores(
-    evaluation: Evaluation, directory: Path, metadata: Mapping[str, Any] | None = None
+    evaluation: Evaluation,
+    directory: Path,
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    metrics: Sequence[Mapping[str, Any]] | None = None,
+    full_matrix_limit: int = FULL_MATRIX_LIMIT,
+    top_candidates: int = TOP_CANDIDATES,
 ) -> dict[str, Path]:
-    """Write the run's verification and identification scores into ``directory``.
+    """Write every score the run's metrics are computed from into ``directory``.
 
     :param evaluation: the run's test-split evaluation.
     :param directory: created if needed.
-    :param metadata: provenance written as ``# key: value`` comments in the CSV files (protocol,
+    :param metadata: provenance written as ``# key: value`` lines in the CSV files (protocol,
         protocol version, run label, seed, ...).
-    :returns: the files written, keyed ``verification_scores``, ``verification_csv``,
-        ``identification_scores``, ``identification_csv`` (only those the evaluation supports:
-        verification needs test embeddings, identification needs identity scores or a gallery).
+    :param metrics: the run's metric list (``[{name, options}]``, as in
+        ``record["run"]["metrics"]``): verification pairs are drawn with the verification
+        metric's ``max_pairs``/``pair_seed``/``folds`` and identification files keep at least its
+        ``k``/``max_rank`` candidates, so the files reproduce the record.  Default: the
+        metrics' default options.
+    :returns: the files written, keyed ``test_keys`` and ``<kind>_csv`` / ``<kind>_scores``
+        for each kind the evaluation supports: ``verification`` (test embeddings),
+        ``identification`` (identity head), ``nn_identification`` (test and gallery
+        embeddings), ``attributes`` (attribute predictions; CSV only).
     """
     directory = Path(directory)
-    meta = dict(metadata or {})
-    written: dict[str, Path] = {}
-    sets: dict[str, ScoreSet] = {}
-    if evaluation.embeddings is not None and len(evaluation.keys) >= 2:
-        pairs = mc.evaluation_pairs(evaluation)
-        if len(pairs.same):
-            sets["verification"] = verification_score_set(evaluation, pairs, meta)
-    if evaluation.identity_scores is not None or (
-        evaluation.embeddings is not None and evaluation.gallery_embeddings is not None
+    meta = {k: str(v) for k, v in dict(metadata or {}).items()}
+    ident_opts = _metric_options(metrics, "identification")
+    ks = ident_opts.get("k", [1, 5])
+    ks = ks if isinstance(ks, (list, tuple)) else [ks]
+    keep = max(top_candidates, int(ident_opts.get("max_rank", 20)), *(int(k) for k in ks))
+    files: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    verification = _verification_rows(evaluation, _metric_options(metrics, "verification"))
+    if verification is not None:
+        files["verification"] = verification
+    if evaluation.identity_scores is not None:
+        m, c = _identification_rows(
+            np.asarray(evaluation.identity_scores, dtype=np.float64),
+            evaluation.identity_names,
+            evaluation,
+            full_matrix_limit,
+            keep,
+        )
+        m["score"] = "identity head probability of the class"
+        files["identification"] = (m, c)
+    if (
+        evaluation.embeddings is not None
+        and evaluation.gallery_embeddings is not None
+        and evaluation.gallery_identities is not None
+        and len(evaluation.gallery_embeddings)
     ):
-        sets["identification"] = identification_score_set(evaluation, meta)
-    for kind, score_set in sets.items():
-        bob_path = directory / f"{kind}.scores"
+        from biobench import metrics_core as mc
+
+        classes, matrix = mc.class_similarity_matrix(
+            evaluation.embeddings, evaluation.gallery_embeddings, evaluation.gallery_identities
+        )
+        m, c = _identification_rows(
+            matrix,
+            [evaluation.identity_names[int(i)] for i in classes],
+            evaluation,
+            full_matrix_limit,
+            keep,
+        )
+        m["score"] = "max cosine similarity between the probe and the identity's gallery images"
+        m["gallery"] = json.dumps([evaluation.identity_names[int(i)] for i in classes])
+        files["nn_identification"] = (m, c)
+    attributes = _attribute_rows(evaluation)
+    if attributes is not None:
+        files["attributes"] = attributes
+    written: dict[str, Path] = {}
+    keys_path = directory / "test_keys.txt"
+    atomic.write_text(keys_path, "".join(f"{k}\n" for k in evaluation.keys))
+    written["test_keys"] = keys_path
+    for kind, (kind_meta, columns) in files.items():
         csv_path = directory / f"{kind}.csv"
-        atomic_write_text(bob_path, _to_bob(score_set))
-        atomic_write_text(csv_path, _to_csv(score_set))
-        written[f"{kind}_scores"] = bob_path
+        _write_csv(csv_path, {**meta, **kind_meta}, list(columns), list(columns.values()))
         written[f"{kind}_csv"] = csv_path
+        if kind != "attributes":  # Bob's format has no place for attribute truths
+            bob_path = directory / f"{kind}.scores"
+            _write_bob(
+                bob_path,
+                columns["claimed_id"],
+                columns["real_id"],
+                columns["test_label"],
+                columns["score"],
+            )
+            written[f"{kind}_scores"] = bob_path
     return written
+
+
+def split_sha256(keys: Sequence[str]) -> str:
+    """sha256 of the test keys joined by newlines: a run record's ``data.split_sha256``."""
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,144 +505,645 @@ def write_scores(
 # ---------------------------------------------------------------------------------------------
 
 
-def _first_content_line(lines: Sequence[str]) -> str | None:
-    for line in lines:
-        if line.strip() and not line.startswith("#"):
-            return line
-    return None
-
-
-def read_scores(path: Path) -> ScoreSet:
-    """Read a score file in Bob's 4-column format or biobench's CSV format.
-
-    The format is recognised from the content: a first non-comment line starting with
-    ``claimed_id,`` is CSV, anything else is read as 4 whitespace-separated columns.
-
-    :raises DataError: naming the file and line when a line is malformed.
-    :raises BiobenchError: when the file cannot be read.
-    """
-    path = Path(path)
+def _head(path: Path) -> tuple[dict[str, str], int, str | None]:
+    """``(metadata, number of leading comment/blank lines, first content line)``."""
+    metadata: dict[str, str] = {}
+    skipped = 0
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8", newline="") as handle:
+            for line in handle:
+                stripped = line.strip()
+                if stripped.startswith("#") or not stripped:
+                    key, sep, value = stripped[1:].partition(":")
+                    if stripped and sep:
+                        metadata[key.strip()] = value.strip()
+                    skipped += 1
+                    continue
+                return metadata, skipped, line.rstrip("\r\n")
     except OSError as exc:
         raise BiobenchError(f"cannot read score file {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not a UTF-8 text score file") from exc
-    lines = text.splitlines()
-    first = _first_content_line(lines)
-    if first is not None and first.replace(" ", "").startswith("claimed_id,"):
-        return _read_csv(path, lines)
-    return _read_bob(path, lines)
+    return metadata, skipped, None
+
+
+def read_scores(path: Path) -> ScoreSet:
+    """Read a score file: Bob's 4- or 5-column format or biobench's CSV format.
+
+    The format is recognised from the content: a first non-comment line starting with
+    ``claimed_id,`` or ``test_label,`` is CSV, 5 whitespace-separated fields are Bob's 5-column
+    format, anything else is read as Bob's 4 columns.  Large files are read in chunks by
+    pandas' C parser into integer codes.
+
+    :raises DataError: naming the file and line when a line is malformed or a score is
+        infinite.
+    :raises BiobenchError: when the file cannot be read.
+    """
+    path = Path(path)
+    metadata, skipped, first = _head(path)
+    if first is None:
+        raise DataError(f"{path}: the score file holds no trials")
+    compact = first.replace(" ", "")
+    if compact.startswith("claimed_id,") or compact.startswith("test_label,"):
+        scores = _read_csv(path, metadata, skipped)
+    else:
+        n_fields = len(first.split())
+        fmt = "bob5" if n_fields == 5 else "bob4"
+        scores = _read_bob(path, fmt)
+        scores.metadata = metadata
+        scores.kind = metadata.get("kind") if metadata.get("kind") in _KINDS else None
+        if fmt == "bob5":
+            scores.rows = "item"
+    _check_finite(scores)
+    return scores
+
+
+_KINDS = ("verification", "identification", "nn_identification", "attributes")
+_BOB_COLUMNS = {
+    "bob4": ["claimed_id", "real_id", "test_label", "score"],
+    "bob5": ["claimed_id", "model_label", "real_id", "test_label", "score"],
+}
+
+
+def _read_table(path: Path, columns: list[str] | None, **kwargs: Any) -> Any:
+    """Read a whitespace/CSV table in chunks with pandas' C parser; strings as categories."""
+    import pandas as pd
+    from pandas.api.types import union_categoricals
+
+    reader = pd.read_csv(
+        path,
+        engine="c",
+        chunksize=CHUNK_ROWS,
+        keep_default_na=False,
+        na_values={"score": ["nan", "NaN", "NAN"], "truth": [""]},
+        names=columns,
+        **kwargs,
+    )
+    parts = list(reader)
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    out = {}
+    for name in parts[0].columns:
+        if isinstance(parts[0][name].dtype, pd.CategoricalDtype):
+            out[name] = union_categoricals([p[name] for p in parts])
+        else:
+            out[name] = np.concatenate([p[name].to_numpy() for p in parts])
+    return out
+
+
+def _vocab(*cats: Any, decode: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One vocabulary for several categorical columns and their codes into it."""
+    import pandas as pd
+
+    uniques = pd.Index(np.concatenate([np.asarray(c.categories, dtype=object) for c in cats]))
+    vocab = uniques.unique()
+    codes = []
+    for c in cats:
+        remap = vocab.get_indexer(np.asarray(c.categories, dtype=object)).astype(np.int32)
+        codes.append(remap[np.asarray(c.codes)])
+    names = np.asarray(vocab, dtype=object)
+    if decode:
+        names = np.asarray([unquote(str(v)) for v in names], dtype=object)
+        if len(set(names.tolist())) != len(names):  # 'a%20b' and 'a b' are the same name
+            index: dict[str, int] = {}
+            merge = np.asarray([index.setdefault(v, len(index)) for v in names], np.int32)
+            names = np.asarray(list(index), dtype=object)
+            codes = [merge[c] for c in codes]
+    return names, codes
+
+
+def _categorical(column: Any) -> Any:
+    import pandas as pd
+
+    if isinstance(column, pd.Categorical):
+        return column
+    return column.array if hasattr(column, "array") else pd.Categorical(column)
+
+
+def _read_bob(path: Path, fmt: str) -> ScoreSet:
+    columns = _BOB_COLUMNS[fmt]
+    string_cols = [c for c in columns if c != "score"]
+    try:
+        table = _read_table(
+            path,
+            columns,
+            sep=r"\s+",
+            header=None,
+            comment="#",
+            dtype={**{c: "category" for c in string_cols}, "score": np.float64},
+            quoting=csv.QUOTE_NONE,
+        )
+    except Exception:  # noqa: BLE001 - any parser error: find and name the bad line
+        return _read_bob_slow(path, fmt)
+    if table is None:
+        raise DataError(f"{path}: the score file holds no trials")
+    cats = {c: _categorical(table[c]) for c in string_cols}
+    if any(cat.isna().any() for cat in cats.values()):
+        return _read_bob_slow(path, fmt)
+    ids, (claimed, real) = _vocab(cats["claimed_id"], cats["real_id"], decode=True)
+    label_cols = ["test_label"] + (["model_label"] if fmt == "bob5" else [])
+    labels, label_codes = _vocab(*(cats[c] for c in label_cols), decode=True)
+    score = np.asarray(table["score"], dtype=np.float64)
+    return ScoreSet(
+        ids,
+        labels,
+        claimed,
+        real,
+        label_codes[0],
+        score,
+        item=label_codes[1] if fmt == "bob5" else None,
+        path=path,
+        format=fmt,
+    )
+
+
+def _data_lines(path: Path) -> Any:
+    """``(line number, line)`` of each non-blank line not starting with ``#``."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                yield lineno, line
 
 
 def _parse_score(path: Path, lineno: int, raw: str) -> float:
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise DataError(f"{path}:{lineno}: score {raw!r} is not a number") from None
+    if math.isinf(value):
+        raise DataError(f"{path}:{lineno}: score {raw!r} is infinite (NaN marks a failure)")
+    return value
 
 
-def _read_bob(path: Path, lines: Sequence[str]) -> ScoreSet:
-    claimed, real, test, values = [], [], [], []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip() or line.startswith("#"):
-            continue
+def _read_bob_slow(path: Path, fmt: str) -> ScoreSet:
+    """Line-by-line reader: names the first malformed line, or reads what the fast one could not."""
+    width = len(_BOB_COLUMNS[fmt])
+    rows: list[list[str]] = []
+    values: list[float] = []
+    for lineno, line in _data_lines(path):
         parts = line.split()
-        if len(parts) != 4:
+        if len(parts) != width:
             raise DataError(
-                f"{path}:{lineno}: expected 4 columns 'claimed_id real_id test_label score', "
-                f"got {len(parts)}"
+                f"{path}:{lineno}: expected {width} columns "
+                f"'{' '.join(_BOB_COLUMNS[fmt])}', got {len(parts)}"
             )
-        claimed.append(_decode(parts[0]))
-        real.append(_decode(parts[1]))
-        test.append(_decode(parts[2]))
-        values.append(_parse_score(path, lineno, parts[3]))
-    return ScoreSet(claimed, real, test, np.asarray(values, dtype=np.float64))
+        rows.append([unquote(p) for p in parts[:-1]])
+        values.append(_parse_score(path, lineno, parts[-1]))
+    if not rows:
+        raise DataError(f"{path}: the score file holds no trials")
+    cols = list(zip(*rows, strict=True))
+    if fmt == "bob5":
+        claimed, item, real, test = cols
+    else:
+        (claimed, real, test), item = cols, None
+    s = score_set_from_lists(list(claimed), list(real), list(test), values, path=path, format=fmt)
+    if item is not None:
+        labels, codes = _codes([*s.labels.tolist(), *item])
+        s.labels, s.item = labels, codes[len(s.labels) :]
+    return s
 
 
-def _read_csv(path: Path, lines: Sequence[str]) -> ScoreSet:
-    metadata: dict[str, str] = {}
-    body_start = 0
-    for i, line in enumerate(lines):
-        if line.startswith("#"):
-            key, sep, value = line[1:].partition(":")
-            if sep:
-                metadata[key.strip()] = value.strip()
-            continue
-        body_start = i
-        break
-    reader = csv.reader(lines[body_start:])
-    header = [h.strip() for h in next(reader)]
-    required = ["claimed_id", "real_id", "test_label", "score"]
+def _read_csv(path: Path, metadata: dict[str, str], skipped: int) -> ScoreSet:
+    try:
+        header = next(csv.reader([_head(path)[2] or ""]))
+    except csv.Error as exc:
+        raise DataError(f"{path}:{skipped + 1}: malformed CSV header: {exc}") from None
+    header = [h.strip() for h in header]
+    kind = metadata.get("kind")
+    attributes = kind == "attributes" or ("attribute" in header and "claimed_id" not in header)
+    required = (
+        ["test_label", "attribute", "truth", "score"]
+        if attributes
+        else ["claimed_id", "real_id", "test_label", "score"]
+    )
     missing = [h for h in required if h not in header]
     if missing:
-        raise DataError(f"{path}:{body_start + 1}: CSV header lacks columns {missing}")
-    col = {h: header.index(h) for h in header}
-    claimed, real, test, values, reference = [], [], [], [], []
+        raise DataError(f"{path}:{skipped + 1}: CSV header lacks columns {missing}")
+    string_cols = [h for h in header if h not in ("score", "fold", "truth")]
+    dtype: dict[str, Any] = {c: "category" for c in string_cols}
+    dtype["score"] = np.float64
+    if "fold" in header:
+        dtype["fold"] = np.int64
+    if "truth" in header:
+        dtype["truth"] = np.float64
+    try:
+        table = _read_table(
+            path, None, sep=",", header=0, skiprows=skipped, dtype=dtype, skip_blank_lines=True
+        )
+    except Exception:  # noqa: BLE001 - any parser error: find and name the bad line
+        _csv_slow_error(path, header, skipped)
+        raise DataError(f"{path}: could not be read as a CSV score file") from None
+    if table is None:
+        raise DataError(f"{path}: the score file holds no trials")
+    cats = {c: _categorical(table[c]) for c in string_cols}
+    if any(cat.isna().any() for cat in cats.values()):
+        _csv_slow_error(path, header, skipped)
+    score = np.asarray(table["score"], dtype=np.float64)
+    common: dict[str, Any] = {
+        "metadata": metadata,
+        "path": path,
+        "format": "csv",
+        "rows": metadata.get("rows"),
+        "kind": kind if kind in _KINDS else None,
+    }
+    if attributes:
+        labels, (probe,) = _vocab(cats["test_label"], decode=False)
+        names, (attr,) = _vocab(cats["attribute"], decode=False)
+        empty = np.zeros(len(score), np.int32)
+        return ScoreSet(
+            np.asarray([], dtype=object),
+            labels,
+            empty,
+            empty,
+            probe,
+            score,
+            attribute=attr,
+            attribute_names=names,
+            truth=np.asarray(table["truth"], dtype=np.float64),
+            **{**common, "kind": "attributes"},
+        )
+    ids, (claimed, real) = _vocab(cats["claimed_id"], cats["real_id"], decode=False)
+    label_cols = [c for c in ("test_label", "reference_label", "gallery_label") if c in header]
+    labels, codes = _vocab(*(cats[c] for c in label_cols), decode=False)
+    by_name = dict(zip(label_cols, codes, strict=True))
+    fold = np.asarray(table["fold"], dtype=np.int64) if "fold" in header else None
+    out = ScoreSet(
+        ids,
+        labels,
+        claimed,
+        real,
+        by_name["test_label"],
+        score,
+        reference=by_name.get("reference_label"),
+        fold=fold,
+        item=by_name.get("gallery_label"),
+        **common,
+    )
+    if out.item is not None and out.rows is None:
+        out.rows = "item"
+    return out
+
+
+def _csv_slow_error(path: Path, header: list[str], skipped: int) -> None:
+    """Raise a :class:`DataError` naming the first malformed CSV line (if one is found)."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        lines = handle.read().splitlines()
+    reader = csv.reader(lines[skipped + 1 :])
+    numeric = {"score": "score", "fold": "fold", "truth": "truth"}
     for offset, row in enumerate(reader):
-        lineno = body_start + 2 + offset
-        if not row:
+        lineno = skipped + 2 + offset
+        if not row or (len(row) == 1 and not row[0].strip()):
             continue
         if len(row) != len(header):
             raise DataError(f"{path}:{lineno}: expected {len(header)} fields, got {len(row)}")
-        claimed.append(row[col["claimed_id"]])
-        real.append(row[col["real_id"]])
-        test.append(row[col["test_label"]])
-        values.append(_parse_score(path, lineno, row[col["score"]]))
-        if "reference_label" in col:
-            reference.append(row[col["reference_label"]])
-    kind = metadata.get("kind")
-    return ScoreSet(
-        claimed,
-        real,
-        test,
-        np.asarray(values, dtype=np.float64),
-        kind=kind if kind in SCORE_FILE_METRICS else None,
-        metadata=metadata,
-        reference_label=reference if "reference_label" in col else None,
+        for name, raw in zip(header, row, strict=True):
+            if name in numeric:
+                if name == "truth" and raw.strip() == "":
+                    continue
+                if name == "score":
+                    _parse_score(path, lineno, raw)
+                    continue
+                try:
+                    float(raw) if name == "truth" else int(raw)
+                except ValueError:
+                    raise DataError(f"{path}:{lineno}: {name} {raw!r} is not a number") from None
+            elif raw == "":
+                raise DataError(f"{path}:{lineno}: empty {name}")
+
+
+def _check_finite(scores: ScoreSet) -> None:
+    bad = np.flatnonzero(np.isinf(scores.score))
+    if bad.size:
+        raise DataError(
+            f"{scores.where}:{_line_of(scores, int(bad[0]))}: score is infinite "
+            "(NaN marks a failure to acquire; inf is not a score)"
+        )
+
+
+def _line_of(scores: ScoreSet, row: int) -> str:
+    """Line number (as text) of data row ``row`` of the file ``scores`` was read from."""
+    if scores.path is None:
+        return f"row {row + 1}"
+    count = -1 if scores.format == "csv" else 0  # the CSV header is the first data-like line
+    for lineno, _ in _data_lines(scores.path):
+        if count == row:
+            return str(lineno)
+        count += 1
+    return f"row {row + 1}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Identification
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class IdentificationTrials:
+    """Probe x identity scores after aggregation, sorted by (probe, identity)."""
+
+    probe: np.ndarray  # int64 [m] probe codes
+    claimed: np.ndarray  # int64 [m] identity codes
+    score: np.ndarray  # float64 [m]
+    probe_real: np.ndarray  # int64 [n_probe_codes]: each probe's identity (-1: not a probe)
+    probes: np.ndarray  # int64: codes of the probes present
+    n_rows: int
+    aggregated: bool
+    aggregate: str
+    notes: list[str]
+
+    @property
+    def genuine(self) -> np.ndarray:
+        return self.claimed == self.probe_real[self.probe]
+
+
+def identification_trials(scores: ScoreSet, aggregate: str = "max") -> IdentificationTrials:
+    """One score per (probe, identity), whatever the file's rows (see the module docstring).
+
+    Sorts the rows once by (probe, identity); several rows for one pair (gallery items) are
+    reduced by ``aggregate`` over their acquired (non-NaN) scores (all NaN: NaN).
+    """
+    if aggregate not in AGGREGATES:
+        raise BiobenchError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+    n_ids = max(1, len(scores.ids))
+    key = scores.probe.astype(np.int64) * n_ids + scores.claimed.astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    key_s = key[order]
+    starts = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]]) if len(key_s) else key_s
+    score_s = scores.score[order]
+    n_rows, n_pairs = len(key_s), len(starts)
+    aggregated = n_pairs < n_rows
+    notes: list[str] = []
+    if aggregated and scores.rows == "identity":
+        dup = order[int(np.flatnonzero(key_s[1:] == key_s[:-1])[0])]
+        raise DataError(
+            f"{scores.where}: declares one row per (probe, identity) but probe "
+            f"{scores.labels[scores.probe[dup]]!r} has several rows for identity "
+            f"{scores.ids[scores.claimed[dup]]!r}"
+        )
+    if aggregated:
+        if aggregate == "max":
+            value = np.fmax.reduceat(score_s, starts)  # fmax ignores NaN unless all are NaN
+        else:
+            acquired = ~np.isnan(score_s)
+            total = np.add.reduceat(np.where(acquired, score_s, 0.0), starts)
+            count = np.add.reduceat(acquired.astype(np.int64), starts)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        notes.append(
+            f"{n_rows} rows for {n_pairs} (probe, identity) pairs: several gallery items per "
+            f"identity, aggregated by {aggregate} of their scores"
+        )
+    else:
+        value = score_s
+    pair_key = key_s[starts]
+    probe = pair_key // n_ids
+    claimed = pair_key % n_ids
+    # Each probe has one identity: the real_id of all its rows must agree.
+    real_s = scores.real[order].astype(np.int64)
+    probe_s = scores.probe[order].astype(np.int64)
+    n_labels = max(1, len(scores.labels))
+    probe_real = np.full(n_labels, -1, dtype=np.int64)
+    probe_real[probe_s] = real_s  # any row's; checked next
+    clash = np.flatnonzero(probe_real[probe_s] != real_s)
+    if clash.size:
+        i = int(clash[0])
+        raise DataError(
+            f"{scores.where}: probe {scores.labels[probe_s[i]]!r} is given two identities, "
+            f"{scores.ids[probe_real[probe_s[i]]]!r} and {scores.ids[real_s[i]]!r}"
+        )
+    probes = np.unique(probe)
+    return IdentificationTrials(
+        probe, claimed, value, probe_real, probes, n_rows, aggregated, aggregate, notes
     )
+
+
+def identification_ranks(trials: IdentificationTrials) -> tuple[np.ndarray, np.ndarray]:
+    """``(rank, mated)`` per probe (in ``trials.probes`` order).
+
+    rank = number of identities whose score is >= the true identity's (ties against the probe);
+    ``inf`` when the true identity's score is NaN (FTA).  mated: the probe has a row for its
+    own identity.
+    """
+    n_labels = len(trials.probe_real)
+    genuine = trials.genuine
+    true_score = np.full(n_labels, np.nan)
+    has_true = np.zeros(n_labels, dtype=bool)
+    true_score[trials.probe[genuine]] = trials.score[genuine]
+    has_true[trials.probe[genuine]] = True
+    beats = ~genuine & (trials.score >= true_score[trials.probe])  # NaN compares False
+    rank = 1.0 + np.bincount(trials.probe[beats], minlength=n_labels).astype(np.float64)
+    rank[np.isnan(true_score)] = math.inf
+    return rank[trials.probes], has_true[trials.probes]
+
+
+def _identification_values(
+    scores: ScoreSet, options: Mapping[str, Any], prefix: str = ""
+) -> tuple[dict[str, float], dict[str, Any], list[str]]:
+    from biobench import metrics_core as mc
+
+    ks = sorted(set(_as_list(options.get("k", (1, 5)), int, "k")))
+    trials = identification_trials(scores, str(options.get("aggregate", "max")))
+    rank, mated = identification_ranks(trials)
+    n_identities = len(np.unique(trials.claimed))
+    max_rank = min(int(options.get("max_rank", 20)), max(1, n_identities))
+    values, details = mc.closed_set_rates(rank, mated, ks, max_rank, prefix=prefix)
+    fta = int(np.isnan(scores.score).sum())
+    details.update(
+        {
+            "n_rows": trials.n_rows,
+            "n_pairs": len(trials.score),
+            "aggregated": trials.aggregated,
+            "aggregate": trials.aggregate if trials.aggregated else None,
+            "n_identities": n_identities,
+            "fta_count": fta,
+        }
+    )
+    notes = list(trials.notes)
+    if details["n_probes_unmated"]:
+        notes.append(
+            f"{details['n_probes_unmated']} probes have no row for their own identity "
+            "(unmated): excluded from the rates"
+        )
+    if fta:
+        notes.append(f"{fta} NaN scores (failures to acquire) never outrank the true identity")
+    return values, details, notes
+
+
+# ---------------------------------------------------------------------------------------------
+# Verification
+# ---------------------------------------------------------------------------------------------
+
+
+def _verification_values(
+    scores: ScoreSet, options: Mapping[str, Any]
+) -> tuple[dict[str, float], set[str], dict[str, Any], list[str]]:
+    from biobench import metrics_core as mc
+
+    far_targets = _as_list(options.get("far", mc.DEFAULT_FAR_TARGETS), float, "far")
+    genuine = scores.genuine
+    n_genuine = int(genuine.sum())
+    n_impostor = len(genuine) - n_genuine
+    if n_genuine == 0 or n_impostor == 0:
+        raise BiobenchError(
+            f"{scores.where}: verification needs both genuine and impostor trials; the file has "
+            f"{n_genuine} genuine and {n_impostor} impostor"
+        )
+    notes: list[str] = []
+    folds = None
+    if scores.fold is not None:
+        if len(np.unique(scores.fold)) >= 2:
+            folds = scores.fold
+        else:
+            notes.append("one fold only: k-fold accuracy not computed")
+    else:
+        notes.append("no folds in the file (Bob's formats have none): k-fold accuracy not computed")
+    fta = np.isnan(scores.score)
+    if not fta.any():
+        values, lower, details = mc.verification_from_scores(
+            scores.score, genuine, far_targets, folds=folds
+        )
+        values["fta_count"] = 0.0
+        values["fta_rate"] = 0.0
+        return values, set(lower), details, notes
+    values, lower, details = _fta_aware_verification(scores.score, genuine, far_targets, folds)
+    notes.append(f"{int(fta.sum())} NaN scores read as failures to acquire; {_FTA_CONVENTION}")
+    return values, lower, details, notes
+
+
+def _fta_aware_verification(
+    score: np.ndarray, genuine: np.ndarray, far_targets: Sequence[float], folds: np.ndarray | None
+) -> tuple[dict[str, float], set[str], dict[str, Any]]:
+    """Verification values with FTA trials as rejections (module docstring)."""
+    from biobench import metrics_core as mc
+
+    fta = np.isnan(score)
+    acquired = ~fta
+    n_gen, n_imp = int(genuine.sum()), int((~genuine).sum())
+    gen_acq = int((genuine & acquired).sum())
+    imp_acq = int((~genuine & acquired).sum())
+    values: dict[str, float] = {
+        "fta_count": float(fta.sum()),
+        "fta_rate": float(fta.mean()),
+    }
+    details: dict[str, Any] = {
+        "n_genuine": n_gen,
+        "n_impostor": n_imp,
+        "fta": {
+            "genuine": n_gen - gen_acq,
+            "impostor": n_imp - imp_acq,
+            "convention": _FTA_CONVENTION,
+        },
+        "threshold_rule": "accept when score >= threshold",
+    }
+    nan_reasons: dict[str, str] = {}
+    s = score[acquired]
+    g = genuine[acquired]
+    # Operating points over acquired trials, counts scaled to all trials (FTA = rejected).
+    order = np.argsort(-s, kind="stable")
+    s_sorted, g_sorted = s[order], g[order]
+    distinct = np.r_[np.flatnonzero(np.diff(s_sorted)), len(s_sorted) - 1] if len(s) else []
+    tp = np.r_[0, np.cumsum(g_sorted)[distinct]].astype(np.float64)
+    fp = np.r_[0, np.cumsum(~g_sorted)[distinct]].astype(np.float64)
+    thresholds = np.r_[math.inf, s_sorted[distinct]] if len(s) else np.asarray([math.inf])
+    far, tar = fp / n_imp, tp / n_gen
+    frr = 1.0 - tar
+    crossed = np.flatnonzero(frr <= far)
+    if len(crossed) == 0:
+        values["eer"] = values["threshold_at_eer"] = math.nan
+        nan_reasons["eer"] = (
+            f"FRR never falls to FAR: {n_gen - gen_acq} of {n_gen} genuine trials failed to acquire"
+        )
+    else:
+        i = int(crossed[0])
+        d0, d1 = far[i - 1] - frr[i - 1], far[i] - frr[i]
+        alpha = d0 / (d0 - d1)
+        values["eer"] = float(far[i - 1] + alpha * (far[i] - far[i - 1]))
+        values["threshold_at_eer"] = float(thresholds[i])
+    # AUC: P(genuine > impostor) with FTA scores lowest; the curve closes at (1, 1).
+    values["auc"] = float(np.trapezoid(np.r_[tar, 1.0], np.r_[far, 1.0]))
+    for target in sorted(set(float(f) for f in far_targets), reverse=True):
+        label = mc.rate_label(target)
+        if n_imp * target < 1.0 - 1e-9:
+            needed = math.ceil(1.0 / target - 1e-9)
+            values[f"tar_at_far_{label}"] = values[f"threshold_at_far_{label}"] = math.nan
+            nan_reasons[f"tar_at_far_{label}"] = (
+                f"needs at least {needed} impostor trials, have {n_imp}"
+            )
+            continue
+        j = int(np.flatnonzero(far <= target + 1e-9)[-1])
+        values[f"tar_at_far_{label}"] = float(tar[j])
+        values[f"threshold_at_far_{label}"] = float(thresholds[j])
+    if nan_reasons:
+        details["nan_reasons"] = nan_reasons
+    if folds is not None:
+        labels = np.unique(folds)
+        accuracies, fold_thresholds = [], []
+        for fold in labels:
+            test = folds == fold
+            train = ~test & acquired
+            # FTA training trials are rejected at every threshold: a constant in the accuracy,
+            # so the best threshold is that of the acquired training trials.
+            threshold = mc.best_accuracy_threshold(score[train], genuine[train])
+            decision = acquired[test] & (np.nan_to_num(score[test], nan=-math.inf) > threshold)
+            accuracies.append(float(np.mean(decision == genuine[test])))
+            fold_thresholds.append(threshold)
+        k = len(accuracies)
+        std = float(np.std(accuracies, ddof=1))
+        values[f"accuracy_{k}fold_mean"] = float(np.mean(accuracies))
+        values[f"accuracy_{k}fold_std"] = std
+        values[f"accuracy_{k}fold_sem"] = std / math.sqrt(k)
+        details["kfold"] = {
+            "n_folds": k,
+            "fold_accuracy": mc.json_list(accuracies),
+            "fold_threshold": mc.json_list(fold_thresholds),
+            "std_ddof": 1,
+            "decision_rule": "same when score > threshold; an FTA is 'different'",
+        }
+    return values, {"eer"}, details
+
+
+# ---------------------------------------------------------------------------------------------
+# Attributes
+# ---------------------------------------------------------------------------------------------
+
+
+def _attribute_values(
+    scores: ScoreSet, options: Mapping[str, Any]
+) -> tuple[dict[str, float], dict[str, Any]]:
+    from biobench import metrics_core as mc
+
+    if scores.attribute is None or scores.truth is None or scores.attribute_names is None:
+        raise BiobenchError(f"{scores.where}: not an attribute score file")
+    names = scores.attribute_names.tolist()
+    if "attributes" in scores.metadata:
+        order = json.loads(scores.metadata["attributes"])
+        position = {n: i for i, n in enumerate(order)}
+        unknown = [n for n in names if n not in position]
+        if unknown:
+            raise DataError(f"{scores.where}: attributes {unknown} are not in the header list")
+        names = order
+        column = np.asarray([position[n] for n in scores.attribute_names.tolist()])
+    else:
+        column = np.arange(len(names))
+    col = column[scores.attribute]
+    n_samples = len(scores.labels)
+    true = np.full((n_samples, len(names)), np.nan)
+    pred = np.full((n_samples, len(names)), np.nan)
+    true[scores.probe, col] = scores.truth
+    pred[scores.probe, col] = scores.score
+    # A missing (sample, attribute) row is an unknown label: skipped like NaN truth.
+    pred = np.where(np.isnan(pred), 0.0, pred)
+    identity = json.loads(scores.metadata.get("identity_attributes", "[]"))
+    threshold = float(options.get("threshold", 0.5))
+    values, table = mc.attribute_metrics(true, pred, names, identity, threshold=threshold)
+    return values, {"threshold": threshold, "per_attribute": table}
 
 
 # ---------------------------------------------------------------------------------------------
 # Re-scoring
 # ---------------------------------------------------------------------------------------------
-
-
-def _identification_from_trials(
-    scores: ScoreSet, ranks: Iterable[int]
-) -> tuple[dict[str, float], dict[str, Any]]:
-    """Rank-k accuracy and CMC from probe x class trials, grouped by ``test_label``."""
-    # A probe's rank: 1 + number of *other* classes scoring at least as high as its true class
-    # (ties count against the probe, as in the identification metric).
-    true_score: dict[str, float] = {}
-    order: list[str] = []
-    for c, r, t, s in zip(
-        scores.claimed_id, scores.real_id, scores.test_label, scores.score, strict=True
-    ):
-        if t not in true_score:
-            true_score[t] = math.nan
-            order.append(t)
-        if c == r:
-            true_score[t] = float(s)
-    rank: dict[str, float] = {t: 1.0 for t in order}
-    for c, r, t, s in zip(
-        scores.claimed_id, scores.real_id, scores.test_label, scores.score, strict=True
-    ):
-        if c != r and not math.isnan(true_score[t]) and s >= true_score[t]:
-            rank[t] += 1
-    for t in order:
-        if math.isnan(true_score[t]):
-            rank[t] = math.inf  # the true class is not among the probe's candidates
-    rank_values = np.asarray([rank[t] for t in order], dtype=np.float64)
-    max_rank = max(ranks)
-    cmc = [float(np.mean(rank_values <= k)) for k in range(1, max_rank + 1)]
-    values = {f"top{k}_accuracy": cmc[k - 1] for k in ranks}
-    details = {
-        "cmc": {"rank": list(range(1, max_rank + 1)), "accuracy": cmc},
-        "n_probes": len(order),
-        "n_probes_without_true_class": int(np.sum(np.isinf(rank_values))),
-    }
-    return values, details
 
 
 def _as_list(value: Any, kind: type, name: str) -> list[Any]:
@@ -450,55 +1157,77 @@ def _as_list(value: Any, kind: type, name: str) -> list[Any]:
     return out
 
 
+def _default_metric(scores: ScoreSet) -> str:
+    if scores.kind in ("identification", "nn_identification"):
+        return "identification"
+    if scores.kind == "attributes":
+        return "attributes"
+    return "verification"
+
+
 def score_set_metrics(
-    scores: ScoreSet, metric_names: Sequence[str] | None = None, options: Mapping[str, Any] = ()
+    scores: ScoreSet,
+    metric_names: Sequence[str] | None = None,
+    options: Mapping[str, Any] = (),
+    prefix: str = "",
 ) -> dict[str, Any]:
-    """Compute metrics on an in-memory :class:`ScoreSet` (see :func:`score_file`)."""
+    """Compute metrics on a :class:`ScoreSet` (see :func:`score_file`).
+
+    :param prefix: prepended to identification value names (``nn_`` for the 1:N search file,
+        as in run records).
+    :returns: ``{metric: {"values", "lower_is_better", "details", "notes"}}``.
+    """
     opts = dict(options)
-    unknown_options = sorted(set(opts) - {"far", "k"})
+    unknown_options = sorted(set(opts) - set(SCORE_OPTIONS))
     if unknown_options:
-        raise BiobenchError(f"unknown score options {unknown_options}; known: far, k")
-    names = list(metric_names or [scores.kind or "verification"])
+        raise BiobenchError(
+            f"unknown score options {unknown_options}; known: {', '.join(SCORE_OPTIONS)}"
+        )
+    names = list(metric_names or [_default_metric(scores)])
     unknown = [n for n in names if n not in SCORE_FILE_METRICS]
     if unknown:
         raise BiobenchError(
             f"score files support metrics {', '.join(SCORE_FILE_METRICS)}; got {unknown}"
         )
     if len(scores) == 0:
-        raise BiobenchError("the score file holds no trials")
+        raise BiobenchError(f"{scores.where}: the score file holds no trials")
+    is_attr = scores.attribute is not None
     result: dict[str, Any] = {}
     for name in names:
+        if (name == "attributes") != is_attr:
+            what = "an attribute" if is_attr else "a comparison"
+            raise BiobenchError(f"{scores.where} is {what} score file: cannot compute {name}")
         if name == "verification":
-            far_targets = _as_list(opts.get("far", mc.DEFAULT_FAR_TARGETS), float, "far")
-            values, lower, details = mc.verification_from_scores(
-                scores.score, scores.genuine, far_targets=far_targets
-            )
-            result[name] = {
-                "values": values,
-                "lower_is_better": sorted(lower),
-                "details": details,
-            }
+            values, lower, details, notes = _verification_values(scores, opts)
+            result[name] = {"values": values, "lower_is_better": sorted(lower)}
+        elif name == "identification":
+            values, details, notes = _identification_values(scores, opts, prefix)
+            result[name] = {"values": values, "lower_is_better": []}
         else:
-            ranks = _as_list(opts.get("k", (1, 5)), int, "k")
-            values, details = _identification_from_trials(scores, ranks)
-            result[name] = {"values": values, "lower_is_better": [], "details": details}
+            values, details = _attribute_values(scores, opts)
+            notes = []
+            result[name] = {"values": values, "lower_is_better": []}
+        result[name]["details"] = details
+        result[name]["notes"] = notes
     return result
 
 
 def score_file(
-    path: Path, metric_names: Sequence[str] | None = None, options: Mapping[str, Any] | None = None
+    path: Path,
+    metric_names: Sequence[str] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
     """Re-score a score file with biobench's metric definitions.
 
-    :param path: a Bob 4-column or biobench CSV score file.
+    :param path: a Bob 4-/5-column or biobench CSV score file.
     :param metric_names: ``verification`` (EER and its threshold, TAR at FAR with thresholds,
-        ROC AUC) and/or ``identification`` (rank-k accuracy; trials grouped by
-        ``test_label``).  Default: the file's ``kind`` metadata, else ``verification``.
-    :param options: ``far`` (a FAR target or list of them) for verification, ``k`` (a rank or
-        list of ranks) for identification.
-    :returns: the metric values, flat and named exactly as in run records (``eer``,
-        ``tar_at_far_1e_3``, ``top1_accuracy``, ...).  :func:`score_set_metrics` also returns
-        curves and details.
+        AUC, k-fold accuracy when the file has folds, FTA count and rate), ``identification``
+        (rank-k accuracy over mated probes, ``n_probes_unmated``) or ``attributes``.
+        Default: from the file's ``kind`` metadata, else ``verification``.
+    :param options: ``far`` (FAR targets), ``k`` (ranks), ``max_rank``, ``aggregate``
+        (``max``/``mean``), ``threshold`` (attributes).
+    :returns: the metric values, flat and named as in run records.  :func:`score_set_metrics`
+        also returns details and notes.
     """
     scores = read_scores(Path(path))
     result = score_set_metrics(scores, metric_names, options or {})

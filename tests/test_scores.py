@@ -1,13 +1,19 @@
-"""Score files: Bob 4-column and CSV writing, reading back, and re-scoring."""
+"""Score files: writing, reading back, and re-scoring with the metrics' own definitions."""
 
 from __future__ import annotations
+
+import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 from biobench_metrics.metrics import METRICS
+from click.testing import CliRunner
 from test_metrics_plugin import make_evaluation  # tests/ is on sys.path (rootdir prepend)
 
+from biobench import metrics_core as mc
 from biobench import scores as sc
+from biobench.cli import cli
 from biobench.errors import BiobenchError, DataError
 
 
@@ -15,13 +21,32 @@ def _metric(name: str, **options):  # noqa: ANN003, ANN202
     return METRICS[name](**options)
 
 
+def _values(path: Path, names=None, options=None, prefix: str = "") -> dict:  # noqa: ANN001
+    out = sc.score_set_metrics(sc.read_scores(path), names, options or {}, prefix=prefix)
+    return {k: v for o in out.values() for k, v in o["values"].items()}
+
+
+def _assert_same(recomputed: dict, stored: dict) -> None:
+    for name, value in stored.items():
+        np.testing.assert_equal(recomputed[name], value, err_msg=name)  # exact; NaN == NaN
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing and reading
+# ---------------------------------------------------------------------------------------------
+
+
 def test_write_scores_round_trip(tmp_path) -> None:  # noqa: ANN001
     ev = make_evaluation()
     meta = {"protocol": "demo", "protocol_version": 3, "run": "case 1", "seed": 2}
     written = sc.write_scores(ev, tmp_path / "scores", metadata=meta)
     assert sorted(written) == [
+        "attributes_csv",
         "identification_csv",
         "identification_scores",
+        "nn_identification_csv",
+        "nn_identification_scores",
+        "test_keys",
         "verification_csv",
         "verification_scores",
     ]
@@ -34,64 +59,237 @@ def test_write_scores_round_trip(tmp_path) -> None:  # noqa: ANN001
     np.testing.assert_array_equal(bob.score, csv.score)  # repr() floats: exact
     assert csv.kind == "verification" and bob.kind is None
     assert csv.metadata["protocol_version"] == "3" and csv.metadata["run"] == "case 1"
-    assert "cosine" in csv.metadata["score"]
-    assert csv.reference_label is not None and len(csv.reference_label) == len(csv)
+    assert csv.metadata["format"] == sc.FORMAT and "cosine" in csv.metadata["score"]
+    assert csv.fold is not None and len(np.unique(csv.fold)) == 10 and bob.fold is None
     ident = sc.read_scores(written["identification_csv"])
     assert len(ident) == len(ev.keys) * len(ev.identity_names)  # small: the full matrix
-    assert ident.metadata["candidates"] == "all classes"
+    assert ident.metadata["rows"] == "identity"
+    assert ident.metadata["candidates"] == "all identities"
+    keys = written["test_keys"].read_text().splitlines()
+    assert keys == ev.keys and sc.split_sha256(keys) == sc.split_sha256(ev.keys)
 
 
-def test_score_file_reproduces_the_metric(tmp_path) -> None:  # noqa: ANN001
+def test_scores_are_written_exactly(tmp_path) -> None:  # noqa: ANN001
     ev = make_evaluation()
     written = sc.write_scores(ev, tmp_path)
-    metric = _metric("verification").compute(ev)
-    for key in ("verification_scores", "verification_csv"):
-        values = sc.score_file(written[key], ["verification"])
-        assert set(values) == {k for k in metric.values if not k.startswith("accuracy_")}
-        for name, value in values.items():
-            np.testing.assert_equal(value, metric.values[name], err_msg=name)  # NaN == NaN
-        assert 0 < values["eer"] < 0.5 and values["tar_at_far_1e_1"] > 0
-    ident_metric = _metric("identification", nearest_neighbour=False).compute(ev)
-    values = sc.score_file(written["identification_scores"], ["identification"], {"k": [1, 5]})
-    assert values["top1_accuracy"] == ident_metric.values["top1_accuracy"]
-    assert values["top5_accuracy"] == ident_metric.values["top5_accuracy"]
-    # The CSV says what it is: no metric names needed.
-    assert "top1_accuracy" in sc.score_file(written["identification_csv"])
+    ident = sc.read_scores(written["identification_csv"])
+    probs = np.asarray(ev.identity_scores, dtype=np.float64)
+    # float32 probabilities read back bit for bit as float64.
+    np.testing.assert_array_equal(np.sort(ident.score), np.sort(probs.ravel()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Every metric of a run is recomputable from its score files (item 5)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_score_files_reproduce_every_metric_exactly(tmp_path) -> None:  # noqa: ANN001
+    ev = make_evaluation()
+    metrics = [
+        {"name": "identification", "options": {"k": [1, 3]}},
+        {"name": "verification", "options": {"max_pairs": 300, "pair_seed": 4, "folds": 5}},
+        {"name": "attributes", "options": {"threshold": 0.4}},
+    ]
+    written = sc.write_scores(ev, tmp_path, metrics=metrics)
+    ident = _metric("identification", k=[1, 3]).compute(ev).values
+    _assert_same(
+        _values(written["identification_csv"], None, {"k": [1, 3]}),
+        {k: v for k, v in ident.items() if not k.startswith("nn_")},
+    )
+    nn = _values(written["nn_identification_csv"], None, {"k": [1, 3]}, prefix="nn_")
+    _assert_same(nn, {k: v for k, v in ident.items() if k.startswith("nn_")})
+    verif = _metric("verification", max_pairs=300, pair_seed=4, folds=5).compute(ev).values
+    assert "accuracy_5fold_mean" in verif
+    _assert_same(_values(written["verification_csv"]), verif)
+    attrs = _metric("attributes", threshold=0.4).compute(ev).values
+    _assert_same(_values(written["attributes_csv"], None, {"threshold": 0.4}), attrs)
+    # Bob's file holds the same scores but no folds: everything except the k-fold values.
+    bob = _values(written["verification_scores"])
+    _assert_same(bob, {k: v for k, v in verif.items() if not k.startswith("accuracy_")})
+    assert not any(k.startswith("accuracy_") for k in bob)
 
 
 def test_top_candidates_keep_rank_k_exact(tmp_path) -> None:  # noqa: ANN001
-    ev = make_evaluation(n_classes=12)
-    full = sc.identification_score_set(ev)
-    top = sc.identification_score_set(ev, full_matrix_limit=10, top_candidates=3)
-    assert len(top) < len(full)
-    assert "top 3" in top.metadata["candidates"]
-    a = sc.score_set_metrics(full, ["identification"], {"k": [1, 2, 3]})["identification"]
-    b = sc.score_set_metrics(top, ["identification"], {"k": [1, 2, 3]})["identification"]
-    assert a["values"] == b["values"]
-
-
-def test_identification_scores_from_embeddings_without_identity_head(tmp_path) -> None:  # noqa: ANN001
-    ev = make_evaluation()
-    ev.identity_scores = None
-    written = sc.write_scores(ev, tmp_path)
-    meta = sc.read_scores(written["identification_csv"]).metadata
-    assert "gallery" in meta["score"]
-    values = sc.score_file(written["identification_csv"])
-    metric = _metric("identification").compute(ev)
-    assert values["top1_accuracy"] == pytest.approx(metric.values["nn_top1_accuracy"])
-
-
-def test_third_party_bob_file(tmp_path) -> None:  # noqa: ANN001
-    path = tmp_path / "system.txt"
-    path.write_text(
-        "alice alice probe1 0.9\nalice bob probe2 0.2\nbob bob probe3 0.7\nbob alice probe4 0.75\n"
+    ev = make_evaluation(n_classes=30)
+    full = sc.write_scores(ev, tmp_path / "full")
+    top = sc.write_scores(ev, tmp_path / "top", full_matrix_limit=10, top_candidates=3)
+    a, b = sc.read_scores(full["identification_csv"]), sc.read_scores(top["identification_csv"])
+    assert len(b) < len(a) and "top 20" in b.metadata["candidates"]  # at least max_rank 20
+    opts = {"k": [1, 2, 3, 5]}
+    assert _values(full["identification_csv"], None, opts) == _values(
+        top["identification_csv"], None, opts
     )
-    values = sc.score_file(path, ["verification"], {"far": 0.5})
-    # genuine 0.9, 0.7; impostor 0.2, 0.75: FAR=FRR=0.5 at 0.75 -> EER is 0.5 (crossing
-    # between (FAR 0, FRR 0.5) and (FAR 0.5, FRR 0.5)).
-    assert values["eer"] == pytest.approx(0.5)
-    assert values["auc"] == pytest.approx(0.75)
-    assert values["tar_at_far_5e_1"] == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Identification with several gallery items per identity (item 1)
+# ---------------------------------------------------------------------------------------------
+
+
+def _per_item_lines(ev) -> list[str]:  # noqa: ANN001
+    """Bob 4-column lines, one per (probe, gallery image), scored by cosine similarity."""
+    probes = mc.l2_normalize(ev.embeddings)
+    gallery = mc.l2_normalize(ev.gallery_embeddings)
+    sims = probes.astype(np.float64) @ gallery.astype(np.float64).T
+    names = [n.replace(" ", "%20") for n in ev.identity_names]
+    keys = [k.replace(" ", "%20") for k in ev.keys]
+    lines = []
+    for p, key in enumerate(keys):
+        real = names[int(ev.identity_true[p])]
+        for g, gid in enumerate(ev.gallery_identities):
+            lines.append(f"{names[int(gid)]} {real} {key} {float(sims[p, g])!r}\n")
+    return lines
+
+
+def test_gallery_items_are_aggregated_per_identity_whatever_the_line_order(tmp_path) -> None:  # noqa: ANN001
+    ev = make_evaluation(noise=1.4)
+    lines = _per_item_lines(ev)
+    path = tmp_path / "items.scores"
+    path.write_text("".join(lines))
+    out = sc.score_set_metrics(sc.read_scores(path), ["identification"], {"k": [1, 5]})
+    values, notes = out["identification"]["values"], out["identification"]["notes"]
+    # Reference: the 1:N search (best gallery image per identity), computed independently.
+    result = mc.search_gallery(
+        ev.embeddings, ev.identity_true, ev.gallery_embeddings, ev.gallery_identities
+    )
+    expected_top1 = float(np.mean(result.rank <= 1))
+    assert values["top1_accuracy"] == pytest.approx(expected_top1, abs=1e-12)
+    assert values["top5_accuracy"] == pytest.approx(float(np.mean(result.rank <= 5)), abs=1e-12)
+    assert expected_top1 < 1.0  # the data is hard enough for the rule to matter
+    assert any("aggregated by max" in n for n in notes)
+    assert out["identification"]["details"]["n_rows"] == len(lines)
+    random.Random(0).shuffle(lines)
+    path.write_text("".join(lines))
+    assert _values(path, ["identification"], {"k": [1, 5]}) == values
+
+
+def test_aggregate_mean_and_max_on_hand_computed_scores(tmp_path) -> None:  # noqa: ANN001
+    # Probe p1 (identity a): gallery a has items 0.9 and 0.1, gallery b has 0.6.
+    # max: a 0.9 > b 0.6 -> rank 1.  mean: a 0.5 < b 0.6 -> rank 2.
+    path = tmp_path / "s.scores"
+    for order in (
+        ["a a p1 0.9", "a a p1 0.1", "b a p1 0.6"],
+        ["a a p1 0.1", "b a p1 0.6", "a a p1 0.9"],
+    ):
+        path.write_text("\n".join(order) + "\n")
+        assert _values(path, ["identification"], {"k": [1]})["top1_accuracy"] == 1.0
+        mean = _values(path, ["identification"], {"k": [1], "aggregate": "mean"})
+        assert mean["top1_accuracy"] == 0.0
+
+
+def test_declared_identity_rows_with_duplicates_are_an_error(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "s.csv"
+    path.write_text(
+        "# kind: identification\n# rows: identity\nclaimed_id,real_id,test_label,score\n"
+        "a,a,p1,0.9\na,a,p1,0.1\nb,a,p1,0.3\n"
+    )
+    with pytest.raises(DataError, match="several rows for identity 'a'"):
+        _values(path)
+
+
+def test_bob_five_column_file_is_per_gallery_item(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "s5.scores"
+    path.write_text("a a/1 a p1 0.2\na a/2 a p1 0.8\nb b/1 a p1 0.5\n")
+    scores = sc.read_scores(path)
+    assert scores.format == "bob5" and scores.rows == "item"
+    assert _values(path, ["identification"], {"k": [1]})["top1_accuracy"] == 1.0
+
+
+def test_ties_count_against_the_probe(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "tie.scores"
+    path.write_text("a a p1 0.5\nb a p1 0.5\n")
+    values = _values(path, ["identification"], {"k": [1, 2]})
+    assert values["top1_accuracy"] == 0.0 and values["top2_accuracy"] == 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Unmated probes: one rule for the metric and its score file (item 3)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unmated_probes_are_excluded_and_counted_in_both(tmp_path) -> None:  # noqa: ANN001
+    ev = make_evaluation(noise=1.0)
+    ev.identity_scores = None
+    keep = ev.gallery_identities != 0  # identity 0 has no gallery image
+    ev.gallery_embeddings = ev.gallery_embeddings[keep]
+    ev.gallery_identities = ev.gallery_identities[keep]
+    metric = _metric("identification").compute(ev).values
+    written = sc.write_scores(ev, tmp_path)
+    values = _values(written["nn_identification_csv"], prefix="nn_")
+    assert values["nn_top1_accuracy"] == metric["nn_top1_accuracy"]
+    assert values["nn_n_probes_unmated"] == 4.0 == metric["nn_n_probes_unmated"]
+    # The Bob file of the same search gives the same number.
+    bob = _values(written["nn_identification_scores"], ["identification"], prefix="nn_")
+    assert bob["nn_top1_accuracy"] == metric["nn_top1_accuracy"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Folds (item 2)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_dataset_folds_are_written_and_rescored(tmp_path) -> None:  # noqa: ANN001
+    ev = make_evaluation()
+    rng = np.random.default_rng(1)
+    n = len(ev.keys)
+    ev.pair_index = rng.integers(0, n, size=(200, 2))
+    ev.pair_same = ev.identity_true[ev.pair_index[:, 0]] == ev.identity_true[ev.pair_index[:, 1]]
+    ev.pair_fold = np.arange(200) // 20  # LFW-style contiguous folds, not round robin
+    written = sc.write_scores(ev, tmp_path)
+    verif = _metric("verification").compute(ev).values
+    values = _values(written["verification_csv"])
+    assert values["accuracy_10fold_mean"] == verif["accuracy_10fold_mean"]
+    assert values["accuracy_10fold_sem"] == verif["accuracy_10fold_sem"]
+    np.testing.assert_array_equal(sc.read_scores(written["verification_csv"]).fold, ev.pair_fold)
+
+
+def test_bob_file_says_no_folds(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "v.scores"
+    path.write_text("a a p1 0.9\na b p2 0.2\nb b p3 0.7\nb a p4 0.75\n")
+    out = sc.score_set_metrics(sc.read_scores(path))["verification"]
+    assert any("no folds" in n and "k-fold accuracy not computed" in n for n in out["notes"])
+    # genuine 0.9, 0.7; impostor 0.2, 0.75: EER 0.5 (crossing between (FAR 0, FRR 0.5) and
+    # (FAR 0.5, FRR 0.5)), AUC 0.75.
+    assert out["values"]["eer"] == pytest.approx(0.5)
+    assert out["values"]["auc"] == pytest.approx(0.75)
+
+
+def test_score_help_names_a_file_runs_write(tmp_path) -> None:  # noqa: ANN001
+    text = CliRunner().invoke(cli, ["score", "--help"]).output
+    written = sc.write_scores(make_evaluation(), tmp_path)
+    names = {p.name for p in written.values()}
+    examples = [w for w in text.split() if "seed-0-scores/" in w]
+    assert examples and all(w.rsplit("/", 1)[1] in names for w in examples)
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures to acquire and bad files (item 4)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_nan_scores_are_failures_to_acquire(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "fta.scores"
+    # genuine: 0.9, 0.8, NaN, 0.7; impostor: 0.1, 0.2, NaN, 0.3, 0.4, 0.5
+    path.write_text(
+        "a a g1 0.9\na a g2 0.8\na a g3 nan\nb b g4 0.7\n"
+        "a b i1 0.1\na b i2 0.2\nb a i3 NaN\na b i4 0.3\nb a i5 0.4\nb a i6 0.5\n"
+    )
+    out = sc.score_set_metrics(sc.read_scores(path), ["verification"], {"far": [0.5]})
+    v = out["verification"]["values"]
+    assert v["fta_count"] == 2 and v["fta_rate"] == pytest.approx(0.2)
+    # Genuine FTA is a false reject: at best TAR 3/4; the impostor FTA is never accepted, so
+    # FAR 3/6 is reached at threshold 0.3 (0.3, 0.4, 0.5 accepted).
+    assert v["tar_at_far_5e_1"] == pytest.approx(0.75)
+    assert v["threshold_at_far_5e_1"] == pytest.approx(0.3)
+    assert v["eer"] == pytest.approx(0.25)  # FRR 1/4 (the FTA) = FAR 0 at threshold 0.7
+    assert any("false reject" in n for n in out["verification"]["notes"])
+
+
+def test_nan_free_files_give_the_metric_values_with_zero_fta(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "v.scores"
+    path.write_text("a a p1 0.9\na b p2 0.2\nb b p3 0.7\nb a p4 0.75\n")
+    v = sc.score_file(path, ["verification"])
+    assert v["fta_count"] == 0 and v["fta_rate"] == 0
 
 
 @pytest.mark.parametrize(
@@ -99,7 +297,10 @@ def test_third_party_bob_file(tmp_path) -> None:  # noqa: ANN001
     [
         ("a a p1 0.5\na b p2\n", r"system.txt:2: expected 4 columns"),
         ("a a p1 high\n", r"system.txt:1: score 'high' is not a number"),
+        ("a a p1 0.5\n# note\na b p2 inf\n", r"system.txt:3: score .*infinite"),
+        ("a a p1 0.5\na b p2 -inf\n", r"system.txt:2: score .*infinite"),
         ("# kind: verification\nclaimed_id,real_id,test_label,score\na,a,p,x\n", r":3: score"),
+        ("claimed_id,real_id,test_label,score\na,a,p,0.1\nb,a,q,Infinity\n", r":3: score"),
         ("claimed_id,real_id,score\na,a,0.1\n", r"lacks columns \['test_label'\]"),
     ],
 )
@@ -110,26 +311,59 @@ def test_malformed_files_name_file_and_line(tmp_path, content: str, message: str
         sc.read_scores(path)
 
 
-def test_score_file_rejects_unknown_metric_and_option(tmp_path) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (
+            "a a p1 0.9\nb b p2 0.8\n",
+            [],
+            "both genuine and impostor trials; the file has 2 genuine",
+        ),
+        ("a b p1 0.9\nb a p2 0.8\n", [], "0 genuine and 2 impostor"),
+        ("a a p1 inf\n", [], "s.txt:1: score"),
+        ("a a p1 0.9\na b p2 0.1\n", ["--metrics", "attributes"], "cannot compute attributes"),
+        ("a a p1 0.9\na b p2 0.1\n", ["-o", "fars=0.1"], "unknown score options"),
+    ],
+)
+def test_score_command_errors_are_one_line_exit_2(tmp_path, content, args, message) -> None:  # noqa: ANN001
+    path = tmp_path / "s.txt"
+    path.write_text(content)
+    result = CliRunner().invoke(cli, ["score", str(path), *args])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.output
+
+
+def test_score_command_reports_what_it_did(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "items.scores"
+    path.write_text("a a p1 0.2\na a p1 0.8\nb a p1 0.5\nb b p2 0.6\na b p2 0.1\n")
+    result = CliRunner().invoke(cli, ["score", str(path), "--metrics", "identification"])
+    assert result.exit_code == 0, result.output
+    assert "top1_accuracy\t1.0" in result.output
+    assert "5 rows for 4 (probe, identity) pairs" in result.output
+    result = CliRunner().invoke(cli, ["score", str(path), "--metrics", "identification", "--json"])
+    assert '"top1_accuracy": 1.0' in result.output and '"notes"' in result.output
+
+
+def test_score_file_rejects_unknown_metric_and_missing_file(tmp_path) -> None:  # noqa: ANN001
     path = tmp_path / "s.txt"
     path.write_text("a a p1 0.9\na b p2 0.1\n")
     with pytest.raises(BiobenchError, match="support metrics"):
-        sc.score_file(path, ["attributes"])
-    with pytest.raises(BiobenchError, match="unknown score options"):
-        sc.score_file(path, ["verification"], {"fars": 0.1})
+        sc.score_file(path, ["open_set"])
     with pytest.raises(BiobenchError, match="cannot read"):
         sc.score_file(tmp_path / "missing.txt")
 
 
-def test_atomic_write_leaves_previous_file_on_error(tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    path = tmp_path / "scores.csv"
-    sc.atomic_write_text(path, "old\n")
+def test_scoring_imports_no_torch(tmp_path) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
 
-    def broken_replace(src, dst):  # noqa: ANN001, ANN202
-        raise OSError("disk full")
-
-    monkeypatch.setattr("os.replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
-        sc.atomic_write_text(path, "new\n")
-    assert path.read_text() == "old\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"]
+    path = tmp_path / "s.txt"
+    path.write_text("a a p1 0.9\na b p2 0.1\n")
+    code = (
+        "import sys; from biobench.cli import main; sys.argv=['biobench','score',sys.argv[1]];\n"
+        "try: main()\nexcept SystemExit: pass\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
