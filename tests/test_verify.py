@@ -1,0 +1,152 @@
+"""biobench verify: a run's record is recomputed from the score files it wrote."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from biobench import verify as vf
+from biobench.testing import TINY_PROTOCOL
+
+PROTOCOL = (
+    TINY_PROTOCOL.replace("seeds = [0, 1]", "seeds = [0]")
+    .replace(
+        'metrics = ["identification", "attributes"]',
+        'metrics = ["identification", "attributes", "verification", '
+        '{ name = "open_set_identification", options = { fpir = [0.5] } }]',
+    )
+    .replace("epochs = 2", "epochs = 1")
+)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:  # noqa: ANN001
+    """One tiny run (case 'none', seed 0) with every built-in metric, shared by the tests."""
+    from click.testing import CliRunner
+
+    from biobench.cli import cli
+
+    tmp = tmp_path_factory.mktemp("verify")
+    protocol = tmp / "tiny.toml"
+    protocol.write_text(PROTOCOL, encoding="utf-8")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BIOBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    mp.setenv("BIOBENCH_CACHE", str(tmp / "cache"))
+    try:
+        result = CliRunner().invoke(
+            cli,
+            ["-p", "biobench.testing_plugin", "run", "--protocol", str(protocol)]
+            + ["--runs", "none", "--output", str(tmp / "out"), "--no-progress"],
+            catch_exceptions=False,
+        )
+    finally:
+        mp.undo()
+    assert result.exit_code == 0, result.output
+    return tmp / "out" / "runs" / "tiny"
+
+
+def _copy(run_dir: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "tiny"
+    shutil.copytree(run_dir, target)
+    record = target / "none" / "seed-0.json"
+    data = json.loads(record.read_text())
+    data["protocol"]["path"] = str(run_dir.parents[2] / "tiny.toml")
+    record.write_text(json.dumps(data))
+    return record
+
+
+def _verify(*args: str):  # noqa: ANN202
+    from click.testing import CliRunner
+
+    from biobench.cli import cli
+
+    return CliRunner().invoke(cli, ["verify", *args])
+
+
+def test_a_fresh_run_verifies_every_metric(run_dir: Path, tmp_path: Path) -> None:
+    record = _copy(run_dir, tmp_path)
+    checks = vf.verify_record(record)
+    by_item = {c.item: c for c in checks}
+    metrics = json.loads(record.read_text())["metrics"]
+    for name in metrics:
+        check = by_item[f"metric {name}"]
+        assert check.status == vf.OK, check.line()
+    assert {"top1_accuracy", "nn_top1_accuracy", "eer", "mean_accuracy"} <= set(metrics)
+    assert any(k.startswith("accuracy_") and k.endswith("fold_mean") for k in metrics)
+    assert any(k.startswith("dir_at_fpir") for k in metrics)
+    assert by_item["protocol sha256"].status == vf.OK
+    assert by_item["split sha256"].status == vf.OK
+    assert by_item["data fingerprint"].status == vf.CANNOT
+    assert vf.record_verifies(record)
+    result = _verify(str(record))
+    assert result.exit_code == 0, result.output
+    result = _verify(str(record.parent.parent), "--json")
+    assert result.exit_code == 0 and json.loads(result.output)[0]["verifies"] is True
+
+
+def test_an_edited_record_value_differs(run_dir: Path, tmp_path: Path) -> None:
+    record = _copy(run_dir, tmp_path)
+    data = json.loads(record.read_text())
+    stored = data["metrics"]["nn_top1_accuracy"]
+    data["metrics"]["nn_top1_accuracy"] = stored + 0.01
+    record.write_text(json.dumps(data))
+    result = _verify(str(record))
+    assert result.exit_code == 1
+    line = next(x for x in result.output.splitlines() if "DIFFERS" in x and "nn_top1" in x)
+    assert repr(stored + 0.01) in line and repr(stored) in line
+    assert not vf.record_verifies(record)
+
+
+def test_an_edited_score_line_differs(run_dir: Path, tmp_path: Path) -> None:
+    record = _copy(run_dir, tmp_path)
+    path = record.parent / "seed-0-scores" / "verification.csv"
+    lines = path.read_text().splitlines()
+    header = next(i for i, x in enumerate(lines) if x.startswith("claimed_id,"))
+    fields = lines[header + 1].split(",")
+    column = lines[header].split(",").index("score")
+    fields[column] = repr(float(fields[column]) - 0.5)
+    lines[header + 1] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    result = _verify(str(record), "--json")
+    assert result.exit_code == 1
+    checks = json.loads(result.output)[0]["checks"]
+    differs = [c for c in checks if c["status"] == "differs"]
+    assert any(c["item"] == "metric auc" for c in differs), differs
+    auc = next(c for c in differs if c["item"] == "metric auc")
+    assert auc["stored"] != auc["recomputed"]
+
+
+def test_missing_files_cannot_be_checked_rather_than_crash(run_dir: Path, tmp_path: Path) -> None:
+    record = _copy(run_dir, tmp_path)
+    scores = record.parent / "seed-0-scores"
+    (scores / "attributes.csv").unlink()
+    (scores / "test_keys.txt").unlink()
+    by_item = {c.item: c for c in vf.verify_record(record)}
+    assert by_item["metric mean_accuracy"].status == vf.CANNOT
+    assert "attributes.csv" in by_item["metric mean_accuracy"].reason
+    assert by_item["split sha256"].status == vf.OK  # from the identification file's probes
+
+
+def test_committed_records_written_by_the_old_writer_do_not_crash() -> None:
+    runs = REPO / "leaderboards" / "runs" / "quick" / "case1-none"
+    if not runs.is_dir():
+        pytest.skip("no committed quick records")
+    results = vf.verify_path(runs)
+    assert results
+    for checks in results.values():
+        items = {c.item: c for c in checks}
+        assert items["metric top1_accuracy"].status == vf.OK
+        assert items["metric nn_top1_accuracy"].status == vf.CANNOT
+
+
+def test_verify_errors_are_one_line(tmp_path: Path) -> None:
+    result = _verify(str(tmp_path / "nothing.json"))
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    bad = tmp_path / "seed-0.json"
+    bad.write_text("{not json")
+    result = _verify(str(bad))
+    assert result.exit_code == 2 and "not a JSON run record" in result.output
