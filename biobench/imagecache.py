@@ -53,7 +53,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,43 +262,6 @@ def warp_similarity(image: Image.Image, matrix: np.ndarray, size: int) -> np.nda
     return np.asarray(warped, dtype=np.uint8)
 
 
-def preprocessing_from_options(
-    value: str | Mapping[str, Any] | None,
-    *,
-    margin: float = 0.0,
-    landmarkers: Mapping[str, Callable[..., Landmarker]] | None = None,
-) -> Preprocessor:
-    """Build a built-in preprocessor from a dataset option (see :func:`load_images`).
-
-    ``value`` is ``"none"``, ``"box"`` (default), ``"align5"`` or a table
-    ``{method = "align5", landmarks = "<name>", <landmarker options>...}``; for ``align5`` the
-    landmarker ``name`` is looked up in ``landmarkers`` (a plugin's registry of factories).
-    """
-    if value is None:
-        return CropResize(margin)
-    spec = {"method": value} if isinstance(value, str) else dict(value)
-    method = spec.pop("method", None)
-    if method == "none" and not spec:
-        return CropResize(margin, use_boxes=False)
-    if method == "box" and set(spec) <= {"margin"}:
-        return CropResize(float(spec.get("margin", margin)))
-    if method == "align5":
-        name = spec.pop("landmarks", None)
-        available = sorted(landmarkers or {})
-        if name is None and len(available) == 1:
-            name = available[0]
-        if name not in (landmarkers or {}):
-            raise BiobenchError(
-                f"preprocessing 'align5': no landmarker {name!r}; available: "
-                f"{', '.join(available) or '(none installed: pip install biobench[dlib])'}"
-            )
-        return Align5((landmarkers or {})[name](**spec), margin=margin)
-    raise BiobenchError(
-        f"preprocessing {value!r}: expected 'none', 'box', 'align5' or a table with 'method' "
-        "(and only that method's options)"
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # The cache
 # ---------------------------------------------------------------------------------------------
@@ -421,7 +384,8 @@ def prepare_images(
     :param margin: relative margin added around each box (0.2 = 20 % of the box's size per
         side) by the default preprocessor (ignored when ``preprocessing`` is given: it carries
         its own).
-    :param preprocessing: a :class:`Preprocessor` (default ``CropResize(margin)``).
+    :param preprocessing: a :class:`Preprocessor`; default ``ctx.preprocessing`` when the
+        context carries one (a protocol's choice for every dataset), else ``CropResize(margin)``.
     :param desc: label for the progress bar.
     """
     size = int(ctx.image_size)
@@ -431,7 +395,8 @@ def prepare_images(
         raise BiobenchError(f"load_images: {len(keys)} keys but {len(boxes)} boxes")
     if margin < 0:
         raise BiobenchError(f"load_images: margin must be >= 0, got {margin}")
-    preprocessor = preprocessing or CropResize(margin)
+    # A protocol-level choice the harness puts on the context applies to every dataset.
+    preprocessor = preprocessing or getattr(ctx, "preprocessing", None) or CropResize(margin)
     described = preprocessor.describe()
     if not keys:
         empty = np.zeros((0, size, size, 3), dtype=np.uint8)

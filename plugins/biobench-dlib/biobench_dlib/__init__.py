@@ -43,3 +43,29 @@ def biobench_register_backbones(register: Any) -> None:
         dlib_resnet,
         description="dlib ResNet 128-d face embedding, frozen (HOG detector, 5-point alignment)",
     )
+
+
+#: Image-cache preprocessors (see :mod:`biobench_dlib.preprocessing`).
+PREPROCESSING = {
+    "dlib_align5": (
+        "build_align5",
+        "ArcFace 5-point similarity alignment (112x112 template) with dlib's HOG detector and "
+        "68-landmark predictor; options upsample, border, margin, model_dir",
+    ),
+    "dlib_chip": (
+        "build_chip",
+        "dlib's chip alignment (get_face_chip, padding 0.25) for its ResNet; options upsample, "
+        "border, padding, margin, model_dir",
+    ),
+}
+
+
+@hookimpl
+def biobench_register_preprocessing(register: Any) -> None:
+    """Register the ``dlib_align5`` and ``dlib_chip`` image-cache preprocessors.
+
+    Called once the harness has a ``preprocessing`` registry kind; until then the factories
+    are used directly (``biobench_dlib.preprocessing.build_align5`` / ``build_chip``).
+    """
+    for name, (attr, description) in PREPROCESSING.items():
+        register(name, f"biobench_dlib.preprocessing:{attr}", description=description)
