@@ -59,7 +59,10 @@ def _manager(ctx: click.Context) -> Any:
     from biobench.plugins import PluginManager
 
     obj = ctx.find_root().obj or {}
-    return PluginManager(extra_modules=obj.get("plugins", ()), block=obj.get("block", ()))
+    pm = PluginManager(extra_modules=obj.get("plugins", ()), block=obj.get("block", ()))
+    for warning in pm.warnings:
+        click.echo(f"biobench: warning: {warning}", err=True)
+    return pm
 
 
 def _protocols(pm: Any) -> Any:
@@ -365,18 +368,24 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     """
     pm = _manager(ctx)
     listing = pm.describe()
+    trouble = any(p.get("broken") or p.get("collisions") for p in listing)
     if as_json:
         click.echo(json.dumps(listing, indent=2))
-        return
+        ctx.exit(1 if trouble else 0)
     from tabulate import tabulate
 
     rows = []
     for p in listing:
         registered = "; ".join(f"{k}: {', '.join(v)}" for k, v in p.get("registered", {}).items())
         status = f"BROKEN: {p['error']}" if p.get("broken") else registered or "(nothing)"
+        if p.get("collisions"):
+            status = f"COLLISION: {'; '.join(p['collisions'])}. Registered: {status}"
         dist = f"{p.get('distribution') or '-'} {p.get('version') or ''}".strip()
         rows.append([p["name"], dist, status])
     click.echo(tabulate(rows, headers=["plugin", "distribution", "registered"]))
+    if trouble:
+        # Exit 1: a listed plugin is broken or collides; runs that use its names will fail.
+        ctx.exit(1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -161,6 +161,15 @@ class PluginManager:
                 self._load(info, lambda m=module: importlib.import_module(m))
         for extra in extra_modules:
             self.add(extra)
+        known = {name for name, _ in BUILTIN_PLUGINS} | set(self.plugins)
+        if blocked and autoload:
+            known |= {ep.name for ep in md.entry_points(group=ENTRY_POINT_GROUP)}
+        known |= {m if isinstance(m, str) else getattr(m, "__name__", "") for m in extra_modules}
+        #: Problems worth a warning that do not stop anything (a misspelled --block name).
+        self.warnings: list[str] = [
+            f"--block {name}: no plugin has that name; plugins: {', '.join(sorted(known))}"
+            for name in sorted(blocked - known)
+        ]
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -329,8 +338,15 @@ class PluginManager:
                 shipped.setdefault(plugin, []).extend(p.stem for p in directory.glob("*.toml"))
         except BiobenchError:
             pass  # a raising biobench_protocol_dirs is reported when protocols are used
+        collided: dict[str, list[str]] = {}
+        for registry in self.registries.values():
+            for name, entries in registry.collisions.items():
+                for e in entries:
+                    collided.setdefault(e.plugin, []).append(registry.collision_message(name))
         for info in sorted(self.plugins.values(), key=lambda i: i.name):
             entry = info.as_dict()
+            if info.name in collided:
+                entry["collisions"] = sorted(set(collided[info.name]))
             if shipped.get(info.name):
                 entry["registered"]["protocol"] = sorted(shipped[info.name])
             listing.append(entry)

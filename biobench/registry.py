@@ -77,10 +77,17 @@ class Entry:
 
 @dataclass
 class Registry:
-    """Components of one kind, by name.  Duplicates are refused naming both origins."""
+    """Components of one kind, by name.
+
+    A name registered twice is unusable: asking for it raises an error naming both plugins,
+    while every other name of the registry keeps working (one bad plugin must not stop runs
+    that do not use it).
+    """
 
     kind: str
     entries: dict[str, Entry] = field(default_factory=dict)
+    #: Names registered by more than one plugin, with every claimant (first one first).
+    collisions: dict[str, list[Entry]] = field(default_factory=dict)
 
     def add(self, entry: Entry) -> None:
         if not entry.name or not isinstance(entry.name, str):
@@ -90,19 +97,29 @@ class Registry:
                 f"{entry.origin} registered {self.kind} '{entry.name}' with a factory that is "
                 f"neither callable nor a 'module:attribute' reference"
             )
+        if entry.name in self.collisions:
+            self.collisions[entry.name].append(entry)
+            return
         if entry.name in self.entries:
-            first = self.entries[entry.name]
-            raise DuplicateComponentError(
-                f"{self.kind} '{entry.name}' is registered twice: by {first.origin} "
-                f"and by {entry.origin}"
-            )
+            # Both claim the name: neither is used, and only runs that ask for it fail.
+            first = self.entries.pop(entry.name)
+            self.collisions[entry.name] = [first, entry]
+            return
         self.entries[entry.name] = entry
+
+    def collision_message(self, name: str) -> str:
+        origins = " and by ".join(e.origin for e in self.collisions[name])
+        return f"{self.kind} '{name}' is registered twice: by {origins}; block one with --block"
 
     def names(self) -> list[str]:
         return sorted(n + (":<name>" if e.prefix else "") for n, e in self.entries.items())
 
     def get(self, name: str) -> tuple[Entry, dict[str, Any]]:
         """Return the entry for ``name`` and extra factory arguments (``variant`` for prefixes)."""
+        head = name.partition(":")[0]
+        for candidate in (name, head):
+            if candidate in self.collisions:
+                raise DuplicateComponentError(self.collision_message(candidate))
         if name in self.entries and not self.entries[name].prefix:
             return self.entries[name], {}
         head, sep, tail = name.partition(":")

@@ -68,9 +68,35 @@ def test_duplicate_names_both_origins() -> None:
         register("tiny_cnn", lambda **kw: None)
 
     pm.add(_module("dup_plugin", biobench_register_backbones=biobench_register_backbones))
+    # Only the colliding name is unusable; every other component still works.
+    assert "vgg16" in pm.registry("backbone")
+    pm.get("fusion", "none")
     with pytest.raises(DuplicateComponentError) as info:
-        pm.registry("backbone")
+        pm.get("backbone", "tiny_cnn")
     assert "'biobench.testing_plugin'" in str(info.value) and "'dup_plugin'" in str(info.value)
+    listing = {p["name"]: p for p in pm.describe()}
+    assert listing["dup_plugin"]["collisions"] and listing["biobench.testing_plugin"]["collisions"]
+    assert listing["reference"]["registered"]["backbone"]  # a built-in still lists its names
+
+
+def test_plugins_command_shows_a_collision_and_exits_1(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    plugin = tmp_path / "dup_cli_plugin.py"
+    plugin.write_text(
+        "from biobench import hookimpl\n\n@hookimpl\ndef biobench_register_backbones(register):\n"
+        "    register('tiny_cnn', lambda **kw: None)\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        result = run_cli("plugins", plugins=("biobench.testing_plugin", "dup_cli_plugin"))
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert "COLLISION" in result.output and "dup_cli_plugin" in result.output
+
+
+def test_unknown_block_name_is_a_warning(run_cli) -> None:  # noqa: ANN001
+    result = run_cli("--block", "refrence", "plugins")
+    assert "--block refrence: no plugin has that name" in result.output
 
 
 def test_broken_plugin_is_listed_and_others_work(
