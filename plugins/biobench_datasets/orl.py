@@ -44,7 +44,7 @@ from PIL import Image
 
 from biobench.contracts import DataContext, FaceData
 from biobench.errors import BiobenchError, DataError, DataNotFoundError
-from biobench.imagecache import fingerprint_files, load_images
+from biobench.imagecache import fingerprint_files, prepare_images
 from biobench_datasets._archive import check_prepare_arguments, extract_archive, is_archive
 
 SUBJECTS = 40
@@ -297,17 +297,20 @@ class ORLFaces:
         def read(key: str) -> Image.Image:
             return Image.open(directory / key)
 
-        images = load_images(keys, read, ctx=ctx, fingerprint=files_fp, desc="orl")
+        cached = prepare_images(keys, read, ctx=ctx, fingerprint=files_fp, desc="orl")
         split_of = dict(zip(split["key"], split["split"], strict=True))
         pairs = read_pairs_table()
         unknown = sorted(set(pairs["key1"]).union(pairs["key2"]) - set(keys))
         if unknown:
             raise DataError(f"{splits_dir() / 'orl_pairs.tsv'}: unknown image keys {unknown[:3]}")
         digest = hashlib.sha256(files_fp.encode())
+        # The checksum of the preprocessed pixels (verified when the cache was opened): the
+        # fingerprint covers the exact arrays a run uses, preprocessing included.
+        digest.update(cached.checksum.encode())
         for pinned in (ATTRIBUTES_FILE, splits_dir() / "orl.tsv", splits_dir() / "orl_pairs.tsv"):
             digest.update(pinned.read_bytes())
         return FaceData(
-            images=images,
+            images=cached.images,
             identities=identities,
             identity_names=[f"s{s}" for s in range(1, SUBJECTS + 1)],
             attributes=per_subject[identities],
@@ -326,6 +329,7 @@ class ORLFaces:
                 "split_file": "protocols/splits/orl.tsv",
                 "pairs_file": "protocols/splits/orl_pairs.tsv",
                 "attributes_file": "biobench_datasets/data/orl_attributes.tsv",
+                **cached.report(),
             },
         )
 
