@@ -351,7 +351,9 @@ def _make_row(
         fusion=fusion,
         optimizer_name=optimizer_name if trained else "",
         optimizer=optimizer,
-        tasks=[str(t) for t in training.get("tasks", [])],
+        # The tasks actually trained (schema 2 records): a task the model could not have (no
+        # attributes in the data, a frozen backbone) is not shown as trained.
+        tasks=[str(t) for t in first.data.get("trained_tasks", training.get("tasks", []))],
         config_hash=first.config_hash,
         protocol_label=first.protocol_label,
         overrides=overrides,

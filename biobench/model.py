@@ -88,6 +88,12 @@ class ComposedModel(nn.Module):
         )
         needs = getattr(fusion, "inputs", frozenset()) if self.fusion is not None else frozenset()
         if "predicted" in needs and self.attribute_head is None:
+            if with_attribute_head and num_attributes == 0:
+                raise BiobenchError(
+                    "the fusion needs predicted attributes but there are no attributes to "
+                    "predict (the dataset has none, or dataset.attributes selects none); use "
+                    "a fusion without 'predicted' inputs, such as 'none'"
+                )
             raise BiobenchError(
                 "the fusion needs predicted attributes but the run has no attribute head "
                 "(add 'attributes' to training.tasks)"

@@ -168,3 +168,28 @@ def test_a_record_of_another_configuration_is_not_overwritten(tmp_path: Path, ru
     result = run(run_cli, edited, out, "--runs", "none", "--seeds", "0")
     assert "holds a run of another configuration" in error_line(result)
     assert record.read_bytes() == before
+
+
+def test_dataset_without_attributes_gets_the_right_advice(
+    tmp_path: Path,
+    run_cli,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numpy as np
+
+    import biobench.testing_plugin as tp
+
+    original = tp.make_tiny_data
+
+    def without_attributes(**kw):  # noqa: ANN003, ANN202
+        data = original(**kw)
+        data.attributes = np.zeros((len(data), 0), np.float32)
+        data.attribute_names, data.identity_attributes = [], []
+        return data
+
+    monkeypatch.setattr(tp, "make_tiny_data", without_attributes)
+    text = TINY_PROTOCOL.replace('model.fusion = "none"', 'model.fusion = "predicted"')
+    result = run(run_cli, write(tmp_path, text), tmp_path / "out", "--runs", "none")
+    line = error_line(result)
+    # The old advice ("add 'attributes' to training.tasks") was wrong: they were there.
+    assert "add 'attributes'" not in line and "fusion attribute" in line
