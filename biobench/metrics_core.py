@@ -1,8 +1,10 @@
 """Metric mathematics shared by the metric plugins and ``biobench score``.
 
 Plain functions on numpy arrays, with exact, documented definitions (names follow Bob and
-NIST).  scikit-learn computes what it has (``roc_curve``, ``roc_auc_score``, ``det_curve``,
-``balanced_accuracy_score``); what it lacks or defines differently is written here:
+NIST).  scikit-learn computes ``balanced_accuracy_score``; the ROC operating points, AUC and
+DET curve are computed here from one sort, with scikit-learn's exact definitions (tested against
+it), so re-scoring a file imports no scikit-learn; what it lacks or defines differently is
+written here too:
 
 - **Thresholds** everywhere mean *accept when score >= threshold*; scores are similarities
   (higher = more likely the same identity).
@@ -42,7 +44,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import balanced_accuracy_score, det_curve, roc_auc_score, roc_curve
 
 from biobench.errors import BiobenchError
 
@@ -288,20 +289,66 @@ def _check_binary(scores: np.ndarray, genuine: np.ndarray) -> tuple[np.ndarray, 
     return scores, genuine
 
 
-def roc_points(scores: np.ndarray, genuine: np.ndarray) -> tuple[np.ndarray, ...]:
+def _roc_counts(scores: np.ndarray, genuine: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``(fps, tps, thresholds)``: false and true accepts at every distinct score, one sort.
+
+    Thresholds decrease from +inf (nothing accepted); the counts are those of scikit-learn's
+    ``roc_curve(drop_intermediate=False)`` (exact integers), computed from one stable sort so
+    EER, TAR at FAR, AUC and the curves share it and ``biobench score`` needs no scikit-learn.
+    """
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores = scores[order]
+    last = np.r_[np.flatnonzero(np.diff(sorted_scores)), len(sorted_scores) - 1]
+    tps = np.cumsum(genuine[order], dtype=np.float64)[last]
+    fps = (last + 1) - tps
+    return (
+        np.r_[0.0, fps],
+        np.r_[0.0, tps],
+        np.r_[math.inf, sorted_scores[last]],
+    )
+
+
+def roc_points(
+    scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
+) -> tuple[np.ndarray, ...]:
     """All ROC operating points: ``(far, tar, thresholds)``, thresholds decreasing.
 
     The first point has threshold +inf (nothing accepted); every distinct score is a threshold
-    (``drop_intermediate=False``) so curves and TAR@FAR are exact.
+    (as scikit-learn's ``roc_curve`` with ``drop_intermediate=False``) so curves and TAR@FAR are
+    exact.  ``counts`` (from :func:`_roc_counts`) avoids sorting again.
     """
-    scores, genuine = _check_binary(scores, genuine)
-    far, tar, thresholds = roc_curve(genuine, scores, drop_intermediate=False)
-    return far, tar, thresholds
+    if counts is None:
+        scores, genuine = _check_binary(scores, genuine)
+        counts = _roc_counts(scores, genuine)
+    fps, tps, thresholds = counts
+    return fps / fps[-1], tps / tps[-1], thresholds
 
 
-def equal_error_rate(scores: np.ndarray, genuine: np.ndarray) -> tuple[float, float]:
+def _auc(counts: tuple[np.ndarray, ...]) -> float:
+    """Area under the ROC, as scikit-learn's ``roc_auc_score`` computes it (same points)."""
+    fps, tps = counts[0][1:], counts[1][1:]
+    if len(fps) > 2:  # scikit-learn drops collinear points before the trapezoidal rule
+        keep = np.flatnonzero(np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True])
+        fps, tps = fps[keep], tps[keep]
+    fpr, tpr = np.r_[0.0, fps] / fps[-1], np.r_[0.0, tps] / tps[-1]
+    return float(np.trapezoid(tpr, fpr))
+
+
+def _det(counts: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """``(far, frr)`` of scikit-learn's ``det_curve``: FAR decreasing, trimmed at both ends."""
+    fps, tps, _ = counts
+    first = int(np.searchsorted(fps, fps[0], side="right")) - 1
+    last = int(np.searchsorted(tps, tps[-1])) + 1
+    sl = slice(max(first, 0), last)
+    fns = tps[-1] - tps
+    return fps[sl][::-1] / fps[-1], fns[sl][::-1] / tps[-1]
+
+
+def equal_error_rate(
+    scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
+) -> tuple[float, float]:
     """``(eer, threshold_at_eer)`` as defined in the module docstring."""
-    far, tar, thresholds = roc_points(scores, genuine)
+    far, tar, thresholds = roc_points(scores, genuine, counts)
     frr = 1.0 - tar
     crossed = np.flatnonzero(frr <= far)
     i = int(crossed[0])  # exists: the last point has FAR = 1 >= FRR = 0
@@ -315,7 +362,10 @@ def equal_error_rate(scores: np.ndarray, genuine: np.ndarray) -> tuple[float, fl
 
 
 def tar_at_far(
-    scores: np.ndarray, genuine: np.ndarray, far_target: float
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    far_target: float,
+    counts: tuple[np.ndarray, ...] | None = None,
 ) -> tuple[float, float, float, str]:
     """``(tar, threshold, achieved_far, note)`` at ``far_target`` (see module docstring).
 
@@ -335,7 +385,7 @@ def tar_at_far(
             math.nan,
             f"needs at least {needed} impostor trials, have {n_impostor}",
         )
-    far, tar, thresholds = roc_points(scores, genuine)
+    far, tar, thresholds = roc_points(scores, genuine, counts)
     ok = np.flatnonzero(far <= far_target + _EPS)
     i = int(ok[-1])  # far is non-decreasing: the last admissible point has the highest TAR
     return float(tar[i]), float(thresholds[i]), float(far[i]), ""
@@ -412,13 +462,14 @@ def verification_from_scores(
         "n_impostor": int((~genuine).sum()),
         "threshold_rule": "accept when score >= threshold",
     }
-    eer, eer_threshold = equal_error_rate(scores, genuine)
+    counts = _roc_counts(scores, genuine)  # the one sort every value below shares
+    eer, eer_threshold = equal_error_rate(scores, genuine, counts)
     values["eer"] = eer
     values["threshold_at_eer"] = eer_threshold
-    values["auc"] = float(roc_auc_score(genuine, scores))
+    values["auc"] = _auc(counts)
     notes: dict[str, str] = {}
     for target in sorted(set(float(f) for f in far_targets), reverse=True):
-        tar, threshold, achieved, note = tar_at_far(scores, genuine, target)
+        tar, threshold, achieved, note = tar_at_far(scores, genuine, target, counts)
         label = rate_label(target)
         values[f"tar_at_far_{label}"] = tar
         values[f"threshold_at_far_{label}"] = threshold
@@ -428,14 +479,14 @@ def verification_from_scores(
             details.setdefault("achieved_far", {})[f"far_{label}"] = achieved
     if notes:
         details["nan_reasons"] = notes
-    far, tar, thresholds = roc_points(scores, genuine)
+    far, tar, thresholds = roc_points(scores, genuine, counts)
     keep = downsample_indices(far, max_curve_points)
     details["roc"] = {
         "far": json_list(far[keep]),
         "tar": json_list(tar[keep]),
         "threshold": json_list(thresholds[keep]),
     }
-    det_far, det_frr, _ = det_curve(genuine, scores)
+    det_far, det_frr = _det(counts)
     keep = downsample_indices(det_far[::-1], max_curve_points)
     details["det"] = {
         "far": json_list(det_far[::-1][keep]),
@@ -727,6 +778,8 @@ def attribute_metrics(
             accuracy = balanced = majority = math.nan
         else:
             accuracy = float(np.mean(pred == y))
+            from sklearn.metrics import balanced_accuracy_score  # 0.5 s: only here
+
             with warnings.catch_warnings():
                 # A single-class column makes sklearn warn; its balanced accuracy is then the
                 # recall of that class, which is the right number.
