@@ -364,6 +364,7 @@ def test_scoring_imports_no_torch(tmp_path) -> None:  # noqa: ANN001
         "import sys; from biobench.cli import main; sys.argv=['biobench','score',sys.argv[1]];\n"
         "try: main()\nexcept SystemExit: pass\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "assert 'sklearn' not in sys.modules, 'sklearn imported'\n"
     )
     result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
