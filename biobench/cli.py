@@ -866,5 +866,47 @@ def verify(target: Path, data: Path | None, as_json: bool, quiet: bool) -> None:
         sys.exit(1)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("record", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--data-root",
+    type=click.Path(path_type=Path),
+    help="Dataset directory (default: $BIOBENCH_DATA/<name>, then ~/.local/share).",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(0),
+    help="Largest absolute difference accepted (default: 0 on the record's environment, "
+    "1e-3 elsewhere).",
+)
+@click.pass_context
+def reproduce(ctx: click.Context, record: Path, data_root: Path | None, tolerance: float) -> None:
+    """Re-run a record's configuration and seed; compare every metric with the record.
+
+    Runs in a temporary folder (nothing under the record's folder changes) with the record's
+    thread count.  Exit 0 when every metric agrees within the tolerance, 1 otherwise.
+
+    \b
+    Examples:
+      biobench reproduce leaderboards/runs/quick/case1-none/seed-0.json
+    """
+    from tabulate import tabulate
+
+    from biobench.reproduce import reproduce as run_again
+
+    result = run_again(record, _manager(ctx), data_root=data_root, tolerance=tolerance)
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    rows = [
+        [c.metric, c.recorded, c.reproduced, "DIFFERS" if c.differs(result.tolerance) else "ok"]
+        for c in result.comparisons
+    ]
+    click.echo(tabulate(rows, headers=["metric", "record", "reproduced", ""], floatfmt=".10g"))
+    verdict = "reproduced" if result.ok else "NOT reproduced"
+    click.echo(f"{verdict} (tolerance {result.tolerance:g}): {record}")
+    if not result.ok:
+        ctx.exit(1)
+
+
 def main() -> None:
     cli(prog_name="biobench")

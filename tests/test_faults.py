@@ -193,3 +193,22 @@ def test_dataset_without_attributes_gets_the_right_advice(
     line = error_line(result)
     # The old advice ("add 'attributes' to training.tasks") was wrong: they were there.
     assert "add 'attributes'" not in line and "fusion attribute" in line
+
+
+def test_reproduce_gives_identical_metrics(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    out = tmp_path / "out"
+    protocol = write(tmp_path)
+    first = run(run_cli, protocol, out, "--runs", "none", "--seeds", "0", "--threads", "1")
+    assert first.exit_code == 0, first.output
+    record = out / "runs" / "tiny" / "none" / "seed-0.json"
+    before = sorted(p.name for p in record.parent.iterdir())
+    again = run_cli("reproduce", str(record))
+    assert again.exit_code == 0, again.output
+    assert "reproduced (tolerance 0)" in again.output and "DIFFERS" not in again.output
+    assert sorted(p.name for p in record.parent.iterdir()) == before
+    # A record whose number was edited does not reproduce.
+    data = json.loads(record.read_text())
+    data["metrics"]["top1_accuracy"] += 0.01
+    record.write_text(json.dumps(data))
+    edited = run_cli("reproduce", str(record))
+    assert edited.exit_code == 1 and "top1_accuracy" in edited.output

@@ -1,0 +1,144 @@
+"""Reproduce a run from its record: same configuration, seed and thread count; metrics compared.
+
+The record holds the resolved configuration (not a reference to a protocol that may have
+changed since), so the run is rebuilt from it.  The protocol file named in the record is needed
+only for what lives beside it (pinned split files); a changed protocol file is reported.  On the
+same machine, torch version and thread count the metrics must agree exactly; elsewhere CPU
+kernels may round differently, so a tolerance applies (documented in the result).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from biobench.errors import BiobenchError
+from biobench.identity import config_hash
+
+#: Absolute tolerance when the environment differs from the record's (threads, torch, device).
+CROSS_TOLERANCE = 1e-3
+
+
+@dataclass
+class Comparison:
+    metric: str
+    recorded: float | None
+    reproduced: float | None
+
+    def differs(self, tolerance: float) -> bool:
+        a, b = self.recorded, self.reproduced
+        if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+            return (a is None) != (b is None) or (a is not None and b is not None and a != b)
+        return abs(a - b) > tolerance
+
+
+@dataclass
+class Reproduction:
+    record: Path
+    tolerance: float
+    same_environment: bool
+    notes: list[str] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.differs(self.tolerance) for c in self.comparisons)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+        record["run"], record["protocol"]  # noqa: B018 - required keys
+        return record
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BiobenchError(f"{path} is not a readable run record: {exc}") from exc
+
+
+def reproduce(
+    path: Path, pm: Any, *, data_root: Path | None = None, tolerance: float | None = None
+) -> Reproduction:
+    """Re-run the record's configuration and seed in a temporary folder; compare every metric."""
+    from biobench.context import RunOptions
+    from biobench.engine import Engine
+    from biobench.plan import PlannedRun
+    from biobench.protocol import RunSpec, load_protocol
+
+    record = _load(path)
+    run, env = record["run"], record.get("environment", {})
+    protocol_file = Path(record["protocol"].get("path", ""))
+    if not protocol_file.is_file():
+        raise BiobenchError(
+            f"{path}: the protocol file {protocol_file} named in the record is not here "
+            f"(it holds the split files the run used)"
+        )
+    protocol = load_protocol(protocol_file)
+    notes = []
+    if protocol.sha256 != record["protocol"].get("sha256"):
+        notes.append(
+            f"protocol file {protocol_file} changed since the run (sha256 "
+            f"{record['protocol'].get('sha256', '?')[:12]} -> {protocol.sha256[:12]}); the "
+            f"record's own configuration is used"
+        )
+    threads = env.get("torch_threads")
+    # Threads are set to the record's; the rest of the environment must match for exactness.
+    same = env.get("torch") == torch.__version__ and env.get("platform") == platform.platform()
+    spec = RunSpec(
+        label=run["label"],
+        description=run.get("description", ""),
+        dataset=run["dataset"],
+        model=run["model"],
+        training=run["training"],
+        evaluation=run["evaluation"],
+        metrics=run["metrics"],
+        seeds=[int(run["seed"])],
+    )
+    digest = config_hash(run)
+    with tempfile.TemporaryDirectory(prefix="biobench-reproduce-") as tmp:
+        options = RunOptions(
+            output=Path(tmp),
+            device=env.get("device", "cpu") if env.get("device") == "cpu" else "auto",
+            data_root=data_root,
+            progress=False,
+            threads=threads,
+            log=lambda m: None,
+        )
+        engine = Engine(pm, options)
+        item = PlannedRun(
+            spec=spec,
+            seed=int(run["seed"]),
+            record_path=Path(tmp) / "runs" / protocol.name / spec.label / "seed.json",
+            config_hash=digest,
+            cell_label=run.get("protocol_label", spec.label),
+            overrides=list(run.get("overrides", [])),
+        )
+        from biobench.preflight import preflight
+
+        preflight(engine.ctx, protocol, [spec], engine.data)
+        out_path, _ = engine.run_one(protocol, item)
+        new = json.loads(Path(out_path).read_text(encoding="utf-8"))
+    same = same and new["environment"].get("device") == env.get("device")
+    if not same:
+        notes.append(
+            f"environment differs from the record's (torch {env.get('torch')} vs "
+            f"{torch.__version__}, threads {threads}, device {env.get('device')})"
+        )
+    result = Reproduction(
+        record=Path(path),
+        tolerance=tolerance if tolerance is not None else (0.0 if same else CROSS_TOLERANCE),
+        same_environment=same,
+        notes=notes,
+    )
+    if new["data"]["fingerprint"] != record.get("data", {}).get("fingerprint"):
+        result.notes.append("the data fingerprint differs from the record's: other data")
+    for name in sorted(set(record.get("metrics", {})) | set(new["metrics"])):
+        result.comparisons.append(
+            Comparison(name, record.get("metrics", {}).get(name), new["metrics"].get(name))
+        )
+    return result
