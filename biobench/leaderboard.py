@@ -11,6 +11,8 @@
   baseline over common seeds (difference and paired t-test p-value);
 - ``<name>_regression.csv``: reported ("expected") vs measured values where a measured row
   matches a reported row's backbone / fusion / tasks (the mmpretrain regression view);
+- ``<name>_claims.csv``: the protocol's ``[[claims]]`` with paired difference, 95 % CI,
+  Holm-corrected p-value and verdict (see :mod:`biobench.claims`);
 - ``<name>_*.png``: plots (see :mod:`biobench.plots`), linked from the Markdown.
 
 Builds are idempotent: the same records give byte-identical files whatever their order on disk
@@ -30,6 +32,7 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
+from biobench import claims as claims_mod
 from biobench import plots
 from biobench.atomic import write_many
 from biobench.board import Board, MeasuredRow, RunRecord, collect, load_records
@@ -324,6 +327,7 @@ def markdown(
     comparisons: pd.DataFrame,
     regression: pd.DataFrame,
     plots: Mapping[str, str],
+    claims: pd.DataFrame | None = None,
 ) -> str:
     """The leaderboard page: headers carry ↑/↓, cells are ``mean ± std`` over seeds."""
     lines = [f"# Leaderboard: {board.name}", ""]
@@ -436,6 +440,8 @@ def markdown(
         ]
         headers = ["label", "baseline", "metric", "n_common_seeds", "difference", "p_value"]
         lines.append(_md_table(body, [*headers, "note"]))
+    if claims is not None and len(claims):
+        lines += ["", *claims_markdown(claims)]
     if len(attributes):
         lines += [
             "",
@@ -459,6 +465,73 @@ def markdown(
             f"(current: {version}) are excluded: {', '.join(f'`{x}`' for x in labels)}.",
         ]
     return "\n".join(lines) + "\n"
+
+
+CLAIM_COLUMNS = [
+    "metric",
+    "better",
+    "than",
+    "n_common_seeds",
+    "mean_difference",
+    "ci95_low",
+    "ci95_high",
+    "p_value",
+    "p_holm",
+    "verdict",
+    "seeds_needed",
+    "reason",
+    "note",
+]
+
+
+def claims_table(board: Board) -> pd.DataFrame:
+    """The protocol's claims, evaluated (one row per claim, in the protocol's order)."""
+    rows = [r.as_dict() for r in claims_mod.evaluate(board)]
+    frame = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+    # Integer column with gaps: keep it integral in the CSV (pandas would print 34.0).
+    frame["seeds_needed"] = frame["seeds_needed"].astype("Int64")
+    return frame
+
+
+def claims_markdown(claims: pd.DataFrame) -> list[str]:
+    """The "Claims" section: one line of statistics and a verdict per claim."""
+    lines = [
+        "## Claims",
+        "",
+        "Each claim says that run *better* beats run *than* on a metric. Difference = mean over "
+        "common seeds of the per-seed difference, signed so that positive favours the claim, "
+        "with its 95 % t confidence interval; p = two-sided paired t test, Holm-corrected over "
+        f"this protocol's claims; verdict at family-wise alpha {claims_mod.ALPHA:g}. "
+        f"*Seeds needed*: seeds for a paired t test to detect the observed difference with "
+        f"{claims_mod.POWER:.0%} power at alpha / (number of tested claims), an estimate from "
+        "the seeds at hand.",
+        "",
+    ]
+    body = []
+    for _, r in claims.iterrows():
+        ci = (
+            "–" if math.isnan(r["ci95_low"]) else f"[{_fmt(r['ci95_low'])}, {_fmt(r['ci95_high'])}]"
+        )
+        needed = "" if pd.isna(r["seeds_needed"]) else str(int(r["seeds_needed"]))
+        verdict = f"**{r['verdict']}**"
+        if r["reason"]:
+            verdict += f" ({r['reason']})"
+        body.append(
+            [
+                f"`{r['better']}` > `{r['than']}`",
+                r["metric"],
+                str(int(r["n_common_seeds"])),
+                _fmt(r["mean_difference"]),
+                ci,
+                _p_value(r["p_value"]),
+                _p_value(r["p_holm"]),
+                verdict,
+                needed,
+            ]
+        )
+    headers = ["claim", "metric", "seeds", "difference", "95 % CI", "p", "p (Holm)", "verdict"]
+    lines.append(_md_table(body, [*headers, "seeds needed"]))
+    return lines
 
 
 def attributes_markdown(board: Board, attributes: pd.DataFrame) -> str:
@@ -497,6 +570,7 @@ _OWNED_SUFFIXES = (
     "_attributes.md",
     "_comparisons.csv",
     "_regression.csv",
+    "_claims.csv",
 )
 
 
@@ -521,6 +595,7 @@ def build(output: Path, protocol: Protocol | None, protocol_name: str) -> dict[s
     attributes = attribute_table(board)
     comparisons = comparison_table(board)
     regression = regression_table(board)
+    claims = claims_table(board)
     images = plots.render_all(board)  # {kind: (title, png bytes)}
     plot_links = {title: f"{protocol_name}_{kind}.png" for kind, (title, _) in images.items()}
 
@@ -533,7 +608,7 @@ def build(output: Path, protocol: Protocol | None, protocol_name: str) -> dict[s
     add(
         "md",
         output / f"{protocol_name}.md",
-        markdown(board, main, attributes, comparisons, regression, plot_links),
+        markdown(board, main, attributes, comparisons, regression, plot_links, claims),
     )
     if len(attributes):
         add("attributes_csv", (output / f"{protocol_name}_attributes.csv"), _to_csv(attributes))
@@ -548,6 +623,8 @@ def build(output: Path, protocol: Protocol | None, protocol_name: str) -> dict[s
             (output / f"{protocol_name}_comparisons.csv"),
             _to_csv(comparisons),
         )
+    if len(claims):
+        add("claims_csv", output / f"{protocol_name}_claims.csv", _to_csv(claims))
     if len(regression):
         add("regression_csv", (output / f"{protocol_name}_regression.csv"), _to_csv(regression))
     for kind, (_, data) in images.items():

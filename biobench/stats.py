@@ -9,7 +9,12 @@ exactly, because the numbers end up in published tables:
   Student's t distribution with ``n - 1`` degrees of freedom: ``t(0.975, n-1) * std / sqrt(n)``.
 - A paired comparison between two rows uses only the seeds both rows have (same seed means same
   split and same initialisation draws), and a two-sided paired t test on the per-seed
-  differences.
+  differences ``d_s = a_s - b_s``; its 95 % confidence interval is
+  ``mean(d) ± t(0.975, n-1) * std(d) / sqrt(n)``.
+- Several tests on one protocol (its claims) are corrected with Holm's step-down method
+  (:func:`holm`), which bounds the family-wise error rate.
+- :func:`seeds_for_power` is the number of seeds a two-sided paired t test needs to detect a
+  given standardised difference with a given power (exact, from the noncentral t).
 
 Non-finite values (a metric that was NaN for a seed, e.g. TAR at a FAR the test set is too small
 to reach) are left out of a summary; ``n`` counts the finite values that were used.
@@ -18,14 +23,23 @@ to reach) are left out of a summary; ``n`` counts the finite values that were us
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy import integrate
 from scipy import stats as scipy_stats
 
-__all__ = ["PairedComparison", "Summary", "paired_comparison", "summarize"]
+__all__ = [
+    "PairedComparison",
+    "Summary",
+    "holm",
+    "paired_comparison",
+    "paired_t_power",
+    "seeds_for_power",
+    "summarize",
+]
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,22 @@ class PairedComparison:
         """Number of common seeds."""
         return len(self.seeds)
 
+    @property
+    def ci95(self) -> float:
+        """Half-width of the 95 % t interval of the mean difference (NaN for n < 2)."""
+        if self.n < 2 or not math.isfinite(self.std_difference):
+            return math.nan
+        t_crit = float(scipy_stats.t.ppf(0.975, df=self.n - 1))
+        return t_crit * self.std_difference / math.sqrt(self.n)
+
+    @property
+    def ci95_low(self) -> float:
+        return self.mean_difference - self.ci95
+
+    @property
+    def ci95_high(self) -> float:
+        return self.mean_difference + self.ci95
+
     def as_dict(self) -> dict[str, Any]:
         """The fields as a JSON-friendly dictionary."""
         out = asdict(self)
@@ -157,3 +187,83 @@ def paired_comparison(a: Mapping[int, float], b: Mapping[int, float]) -> PairedC
         )
     result = scipy_stats.ttest_rel(a_values, b_values)
     return PairedComparison(seeds, mean, std, float(result.statistic), float(result.pvalue))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values, in the order given.
+
+    With the m finite p-values sorted ascending, ``p_(1) <= ... <= p_(m)``, the adjusted value
+    of ``p_(i)`` is ``max_{j <= i} min(1, (m - j + 1) * p_(j))``; rejecting where the adjusted
+    value is below alpha keeps the family-wise error rate at alpha.  NaN p-values (tests that
+    could not be run) stay NaN and do not count in m.
+    """
+    values = [float(p) for p in p_values]
+    finite = sorted((p, i) for i, p in enumerate(values) if math.isfinite(p))
+    m = len(finite)
+    out = [math.nan] * len(values)
+    running = 0.0
+    for rank, (p, i) in enumerate(finite):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
+
+
+def paired_t_power(effect_size: float, n: int, alpha: float = 0.05) -> float:
+    """Power of the two-sided paired (one-sample) t test with ``n`` pairs.
+
+    ``effect_size`` is Cohen's d_z = mean(d) / std(d) of the true differences.  The statistic
+    is ``T = (Z + delta) / sqrt(V / k)`` with ``Z`` standard normal, ``V`` chi-square with
+    ``k = n - 1`` degrees of freedom and ``delta = d_z * sqrt(n)`` (a noncentral t); power =
+    P(|T| > c) with ``c = t(1 - alpha/2, k)``, computed as the integral over ``V`` of
+    ``Phi(delta - c sqrt(V/k)) + Phi(-delta - c sqrt(V/k))``.  (scipy's ``nct`` returns NaN for
+    one degree of freedom and large noncentralities, where this integral stays exact.)
+    """
+    if n < 2:
+        return math.nan
+    df = n - 1
+    crit = float(scipy_stats.t.ppf(1 - alpha / 2, df))
+    delta = abs(float(effect_size)) * math.sqrt(n)
+    if not math.isfinite(delta):
+        return math.nan
+    chi2 = scipy_stats.chi2(df)
+
+    def integrand(v: float) -> float:
+        scale = crit * math.sqrt(v / df)
+        tails = scipy_stats.norm.cdf(delta - scale) + scipy_stats.norm.cdf(-delta - scale)
+        return float(tails * chi2.pdf(v))
+
+    # Split at the chi-square's bulk so quad sees the (possibly singular at 0) density well.
+    upper = float(chi2.ppf(1 - 1e-12))
+    edges = [0.0, float(chi2.ppf(0.01)), float(chi2.ppf(0.5)), float(chi2.ppf(0.99)), upper]
+    total = sum(
+        integrate.quad(integrand, lo, hi, limit=200, epsabs=1e-12)[0]
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+    )
+    return min(1.0, max(0.0, total))
+
+
+def seeds_for_power(
+    effect_size: float, power: float = 0.8, alpha: float = 0.05, max_n: int = 100_000
+) -> int | None:
+    """Smallest number of seeds (pairs) n >= 2 whose paired t test reaches ``power``.
+
+    ``None`` when the effect is zero or not finite, or more than ``max_n`` seeds would be
+    needed.  Cohen's d_z = 0.5 needs 34 pairs at 80 % power and alpha 0.05 (two-sided).
+    """
+    d = abs(float(effect_size))
+    if not math.isfinite(d) or d == 0:
+        return None
+    low, high = 2, 2
+    # ``not >=`` rather than ``<``: a NaN power must never pass for "enough seeds".
+    while not paired_t_power(d, high, alpha) >= power:
+        if high >= max_n:
+            return None
+        low, high = high, min(max_n, high * 2)
+    # Power grows with n: binary search for the first n that reaches it.
+    while low < high:
+        mid = (low + high) // 2
+        if paired_t_power(d, mid, alpha) >= power:
+            high = mid
+        else:
+            low = mid + 1
+    return high

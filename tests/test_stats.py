@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from biobench.stats import paired_comparison, summarize
+from biobench.stats import holm, paired_comparison, paired_t_power, seeds_for_power, summarize
 
 
 def test_summary_known_values() -> None:
@@ -71,3 +71,50 @@ def test_paired_comparison_zero_variance_is_explained() -> None:
     assert result.mean_difference == pytest.approx(0.1)
     assert "identical difference" in result.reason
     assert result.as_dict()["n"] == 2
+
+
+def test_paired_ci_matches_scipy_interval() -> None:
+    a = {0: 0.91, 1: 0.88, 2: 0.93, 3: 0.90}
+    b = {0: 0.85, 1: 0.86, 2: 0.84, 3: 0.88}
+    result = paired_comparison(a, b)
+    diffs = np.array([a[s] - b[s] for s in sorted(a)])
+    low, high = scipy_stats.t.interval(
+        0.95, len(diffs) - 1, loc=diffs.mean(), scale=scipy_stats.sem(diffs)
+    )
+    assert result.ci95_low == pytest.approx(low)
+    assert result.ci95_high == pytest.approx(high)
+    # The interval excludes zero exactly when the two-sided test rejects at 5 %.
+    assert (low > 0) == (result.p_value < 0.05)
+
+
+def test_holm_adjustment_known_values() -> None:
+    # Sorted p: 0.01, 0.03, 0.04 with m = 3 -> 0.03, 0.06, max(0.06, 0.04) = 0.06.
+    assert holm([0.01, 0.04, 0.03, math.nan])[:3] == pytest.approx([0.03, 0.06, 0.06])
+    assert math.isnan(holm([0.01, math.nan])[1])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([]) == []
+
+
+def test_power_against_noncentral_t_and_known_sample_sizes() -> None:
+    # Textbook sample sizes for a two-sided paired t test at alpha 0.05, 80 % power
+    # (Cohen's d_z 0.2, 0.5, 0.8, 1.0 need 199, 34, 15, 10 pairs).
+    assert [seeds_for_power(d) for d in (0.2, 0.5, 0.8, 1.0)] == [199, 34, 15, 10]
+    # Power by simulation agrees with the noncentral-t formula.
+    rng = np.random.default_rng(0)
+    diffs = rng.normal(0.5, 1.0, size=(20000, 10))
+    p = scipy_stats.ttest_1samp(diffs, 0.0, axis=1).pvalue
+    assert np.mean(p < 0.05) == pytest.approx(paired_t_power(0.5, 10), abs=0.01)
+    assert seeds_for_power(0.0) is None and seeds_for_power(math.nan) is None
+    # The returned n is the first that reaches the power.
+    n = seeds_for_power(0.5)
+    assert paired_t_power(0.5, n) >= 0.8 > paired_t_power(0.5, n - 1)
+
+
+def test_power_with_one_degree_of_freedom_is_finite() -> None:
+    # Regression: scipy's nct gives NaN here, and a NaN power once passed for "2 seeds suffice".
+    rng = np.random.default_rng(1)
+    delta = 9.2 * math.sqrt(2)
+    t = (rng.standard_normal(200_000) + delta) / np.sqrt(rng.chisquare(1, 200_000))
+    crit = scipy_stats.t.ppf(1 - 0.0125 / 2, 1)
+    assert paired_t_power(9.2, 2, 0.0125) == pytest.approx(np.mean(np.abs(t) > crit), abs=0.005)
+    assert seeds_for_power(9.2, 0.8, 0.0125) == 3
