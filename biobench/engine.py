@@ -10,6 +10,7 @@ their own modules (:mod:`biobench.plan`, :mod:`biobench.preflight`, :mod:`bioben
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -24,8 +25,14 @@ from biobench.context import RunContext, RunOptions, seed_everything
 from biobench.data import DataCache
 from biobench.errors import BiobenchError, RunFailed
 from biobench.evaluation import compute_metrics, evaluate
-from biobench.model import build_model, build_optimizer, parameter_counts, place_model
-from biobench.plan import Plan, PlannedRun, make_plan
+from biobench.model import (
+    build_model,
+    build_optimizer,
+    load_initial_weights,
+    parameter_counts,
+    place_model,
+)
+from biobench.plan import Plan, PlannedRun, make_plan, weights_path
 from biobench.plugins import PluginManager
 from biobench.preflight import build_metrics, check_output, preflight
 from biobench.protocol import Protocol, RunSpec
@@ -166,6 +173,18 @@ class Engine:
 
     # -- one (cell, seed) ---------------------------------------------------------------------
 
+    def _initialise(self, model: torch.nn.Module, item: PlannedRun) -> dict[str, Any]:
+        """Load ``model.init`` weights (another run's, or a file); what was loaded, for the
+        record."""
+        if item.init_weights is None:
+            return {}
+        info = load_initial_weights(model, item.init_weights, _source_sha256(item))
+        self.ctx.log(
+            f"    initialised {info['loaded']} tensors from {item.init_weights}"
+            f" ({len(info['skipped'])} skipped: other shapes or names)"
+        )
+        return {**item.init_source, **info}
+
     def run_one(self, protocol: Protocol, item: PlannedRun) -> tuple[Path | None, list[str]]:
         """Train and evaluate one (cell, seed); write its record (rank 0 only)."""
         ctx, spec, seed = self.ctx, item.spec, item.seed
@@ -179,6 +198,7 @@ class Engine:
             num_identities=len(prepared.data.identity_names),
             fusion_index=prepared.fusion_index,
         )
+        init = self._initialise(built.model, item)
         model = place_model(built.model, ctx.device, ctx.accel)
         optimizer, oprov = build_optimizer(ctx.pm, spec, model)
         run_info = {
@@ -236,8 +256,10 @@ class Engine:
         )
         artifacts: dict[str, Any] = {
             "scores": {k: os.path.relpath(v, folder) for k, v in written.items()},
-            "model": _save_weights(model, folder / f"seed-{seed}-model.safetensors"),
+            "model": _save_weights(model, weights_path(item.record_path)),
         }
+        if init:
+            artifacts["init"] = init
         epochs_done = len(next(iter(state.losses.values()), []))
         n_train = len(prepared.train)
         backbone_prov = dict(built.provenance["backbone"])
@@ -288,6 +310,20 @@ class Engine:
         )
         ctx.log(f"    wrote {item.record_path} ({summary})")
         return item.record_path, warnings
+
+
+def _source_sha256(item: PlannedRun) -> str | None:
+    """The sha256 of the initial weights as the run that wrote them recorded it."""
+    record = item.init_source.get("record")
+    if not record:
+        return None
+    try:
+        return json.loads(Path(record).read_text(encoding="utf-8"))["artifacts"]["model"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RunFailed(
+            f"run '{item.spec.label}' seed {item.seed} starts from {record}, which cannot be "
+            f"read ({exc}); run '{item.init_source.get('from_run')}' first"
+        ) from exc
 
 
 def _save_weights(model: torch.nn.Module, path: Path) -> dict[str, Any]:

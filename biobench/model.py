@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
@@ -266,3 +267,39 @@ def parameter_counts(model: nn.Module) -> dict[str, int]:
 def _origin(provenance: dict[str, Any]) -> str:
     dist = provenance.get("distribution") or "no distribution"
     return f"plugin '{provenance.get('plugin')}', {dist} {provenance.get('version') or ''}".strip()
+
+
+def load_initial_weights(
+    model: nn.Module, path: Path, expected_sha256: str | None
+) -> dict[str, Any]:
+    """Copy tensors from a safetensors file into ``model`` by parameter name and shape.
+
+    A pre-trained network usually has another identity head (other people): tensors whose name
+    is absent from the model or whose shape differs are skipped and listed.  The file's sha256
+    is checked against ``expected_sha256`` (the source run's record) when given.
+    """
+    import hashlib
+
+    from safetensors.torch import load
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise BiobenchError(f"initial weights {path}: {exc.strerror}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if expected_sha256 is not None and digest != expected_sha256:
+        raise BiobenchError(
+            f"initial weights {path}: sha256 {digest[:12]} differs from the one its run recorded "
+            f"({expected_sha256[:12]}): the file changed since"
+        )
+    try:
+        tensors = load(data)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is one message
+        raise BiobenchError(f"initial weights {path}: not a safetensors file ({exc})") from exc
+    own = model.state_dict()
+    matching = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
+    skipped = sorted(set(tensors) - set(matching))
+    if not matching:
+        raise BiobenchError(f"initial weights {path}: no tensor matches the model (name, shape)")
+    model.load_state_dict(matching, strict=False)
+    return {"sha256": digest, "loaded": len(matching), "skipped": skipped}

@@ -33,6 +33,9 @@ class PlannedRun:
     config_hash: str
     cell_label: str
     overrides: list[str] = field(default_factory=list)
+    #: Initial weights (``model.init``): a safetensors file and where it comes from.
+    init_weights: Path | None = None
+    init_source: dict[str, str] = field(default_factory=dict)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -141,4 +144,53 @@ def make_plan(
                     overrides=list(overrides) if (variant or user_label) else [],
                 )
             )
+    _resolve_init(ctx, protocol, plan)
     return plan
+
+
+def weights_path(record: Path) -> Path:
+    """The trained weights a run writes beside its record."""
+    return record.with_name(record.stem + "-model.safetensors")
+
+
+def _resolve_init(ctx: RunContext, protocol: Protocol, plan: Plan) -> None:
+    """Point every ``model.init`` at its weights file; order runs after the runs they start from."""
+    by_cell = {(item.cell_label, item.seed): item for item in plan.runs}
+    depth: dict[int, int] = {}
+    for item in plan.runs:
+        init = item.spec.model.get("init")
+        if not init:
+            continue
+        if "weights" in init:
+            path = (protocol.base_dir / init["weights"]).resolve()
+            if path.suffix != ".safetensors" or not path.is_file():
+                raise BiobenchError(
+                    f"{protocol.path}: run '{item.cell_label}' model.init.weights: {path} is not "
+                    f"a .safetensors file (only safetensors are read: they cannot hold code)"
+                )
+            item.init_weights = path
+            item.init_source = {"weights": str(path)}
+            continue
+        source_cell = init["from_run"]
+        source = by_cell.get((source_cell, item.seed))
+        if source is not None:
+            record = source.record_path
+        else:
+            record = record_path(ctx.output, protocol.name, source_cell, item.seed)
+            if not record.exists():
+                raise BiobenchError(
+                    f"run '{item.cell_label}' seed {item.seed} starts from run '{source_cell}' "
+                    f"seed {item.seed}, which is neither planned nor recorded under "
+                    f"{ctx.output}; include it (--runs) or run it first"
+                )
+        item.init_weights = weights_path(record)
+        item.init_source = {"from_run": source_cell, "record": str(record)}
+        hops, cell = 0, item.spec.model
+        while cell.get("init", {}).get("from_run"):
+            hops += 1
+            parent = by_cell.get((cell["init"]["from_run"], item.seed))
+            if parent is None:
+                break
+            cell = parent.spec.model
+        depth[id(item)] = hops
+    plan.runs.sort(key=lambda item: depth.get(id(item), 0))  # stable: protocol order otherwise

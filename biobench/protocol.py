@@ -61,7 +61,11 @@ DATASET = _table(
     min_images_per_identity=POSITIVE_INT,
     max_identities=_number(int, 2),
 )
+#: Where a run's initial weights come from: another run of the protocol (same seed) or a local
+#: safetensors file (relative to the protocol file).  Parameters are copied by name and shape.
+INIT = _table(from_run=str, weights=str)
 MODEL = _table(
+    init=INIT,
     backbone=str,
     backbone_options=ANY,
     image_size=POSITIVE_INT,
@@ -506,6 +510,7 @@ def load_protocol(path: Path, resolve: Any = None, _seen: tuple[Path, ...] = ())
     for i, run in enumerate(runs_of):
         if "label" not in run:
             raise ProtocolError(source, f"runs[{i}].label", "required key is missing")
+    _check_init(merged, source)
     safe_name(merged["name"], "name", source)
     for i, run in enumerate(runs_of):
         safe_name(run["label"], f"runs[{i}].label", source)
@@ -538,6 +543,40 @@ def load_protocol(path: Path, resolve: Any = None, _seen: tuple[Path, ...] = ())
         sha256=digest.hexdigest(),
         sources=sources,
     )
+
+
+def _check_init(merged: dict[str, Any], source: str) -> None:
+    """``model.init``: exactly one source; ``from_run`` names another run, without cycles."""
+    runs = {r["label"]: r for r in merged.get("runs", [])}
+    base_init = merged.get("model", {}).get("init")
+
+    def init_of(run: dict[str, Any]) -> dict[str, Any] | None:
+        return run.get("model", {}).get("init", base_init)
+
+    for key, init in [("model.init", base_init)] + [
+        (f"runs[{i}].model.init", r.get("model", {}).get("init"))
+        for i, r in enumerate(merged.get("runs", []))
+    ]:
+        if init is None:
+            continue
+        if len(init) != 1:
+            raise ProtocolError(source, key, "give exactly one of from_run or weights")
+        target = init.get("from_run")
+        if target is not None and target not in runs:
+            raise ProtocolError(
+                source, f"{key}.from_run", f"no run labelled {target!r}; runs: {sorted(runs)}"
+            )
+    for label, run in runs.items():
+        seen = [label]
+        init = init_of(run)
+        while init and "from_run" in init:
+            nxt = init["from_run"]
+            if nxt in seen:
+                raise ProtocolError(
+                    source, "model.init.from_run", f"circular initialisation: {seen + [nxt]}"
+                )
+            seen.append(nxt)
+            init = init_of(runs[nxt])
 
 
 class ProtocolIndex:

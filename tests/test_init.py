@@ -1,0 +1,82 @@
+"""Starting a run from another run's weights (pre-training) or from a local weights file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from biobench.testing import TINY_PROTOCOL
+
+PRETRAIN = (
+    TINY_PROTOCOL
+    + """
+[[runs]]
+label = "finetune"
+model = { fusion = "none", init = { from_run = "pretrain" } }
+
+[[runs]]
+label = "pretrain"
+dataset = { options = { identities = 8, seed = 3 } }
+training = { tasks = ["identity"] }
+"""
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_finetune_starts_from_the_pretrained_run(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    out = tmp_path / "out"
+    result = run_cli(
+        "run", "--protocol", str(write(tmp_path, PRETRAIN)), "--output", str(out),
+        "--runs", "finetune,pretrain", "--seeds", "0",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    # The pre-training run went first although the protocol lists it last.
+    assert result.output.index("/ pretrain /") < result.output.index("/ finetune /")
+    pre = json.loads((out / "runs/tiny/pretrain/seed-0.json").read_text())
+    fine = json.loads((out / "runs/tiny/finetune/seed-0.json").read_text())
+    init = fine["artifacts"]["init"]
+    assert init["from_run"] == "pretrain"
+    assert init["sha256"] == pre["artifacts"]["model"]["sha256"]
+    assert init["loaded"] > 0
+    # 8 pre-training identities vs 6: the identity head's output layer cannot be copied.
+    assert "identity_head.out.weight" in init["skipped"]
+    assert fine["run"]["model"]["init"] == {"from_run": "pretrain"}
+
+
+def test_a_missing_source_run_fails_before_training(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    out = tmp_path / "out"
+    result = run_cli(
+        "run", "--protocol", str(write(tmp_path, PRETRAIN)), "--output", str(out),
+        "--runs", "finetune", "--seeds", "0",
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "starts from run 'pretrain' seed 0, which is neither planned nor recorded" in (
+        result.output
+    )
+    assert not out.exists()
+
+
+def test_circular_initialisation_is_a_protocol_error(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    text = PRETRAIN.replace(
+        'training = { tasks = ["identity"] }',
+        'training = { tasks = ["identity"] }\nmodel = { init = { from_run = "finetune" } }',
+    )
+    result = run_cli("protocols", "validate", str(write(tmp_path, text)))
+    assert result.exit_code == 2 and "circular initialisation" in result.output
+
+
+def test_weights_file_must_be_safetensors(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    (tmp_path / "w.pt").write_bytes(b"not safetensors")
+    text = TINY_PROTOCOL.replace(
+        'model.fusion = "none"', 'model.fusion = "none"\nmodel.init = { weights = "w.pt" }'
+    )
+    result = run_cli(
+        "run", "--protocol", str(write(tmp_path, text)), "--output", str(tmp_path / "o"),
+        "--runs", "none",
+    )  # fmt: skip
+    assert result.exit_code == 2 and "is not a .safetensors file" in result.output
