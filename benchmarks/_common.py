@@ -20,14 +20,12 @@ def reference_model(
 ) -> Any:
     """The reference model (VGG-16 trunk, both branches, ``predicted`` fusion), built through
     the plugin registries exactly as the engine builds it, on the CPU."""
-    from biobench.engine import build_component
     from biobench.model import ComposedModel
     from biobench.testing import new_plugin_manager
 
     pm = new_plugin_manager()
-    backbone, _ = build_component(pm, "backbone", "vgg16", {"width": width}, image_size=size)
-    fusion, _ = build_component(
-        pm,
+    backbone, _ = pm.build("backbone", "vgg16", {"width": width}, image_size=size)
+    fusion, _ = pm.build(
         "fusion",
         "predicted",
         {},

@@ -4,9 +4,9 @@ Writes LFW-like 250x250 JPEG files to a temp dir, then times :func:`biobench.ima
 twice: cold (decode, crop, resize, write the memory-mapped cache) and warm (map the cache and read
 every pixel, so the warm figure includes touching the data, not only opening a file).
 
-    .venv/bin/python benchmarks/data_path.py [--images 2000] [--size 64]
+    .venv/bin/python benchmarks/data_path.py [--images 2000] [--size 64] [--smoke]
 
-Prints a table and writes benchmarks/results/data_path.csv.
+Prints a table and writes benchmarks/results/data_path.csv (not with ``--smoke``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _results import report
+from _common import report
 from PIL import Image
 
 from biobench.contracts import DataContext
@@ -30,7 +30,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="20 images: checks the script runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.images, args.repeats = 20, 1
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,6 +81,9 @@ def main() -> None:
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cores": __import__("os").cpu_count(),
     }
+    if args.smoke:
+        print(result)
+        return
     report("data_path", result)
 
 

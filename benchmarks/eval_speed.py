@@ -123,7 +123,10 @@ def main() -> None:
     parser.add_argument("--gallery", type=int, default=100_000)
     parser.add_argument("--probes", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="small search: checks the script runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.gallery, args.probes, args.dim, args.repeats = 2_000, 200, 32, 1
 
     rows = [
         verification_case(args.repeats),
@@ -153,6 +156,8 @@ def main() -> None:
         )
     )
     print(f"peak RSS {peak_mib:.0f} MiB, {os.cpu_count()} cores, {torch.get_num_threads()} threads")
+    if args.smoke:
+        return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with open(RESULTS, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -7,7 +7,7 @@ would write by hand: index a uint8 tensor, normalise, forward, two cross-entropi
 The harness figure is the record's ``train_images_per_s`` (training time only: data loading and
 evaluation are timed separately in the record).
 
-    .venv/bin/python benchmarks/harness_overhead.py [--epochs 3] [--repeats 3]
+    .venv/bin/python benchmarks/harness_overhead.py [--epochs 3] [--repeats 3] [--smoke]
 
 Prints a table and writes benchmarks/results/harness_overhead.csv.  Target: ratio >= 0.95.
 """
@@ -27,9 +27,10 @@ import torch
 import torch.nn.functional as F
 from _common import reference_model, report
 
-from biobench.engine import Engine, RunOptions, attribute_loss
+from biobench.engine import Engine, RunOptions
 from biobench.protocol import load_protocol
 from biobench.testing import make_tiny_data, new_plugin_manager
+from biobench.training import attribute_loss
 
 IDENTITIES, PER_IDENTITY, SIZE, BATCH, WIDTH, HIDDEN = 20, 40, 32, 32, 0.25, 256
 
@@ -116,7 +117,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="1 epoch, 1 repeat: checks the script")
     args = parser.parse_args()
+    if args.smoke:
+        args.epochs, args.repeats = 1, 1
     bare_runs, bare_cl_runs, harness_runs = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):  # interleave so machine noise hits all alike
@@ -136,6 +140,9 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
     }
+    if args.smoke:
+        print(result)
+        return
     report("harness_overhead", result)
 
 

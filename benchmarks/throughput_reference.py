@@ -183,7 +183,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--smoke", action="store_true", help="one quick configuration, 1 step: checks the script"
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.config, args.steps, args.warmup = "quick", 1, 0
     thread_counts = [int(t) for t in str(args.threads).split(",") if t.strip()]
     device = torch.device(args.device)
     names = list(CONFIGS) if args.config == "all" else [args.config]
@@ -192,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         steps = args.steps or (20 if name == "quick" else 5)
         for threads in thread_counts:
             torch.set_num_threads(threads)
-            for config in CONFIGS[name]:
+            for config in CONFIGS[name][:1] if args.smoke else CONFIGS[name]:
                 rows.append(measure(config, steps, args.warmup, device))
                 keys = ("config", "fusion", "optimizer", "threads", "images_per_s")
                 print("measured", {k: rows[-1][k] for k in keys}, flush=True)
@@ -202,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "threads", "load_avg_1m",
     ]  # fmt: skip
     print(tabulate([[r[c] for c in columns] for r in rows], headers=columns))
+    if args.smoke:
+        return
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with args.output.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
