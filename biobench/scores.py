@@ -122,7 +122,7 @@ AGGREGATES = ("max", "mean")
 #: Written as ``# format:`` in biobench's CSV files.
 FORMAT = "biobench-scores 2"
 #: Rows (lines) read per chunk by the columnar reader.
-CHUNK_ROWS = 2_000_000
+CHUNK_ROWS = 500_000
 #: Score-file options :func:`score_set_metrics` accepts.
 SCORE_OPTIONS = ("far", "k", "max_rank", "threshold", "aggregate")
 
@@ -565,94 +565,105 @@ _BOB_COLUMNS = {
 }
 
 
-def _read_table(path: Path, columns: list[str] | None, **kwargs: Any) -> Any:
-    """Read a whitespace/CSV table in chunks with pandas' C parser; strings as categories."""
-    import pandas as pd
-    from pandas.api.types import union_categoricals
-
-    reader = pd.read_csv(
-        path,
-        engine="c",
-        chunksize=CHUNK_ROWS,
-        keep_default_na=False,
-        na_values={"score": ["nan", "NaN", "NAN"], "truth": [""]},
-        names=columns,
-        **kwargs,
-    )
-    parts = list(reader)
-    if not parts:
-        return None
-    if len(parts) == 1:
-        return parts[0]
-    out = {}
-    for name in parts[0].columns:
-        if isinstance(parts[0][name].dtype, pd.CategoricalDtype):
-            out[name] = union_categoricals([p[name] for p in parts])
-        else:
-            out[name] = np.concatenate([p[name].to_numpy() for p in parts])
-    return out
+class _Malformed(Exception):
+    """The fast reader met something it cannot read: the slow reader names the line."""
 
 
-def _vocab(*cats: Any, decode: bool) -> tuple[np.ndarray, list[np.ndarray]]:
-    """One vocabulary for several categorical columns and their codes into it."""
+def _read_table(
+    path: Path,
+    columns: list[str] | None,
+    groups: Mapping[str, Sequence[str]],
+    numeric: Mapping[str, Any],
+    **kwargs: Any,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
+    """Read a whitespace/CSV table in chunks with pandas' C parser.
+
+    String columns become int32 codes: each chunk is factorised (hashing, no sort) and its
+    uniques are appended to the vocabulary of the column's group (columns of a group, such as
+    ``claimed_id`` and ``real_id``, share one), so memory holds codes, not strings.
+
+    :returns: ``(vocabularies by group, columns by name, number of rows)``.
+    :raises _Malformed: on any parser error or missing field.
+    """
     import pandas as pd
 
-    uniques = pd.Index(np.concatenate([np.asarray(c.categories, dtype=object) for c in cats]))
-    vocab = uniques.unique()
-    codes = []
-    for c in cats:
-        remap = vocab.get_indexer(np.asarray(c.categories, dtype=object)).astype(np.int32)
-        codes.append(remap[np.asarray(c.codes)])
-    names = np.asarray(vocab, dtype=object)
-    if decode:
-        names = np.asarray([unquote(str(v)) for v in names], dtype=object)
-        if len(set(names.tolist())) != len(names):  # 'a%20b' and 'a b' are the same name
-            index: dict[str, int] = {}
-            merge = np.asarray([index.setdefault(v, len(index)) for v in names], np.int32)
-            names = np.asarray(list(index), dtype=object)
-            codes = [merge[c] for c in codes]
-    return names, codes
+    dtype = {c: object for cols in groups.values() for c in cols} | dict(numeric)
+    try:
+        reader = pd.read_csv(
+            path,
+            engine="c",
+            chunksize=CHUNK_ROWS,
+            keep_default_na=False,
+            na_values={"score": ["nan", "NaN", "NAN"], "truth": [""]},
+            names=columns,
+            dtype=dtype,
+            **kwargs,
+        )
+        vocabs: dict[str, dict[str, int]] = {g: {} for g in groups}
+        parts: dict[str, list[np.ndarray]] = {c: [] for c in dtype}
+        n = 0
+        for chunk in reader:
+            n += len(chunk)
+            for group, cols in groups.items():
+                vocab = vocabs[group]
+                for c in cols:
+                    local, uniques = pd.factorize(chunk[c].to_numpy(dtype=object))
+                    if len(local) and local.min() < 0:
+                        raise _Malformed(c)  # a missing field
+                    remap = np.fromiter(
+                        (vocab.setdefault(u, len(vocab)) for u in uniques.tolist()),
+                        np.int32,
+                        len(uniques),
+                    )
+                    parts[c].append(remap[local])
+            for c in numeric:
+                parts[c].append(chunk[c].to_numpy())
+    except _Malformed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parser error: find and name the bad line
+        raise _Malformed(str(exc)) from None
+    out = {c: np.concatenate(p) if p else np.zeros(0, dtype[c]) for c, p in parts.items()}
+    vocab_arrays = {g: np.asarray(list(v), dtype=object) for g, v in vocabs.items()}
+    return vocab_arrays, out, n
 
 
-def _categorical(column: Any) -> Any:
-    import pandas as pd
-
-    if isinstance(column, pd.Categorical):
-        return column
-    return column.array if hasattr(column, "array") else pd.Categorical(column)
+def _decoded(names: np.ndarray, *codes: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Percent-decode a vocabulary, merging names that decode alike ('a%20b' and 'a b')."""
+    decoded = [unquote(str(v)) for v in names.tolist()]
+    if len(set(decoded)) == len(decoded):
+        return np.asarray(decoded, dtype=object), list(codes)
+    index: dict[str, int] = {}
+    merge = np.asarray([index.setdefault(v, len(index)) for v in decoded], np.int32)
+    return np.asarray(list(index), dtype=object), [merge[c] for c in codes]
 
 
 def _read_bob(path: Path, fmt: str) -> ScoreSet:
     columns = _BOB_COLUMNS[fmt]
-    string_cols = [c for c in columns if c != "score"]
+    labels_group = ["test_label"] + (["model_label"] if fmt == "bob5" else [])
     try:
-        table = _read_table(
+        vocabs, cols, n = _read_table(
             path,
             columns,
+            {"ids": ["claimed_id", "real_id"], "labels": labels_group},
+            {"score": np.float64},
             sep=r"\s+",
             header=None,
             comment="#",
-            dtype={**{c: "category" for c in string_cols}, "score": np.float64},
             quoting=csv.QUOTE_NONE,
         )
-    except Exception:  # noqa: BLE001 - any parser error: find and name the bad line
+    except _Malformed:
         return _read_bob_slow(path, fmt)
-    if table is None:
+    if n == 0:
         raise DataError(f"{path}: the score file holds no trials")
-    cats = {c: _categorical(table[c]) for c in string_cols}
-    if any(cat.isna().any() for cat in cats.values()):
-        return _read_bob_slow(path, fmt)
-    ids, (claimed, real) = _vocab(cats["claimed_id"], cats["real_id"], decode=True)
-    label_cols = ["test_label"] + (["model_label"] if fmt == "bob5" else [])
-    labels, label_codes = _vocab(*(cats[c] for c in label_cols), decode=True)
-    score = np.asarray(table["score"], dtype=np.float64)
+    ids, (claimed, real) = _decoded(vocabs["ids"], cols["claimed_id"], cols["real_id"])
+    labels, label_codes = _decoded(vocabs["labels"], *(cols[c] for c in labels_group))
     return ScoreSet(
         ids,
         labels,
         claimed,
         real,
         label_codes[0],
-        score,
+        np.asarray(cols["score"], dtype=np.float64),
         item=label_codes[1] if fmt == "bob5" else None,
         path=path,
         format=fmt,
@@ -722,24 +733,27 @@ def _read_csv(path: Path, metadata: dict[str, str], skipped: int) -> ScoreSet:
     if missing:
         raise DataError(f"{path}:{skipped + 1}: CSV header lacks columns {missing}")
     string_cols = [h for h in header if h not in ("score", "fold", "truth")]
-    dtype: dict[str, Any] = {c: "category" for c in string_cols}
-    dtype["score"] = np.float64
+    numeric: dict[str, Any] = {"score": np.float64}
     if "fold" in header:
-        dtype["fold"] = np.int64
+        numeric["fold"] = np.int64
     if "truth" in header:
-        dtype["truth"] = np.float64
+        numeric["truth"] = np.float64
+    label_cols = [c for c in ("test_label", "reference_label", "gallery_label") if c in header]
+    if attributes:
+        groups = {"labels": ["test_label"], "attributes": ["attribute"]}
+    else:
+        groups = {"ids": ["claimed_id", "real_id"], "labels": label_cols}
+    grouped = {c for cols in groups.values() for c in cols}
+    groups |= {f"extra:{c}": [c] for c in string_cols if c not in grouped}
     try:
-        table = _read_table(
-            path, None, sep=",", header=0, skiprows=skipped, dtype=dtype, skip_blank_lines=True
+        vocabs, table, n = _read_table(
+            path, None, groups, numeric, sep=",", header=0, skiprows=skipped
         )
-    except Exception:  # noqa: BLE001 - any parser error: find and name the bad line
+    except _Malformed:
         _csv_slow_error(path, header, skipped)
         raise DataError(f"{path}: could not be read as a CSV score file") from None
-    if table is None:
+    if n == 0:
         raise DataError(f"{path}: the score file holds no trials")
-    cats = {c: _categorical(table[c]) for c in string_cols}
-    if any(cat.isna().any() for cat in cats.values()):
-        _csv_slow_error(path, header, skipped)
     score = np.asarray(table["score"], dtype=np.float64)
     common: dict[str, Any] = {
         "metadata": metadata,
@@ -749,8 +763,8 @@ def _read_csv(path: Path, metadata: dict[str, str], skipped: int) -> ScoreSet:
         "kind": kind if kind in _KINDS else None,
     }
     if attributes:
-        labels, (probe,) = _vocab(cats["test_label"], decode=False)
-        names, (attr,) = _vocab(cats["attribute"], decode=False)
+        labels, probe = vocabs["labels"], table["test_label"]
+        names, attr = vocabs["attributes"], table["attribute"]
         empty = np.zeros(len(score), np.int32)
         return ScoreSet(
             np.asarray([], dtype=object),
@@ -764,10 +778,9 @@ def _read_csv(path: Path, metadata: dict[str, str], skipped: int) -> ScoreSet:
             truth=np.asarray(table["truth"], dtype=np.float64),
             **{**common, "kind": "attributes"},
         )
-    ids, (claimed, real) = _vocab(cats["claimed_id"], cats["real_id"], decode=False)
-    label_cols = [c for c in ("test_label", "reference_label", "gallery_label") if c in header]
-    labels, codes = _vocab(*(cats[c] for c in label_cols), decode=False)
-    by_name = dict(zip(label_cols, codes, strict=True))
+    ids, claimed, real = vocabs["ids"], table["claimed_id"], table["real_id"]
+    labels = vocabs["labels"]
+    by_name = {c: table[c] for c in label_cols}
     fold = np.asarray(table["fold"], dtype=np.int64) if "fold" in header else None
     out = ScoreSet(
         ids,
@@ -843,11 +856,11 @@ def _line_of(scores: ScoreSet, row: int) -> str:
 class IdentificationTrials:
     """Probe x identity scores after aggregation, sorted by (probe, identity)."""
 
-    probe: np.ndarray  # int64 [m] probe codes
-    claimed: np.ndarray  # int64 [m] identity codes
+    probe: np.ndarray  # int32 [m] probe codes
+    claimed: np.ndarray  # int32 [m] identity codes
     score: np.ndarray  # float64 [m]
-    probe_real: np.ndarray  # int64 [n_probe_codes]: each probe's identity (-1: not a probe)
-    probes: np.ndarray  # int64: codes of the probes present
+    probe_real: np.ndarray  # int32 [n_labels]: each probe's identity (-1: not a probe)
+    probes: np.ndarray  # int64: codes of the probes present, increasing
     n_rows: int
     aggregated: bool
     aggregate: str
@@ -861,28 +874,37 @@ class IdentificationTrials:
 def identification_trials(scores: ScoreSet, aggregate: str = "max") -> IdentificationTrials:
     """One score per (probe, identity), whatever the file's rows (see the module docstring).
 
-    Sorts the rows once by (probe, identity); several rows for one pair (gallery items) are
-    reduced by ``aggregate`` over their acquired (non-NaN) scores (all NaN: NaN).
+    The (probe, identity) keys are sorted once to find repeated pairs; only then are rows
+    grouped (a stable argsort) and each group reduced by ``aggregate`` over its acquired
+    (non-NaN) scores (all NaN: NaN).  Without repeats the rows are used as they are.
     """
     if aggregate not in AGGREGATES:
         raise BiobenchError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
     n_ids = max(1, len(scores.ids))
-    key = scores.probe.astype(np.int64) * n_ids + scores.claimed.astype(np.int64)
-    order = np.argsort(key, kind="stable")
-    key_s = key[order]
-    starts = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]]) if len(key_s) else key_s
-    score_s = scores.score[order]
-    n_rows, n_pairs = len(key_s), len(starts)
-    aggregated = n_pairs < n_rows
+    n_rows = len(scores.score)
+
+    def keys() -> np.ndarray:
+        return scores.probe.astype(np.int64) * n_ids + scores.claimed
+
+    sorted_keys = keys()
+    sorted_keys.sort()  # in place: no index array unless pairs repeat
+    repeated = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
+    aggregated = len(repeated) > 0
     notes: list[str] = []
     if aggregated and scores.rows == "identity":
-        dup = order[int(np.flatnonzero(key_s[1:] == key_s[:-1])[0])]
+        key = int(sorted_keys[repeated[0]])
         raise DataError(
             f"{scores.where}: declares one row per (probe, identity) but probe "
-            f"{scores.labels[scores.probe[dup]]!r} has several rows for identity "
-            f"{scores.ids[scores.claimed[dup]]!r}"
+            f"{scores.labels[key // n_ids]!r} has several rows for identity "
+            f"{scores.ids[key % n_ids]!r}"
         )
+    del sorted_keys
     if aggregated:
+        key = keys()
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        score_s = scores.score[order]
         if aggregate == "max":
             value = np.fmax.reduceat(score_s, starts)  # fmax ignores NaN unless all are NaN
         else:
@@ -891,29 +913,29 @@ def identification_trials(scores: ScoreSet, aggregate: str = "max") -> Identific
             count = np.add.reduceat(acquired.astype(np.int64), starts)
             with np.errstate(invalid="ignore", divide="ignore"):
                 value = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        del score_s
+        pair_key = key[starts]
+        probe = (pair_key // n_ids).astype(np.int32)
+        claimed = (pair_key % n_ids).astype(np.int32)
         notes.append(
-            f"{n_rows} rows for {n_pairs} (probe, identity) pairs: several gallery items per "
-            f"identity, aggregated by {aggregate} of their scores"
+            f"{n_rows} rows for {len(starts)} (probe, identity) pairs: several gallery items "
+            f"per identity, aggregated by {aggregate} of their scores"
         )
     else:
-        value = score_s
-    pair_key = key_s[starts]
-    probe = pair_key // n_ids
-    claimed = pair_key % n_ids
+        probe, claimed, value = scores.probe, scores.claimed, scores.score
     # Each probe has one identity: the real_id of all its rows must agree.
-    real_s = scores.real[order].astype(np.int64)
-    probe_s = scores.probe[order].astype(np.int64)
     n_labels = max(1, len(scores.labels))
-    probe_real = np.full(n_labels, -1, dtype=np.int64)
-    probe_real[probe_s] = real_s  # any row's; checked next
-    clash = np.flatnonzero(probe_real[probe_s] != real_s)
+    probe_real = np.full(n_labels, -1, dtype=np.int32)
+    probe_real[scores.probe] = scores.real  # any row's; checked next
+    clash = np.flatnonzero(probe_real[scores.probe] != scores.real)
     if clash.size:
         i = int(clash[0])
+        p = scores.probe[i]
         raise DataError(
-            f"{scores.where}: probe {scores.labels[probe_s[i]]!r} is given two identities, "
-            f"{scores.ids[probe_real[probe_s[i]]]!r} and {scores.ids[real_s[i]]!r}"
+            f"{scores.where}: probe {scores.labels[p]!r} is given two identities, "
+            f"{scores.ids[probe_real[p]]!r} and {scores.ids[scores.real[i]]!r}"
         )
-    probes = np.unique(probe)
+    probes = np.flatnonzero(np.bincount(probe, minlength=n_labels))
     return IdentificationTrials(
         probe, claimed, value, probe_real, probes, n_rows, aggregated, aggregate, notes
     )
