@@ -253,6 +253,7 @@ class Engine:
                 "run": spec.label,
                 "seed": seed,
             },
+            metrics=spec.metrics,
         )
         artifacts: dict[str, Any] = {
             "scores": {k: os.path.relpath(v, folder) for k, v in written.items()},

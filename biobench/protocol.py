@@ -60,6 +60,11 @@ DATASET = _table(
     split=SPLIT,
     min_images_per_identity=POSITIVE_INT,
     max_identities=_number(int, 2),
+    # Image preprocessing from the "preprocessing" registry; absent means "box" with no
+    # options (biobench.data.DEFAULT_PREPROCESSING), kept out of DEFAULTS so that the
+    # configuration hash of every run written before the key existed is unchanged.
+    preprocessing=str,
+    preprocessing_options=ANY,
 )
 #: Where a run's initial weights come from: another run of the protocol (same seed) or a local
 #: safetensors file (relative to the protocol file).  Parameters are copied by name and shape.
@@ -281,6 +286,7 @@ COMPONENT_OPTIONS = (
     ("model", "fusion", "fusion_options"),
     ("training", "optimizer", "optimizer_options"),
     ("dataset", "name", "options"),
+    ("dataset", "preprocessing", "preprocessing_options"),
 )
 
 
@@ -315,6 +321,29 @@ class RunSpec:
     seeds: list[int]
     #: Distributions this run needs (optional plugins); the run is skipped without them.
     requires: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_config(
+        cls,
+        label: str,
+        config: Mapping[str, Any],
+        seeds: list[int],
+        description: str = "",
+        requires: list[str] | None = None,
+    ) -> RunSpec:
+        """A cell from resolved configuration tables (a merged protocol cell, or a record's
+        ``run`` table)."""
+        return cls(
+            label=label,
+            description=description,
+            dataset=config["dataset"],
+            model=config["model"],
+            training=config["training"],
+            evaluation=config["evaluation"],
+            metrics=config["metrics"],
+            seeds=seeds,
+            requires=list(requires or []),
+        )
 
     def config(self) -> dict[str, Any]:
         return {
@@ -368,16 +397,13 @@ class Protocol:
             merged = merge_layer(base, layer)
             for key, value in overrides:
                 merged = merge_layer(merged, _nest(key, value))
+            merged["metrics"] = [_metric_entry(m) for m in merged["metrics"]]
             specs.append(
-                RunSpec(
-                    label=cell["label"],
-                    description=cell.get("description", ""),
-                    dataset=merged["dataset"],
-                    model=merged["model"],
-                    training=merged["training"],
-                    evaluation=merged["evaluation"],
-                    metrics=[_metric_entry(m) for m in merged["metrics"]],
+                RunSpec.from_config(
+                    cell["label"],
+                    merged,
                     seeds=list(seeds) if seeds is not None else list(merged["seeds"]),
+                    description=cell.get("description", ""),
                     requires=list(cell.get("requires", [])),
                 )
             )
@@ -408,7 +434,12 @@ def dropped_options(
             key = f"{table}.{name_key}"
             before = getattr(old, table)
             after = getattr(spec, table)
-            if key in switched and before[name_key] != after[name_key] and before[options_key]:
+            # .get: an optional component (dataset.preprocessing) may be absent from a cell.
+            if (
+                key in switched
+                and before.get(name_key) != after.get(name_key)
+                and before.get(options_key)
+            ):
                 messages.append(
                     f"run '{spec.label}': {table}.{options_key} {before[options_key]} belong to "
                     f"{before[name_key]!r} and are not applied to {after[name_key]!r}"

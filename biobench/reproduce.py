@@ -89,15 +89,8 @@ def reproduce(
     threads = env.get("torch_threads")
     # Threads are set to the record's; the rest of the environment must match for exactness.
     same = env.get("torch") == torch.__version__ and env.get("platform") == platform.platform()
-    spec = RunSpec(
-        label=run["label"],
-        description=run.get("description", ""),
-        dataset=run["dataset"],
-        model=run["model"],
-        training=run["training"],
-        evaluation=run["evaluation"],
-        metrics=run["metrics"],
-        seeds=[int(run["seed"])],
+    spec = RunSpec.from_config(
+        run["label"], run, seeds=[int(run["seed"])], description=run.get("description", "")
     )
     digest = config_hash(run)
     with tempfile.TemporaryDirectory(prefix="biobench-reproduce-") as tmp:
