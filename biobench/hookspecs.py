@@ -26,8 +26,8 @@ Register = Callable[..., None]
 
 # ---------------------------------------------------------------------------------------------
 # Component registration: called once per plugin manager, when the registries are first built.
-# Order between plugins does not matter: a name registered twice (for one kind) is an error
-# naming both plugins.
+# Order between plugins does not matter: a name registered twice (for one kind) is unusable, and
+# only the runs that ask for it fail, naming both plugins (``biobench plugins`` shows it, exit 1).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -100,6 +100,24 @@ def biobench_register_exporters(register: Register) -> None:
 
     :param register: ``register(format_name, function, description="")``.
         ``function(data: FaceData, out: Path, **options) -> None`` writes ``data`` in that format.
+    """
+
+
+@hookspec
+def biobench_register_preprocessing(register: Register) -> None:
+    """Register image preprocessing: how a dataset's decoded images become ``S x S`` faces.
+
+    Called once when the preprocessing registry is built.  A protocol chooses one with
+    ``[dataset] preprocessing = "<name>"`` and ``preprocessing_options = {...}`` (default
+    ``"box"``: the dataset's face box, if any, then the centre square, resized); the harness
+    builds it before loading the data and hands it to the dataset as
+    :attr:`biobench.contracts.DataContext.preprocessing`, and the image cache applies it once
+    per image.
+
+    :param register: ``register(name, factory, description="")``.  ``factory(**options)``
+        returns a :class:`biobench.imagecache.Preprocessor`: ``describe()`` (JSON facts naming
+        the method and every parameter: part of the cache key and of the run record) and
+        ``__call__(image, box, size, key) -> (uint8 [S, S, 3], fell_back)``.
     """
 
 
