@@ -112,6 +112,14 @@ class DataContext:
     explicit_root: bool = False
     #: Show progress bars for long preparation.
     progress: bool = True
+    #: The protocol's image preprocessing (a :class:`biobench.imagecache.Preprocessor` built
+    #: from ``[dataset] preprocessing``).  :func:`biobench.imagecache.prepare_images` applies it
+    #: to every image; a dataset that prepares its images otherwise must apply it itself and
+    #: put ``describe()`` under ``info["preprocessing"]`` (and the count of images it fell back
+    #: on under ``info["fallbacks"]``), or refuse it: the harness refuses a dataset that does
+    #: not report the protocol's preprocessing, unless it is the default.  None: no choice
+    #: made (a dataset called outside a protocol run).
+    preprocessing: Any = None
 
 
 @runtime_checkable

@@ -9,6 +9,7 @@ training step, and reported as one line naming the protocol, the dataset and the
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,8 +62,90 @@ def _select(value: Any, data: FaceData, key: str) -> list[str]:
     return list(value)
 
 
+#: The preprocessing of a protocol that names none: today's behaviour (face box when the
+#: dataset has one, else the whole image; centre square; bicubic resize).
+DEFAULT_PREPROCESSING = "box"
+
+
+def preprocessing_choice(cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The ``[dataset]`` table's preprocessing name and options, defaults applied."""
+    return cfg.get("preprocessing", DEFAULT_PREPROCESSING), dict(
+        cfg.get("preprocessing_options", {})
+    )
+
+
+def build_preprocessing(pm: Any, cfg: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Build the ``[dataset]`` table's preprocessing from the registry; check its contract."""
+    name, options = preprocessing_choice(cfg)
+    component, provenance = pm.build("preprocessing", name, options)
+    if not callable(component) or not callable(getattr(component, "describe", None)):
+        raise PluginError(
+            f"preprocessing '{name}' (plugin '{provenance['plugin']}') returned "
+            f"{type(component).__name__}, which has no describe() or is not callable"
+        )
+    return component, provenance
+
+
+def _json(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists, paths strings)."""
+    return json.loads(canonical_json(value))
+
+
+def preprocessing_explicit(cfg: dict[str, Any]) -> bool:
+    """Whether the ``[dataset]`` table names a preprocessing (else each dataset's own default,
+    today's behaviour, applies: ``box`` for every built-in dataset)."""
+    return "preprocessing" in cfg or "preprocessing_options" in cfg
+
+
+def preprocessing_report(
+    cfg: dict[str, Any],
+    built: tuple[Any, dict[str, Any]],
+    data: FaceData,
+    provenance: dict[str, Any],
+) -> dict[str, Any]:
+    """What the record keeps of the preprocessing; refuses a dataset that did not apply it.
+
+    The dataset reports what it applied as ``info["preprocessing"]`` (the image cache's
+    :meth:`~biobench.imagecache.CachedImages.report`).  When the protocol names a
+    preprocessing, a dataset that reports none, or another one, is an error: the record would
+    otherwise name a preprocessing the pixels never went through.  When it names none, the
+    record keeps what the dataset reports (``description`` None if it reports nothing).
+    """
+    name, options = preprocessing_choice(cfg)
+    component, origin = built
+    explicit = preprocessing_explicit(cfg)
+    expected = _json(component.describe())
+    info = data.info if isinstance(data.info, dict) else {}
+    reported = info.get("preprocessing")
+    where = f"dataset '{cfg['name']}' (plugin '{provenance['plugin']}')"
+    if explicit and reported is None:
+        raise BiobenchError(
+            f"{where} prepares its images itself and does not report applying "
+            f"dataset.preprocessing = {name!r} (no info['preprocessing']); remove the key "
+            f"or use a dataset that loads through biobench.imagecache"
+        )
+    if explicit and _json(reported) != expected:
+        raise BiobenchError(
+            f"{where} applied preprocessing {canonical_json(reported)} but the protocol asks "
+            f"for {name!r}: {canonical_json(expected)}"
+        )
+    fallbacks = info.get("fallbacks") if reported is not None else None
+    return {
+        "name": name,
+        "options": options,
+        "protocol_default": not explicit,
+        "plugin": origin.get("plugin"),
+        "distribution": origin.get("distribution"),
+        "version": origin.get("version"),
+        "description": None if reported is None else _json(reported),
+        "fallbacks": None if fallbacks is None else int(fallbacks),
+        "fallback_keys": list(info.get("fallback_keys", []))[:20] if fallbacks else [],
+        "images_sha256": info.get("images_sha256"),
+    }
+
+
 class DataCache:
-    """Datasets loaded once per (name, options, image size) within one job."""
+    """Datasets loaded once per (name, options, preprocessing, image size) within one job."""
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
@@ -70,10 +153,12 @@ class DataCache:
         self._prepared: dict[str, PreparedData] = {}
 
     def load(self, cfg: dict[str, Any], image_size: int) -> tuple[FaceData, dict[str, Any], float]:
-        key = canonical_json([cfg["name"], cfg["options"], image_size])
+        pre_key = [cfg.get("preprocessing"), cfg.get("preprocessing_options")]
+        key = canonical_json([cfg["name"], cfg["options"], image_size, pre_key])
         if key not in self._loaded:
             started = time.perf_counter()
             options = self.ctx.options
+            preprocessor, pre_origin = build_preprocessing(self.ctx.pm, cfg)
             dataset, provenance = self.ctx.pm.build("dataset", cfg["name"], cfg["options"])
             data_ctx = DataContext(
                 roots=data_roots(cfg["name"], options.data_root),
@@ -81,6 +166,8 @@ class DataCache:
                 image_size=image_size,
                 explicit_root=options.data_root is not None,
                 progress=options.progress,
+                # Unnamed: None, so that each dataset's own default applies unchanged.
+                preprocessing=preprocessor if preprocessing_explicit(cfg) else None,
             )
             try:
                 data = dataset.load(data_ctx)
@@ -96,6 +183,12 @@ class DataCache:
                     f"dataset '{cfg['name']}' returned images of shape {data.images.shape[1:]}, "
                     f"expected ({image_size}, {image_size}, 3)"
                 )
+            provenance = {
+                **provenance,
+                "preprocessing": preprocessing_report(
+                    cfg, (preprocessor, pre_origin), data, provenance
+                ),
+            }
             self._loaded[key] = (data, provenance, time.perf_counter() - started)
         return self._loaded[key]
 

@@ -50,6 +50,7 @@ _HOOK_FOR_KIND = {
     "optimizer": "biobench_register_optimizers",
     "metric": "biobench_register_metrics",
     "exporter": "biobench_register_exporters",
+    "preprocessing": "biobench_register_preprocessing",
 }
 
 

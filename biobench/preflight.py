@@ -23,7 +23,13 @@ import numpy as np
 import torch
 
 from biobench.context import RunContext
-from biobench.data import DataCache, PreparedData, check_usable
+from biobench.data import (
+    DEFAULT_PREPROCESSING,
+    DataCache,
+    PreparedData,
+    build_preprocessing,
+    check_usable,
+)
 from biobench.errors import BiobenchError, DataNotFoundError, PluginError
 from biobench.identity import canonical_json
 from biobench.model import ComposedModel, build_model, build_optimizer
@@ -197,6 +203,9 @@ def check_cell(
         metrics = build_metrics(ctx, spec)
     closed_set = any(getattr(m, "closed_set", False) for _, m, _ in metrics)
     prepared = None
+    preprocessing = spec.dataset.get("preprocessing", DEFAULT_PREPROCESSING)
+    with _where(protocol, spec, f"dataset.preprocessing = {preprocessing!r}"):
+        build_preprocessing(ctx.pm, spec.dataset)
     with _where(protocol, spec, f"dataset.name = {spec.dataset['name']!r}"):
         try:
             prepared = data.prepared(spec, protocol.base_dir)

@@ -117,6 +117,8 @@ def build_record(
             "attributes": prepared.attribute_names,
             "fusion_attributes": prepared.fusion_attributes,
             "split_sha256": prepared.split_sha256,
+            # Which preprocessing made the pixels, what it fell back on (biobench.data).
+            "preprocessing": prepared.provenance.get("preprocessing"),
             "evaluation": eval_info,
             "info": data.info,
         },

@@ -9,7 +9,7 @@ from typing import Any
 
 from biobench.errors import DuplicateComponentError, PluginError, UnknownComponentError
 
-KINDS = ("dataset", "backbone", "fusion", "optimizer", "metric", "exporter")
+KINDS = ("dataset", "backbone", "fusion", "optimizer", "metric", "exporter", "preprocessing")
 
 
 def is_reference(target: object) -> bool:

@@ -97,7 +97,10 @@ def test_plugin_manager_discovers_dlib_resnet() -> None:
     entry, _ = pm.get("backbone", "dlib_resnet")
     assert entry.plugin == "dlib"
     assert entry.factory is biobench_dlib.dlib_resnet
-    assert pm.plugins["dlib"].registered == {"backbone": ["dlib_resnet"]}
+    assert pm.plugins["dlib"].registered == {
+        "backbone": ["dlib_resnet"],
+        "preprocessing": ["dlib_align5", "dlib_chip"],
+    }
 
 
 def test_registering_does_not_import_dlib() -> None:

@@ -54,7 +54,8 @@ from PIL import Image
 
 from biobench.contracts import DataContext, FaceData
 from biobench.errors import BiobenchError, DataError, DataNotFoundError
-from biobench.imagecache import fingerprint_files, load_images
+from biobench.imagecache import fingerprint_files, prepare_images
+from biobench.paths import SAFE_NAME
 from biobench_datasets._archive import check_prepare_arguments, extract_archive, is_archive
 
 IMAGE_DIR = "img_align_celeba"
@@ -219,6 +220,12 @@ def read_labels(path: Path, allowed: set[str] | None = None) -> dict[str, str]:
             if position == 0:
                 continue  # the tolerated header line
             raise DataError(f"{path}: line {number}: expected 'file integer', got {fields!r}")
+        if not SAFE_NAME.fullmatch(fields[0]) or ".." in fields[0]:
+            # A name from a file becomes a path: it must stay inside the image folder.
+            raise DataError(
+                f"{path}: line {number}: {fields[0]!r} is not a plain image file name "
+                f"(no folders, no '..')"
+            )
         value = str(int(fields[1]))
         if allowed is not None and value not in allowed:
             raise DataError(f"{path}: line {number}: value {fields[1]!r} not in {sorted(allowed)}")
@@ -364,14 +371,17 @@ class CelebA:
         labels.update(np.ascontiguousarray(attributes).tobytes())
         if split is not None:
             labels.update("\n".join(split.tolist()).encode())
-        fingerprint = hashlib.sha256(f"{files_fp}:{labels.hexdigest()}".encode()).hexdigest()
+        source_fp = hashlib.sha256(f"{files_fp}:{labels.hexdigest()}".encode()).hexdigest()
 
         def read(key: str) -> Image.Image:
             return Image.open(image_dir / key)
 
-        images = load_images(keys, read, ctx=ctx, fingerprint=fingerprint, desc="celeba")
+        cached = prepare_images(keys, read, ctx=ctx, fingerprint=source_fp, desc="celeba")
+        # The verified checksum of the preprocessed pixels: the fingerprint covers the exact
+        # arrays a run uses, preprocessing included.
+        fingerprint = hashlib.sha256(f"{source_fp}:{cached.checksum}".encode()).hexdigest()
         return FaceData(
-            images=images,
+            images=cached.images,
             identities=identities,
             identity_names=identity_names,
             attributes=attributes,
@@ -391,6 +401,7 @@ class CelebA:
                 "identities": len(identity_names),
                 "images_without_attributes": without_attributes,
                 "options": self.options(),
+                **cached.report(),
             },
         )
 

@@ -65,7 +65,7 @@ from PIL import Image
 
 from biobench.contracts import DataContext, FaceData
 from biobench.errors import BiobenchError, DataError, DataNotFoundError
-from biobench.imagecache import fingerprint_files, load_images
+from biobench.imagecache import fingerprint_files, prepare_images
 from biobench_datasets._archive import check_prepare_arguments, extract_archive, is_archive
 from biobench_datasets.kumar import (
     IDENTITY_ATTRIBUTES,
@@ -399,7 +399,7 @@ class LFW:
         identity_names = sorted(set(names))
         index = {n: i for i, n in enumerate(identity_names)}
 
-        fingerprint = hashlib.sha256(
+        source_fp = hashlib.sha256(
             json.dumps(
                 {
                     "images": fingerprint_files([folder / k for k in keys], root=folder),
@@ -413,18 +413,22 @@ class LFW:
         if self.center_crop is not None:
             lo = (PHOTO_SIZE - self.center_crop) // 2
             boxes = [(lo, lo, lo + self.center_crop, lo + self.center_crop)] * len(keys)
-        images = load_images(
+        cached = prepare_images(
             keys,
             lambda key: Image.open(folder / key),
             ctx=ctx,
-            fingerprint=fingerprint,
+            fingerprint=source_fp,
             boxes=boxes,
             desc=f"lfw {self.mode}",
         )
+        # The verified checksum of the preprocessed pixels: the fingerprint covers the exact
+        # arrays a run uses, preprocessing included.
+        fingerprint = hashlib.sha256(f"{source_fp}:{cached.checksum}".encode()).hexdigest()
         info["loaded_images"] = len(keys)
         info["loaded_people"] = len(identity_names)
+        info.update(cached.report())
         return FaceData(
-            images=images,
+            images=cached.images,
             identities=np.array([index[n] for n in names], dtype=np.int64),
             identity_names=identity_names,
             attributes=values.astype(np.float32),

@@ -76,7 +76,7 @@ from PIL import Image
 
 from biobench.contracts import DataContext, FaceData
 from biobench.errors import BiobenchError, DataError, DataNotFoundError
-from biobench.imagecache import crop_box, fingerprint_files, load_images
+from biobench.imagecache import crop_box, fingerprint_files, prepare_images
 from biobench_datasets._download import atomic_write, fetch
 from biobench_datasets.kumar import (
     IDENTITY_ATTRIBUTES,
@@ -402,19 +402,22 @@ class PubFig:
         files = [root / k for k in keys] + [root / urls_file(self.subset)]
         if self.with_attributes:
             files.append(attr_path)
-        fingerprint = hashlib.sha256(
+        source_fp = hashlib.sha256(
             json.dumps(
                 {"files": fingerprint_files(files, root=root), "options": self._options()},
                 sort_keys=True,
             ).encode()
         ).hexdigest()
-        images = load_images(
+        cached = prepare_images(
             keys,
             lambda key: Image.open(root / key),
             ctx=ctx,
-            fingerprint=fingerprint,
+            fingerprint=source_fp,
             desc=f"pubfig {self.subset}",
         )
+        # The verified checksum of the preprocessed pixels: the fingerprint covers the exact
+        # arrays a run uses, preprocessing included.
+        fingerprint = hashlib.sha256(f"{source_fp}:{cached.checksum}".encode()).hexdigest()
 
         split = None
         info: dict[str, Any] = {
@@ -428,14 +431,16 @@ class PubFig:
             "no_attribute_row": no_row,
             "dropped_without_attributes": no_row if self.require_attributes else 0,
             "split_rule": self.split,
+            **cached.report(),
         }
         if self.split == "hash-v1":
             split = np.array(
                 [split_of(e.person, e.imagenum, e.md5, e.url, self.train_fraction) for e in present]
             )
-            info.update(self._write_split_file(ctx, present, split, fingerprint))
+            # Named by the source files' fingerprint: the split does not depend on the pixels.
+            info.update(self._write_split_file(ctx, present, split, source_fp))
         return FaceData(
-            images=images,
+            images=cached.images,
             identities=np.array([index[e.person] for e in present], dtype=np.int64),
             identity_names=names,
             attributes=values.astype(np.float32),

@@ -22,6 +22,7 @@ import numpy as np
 
 from biobench.atomic import atomic_open
 from biobench.errors import BiobenchError
+from biobench.imagecache import images_checksum
 from biobench_synthfaces.population import (
     ATTRIBUTES,
     IDENTITY_ATTRIBUTES,
@@ -166,6 +167,7 @@ class SynthFaces:
         size = int(ctx.image_size)
         if size < 8:
             raise BiobenchError(f"dataset 'synthfaces': image size {size} is below 8 pixels")
+        preprocessing = self._preprocessing(ctx)
         pop = self.population()
         n = len(pop.person)
         shape = (n, size, size, 3)
@@ -186,6 +188,9 @@ class SynthFaces:
         keys = [f"{names[p]}/{k % per_person:04d}" for k, p in enumerate(identities)]
         attributes = pop.attributes
         digest = hashlib.sha256(self.cache_key(size).encode())
+        # The exact pixels returned (from the cache or just rendered), so the fingerprint
+        # covers the arrays a run uses; images_sha256 below is their checksum in the image
+        # cache's definition (biobench.imagecache.images_checksum).
         digest.update(images.tobytes())
         digest.update(attributes.tobytes())
         digest.update(identities.tobytes())
@@ -209,8 +214,34 @@ class SynthFaces:
                 "cache_file": None if path is None else str(path),
                 "cache_hit": cache_hit,
                 "seconds": round(elapsed, 3),
+                **({} if preprocessing is None else {"preprocessing": preprocessing}),
+                "fallbacks": 0,
+                "fallback_keys": [],
+                "images_sha256": images_checksum(images),
             },
         )
+
+    @staticmethod
+    def _preprocessing(ctx: DataContext) -> dict[str, Any] | None:
+        """The protocol's preprocessing as applied here, or a refusal.
+
+        Faces are rendered centred at ``ctx.image_size`` with no face boxes, so ``box`` and
+        ``none`` (a :class:`~biobench.imagecache.CropResize`: the centre square of an ``S x S``
+        image, resized to ``S``) leave every pixel unchanged; landmark alignment would run a
+        real-face detector on drawings, which is refused rather than recorded as done.
+        """
+        from biobench.imagecache import CropResize
+
+        chosen = getattr(ctx, "preprocessing", None)
+        if chosen is None:
+            return None
+        if not isinstance(chosen, CropResize):
+            method = chosen.describe().get("method", type(chosen).__name__)
+            raise BiobenchError(
+                f"dataset 'synthfaces' renders centred faces at the protocol's size; "
+                f"preprocessing {method!r} is not supported (use 'box' or 'none')"
+            )
+        return chosen.describe()
 
     def check(self, ctx: DataContext) -> dict[str, Any]:
         """What a load would do: always available; whether the rendered images are cached."""

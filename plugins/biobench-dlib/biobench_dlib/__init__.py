@@ -1,7 +1,9 @@
 """biobench-dlib: dlib's pretrained 128-d face embedding as a frozen biobench backbone.
 
 Registers one backbone, ``dlib_resnet``: dlib's HOG (or CNN) face detector, its 5-point landmark
-alignment and its ResNet face descriptor, all through dlib's own Python API.  The backbone is
+alignment and its ResNet face descriptor, all through dlib's own Python API; and two image
+preprocessings for a protocol's ``[dataset] preprocessing``: ``dlib_align5`` (ArcFace 5-point
+alignment with dlib's landmarks) and ``dlib_chip`` (dlib's own chips).  The backbone is
 frozen (``trainable = False``), so a protocol evaluates its embeddings only: nearest-neighbour
 identification against the training split and verification pairs.
 
@@ -64,8 +66,8 @@ PREPROCESSING = {
 def biobench_register_preprocessing(register: Any) -> None:
     """Register the ``dlib_align5`` and ``dlib_chip`` image-cache preprocessors.
 
-    Called once the harness has a ``preprocessing`` registry kind; until then the factories
-    are used directly (``biobench_dlib.preprocessing.build_align5`` / ``build_chip``).
+    A protocol selects one with ``[dataset] preprocessing = "dlib_align5"`` (options in
+    ``preprocessing_options``); dlib is imported only when it is built.
     """
     for name, (attr, description) in PREPROCESSING.items():
         register(name, f"biobench_dlib.preprocessing:{attr}", description=description)
