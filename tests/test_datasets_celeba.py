@@ -410,3 +410,12 @@ def test_registered_lazily_with_the_exporter() -> None:
     entry = new_plugin_manager().get("dataset", "celeba")[0]
     assert isinstance(entry.factory(identities=20, min_images=31), CelebA)
     assert os.fspath(Path(celeba.__file__)).endswith("celeba.py")
+
+
+def test_identity_file_cannot_point_outside_the_image_folder(tmp_path: Path) -> None:
+    tiny = write_celeba(tmp_path / "celeba")
+    (tmp_path / "celeba" / "outside.jpg").write_bytes(jpeg(99))
+    ident = tiny.root / "identity_CelebA.txt"
+    ident.write_text(ident.read_text() + "../outside.jpg 1\n")
+    with pytest.raises(DataError, match=r"identity_CelebA\.txt: line \d+: '\.\./outside\.jpg'"):
+        CelebA(split="none").load(context(tmp_path, [tiny.root]))
