@@ -68,12 +68,14 @@ def main_table(board: Board) -> pd.DataFrame:
             "kind": "measured",
             "label": row.label,
             "dataset": row.dataset,
-            "backbone": row.backbone,
-            "fusion": row.fusion,
-            "optimizer": row.optimizer,
+            # The CSV keeps options untruncated; the Markdown shortens them.
+            "backbone": row.backbone_full,
+            "fusion": row.fusion_full,
+            "optimizer": row.optimizer_full,
             "tasks": "+".join(row.tasks),
             "n_seeds": len(row.records),
             "seeds": " ".join(str(s) for s in row.seeds),
+            **run_columns(board, row),
         }
         for metric in metrics:
             summary = summarize(row.values(metric).values())
@@ -107,11 +109,68 @@ def main_table(board: Board) -> pd.DataFrame:
         entry["source"] = rep.get("source", "")
         entry["notes"] = rep.get("notes", "")
         records.append(entry)
-    columns = ID_COLUMNS + ["seeds"]
+    columns = ID_COLUMNS + ["seeds", *RUN_COLUMNS]
     for metric in metrics:
         columns += [f"{metric}_mean", f"{metric}_std", f"{metric}_ci95"]
-    columns += ["missing_images", "source", "notes"]
-    return pd.DataFrame(records, columns=columns)
+    columns += ["missing_images", "source", "notes", "best_in"]
+    frame = pd.DataFrame(records, columns=columns)
+    frame["best_in"] = best_in(board, frame)
+    return frame
+
+
+#: Per-row columns describing how a configuration was run (means over seeds where numeric).
+RUN_COLUMNS = [
+    "protocol_version",
+    "config_hash",
+    "overrides",
+    "image_size",
+    "epochs",
+    "parameters",
+    "train_images_per_s",
+    "wall_time_s",
+]
+
+
+def run_columns(board: Board, row: MeasuredRow) -> dict[str, Any]:
+    """Version, configuration hash, overrides, image size, epochs, parameter count, speed.
+
+    ``parameters`` comes from ``record["model_info"]`` (absent in schema-1 records: empty);
+    ``train_images_per_s`` and ``wall_time_s`` (the run's total time, ``timings.total_s``) are
+    means over seeds.
+    """
+    params = summarize(row.record_values("model_info", "parameters").values()).mean
+    return {
+        "protocol_version": board.version,
+        "config_hash": row.config_hash[:12],
+        "overrides": " ".join(row.overrides),
+        "image_size": row.image_size,
+        "epochs": row.epochs,
+        "parameters": None if math.isnan(params) else int(params),
+        "train_images_per_s": summarize(
+            row.record_values("timings", "train_images_per_s").values()
+        ).mean,
+        "wall_time_s": summarize(row.record_values("timings", "total_s").values()).mean,
+    }
+
+
+def best_in(board: Board, frame: pd.DataFrame) -> list[str]:
+    """Per table row, the headline metrics (space-separated) whose best measured mean it holds.
+
+    Best = highest mean, or lowest for a lower-is-better metric; ties all count; reference
+    values (majority baselines) are not a model's and have no best.
+    """
+    measured = frame["kind"] == "measured"
+    marks: list[list[str]] = [[] for _ in range(len(frame))]
+    for metric in board.metrics:
+        if metric in board.reference:
+            continue
+        column = frame.loc[measured, f"{metric}_mean"].astype(float)
+        if column.notna().sum() < 2:
+            continue  # one row is not a ranking
+        best = column.min() if metric in board.lower_is_better else column.max()
+        for i in column.index[column == best]:
+            marks[frame.index.get_loc(i)].append(metric)
+    return [" ".join(m) for m in marks]
 
 
 def attribute_table(board: Board) -> pd.DataFrame:
@@ -345,7 +404,9 @@ def markdown(
         "",
         f"Built by `biobench leaderboard` from {n_current} run record(s); do not edit by hand. "
         "Cells are mean ± sample std (ddof=1) over seeds; the CSV also has 95 % confidence "
-        "intervals. ↑ higher is better, ↓ lower is better. Columns are defined in "
+        "intervals, untruncated options, parameter counts and timings. ↑ higher is better, "
+        "↓ lower is better; **bold** marks the best measured mean of a column. Columns are "
+        "defined in "
         "`leaderboards/README.md`.",
         "",
         "## Measured",
@@ -360,11 +421,17 @@ def markdown(
     metric_headers = [f"{m} {_arrow(board, m)}" for m in shown]
     if len(measured):
         body = []
+        rows = {row.label: row for row in board.rows}
         for _, r in measured.iterrows():
+            row = rows[r["label"]]
             label = r["label"] + (" ⚠" if r["missing_images"] else "")
-            cells = [label, r["dataset"], r["backbone"], r["fusion"], r["optimizer"], r["tasks"]]
+            label += " (overrides)" if row.overrides else ""
+            cells = [label, r["dataset"], row.backbone, row.fusion, row.optimizer, r["tasks"]]
             cells.append(str(int(r["n_seeds"])))
-            cells += [_mean_std(r[f"{m}_mean"], r[f"{m}_std"]) for m in shown]
+            best = set(r["best_in"].split())
+            for m in shown:
+                cell = _mean_std(r[f"{m}_mean"], r[f"{m}_std"])
+                cells.append(f"**{cell}**" if m in best else cell)
             body.append(cells)
         lines.append(_md_table(body, id_headers + metric_headers))
         if hidden:
@@ -596,7 +663,12 @@ def build(output: Path, protocol: Protocol | None, protocol_name: str) -> dict[s
     comparisons = comparison_table(board)
     regression = regression_table(board)
     claims = claims_table(board)
-    images = plots.render_all(board)  # {kind: (title, png bytes)}
+    def previous(kind: str) -> bytes | None:
+        # The PNG of the last build: reused when its inputs are unchanged (see plots).
+        path = output / f"{protocol_name}_{kind}.png"
+        return path.read_bytes() if path.is_file() else None
+
+    images = plots.render_all(board, previous)  # {kind: (title, png bytes)}
     plot_links = {title: f"{protocol_name}_{kind}.png" for kind, (title, _) in images.items()}
 
     files: dict[str, tuple[Path, bytes]] = {}

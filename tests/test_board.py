@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from test_leaderboard import PROTOCOL, make_record
 
@@ -153,3 +154,51 @@ def test_rows_run_with_overrides_are_marked(tmp_path: Path, protocol) -> None:  
     leaderboard.build(tmp_path, protocol, "demo")
     md = (tmp_path / "demo.md").read_text()
     assert "training.epochs=2" in md
+
+
+def test_run_columns_and_best_marks(tmp_path: Path, protocol, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(plots, "render_all", lambda board, previous=None: {})
+
+    def info(record: dict[str, Any]) -> dict[str, Any]:
+        record["model_info"] = {"parameters": 1234, "trainable_parameters": 1000}
+        record["timings"]["train_images_per_s"] = 50.0 + record["run"]["seed"]
+        record["run"]["training"]["optimizer_options"] = {"lr": 0.002, "betas": [0.9, 0.999]}
+        return record
+
+    _write(tmp_path, info)
+    files = leaderboard.build(tmp_path, protocol, "demo")
+    frame = pd.read_csv(files["csv"], keep_default_na=False, na_values=[""])
+    case2 = frame[frame["label"] == "case2-ground-truth"].iloc[0]
+    assert case2["parameters"] == 1234 and case2["train_images_per_s"] == pytest.approx(50.5)
+    assert case2["protocol_version"] == 2
+    assert case2["optimizer"] == "modified_adamax(betas=[0.9,0.999],lr=0.002)"  # untruncated
+    # case2 has the best top1; eer is lower-is-better and equal on all rows: every row is best.
+    assert "top1_accuracy" in case2["best_in"].split()
+    case1 = frame[frame["label"] == "case1-none"].iloc[0]
+    assert "top1_accuracy" not in case1["best_in"].split() and "eer" in case1["best_in"]
+    assert "**0.9050 ± 0.0071**" in files["md"].read_text()
+
+
+def test_unchanged_plots_are_reused_and_changed_ones_redrawn(
+    tmp_path: Path,
+    protocol,  # noqa: ANN001
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    _write(tmp_path)
+    leaderboard.build(tmp_path, protocol, "demo")
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("*.png")}
+    drawn: list[str] = []
+    original = plots._PLOTS["roc"]
+    monkeypatch.setitem(
+        plots._PLOTS, "roc", (original[0], lambda *a: drawn.append("roc") or original[1](*a))
+    )
+    leaderboard.build(tmp_path, protocol, "demo")
+    assert drawn == [] and before == {p.name: p.read_bytes() for p in tmp_path.glob("*.png")}
+    # A changed record changes the ROC inputs: that plot is drawn again.
+    path = tmp_path / "runs" / "demo" / "case1-none" / "seed-0.json"
+    record = json.loads(path.read_text())
+    record["details"]["verification"]["roc"]["tar"] = [0.0, 0.2, 0.3, 1.0]
+    path.write_text(json.dumps(record))
+    leaderboard.build(tmp_path, protocol, "demo")
+    assert drawn == ["roc"]
+    assert (tmp_path / "demo_roc.png").read_bytes() != before["demo_roc.png"]

@@ -52,7 +52,7 @@ NOISY = {
 
 @pytest.fixture(autouse=True)
 def _no_plots(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(plots, "render_all", lambda board: {})
+    monkeypatch.setattr(plots, "render_all", lambda board, previous=None: {})
 
 
 def _setup(tmp_path: Path, text: str = PROTOCOL + CLAIMS) -> Any:

@@ -156,7 +156,7 @@ def write_records(
 def _skip_plots(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     # Rendering PNGs is the slow part of a build; only tests asking for `with_plots` pay it.
     if "with_plots" not in request.fixturenames:
-        monkeypatch.setattr(plots, "render_all", lambda board: {})
+        monkeypatch.setattr(plots, "render_all", lambda board, previous=None: {})
 
 
 @pytest.fixture
