@@ -399,3 +399,14 @@ def test_shipped_protocols(name: str) -> None:
             "attributes-alone",
         ]
         assert specs[3].training["tasks"] == ["attributes"]
+
+
+@pytest.mark.parametrize("name", ["../../escaped", ".hidden", "a/b"])
+def test_person_names_cannot_become_paths_outside_the_root(name: str) -> None:
+    from biobench_datasets.kumar import folder_name
+    from biobench_datasets.lfw import image_key
+
+    with pytest.raises(DataError, match="cannot be used as a folder name"):
+        image_key(name, 1)
+    with pytest.raises(DataError, match="cannot be used as a folder name"):
+        folder_name(name.replace("_", " "))

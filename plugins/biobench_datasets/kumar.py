@@ -89,8 +89,15 @@ IDENTITY_ATTRIBUTES: tuple[str, ...] = (
 
 
 def folder_name(person: str) -> str:
-    """The image-folder spelling of a person's name: ``Aaron Eckhart`` -> ``Aaron_Eckhart``."""
-    return person.replace(" ", "_")
+    """The image-folder spelling of a person's name: ``Aaron Eckhart`` -> ``Aaron_Eckhart``.
+
+    A name read from a file becomes a folder name: one that could leave the data root (a path
+    separator, a leading dot, ``..``) is a :class:`DataError`, never a path.
+    """
+    folder = person.replace(" ", "_")
+    if not folder or folder.startswith(".") or any(c in folder for c in "/\\\0"):
+        raise DataError(f"person name {person!r} cannot be used as a folder name")
+    return folder
 
 
 def read_lines(path: Path) -> list[str]:

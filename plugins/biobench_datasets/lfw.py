@@ -104,7 +104,9 @@ _IMAGE_NAME = re.compile(r"^(?P<name>.+)_(?P<num>\d{4})\.jpg$")
 
 
 def image_key(name: str, number: int) -> str:
-    """``George_W_Bush``, 10 -> ``George_W_Bush/George_W_Bush_0010.jpg``."""
+    """``George_W_Bush``, 10 -> ``George_W_Bush/George_W_Bush_0010.jpg`` (the name is checked
+    to stay one folder inside the image root)."""
+    folder_name(name)
     return f"{name}/{name}_{number:04d}.jpg"
 
 
