@@ -908,5 +908,37 @@ def reproduce(ctx: click.Context, record: Path, data_root: Path | None, toleranc
         ctx.exit(1)
 
 
+@cli.command("export", context_settings=CONTEXT)
+@click.argument("record", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", required=True, help="onnx (runs in onnxruntime) or torchscript.")
+@click.pass_context
+def export_model(ctx: click.Context, record: Path, out: Path, fmt: str) -> None:
+    """Export a run's trained model as an ONNX or TorchScript embedder.
+
+    Rebuilds the model from the record's configuration, loads the weights the run saved
+    (seed-N-model.safetensors beside the record, checked against the record's sha256) and
+    writes the embedding the protocol evaluated to OUT, with the preprocessing it needs in
+    OUT.json.  The file is then read back through the onnx:/torchscript: backbone and its
+    embeddings compared with the model's (1e-5).  Evaluate it with
+    --backbone onnx:OUT (or torchscript:OUT).
+
+    \b
+    Examples:
+      biobench export leaderboards/runs/orl/case1-none/seed-0.json --format onnx orl.onnx
+    """
+    from biobench.runexport import export_record
+
+    if not record.is_file():
+        raise BiobenchError(f"record {record} does not exist")
+    result = export_record(record, fmt, out, _manager(ctx))
+    for path in result.files:
+        click.echo(f"wrote {path}")
+    click.echo(
+        f"embedding '{result.embedding}' ({result.dim}-d); read back through {fmt}:{out}, "
+        f"largest relative difference {result.max_difference:.2g}"
+    )
+
+
 def main() -> None:
     cli(prog_name="biobench")
