@@ -1,0 +1,177 @@
+"""Closed-set identification from a score set: one score per (probe, identity), then ranks.
+
+- **Aggregation** (:func:`identification_trials`): a file whose rows are per gallery item
+  (``# rows: item``, Bob's 5-column format, or a 4-column file with several rows for one
+  (probe, claimed identity)) is reduced to one score per (probe, identity) by ``max`` (the
+  default, the nearest neighbour) or ``mean`` of the acquired (non-NaN) scores.  The result never
+  depends on line order.  A file declaring ``# rows: identity`` with such duplicates is an
+  error.
+- **Ranks** count ties against the probe (:func:`biobench.metrics_core.class_ranks`): rank =
+  number of identities scoring at least as high as the true one.
+- **Unmated probes** (no row for their own identity) are not closed-set trials: excluded from
+  the rates and counted (``n_probes_unmated``), by the one rule the identification metric uses
+  (:func:`biobench.metrics_core.closed_set_rates`).  A probe whose own identity's scores are
+  all NaN (FTA) is mated and a miss; an impostor NaN never outranks anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from biobench.errors import BiobenchError, DataError
+from biobench.scores.scoreset import ScoreSet
+
+#: Rules reducing several rows of one (probe, identity) to one score.
+AGGREGATES = ("max", "mean")
+
+
+@dataclass
+class IdentificationTrials:
+    """Probe x identity scores after aggregation, sorted by (probe, identity)."""
+
+    probe: np.ndarray  # int32 [m] probe codes
+    claimed: np.ndarray  # int32 [m] identity codes
+    score: np.ndarray  # float64 [m]
+    probe_real: np.ndarray  # int32 [n_labels]: each probe's identity (-1: not a probe)
+    probes: np.ndarray  # int64: codes of the probes present, increasing
+    n_rows: int
+    aggregated: bool
+    aggregate: str
+    notes: list[str]
+
+    @property
+    def genuine(self) -> np.ndarray:
+        return self.claimed == self.probe_real[self.probe]
+
+
+def identification_trials(scores: ScoreSet, aggregate: str = "max") -> IdentificationTrials:
+    """One score per (probe, identity), whatever the file's rows (see the module docstring).
+
+    The (probe, identity) keys are sorted once to find repeated pairs; only then are rows
+    grouped (a stable argsort) and each group reduced by ``aggregate`` over its acquired
+    (non-NaN) scores (all NaN: NaN).  Without repeats the rows are used as they are.
+    """
+    if aggregate not in AGGREGATES:
+        raise BiobenchError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+    n_ids = max(1, len(scores.ids))
+    n_rows = len(scores.score)
+
+    def keys() -> np.ndarray:
+        return scores.probe.astype(np.int64) * n_ids + scores.claimed
+
+    sorted_keys = keys()
+    sorted_keys.sort()  # in place: no index array unless pairs repeat
+    repeated = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
+    aggregated = len(repeated) > 0
+    notes: list[str] = []
+    if aggregated and scores.rows == "identity":
+        key = int(sorted_keys[repeated[0]])
+        raise DataError(
+            f"{scores.where}: declares one row per (probe, identity) but probe "
+            f"{scores.labels[key // n_ids]!r} has several rows for identity "
+            f"{scores.ids[key % n_ids]!r}"
+        )
+    del sorted_keys
+    if aggregated:
+        key = keys()
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        score_s = scores.score[order]
+        if aggregate == "max":
+            value = np.fmax.reduceat(score_s, starts)  # fmax ignores NaN unless all are NaN
+        else:
+            acquired = ~np.isnan(score_s)
+            total = np.add.reduceat(np.where(acquired, score_s, 0.0), starts)
+            count = np.add.reduceat(acquired.astype(np.int64), starts)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        del score_s
+        pair_key = key[starts]
+        probe = (pair_key // n_ids).astype(np.int32)
+        claimed = (pair_key % n_ids).astype(np.int32)
+        notes.append(
+            f"{n_rows} rows for {len(starts)} (probe, identity) pairs: several gallery items "
+            f"per identity, aggregated by {aggregate} of their scores"
+        )
+    else:
+        probe, claimed, value = scores.probe, scores.claimed, scores.score
+    # Each probe has one identity: the real_id of all its rows must agree.
+    n_labels = max(1, len(scores.labels))
+    probe_real = np.full(n_labels, -1, dtype=np.int32)
+    probe_real[scores.probe] = scores.real  # any row's; checked next
+    clash = np.flatnonzero(probe_real[scores.probe] != scores.real)
+    if clash.size:
+        i = int(clash[0])
+        p = scores.probe[i]
+        raise DataError(
+            f"{scores.where}: probe {scores.labels[p]!r} is given two identities, "
+            f"{scores.ids[probe_real[p]]!r} and {scores.ids[scores.real[i]]!r}"
+        )
+    probes = np.flatnonzero(np.bincount(probe, minlength=n_labels))
+    return IdentificationTrials(
+        probe, claimed, value, probe_real, probes, n_rows, aggregated, aggregate, notes
+    )
+
+
+def identification_ranks(trials: IdentificationTrials) -> tuple[np.ndarray, np.ndarray]:
+    """``(rank, mated)`` per probe (in ``trials.probes`` order).
+
+    rank = number of identities whose score is >= the true identity's (ties against the probe);
+    ``inf`` when the true identity's score is NaN (FTA).  mated: the probe has a row for its
+    own identity.
+    """
+    n_labels = len(trials.probe_real)
+    genuine = trials.genuine
+    true_score = np.full(n_labels, np.nan)
+    has_true = np.zeros(n_labels, dtype=bool)
+    true_score[trials.probe[genuine]] = trials.score[genuine]
+    has_true[trials.probe[genuine]] = True
+    beats = ~genuine & (trials.score >= true_score[trials.probe])  # NaN compares False
+    rank = 1.0 + np.bincount(trials.probe[beats], minlength=n_labels).astype(np.float64)
+    rank[np.isnan(true_score)] = math.inf
+    return rank[trials.probes], has_true[trials.probes]
+
+
+def identification_values(
+    scores: ScoreSet, ks: Sequence[int], max_rank: Any, aggregate: str, prefix: str = ""
+) -> tuple[dict[str, float], dict[str, Any], list[str]]:
+    """``(values, details, notes)`` of closed-set identification on a score set.
+
+    :param ks: the ranks k of the ``top<k>_accuracy`` values, sorted and distinct.
+    :param max_rank: the CMC curve's last rank (capped at the number of identities).
+    :param aggregate: the rule for several rows of one (probe, identity) (:data:`AGGREGATES`).
+    :param prefix: prepended to value names (``nn_`` for the 1:N search file).
+    """
+    from biobench import metrics_core as mc
+
+    trials = identification_trials(scores, aggregate)
+    rank, mated = identification_ranks(trials)
+    n_identities = len(np.unique(trials.claimed))
+    max_rank = min(int(max_rank), max(1, n_identities))
+    values, details = mc.closed_set_rates(rank, mated, ks, max_rank, prefix=prefix)
+    fta = int(np.isnan(scores.score).sum())
+    details.update(
+        {
+            "n_rows": trials.n_rows,
+            "n_pairs": len(trials.score),
+            "aggregated": trials.aggregated,
+            "aggregate": trials.aggregate if trials.aggregated else None,
+            "n_identities": n_identities,
+            "fta_count": fta,
+        }
+    )
+    notes = list(trials.notes)
+    if details["n_probes_unmated"]:
+        notes.append(
+            f"{details['n_probes_unmated']} probes have no row for their own identity "
+            "(unmated): excluded from the rates"
+        )
+    if fta:
+        notes.append(f"{fta} NaN scores (failures to acquire) never outrank the true identity")
+    return values, details, notes

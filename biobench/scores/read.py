@@ -1,0 +1,349 @@
+"""Read a score file (Bob 4-/5-column or biobench CSV) into a columnar :class:`ScoreSet`.
+
+The layouts are those of :mod:`biobench.scores.formats`.  Large files are read in chunks by
+pandas' C parser into integer codes; a file the fast reader cannot parse is read again line by
+line so that the error names the file and the first malformed line.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import numpy as np
+
+from biobench.errors import BiobenchError, DataError
+from biobench.scores.formats import BOB_COLUMNS, KINDS, decoded
+from biobench.scores.scoreset import ScoreSet, score_set_from_lists, vocabulary_codes
+
+#: Rows (lines) read per chunk by the columnar reader.
+CHUNK_ROWS = 500_000
+
+
+def _head(path: Path) -> tuple[dict[str, str], int, str | None]:
+    """``(metadata, number of leading comment/blank lines, first content line)``."""
+    metadata: dict[str, str] = {}
+    skipped = 0
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            for line in handle:
+                stripped = line.strip()
+                if stripped.startswith("#") or not stripped:
+                    key, sep, value = stripped[1:].partition(":")
+                    if stripped and sep:
+                        metadata[key.strip()] = value.strip()
+                    skipped += 1
+                    continue
+                return metadata, skipped, line.rstrip("\r\n")
+    except OSError as exc:
+        raise BiobenchError(f"cannot read score file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a UTF-8 text score file") from exc
+    return metadata, skipped, None
+
+
+def read_scores(path: Path) -> ScoreSet:
+    """Read a score file: Bob's 4- or 5-column format or biobench's CSV format.
+
+    The format is recognised from the content: a first non-comment line starting with
+    ``claimed_id,`` or ``test_label,`` is CSV, 5 whitespace-separated fields are Bob's 5-column
+    format, anything else is read as Bob's 4 columns.  Large files are read in chunks by
+    pandas' C parser into integer codes.
+
+    :raises DataError: naming the file and line when a line is malformed or a score is
+        infinite.
+    :raises BiobenchError: when the file cannot be read.
+    """
+    path = Path(path)
+    metadata, skipped, first = _head(path)
+    if first is None:
+        raise DataError(f"{path}: the score file holds no trials")
+    compact = first.replace(" ", "")
+    if compact.startswith("claimed_id,") or compact.startswith("test_label,"):
+        scores = _read_csv(path, metadata, skipped)
+    else:
+        n_fields = len(first.split())
+        fmt = "bob5" if n_fields == 5 else "bob4"
+        scores = _read_bob(path, fmt)
+        scores.metadata = metadata
+        scores.kind = metadata.get("kind") if metadata.get("kind") in KINDS else None
+        if fmt == "bob5":
+            scores.rows = "item"
+    _check_finite(scores)
+    return scores
+
+
+class _Malformed(Exception):
+    """The fast reader met something it cannot read: the slow reader names the line."""
+
+
+def _read_table(
+    path: Path,
+    columns: list[str] | None,
+    groups: Mapping[str, Sequence[str]],
+    numeric: Mapping[str, Any],
+    **kwargs: Any,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
+    """Read a whitespace/CSV table in chunks with pandas' C parser.
+
+    String columns become int32 codes: each chunk is factorised (hashing, no sort) and its
+    uniques are appended to the vocabulary of the column's group (columns of a group, such as
+    ``claimed_id`` and ``real_id``, share one), so memory holds codes, not strings.
+
+    :returns: ``(vocabularies by group, columns by name, number of rows)``.
+    :raises _Malformed: on any parser error or missing field.
+    """
+    import pandas as pd
+
+    dtype = {c: object for cols in groups.values() for c in cols} | dict(numeric)
+    try:
+        reader = pd.read_csv(
+            path,
+            engine="c",
+            chunksize=CHUNK_ROWS,
+            keep_default_na=False,
+            na_values={"score": ["nan", "NaN", "NAN"], "truth": [""]},
+            names=columns,
+            dtype=dtype,
+            **kwargs,
+        )
+        vocabs: dict[str, dict[str, int]] = {g: {} for g in groups}
+        parts: dict[str, list[np.ndarray]] = {c: [] for c in dtype}
+        n = 0
+        for chunk in reader:
+            n += len(chunk)
+            for group, cols in groups.items():
+                vocab = vocabs[group]
+                for c in cols:
+                    local, uniques = pd.factorize(chunk[c].to_numpy(dtype=object))
+                    if len(local) and local.min() < 0:
+                        raise _Malformed(c)  # a missing field
+                    remap = np.fromiter(
+                        (vocab.setdefault(u, len(vocab)) for u in uniques.tolist()),
+                        np.int32,
+                        len(uniques),
+                    )
+                    parts[c].append(remap[local])
+            for c in numeric:
+                parts[c].append(chunk[c].to_numpy())
+    except _Malformed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parser error: find and name the bad line
+        raise _Malformed(str(exc)) from None
+    out = {c: np.concatenate(p) if p else np.zeros(0, dtype[c]) for c, p in parts.items()}
+    vocab_arrays = {g: np.asarray(list(v), dtype=object) for g, v in vocabs.items()}
+    return vocab_arrays, out, n
+
+
+def _read_bob(path: Path, fmt: str) -> ScoreSet:
+    columns = BOB_COLUMNS[fmt]
+    labels_group = ["test_label"] + (["model_label"] if fmt == "bob5" else [])
+    try:
+        vocabs, cols, n = _read_table(
+            path,
+            columns,
+            {"ids": ["claimed_id", "real_id"], "labels": labels_group},
+            {"score": np.float64},
+            sep=r"\s+",
+            header=None,
+            comment="#",
+            quoting=csv.QUOTE_NONE,
+        )
+    except _Malformed:
+        return _read_bob_slow(path, fmt)
+    if n == 0:
+        raise DataError(f"{path}: the score file holds no trials")
+    ids, (claimed, real) = decoded(vocabs["ids"], cols["claimed_id"], cols["real_id"])
+    labels, label_codes = decoded(vocabs["labels"], *(cols[c] for c in labels_group))
+    return ScoreSet(
+        ids,
+        labels,
+        claimed,
+        real,
+        label_codes[0],
+        np.asarray(cols["score"], dtype=np.float64),
+        item=label_codes[1] if fmt == "bob5" else None,
+        path=path,
+        format=fmt,
+    )
+
+
+def _data_lines(path: Path) -> Any:
+    """``(line number, line)`` of each non-blank line not starting with ``#``."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                yield lineno, line
+
+
+def _parse_score(path: Path, lineno: int, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise DataError(f"{path}:{lineno}: score {raw!r} is not a number") from None
+    if math.isinf(value):
+        raise DataError(f"{path}:{lineno}: score {raw!r} is infinite (NaN marks a failure)")
+    return value
+
+
+def _read_bob_slow(path: Path, fmt: str) -> ScoreSet:
+    """Line-by-line reader: names the first malformed line, or reads what the fast one could not."""
+    width = len(BOB_COLUMNS[fmt])
+    rows: list[list[str]] = []
+    values: list[float] = []
+    for lineno, line in _data_lines(path):
+        parts = line.split()
+        if len(parts) != width:
+            raise DataError(
+                f"{path}:{lineno}: expected {width} columns "
+                f"'{' '.join(BOB_COLUMNS[fmt])}', got {len(parts)}"
+            )
+        rows.append([unquote(p) for p in parts[:-1]])
+        values.append(_parse_score(path, lineno, parts[-1]))
+    if not rows:
+        raise DataError(f"{path}: the score file holds no trials")
+    cols = list(zip(*rows, strict=True))
+    if fmt == "bob5":
+        claimed, item, real, test = cols
+    else:
+        (claimed, real, test), item = cols, None
+    s = score_set_from_lists(list(claimed), list(real), list(test), values, path=path, format=fmt)
+    if item is not None:
+        labels, codes = vocabulary_codes([*s.labels.tolist(), *item])
+        s.labels, s.item = labels, codes[len(s.labels) :]
+    return s
+
+
+def _read_csv(path: Path, metadata: dict[str, str], skipped: int) -> ScoreSet:
+    try:
+        header = next(csv.reader([_head(path)[2] or ""]))
+    except csv.Error as exc:
+        raise DataError(f"{path}:{skipped + 1}: malformed CSV header: {exc}") from None
+    header = [h.strip() for h in header]
+    kind = metadata.get("kind")
+    attributes = kind == "attributes" or ("attribute" in header and "claimed_id" not in header)
+    required = (
+        ["test_label", "attribute", "truth", "score"]
+        if attributes
+        else ["claimed_id", "real_id", "test_label", "score"]
+    )
+    missing = [h for h in required if h not in header]
+    if missing:
+        raise DataError(f"{path}:{skipped + 1}: CSV header lacks columns {missing}")
+    string_cols = [h for h in header if h not in ("score", "fold", "truth")]
+    numeric: dict[str, Any] = {"score": np.float64}
+    if "fold" in header:
+        numeric["fold"] = np.int64
+    if "truth" in header:
+        numeric["truth"] = np.float64
+    label_cols = [c for c in ("test_label", "reference_label", "gallery_label") if c in header]
+    if attributes:
+        groups = {"labels": ["test_label"], "attributes": ["attribute"]}
+    else:
+        groups = {"ids": ["claimed_id", "real_id"], "labels": label_cols}
+    grouped = {c for cols in groups.values() for c in cols}
+    groups |= {f"extra:{c}": [c] for c in string_cols if c not in grouped}
+    try:
+        vocabs, table, n = _read_table(
+            path, None, groups, numeric, sep=",", header=0, skiprows=skipped
+        )
+    except _Malformed:
+        _csv_slow_error(path, header, skipped)
+        raise DataError(f"{path}: could not be read as a CSV score file") from None
+    if n == 0:
+        raise DataError(f"{path}: the score file holds no trials")
+    score = np.asarray(table["score"], dtype=np.float64)
+    common: dict[str, Any] = {
+        "metadata": metadata,
+        "path": path,
+        "format": "csv",
+        "rows": metadata.get("rows"),
+        "kind": kind if kind in KINDS else None,
+    }
+    if attributes:
+        labels, probe = vocabs["labels"], table["test_label"]
+        names, attr = vocabs["attributes"], table["attribute"]
+        empty = np.zeros(len(score), np.int32)
+        return ScoreSet(
+            np.asarray([], dtype=object),
+            labels,
+            empty,
+            empty,
+            probe,
+            score,
+            attribute=attr,
+            attribute_names=names,
+            truth=np.asarray(table["truth"], dtype=np.float64),
+            **{**common, "kind": "attributes"},
+        )
+    ids, claimed, real = vocabs["ids"], table["claimed_id"], table["real_id"]
+    labels = vocabs["labels"]
+    by_name = {c: table[c] for c in label_cols}
+    fold = np.asarray(table["fold"], dtype=np.int64) if "fold" in header else None
+    out = ScoreSet(
+        ids,
+        labels,
+        claimed,
+        real,
+        by_name["test_label"],
+        score,
+        reference=by_name.get("reference_label"),
+        fold=fold,
+        item=by_name.get("gallery_label"),
+        **common,
+    )
+    if out.item is not None and out.rows is None:
+        out.rows = "item"
+    return out
+
+
+def _csv_slow_error(path: Path, header: list[str], skipped: int) -> None:
+    """Raise a :class:`DataError` naming the first malformed CSV line (if one is found)."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        lines = handle.read().splitlines()
+    reader = csv.reader(lines[skipped + 1 :])
+    numeric = {"score": "score", "fold": "fold", "truth": "truth"}
+    for offset, row in enumerate(reader):
+        lineno = skipped + 2 + offset
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{path}:{lineno}: expected {len(header)} fields, got {len(row)}")
+        for name, raw in zip(header, row, strict=True):
+            if name in numeric:
+                if name == "truth" and raw.strip() == "":
+                    continue
+                if name == "score":
+                    _parse_score(path, lineno, raw)
+                    continue
+                try:
+                    float(raw) if name == "truth" else int(raw)
+                except ValueError:
+                    raise DataError(f"{path}:{lineno}: {name} {raw!r} is not a number") from None
+            elif raw == "":
+                raise DataError(f"{path}:{lineno}: empty {name}")
+
+
+def _check_finite(scores: ScoreSet) -> None:
+    bad = np.flatnonzero(np.isinf(scores.score))
+    if bad.size:
+        raise DataError(
+            f"{scores.where}:{_line_of(scores, int(bad[0]))}: score is infinite "
+            "(NaN marks a failure to acquire; inf is not a score)"
+        )
+
+
+def _line_of(scores: ScoreSet, row: int) -> str:
+    """Line number (as text) of data row ``row`` of the file ``scores`` was read from."""
+    if scores.path is None:
+        return f"row {row + 1}"
+    count = -1 if scores.format == "csv" else 0  # the CSV header is the first data-like line
+    for lineno, _ in _data_lines(scores.path):
+        if count == row:
+            return str(lineno)
+        count += 1
+    return f"row {row + 1}"

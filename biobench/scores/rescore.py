@@ -1,0 +1,158 @@
+"""Re-score a score set or file with biobench's metric definitions: ``biobench score``.
+
+Third parties re-score their own systems with biobench's exact metric definitions
+(``biobench score FILE``), and anyone can recompute a run record's numbers from the score files
+the run wrote (``biobench verify``, :mod:`biobench.verify`).  Verification is computed by
+:mod:`biobench.scores.verification`, identification by :mod:`biobench.scores.identification`,
+attributes here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from biobench.errors import BiobenchError, DataError
+from biobench.scores.identification import identification_values
+from biobench.scores.read import read_scores
+from biobench.scores.scoreset import ScoreSet
+from biobench.scores.verification import verification_values
+
+#: Metrics ``score_file`` can compute, by kind of score file.
+SCORE_FILE_METRICS = ("verification", "identification", "attributes")
+#: Score-file options :func:`score_set_metrics` accepts.
+SCORE_OPTIONS = ("far", "k", "max_rank", "threshold", "aggregate")
+
+
+def _attribute_values(
+    scores: ScoreSet, options: Mapping[str, Any]
+) -> tuple[dict[str, float], dict[str, Any]]:
+    from biobench import metrics_core as mc
+
+    if scores.attribute is None or scores.truth is None or scores.attribute_names is None:
+        raise BiobenchError(f"{scores.where}: not an attribute score file")
+    names = scores.attribute_names.tolist()
+    if "attributes" in scores.metadata:
+        order = json.loads(scores.metadata["attributes"])
+        position = {n: i for i, n in enumerate(order)}
+        unknown = [n for n in names if n not in position]
+        if unknown:
+            raise DataError(f"{scores.where}: attributes {unknown} are not in the header list")
+        names = order
+        column = np.asarray([position[n] for n in scores.attribute_names.tolist()])
+    else:
+        column = np.arange(len(names))
+    col = column[scores.attribute]
+    n_samples = len(scores.labels)
+    true = np.full((n_samples, len(names)), np.nan)
+    pred = np.full((n_samples, len(names)), np.nan)
+    true[scores.probe, col] = scores.truth
+    pred[scores.probe, col] = scores.score
+    # A missing (sample, attribute) row is an unknown label: skipped like NaN truth.
+    pred = np.where(np.isnan(pred), 0.0, pred)
+    identity = json.loads(scores.metadata.get("identity_attributes", "[]"))
+    threshold = float(options.get("threshold", 0.5))
+    values, table = mc.attribute_metrics(true, pred, names, identity, threshold=threshold)
+    return values, {"threshold": threshold, "per_attribute": table}
+
+
+def _as_list(value: Any, kind: type, name: str) -> list[Any]:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    try:
+        out = [kind(v) for v in items]
+    except (TypeError, ValueError):
+        raise BiobenchError(f"option '{name}' must be a number or a list of numbers") from None
+    if not out or any(not (v > 0) for v in out):
+        raise BiobenchError(f"option '{name}' must be positive, got {value!r}")
+    return out
+
+
+def _default_metric(scores: ScoreSet) -> str:
+    if scores.kind in ("identification", "nn_identification"):
+        return "identification"
+    if scores.kind == "attributes":
+        return "attributes"
+    return "verification"
+
+
+def score_set_metrics(
+    scores: ScoreSet,
+    metric_names: Sequence[str] | None = None,
+    options: Mapping[str, Any] = (),
+    prefix: str = "",
+) -> dict[str, Any]:
+    """Compute metrics on a :class:`ScoreSet` (see :func:`score_file`).
+
+    :param prefix: prepended to identification value names (``nn_`` for the 1:N search file,
+        as in run records).
+    :returns: ``{metric: {"values", "lower_is_better", "details", "notes"}}``.
+    """
+    opts = dict(options)
+    unknown_options = sorted(set(opts) - set(SCORE_OPTIONS))
+    if unknown_options:
+        raise BiobenchError(
+            f"unknown score options {unknown_options}; known: {', '.join(SCORE_OPTIONS)}"
+        )
+    names = list(metric_names or [_default_metric(scores)])
+    unknown = [n for n in names if n not in SCORE_FILE_METRICS]
+    if unknown:
+        raise BiobenchError(
+            f"score files support metrics {', '.join(SCORE_FILE_METRICS)}; got {unknown}"
+        )
+    if len(scores) == 0:
+        raise BiobenchError(f"{scores.where}: the score file holds no trials")
+    is_attr = scores.attribute is not None
+    result: dict[str, Any] = {}
+    for name in names:
+        if (name == "attributes") != is_attr:
+            what = "an attribute" if is_attr else "a comparison"
+            raise BiobenchError(f"{scores.where} is {what} score file: cannot compute {name}")
+        if name == "verification":
+            from biobench import metrics_core as mc
+
+            far = _as_list(opts.get("far", mc.DEFAULT_FAR_TARGETS), float, "far")
+            values, lower, details, notes = verification_values(scores, far)
+            result[name] = {"values": values, "lower_is_better": sorted(lower)}
+        elif name == "identification":
+            ks = sorted(set(_as_list(opts.get("k", (1, 5)), int, "k")))
+            aggregate = str(opts.get("aggregate", "max"))
+            values, details, notes = identification_values(
+                scores, ks, opts.get("max_rank", 20), aggregate, prefix
+            )
+            result[name] = {"values": values, "lower_is_better": []}
+        else:
+            values, details = _attribute_values(scores, opts)
+            notes = []
+            result[name] = {"values": values, "lower_is_better": []}
+        result[name]["details"] = details
+        result[name]["notes"] = notes
+    return result
+
+
+def score_file(
+    path: Path,
+    metric_names: Sequence[str] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, float]:
+    """Re-score a score file with biobench's metric definitions.
+
+    :param path: a Bob 4-/5-column or biobench CSV score file.
+    :param metric_names: ``verification`` (EER and its threshold, TAR at FAR with thresholds,
+        AUC, k-fold accuracy when the file has folds, FTA count and rate), ``identification``
+        (rank-k accuracy over mated probes, ``n_probes_unmated``) or ``attributes``.
+        Default: from the file's ``kind`` metadata, else ``verification``.
+    :param options: ``far`` (FAR targets), ``k`` (ranks), ``max_rank``, ``aggregate``
+        (``max``/``mean``), ``threshold`` (attributes).
+    :returns: the metric values, flat and named as in run records.  :func:`score_set_metrics`
+        also returns details and notes.
+    """
+    scores = read_scores(Path(path))
+    result = score_set_metrics(scores, metric_names, options or {})
+    values: dict[str, float] = {}
+    for output in result.values():
+        values.update(output["values"])
+    return values

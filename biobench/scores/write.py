@@ -1,0 +1,304 @@
+"""Write every score a run's metrics are computed from: one folder of score files per run.
+
+What the trials are:
+
+- ``verification``: one trial per pair; ``claimed_id`` is the identity of the pair's first
+  image, ``real_id`` and ``test_label`` the identity and key of the second; the score is the
+  cosine similarity of the two test embeddings; ``fold`` is the pair's fold for the k-fold
+  accuracy protocol.
+- ``identification`` (``identification.*``, the identity head) and ``nn_identification``
+  (``nn_identification.*``, the 1:N nearest-neighbour search): one trial per (probe, gallery
+  identity) (``# rows: identity``); ``test_label`` is the probe's key, ``real_id`` its identity,
+  ``claimed_id`` the gallery identity.  The score is the head's class probability, or the
+  highest cosine similarity between the probe and the identity's gallery (training) images.
+  Up to :data:`FULL_MATRIX_LIMIT` trials the full probe x identity matrix is written; above it
+  each probe's best identities (at least :data:`TOP_CANDIDATES`, and at least the largest rank
+  the run's metric reports) plus its true identity, which keeps rank-1 .. rank-k exact.
+- ``attributes``: one row per (test image, attribute): the ground truth (0/1, empty when
+  unknown) and the predicted probability that the attribute is present.
+- ``test_keys.txt``: the test split's keys in order, one per line (its sha256 over the keys
+  joined by newlines is the record's ``split_sha256``).
+
+The layouts are those of :mod:`biobench.scores.formats`.  Files are written atomically
+(:mod:`biobench.atomic`), so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from biobench import atomic
+from biobench.errors import DataError
+from biobench.scores.formats import FORMAT, encode, format_scores
+
+if TYPE_CHECKING:  # only for annotations: reading and re-scoring files needs no torch
+    from biobench.contracts import Evaluation
+
+#: Largest probe x identity matrix written in full (trials); above it only top candidates.
+FULL_MATRIX_LIMIT = 250_000
+#: Candidates kept per probe when the full matrix is too large (plus the true identity).
+TOP_CANDIDATES = 20
+
+
+def _metadata_lines(metadata: Mapping[str, Any]) -> str:
+    out = []
+    for key in sorted(metadata):
+        value = " ".join(str(metadata[key]).split())  # one line per entry
+        out.append(f"# {key}: {value}\n")
+    return "".join(out)
+
+
+def _write_bob(path: Path, claimed: list[str], real: list[str], test: list[str], s: list[str]):
+    enc: dict[str, str] = {}
+
+    def e(v: str) -> str:
+        out = enc.get(v)
+        if out is None:
+            out = enc[v] = encode(v)
+        return out
+
+    lines = [
+        f"{e(c)} {e(r)} {e(t)} {v}\n" for c, r, t, v in zip(claimed, real, test, s, strict=True)
+    ]
+    atomic.write_text(path, "".join(lines))
+
+
+def _write_csv(
+    path: Path, metadata: Mapping[str, Any], header: Sequence[str], columns: Sequence[Sequence]
+) -> None:
+    buffer = io.StringIO()
+    buffer.write(_metadata_lines({"format": FORMAT, **metadata}))
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(zip(*columns, strict=True))
+    atomic.write_text(path, buffer.getvalue())
+
+
+def _metric_options(metrics: Sequence[Mapping[str, Any]] | None, name: str) -> dict[str, Any]:
+    """Options of the first metric called ``name`` in a record's metric list (``{}`` if none)."""
+    for m in metrics or ():
+        if m.get("name") == name:
+            return dict(m.get("options") or {})
+    return {}
+
+
+def _verification_rows(
+    evaluation: Evaluation, options: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    from biobench import metrics_core as mc
+
+    if evaluation.embeddings is None or len(evaluation.keys) < 2:
+        return None
+    kwargs: dict[str, Any] = {"n_folds": int(options.get("folds", mc.DEFAULT_FOLDS))}
+    if options.get("max_pairs") is not None:
+        kwargs["max_pairs"] = int(options["max_pairs"])
+    if options.get("pair_seed") is not None:
+        kwargs["seed"] = int(options["pair_seed"])
+    pairs = mc.evaluation_pairs(evaluation, **kwargs)
+    if len(pairs.same) == 0 or pairs.same.all() or not pairs.same.any():
+        return None
+    scores = mc.pair_cosine_scores(evaluation.embeddings, pairs.index)
+    ids = np.asarray(evaluation.identity_true, dtype=np.int64)
+    first, second = pairs.index[:, 0], pairs.index[:, 1]
+    # The pair's own "same" flag is authoritative (a dataset's pair list defines it); a pair
+    # whose flag disagrees with its identities would be re-scored wrongly from the file.
+    disagree = np.flatnonzero((ids[first] == ids[second]) != pairs.same)
+    if disagree.size:
+        i = int(disagree[0])
+        raise DataError(
+            f"verification pair {i} ({evaluation.keys[first[i]]}, {evaluation.keys[second[i]]}) "
+            "is marked 'same' inconsistently with the identities of its images"
+        )
+    names = np.asarray(evaluation.identity_names, dtype=object)
+    keys = np.asarray(evaluation.keys, dtype=object)
+    describe = getattr(pairs, "describe", None)
+    provenance = describe() if callable(describe) else {"source": pairs.source}
+    meta = {
+        "kind": "verification",
+        "score": "cosine similarity of the two test embeddings",
+        "pairs": json.dumps(provenance, sort_keys=True),
+        "n_folds": str(len(np.unique(pairs.fold))),
+    }
+    columns = {
+        "claimed_id": names[ids[first]].tolist(),
+        "real_id": names[ids[second]].tolist(),
+        "test_label": keys[second].tolist(),
+        "score": format_scores(scores),
+        "reference_label": keys[first].tolist(),
+        "fold": np.asarray(pairs.fold, dtype=np.int64).tolist(),
+    }
+    return meta, columns
+
+
+def _identification_rows(
+    matrix: np.ndarray,
+    class_names: Sequence[str],
+    evaluation: Evaluation,
+    full_matrix_limit: int,
+    top_candidates: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Probe x identity rows from a [probes, identities] score matrix."""
+    names = list(evaluation.identity_names)
+    n_probes, n_classes = matrix.shape
+    class_index = {name: i for i, name in enumerate(class_names)}
+    true_col = np.asarray(
+        [class_index.get(names[int(t)], -1) for t in evaluation.identity_true], dtype=np.int64
+    )
+    if n_probes * n_classes <= full_matrix_limit:
+        rows = np.repeat(np.arange(n_probes), n_classes)
+        cols = np.tile(np.arange(n_classes), n_probes)
+        candidates = "all identities"
+    else:
+        k = min(top_candidates, n_classes)
+        # Stable order: by score descending, ties by identity index.
+        top = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
+        missing = (true_col >= 0) & ~(top == true_col[:, None]).any(axis=1)
+        rows = np.concatenate([np.repeat(np.arange(n_probes), k), np.flatnonzero(missing)])
+        cols = np.concatenate([top.ravel(), true_col[missing]])
+        order = np.argsort(rows, kind="stable")
+        rows, cols = rows[order], cols[order]
+        candidates = f"top {k} identities per probe plus the true identity"
+    class_arr = np.asarray(class_names, dtype=object)
+    name_arr = np.asarray(names, dtype=object)
+    keys = np.asarray(evaluation.keys, dtype=object)
+    true_ids = np.asarray(evaluation.identity_true, dtype=np.int64)
+    meta = {"kind": "identification", "rows": "identity", "candidates": candidates}
+    columns = {
+        "claimed_id": class_arr[cols].tolist(),
+        "real_id": name_arr[true_ids[rows]].tolist(),
+        "test_label": keys[rows].tolist(),
+        "score": format_scores(matrix[rows, cols]),
+    }
+    return meta, columns
+
+
+def _attribute_rows(evaluation: Evaluation) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    if (
+        evaluation.attribute_scores is None
+        or evaluation.attribute_true is None
+        or not evaluation.attribute_names
+    ):
+        return None
+    true = np.asarray(evaluation.attribute_true, dtype=np.float64)
+    scores = np.asarray(evaluation.attribute_scores, dtype=np.float64)
+    n, t = true.shape
+    keys = np.asarray(evaluation.keys, dtype=object)
+    names = np.asarray(evaluation.attribute_names, dtype=object)
+    truth = np.where(np.isnan(true), -1, true).astype(np.int64).ravel()
+    meta = {
+        "kind": "attributes",
+        "score": "predicted probability that the attribute is present",
+        "truth": "1 present, 0 absent, empty unknown",
+        "attributes": json.dumps(list(evaluation.attribute_names)),
+        "identity_attributes": json.dumps(list(evaluation.identity_attribute_names)),
+    }
+    columns = {
+        "test_label": np.repeat(keys, t).tolist(),
+        "attribute": np.tile(names, n).tolist(),
+        "truth": ["" if v < 0 else str(v) for v in truth.tolist()],
+        "score": format_scores(scores.ravel()),
+    }
+    return meta, columns
+
+
+def write_scores(
+    evaluation: Evaluation,
+    directory: Path,
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    metrics: Sequence[Mapping[str, Any]] | None = None,
+    full_matrix_limit: int = FULL_MATRIX_LIMIT,
+    top_candidates: int = TOP_CANDIDATES,
+) -> dict[str, Path]:
+    """Write every score the run's metrics are computed from into ``directory``.
+
+    :param evaluation: the run's test-split evaluation.
+    :param directory: created if needed.
+    :param metadata: provenance written as ``# key: value`` lines in the CSV files (protocol,
+        protocol version, run label, seed, ...).
+    :param metrics: the run's metric list (``[{name, options}]``, as in
+        ``record["run"]["metrics"]``): verification pairs are drawn with the verification
+        metric's ``max_pairs``/``pair_seed``/``folds`` and identification files keep at least its
+        ``k``/``max_rank`` candidates, so the files reproduce the record.  Default: the
+        metrics' default options.
+    :returns: the files written, keyed ``test_keys`` and ``<kind>_csv`` / ``<kind>_scores``
+        for each kind the evaluation supports: ``verification`` (test embeddings),
+        ``identification`` (identity head), ``nn_identification`` (test and gallery
+        embeddings), ``attributes`` (attribute predictions; CSV only).
+    """
+    directory = Path(directory)
+    meta = {k: str(v) for k, v in dict(metadata or {}).items()}
+    ident_opts = _metric_options(metrics, "identification")
+    ks = ident_opts.get("k", [1, 5])
+    ks = ks if isinstance(ks, (list, tuple)) else [ks]
+    keep = max(top_candidates, int(ident_opts.get("max_rank", 20)), *(int(k) for k in ks))
+    files: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    verification = _verification_rows(evaluation, _metric_options(metrics, "verification"))
+    if verification is not None:
+        files["verification"] = verification
+    if evaluation.identity_scores is not None:
+        m, c = _identification_rows(
+            np.asarray(evaluation.identity_scores, dtype=np.float64),
+            evaluation.identity_names,
+            evaluation,
+            full_matrix_limit,
+            keep,
+        )
+        m["score"] = "identity head probability of the class"
+        files["identification"] = (m, c)
+    if (
+        evaluation.embeddings is not None
+        and evaluation.gallery_embeddings is not None
+        and evaluation.gallery_identities is not None
+        and len(evaluation.gallery_embeddings)
+    ):
+        from biobench import metrics_core as mc
+
+        classes, matrix = mc.class_similarity_matrix(
+            evaluation.embeddings, evaluation.gallery_embeddings, evaluation.gallery_identities
+        )
+        m, c = _identification_rows(
+            matrix,
+            [evaluation.identity_names[int(i)] for i in classes],
+            evaluation,
+            full_matrix_limit,
+            keep,
+        )
+        m["score"] = "max cosine similarity between the probe and the identity's gallery images"
+        m["gallery"] = json.dumps([evaluation.identity_names[int(i)] for i in classes])
+        files["nn_identification"] = (m, c)
+    attributes = _attribute_rows(evaluation)
+    if attributes is not None:
+        files["attributes"] = attributes
+    written: dict[str, Path] = {}
+    keys_path = directory / "test_keys.txt"
+    atomic.write_text(keys_path, "".join(f"{k}\n" for k in evaluation.keys))
+    written["test_keys"] = keys_path
+    for kind, (kind_meta, columns) in files.items():
+        csv_path = directory / f"{kind}.csv"
+        _write_csv(csv_path, {**meta, **kind_meta}, list(columns), list(columns.values()))
+        written[f"{kind}_csv"] = csv_path
+        if kind != "attributes":  # Bob's format has no place for attribute truths
+            bob_path = directory / f"{kind}.scores"
+            _write_bob(
+                bob_path,
+                columns["claimed_id"],
+                columns["real_id"],
+                columns["test_label"],
+                columns["score"],
+            )
+            written[f"{kind}_scores"] = bob_path
+    return written
+
+
+def split_sha256(keys: Sequence[str]) -> str:
+    """sha256 of the test keys joined by newlines: a run record's ``data.split_sha256``."""
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()
