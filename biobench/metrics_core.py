@@ -290,14 +290,17 @@ def _check_binary(scores: np.ndarray, genuine: np.ndarray) -> tuple[np.ndarray, 
     return scores, genuine
 
 
-def _roc_counts(scores: np.ndarray, genuine: np.ndarray) -> tuple[np.ndarray, ...]:
+def _roc_counts(
+    scores: np.ndarray, genuine: np.ndarray, order: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
     """``(fps, tps, thresholds)``: false and true accepts at every distinct score, one sort.
 
     Thresholds decrease from +inf (nothing accepted); the counts are those of scikit-learn's
     ``roc_curve(drop_intermediate=False)`` (exact integers), computed from one stable sort so
     EER, TAR at FAR, AUC and the curves share it and ``biobench score`` needs no scikit-learn.
+    ``order`` is that sort (:func:`descending_order`) when the caller already has it.
     """
-    order = np.argsort(-scores, kind="stable")
+    order = descending_order(scores) if order is None else order
     sorted_scores = scores[order]
     last = np.r_[np.flatnonzero(np.diff(sorted_scores)), len(sorted_scores) - 1]
     tps = np.cumsum(genuine[order], dtype=np.float64)[last]
@@ -404,43 +407,102 @@ def downsample_indices(far: np.ndarray, max_points: int = 200) -> np.ndarray:
     return keep
 
 
+def descending_order(scores: np.ndarray) -> np.ndarray:
+    """The stable sort of ``scores`` from high to low: the one sort a verification family uses."""
+    return np.argsort(-scores, kind="stable")
+
+
+def _best_threshold_sorted(ascending: np.ndarray, same: np.ndarray) -> float:
+    """:func:`best_accuracy_threshold` of scores already sorted from low to high."""
+    if len(ascending) == 0:
+        return -math.inf
+    # Last position of each distinct score; counts up to it are exact integers.
+    last = np.r_[np.flatnonzero(np.diff(ascending)), len(ascending) - 1]
+    pos = np.cumsum(same)[last]
+    neg = (last + 1) - pos
+    # Candidate j (-1 .. m-1) puts the threshold just above values[j]: scores <= values[j] are
+    # rejected.  correct = negatives rejected + positives accepted.
+    correct = np.r_[0, neg] + (pos[-1] - np.r_[0, pos])
+    j = int(np.argmax(correct)) - 1  # argmax returns the first (lowest) best candidate
+    if j < 0:
+        return -math.inf
+    if j == len(last) - 1:
+        return math.inf
+    # The midpoint of two distinct values; a tie of 0.0 and -0.0 is one value and either
+    # sign gives the same midpoint with a non-zero neighbour.
+    return float((ascending[last[j]] + ascending[last[j + 1]]) / 2.0)
+
+
 def best_accuracy_threshold(scores: np.ndarray, same: np.ndarray) -> float:
     """Threshold maximising accuracy of ``score > threshold`` (see module docstring)."""
     scores = np.asarray(scores, dtype=np.float64)
     same = np.asarray(same, dtype=bool)
-    values, inverse = np.unique(scores, return_inverse=True)
-    pos = np.bincount(inverse, weights=same, minlength=len(values))
-    neg = np.bincount(inverse, weights=~same, minlength=len(values))
-    # Candidate j (-1 .. m-1) puts the threshold just above values[j]: scores <= values[j] are
-    # rejected.  correct = negatives rejected + positives accepted.
-    neg_rejected = np.concatenate([[0.0], np.cumsum(neg)])
-    pos_accepted = same.sum() - np.concatenate([[0.0], np.cumsum(pos)])
-    correct = neg_rejected + pos_accepted
-    j = int(np.argmax(correct)) - 1  # argmax returns the first (lowest) best candidate
-    if j < 0:
-        return -math.inf
-    if j == len(values) - 1:
-        return math.inf
-    return float((values[j] + values[j + 1]) / 2.0)
+    order = np.argsort(scores, kind="stable")
+    return _best_threshold_sorted(scores[order], same[order])
+
+
+def kfold_thresholds(
+    scores: np.ndarray,
+    same: np.ndarray,
+    folds: np.ndarray,
+    labels: np.ndarray,
+    order: np.ndarray | None = None,
+) -> list[float]:
+    """:func:`best_accuracy_threshold` of the trials outside each fold in ``labels``.
+
+    One sort serves every fold: the trials outside a fold, taken in the global order, are
+    sorted already.  ``order`` is :func:`descending_order` of ``scores`` when the caller has it
+    (read backwards it sorts from low to high; the order within ties does not matter).
+    """
+    ascending = (descending_order(scores) if order is None else order)[::-1]
+    sorted_scores, sorted_same, sorted_folds = scores[ascending], same[ascending], folds[ascending]
+    out = []
+    for fold in labels:
+        train = sorted_folds != fold
+        out.append(_best_threshold_sorted(sorted_scores[train], sorted_same[train]))
+    return out
 
 
 def kfold_accuracy(
-    scores: np.ndarray, same: np.ndarray, folds: np.ndarray
+    scores: np.ndarray, same: np.ndarray, folds: np.ndarray, order: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-fold accuracy and threshold of the k-fold protocol: ``(accuracies, thresholds)``."""
+    """Per-fold accuracy and threshold of the k-fold protocol: ``(accuracies, thresholds)``.
+
+    ``order``: :func:`descending_order` of ``scores``, when the caller has it.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     same = np.asarray(same, dtype=bool)
     folds = np.asarray(folds)
     labels = np.unique(folds)
     if len(labels) < 2:
         raise BiobenchError("k-fold accuracy needs at least 2 folds")
-    accuracies, thresholds = [], []
-    for fold in labels:
+    thresholds = kfold_thresholds(scores, same, folds, labels, order)
+    accuracies = []
+    for fold, threshold in zip(labels, thresholds, strict=True):
         test = folds == fold
-        threshold = best_accuracy_threshold(scores[~test], same[~test])
         accuracies.append(float(np.mean((scores[test] > threshold) == same[test])))
-        thresholds.append(threshold)
     return np.asarray(accuracies), np.asarray(thresholds)
+
+
+def kfold_summary(
+    accuracies: Sequence[float], thresholds: Sequence[float], decision_rule: str
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """``(values, details)`` of a k-fold accuracy: mean, std (ddof=1) and sem over folds."""
+    k = len(accuracies)
+    std = float(np.std(accuracies, ddof=1))
+    values = {
+        f"accuracy_{k}fold_mean": float(np.mean(accuracies)),
+        f"accuracy_{k}fold_std": std,
+        f"accuracy_{k}fold_sem": std / math.sqrt(k),
+    }
+    details = {
+        "n_folds": k,
+        "fold_accuracy": json_list(accuracies),
+        "fold_threshold": json_list(thresholds),
+        "std_ddof": 1,
+        "decision_rule": decision_rule,
+    }
+    return values, details
 
 
 def verification_from_scores(
@@ -463,7 +525,8 @@ def verification_from_scores(
         "n_impostor": int((~genuine).sum()),
         "threshold_rule": "accept when score >= threshold",
     }
-    counts = _roc_counts(scores, genuine)  # the one sort every value below shares
+    order = descending_order(scores)  # the one sort every value below shares
+    counts = _roc_counts(scores, genuine, order)
     eer, eer_threshold = equal_error_rate(scores, genuine, counts)
     values["eer"] = eer
     values["threshold_at_eer"] = eer_threshold
@@ -495,19 +558,11 @@ def verification_from_scores(
     }
     lower = {"eer"}
     if folds is not None:
-        accuracies, fold_thresholds = kfold_accuracy(scores, genuine, folds)
-        k = len(accuracies)
-        std = float(np.std(accuracies, ddof=1))
-        values[f"accuracy_{k}fold_mean"] = float(np.mean(accuracies))
-        values[f"accuracy_{k}fold_std"] = std
-        values[f"accuracy_{k}fold_sem"] = std / math.sqrt(k)
-        details["kfold"] = {
-            "n_folds": k,
-            "fold_accuracy": json_list(accuracies),
-            "fold_threshold": json_list(fold_thresholds),
-            "std_ddof": 1,
-            "decision_rule": "same when score > threshold",
-        }
+        accuracies, fold_thresholds = kfold_accuracy(scores, genuine, folds, order)
+        kfold_values, details["kfold"] = kfold_summary(
+            accuracies, fold_thresholds, "same when score > threshold"
+        )
+        values.update(kfold_values)
     return values, lower, details
 
 
@@ -904,3 +959,309 @@ def attribute_metrics(
         values[f"{prefix}mean_balanced_accuracy"] = mean_of(rows, "balanced_accuracy")
         values[f"{prefix}majority_baseline_accuracy"] = mean_of(rows, "majority_baseline_accuracy")
     return values, table
+
+
+# ---------------------------------------------------------------------------------------------
+# Operating points, costs and calibration (ISO/IEC 19795-1, NIST SRE, Bosaris)
+# ---------------------------------------------------------------------------------------------
+#
+# Every function below reads the full ROC: the operating points of the thresholds +inf and
+# every distinct score, accepting ``score >= threshold``.  With N_g genuine and N_i impostor
+# trials, FAR(t) = #{impostor >= t} / N_i and FRR(t) = #{genuine < t} / N_g.  Where several
+# thresholds reach the same optimum, the highest one (fewest false accepts) is reported.
+
+
+def operating_points(
+    scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(far, frr, thresholds)`` at every ROC operating point, thresholds decreasing.
+
+    FRR is computed from counts, ``(N_g - true accepts) / N_g``, not as ``1 - TAR``.
+    """
+    if counts is None:
+        scores, genuine = _check_binary(scores, genuine)
+        counts = _roc_counts(scores, genuine)
+    fps, tps, thresholds = counts
+    return fps / fps[-1], (tps[-1] - tps) / tps[-1], thresholds
+
+
+def _resolution_note(n: int, rate: float, rate_name: str, trials: str) -> str:
+    """Why a rate target cannot be resolved from ``n`` trials ('' when it can)."""
+    if rate == 0.0:
+        return f"{rate_name} 0 cannot be resolved from a finite number of {trials} trials"
+    if n * rate < 1.0 - _EPS:
+        return f"needs at least {math.ceil(1.0 / rate - _EPS)} {trials} trials, have {n}"
+    return ""
+
+
+def frr_at_far(
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    far_target: float,
+    counts: tuple[np.ndarray, ...] | None = None,
+) -> tuple[float, float, float, str]:
+    """``(frr, threshold, achieved_far, note)``: the lowest FRR with FAR <= ``far_target``.
+
+    The threshold is that of :func:`tar_at_far` (the lowest with FAR <= f), so
+    ``frr_at_far = 1 - tar_at_far`` up to rounding.  NaN, with ``note`` saying why, when
+    fewer than ``1/f`` impostor trials exist or f = 0.
+    """
+    scores, genuine = _check_binary(scores, genuine)
+    far_target = check_rate(far_target, "a FAR target")
+    note = _resolution_note(int((~genuine).sum()), far_target, "FAR", "impostor")
+    if note:
+        return math.nan, math.nan, math.nan, note
+    far, frr, thresholds = operating_points(scores, genuine, counts)
+    i = int(np.flatnonzero(far <= far_target + _EPS)[-1])
+    return float(frr[i]), float(thresholds[i]), float(far[i]), ""
+
+
+def far_at_frr(
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    frr_target: float,
+    counts: tuple[np.ndarray, ...] | None = None,
+) -> tuple[float, float, float, str]:
+    """``(far, threshold, achieved_frr, note)``: the lowest FAR with FRR <= ``frr_target``.
+
+    The threshold is the highest one whose FRR does not exceed r.  NaN, with ``note`` saying
+    why, when fewer than ``1/r`` genuine trials exist or r = 0.
+    """
+    scores, genuine = _check_binary(scores, genuine)
+    frr_target = check_rate(frr_target, "an FRR target")
+    note = _resolution_note(int(genuine.sum()), frr_target, "FRR", "genuine")
+    if note:
+        return math.nan, math.nan, math.nan, note
+    far, frr, thresholds = operating_points(scores, genuine, counts)
+    i = int(np.flatnonzero(frr <= frr_target + _EPS)[0])  # FRR falls as the threshold falls
+    return float(far[i]), float(thresholds[i]), float(frr[i]), ""
+
+
+def min_hter(
+    scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
+) -> tuple[float, float]:
+    """``(min_hter, threshold_at_min_hter)``: HTER(t) = (FAR(t) + FRR(t)) / 2, minimised."""
+    far, frr, thresholds = operating_points(scores, genuine, counts)
+    hter = (far + frr) / 2.0
+    i = int(np.argmin(hter))  # first minimum: the highest threshold
+    return float(hter[i]), float(thresholds[i])
+
+
+def min_dcf(
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    p_target: float,
+    c_miss: float = 1.0,
+    c_fa: float = 1.0,
+    counts: tuple[np.ndarray, ...] | None = None,
+) -> tuple[float, float, float]:
+    """``(normalised_min_dcf, threshold, min_dcf)``: the minimum detection cost (NIST SRE).
+
+    DCF(t) = c_miss * P_target * FRR(t) + c_fa * (1 - P_target) * FAR(t), minimised over
+    thresholds; the normalised value divides by the cost of the better trivial system
+    (accept all or reject all), ``min(c_miss * P_target, c_fa * (1 - P_target))``, so 1 means
+    no better than no biometric at all.  ``0 < p_target < 1``, costs > 0.
+    """
+    if not 0.0 < float(p_target) < 1.0:
+        raise BiobenchError(f"P_target must be in (0, 1), got {p_target!r}")
+    if not (c_miss > 0 and c_fa > 0):
+        raise BiobenchError(f"detection costs must be positive, got c_miss={c_miss}, c_fa={c_fa}")
+    far, frr, thresholds = operating_points(scores, genuine, counts)
+    dcf = c_miss * p_target * frr + c_fa * (1.0 - p_target) * far
+    i = int(np.argmin(dcf))
+    default = min(c_miss * p_target, c_fa * (1.0 - p_target))
+    return float(dcf[i] / default), float(thresholds[i]), float(dcf[i])
+
+
+def rocch_eer(
+    scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
+) -> float:
+    """EER of the ROC convex hull (ROCCH-EER, as the Bosaris toolkit computes it).
+
+    The lower convex hull of the operating points in the (FAR, FRR) plane (tied genuine and
+    impostor scores give a straight segment between the points before and after the tie) is
+    the ROC of the best mixtures of thresholds; the ROCCH-EER is where it crosses FAR = FRR.
+    It never exceeds the step-curve EER and does not depend on how ties are broken.
+    """
+    far, frr, _ = operating_points(scores, genuine, counts)
+    # Points in order of increasing FAR (and decreasing FRR): the threshold order.
+    hull: list[tuple[float, float]] = []
+    for x, y in zip(far.tolist(), frr.tolist(), strict=True):
+        while len(hull) >= 2:
+            (x0, y0), (x1, y1) = hull[-2], hull[-1]
+            # Drop the middle point unless it lies strictly below the chord (a convex turn).
+            if (x1 - x0) * (y - y0) - (y1 - y0) * (x - x0) <= 0:
+                hull.pop()
+            else:
+                break
+        hull.append((x, y))
+    for (x0, y0), (x1, y1) in zip(hull, hull[1:], strict=False):
+        d0, d1 = x0 - y0, x1 - y1
+        if d0 <= 0.0 <= d1:
+            if d1 == d0:
+                return float(x0)
+            t = -d0 / (d1 - d0)
+            return float(x0 + t * (x1 - x0))
+    raise AssertionError("the hull runs from (0, 1) to (1, 0), so it crosses FAR = FRR")
+
+
+def cllr(scores: np.ndarray, genuine: np.ndarray) -> float:
+    """Log-likelihood-ratio cost (Brümmer & du Preez 2006), in bits.
+
+    The scores are taken as natural-log likelihood ratios ln P(s | same) / P(s | different):
+    Cllr = 1/2 [mean_genuine log2(1 + e^-s) + mean_impostor log2(1 + e^s)].  0 is perfect,
+    1 is a system that always outputs 0 (no information); cosine similarities are not LLRs,
+    so Cllr of uncalibrated scores mostly measures miscalibration (see :func:`min_cllr`).
+    """
+    scores, genuine = _check_binary(scores, genuine)
+    return _cllr(scores, genuine)
+
+
+def _cllr(llr: np.ndarray, genuine: np.ndarray) -> float:
+    ln2 = math.log(2.0)
+    miss = np.logaddexp(0.0, -llr[genuine]).mean() / ln2
+    false_alarm = np.logaddexp(0.0, llr[~genuine]).mean() / ln2
+    return float((miss + false_alarm) / 2.0)
+
+
+def min_cllr(scores: np.ndarray, genuine: np.ndarray) -> float:
+    """Cllr after the optimal monotone calibration (the PAV algorithm), in bits.
+
+    The pool-adjacent-violators algorithm (scikit-learn's ``IsotonicRegression``; tied scores
+    are pooled) fits the non-decreasing posterior P(genuine | score) that best explains the
+    labels; its log-odds minus the log-odds of the empirical prior N_g / (N_g + N_i) are the
+    calibrated LLRs, and minCllr is their Cllr.  Cllr - minCllr is the calibration loss.
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    scores, genuine = _check_binary(scores, genuine)
+    posterior = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True).fit_transform(
+        scores, genuine.astype(np.float64)
+    )
+    prior = float(genuine.mean())
+    with np.errstate(divide="ignore"):
+        llr = np.log(posterior) - np.log1p(-posterior) - math.log(prior / (1.0 - prior))
+    # PAV gives posterior 0 only to bins of impostors and 1 only to bins of genuine trials,
+    # whose costs log2(1 + e^-+inf) are 0: the infinities are exact, not overflow.
+    return _cllr(llr, genuine)
+
+
+def precision_recall_at(scores: np.ndarray, genuine: np.ndarray, threshold: float) -> dict:
+    """Precision, recall and F1 of accepting ``score >= threshold`` (genuine = positive).
+
+    precision = TP / (TP + FP), recall = TP / N_g, F1 = 2 P R / (P + R); precision is NaN
+    when nothing is accepted (0/0), and F1 is 0 when P = R = 0.
+    """
+    scores, genuine = _check_binary(scores, genuine)
+    accepted = scores >= threshold
+    tp = int((accepted & genuine).sum())
+    n_accepted = int(accepted.sum())
+    precision = tp / n_accepted if n_accepted else math.nan
+    recall = tp / int(genuine.sum())
+    if n_accepted and precision + recall > 0:
+        f1 = 2.0 * precision * recall / (precision + recall)
+    else:
+        f1 = 0.0 if n_accepted else math.nan
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def average_precision(
+    scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
+) -> tuple[float, dict[str, list[float | None]]]:
+    """``(ap, curve)``: average precision and the precision-recall curve.
+
+    AP = sum over thresholds of (R_k - R_(k-1)) * P_k (the step rule of scikit-learn's
+    ``average_precision_score``, no interpolation), over the operating points that accept at
+    least one trial.  ``curve`` holds ``recall``, ``precision`` and ``threshold``.
+    """
+    if counts is None:
+        scores, genuine = _check_binary(scores, genuine)
+        counts = _roc_counts(scores, genuine)
+    fps, tps, thresholds = counts
+    precision = tps[1:] / (tps[1:] + fps[1:])
+    recall = tps[1:] / tps[-1]
+    ap = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    curve = {
+        "recall": json_list(recall),
+        "precision": json_list(precision),
+        "threshold": json_list(thresholds[1:]),
+    }
+    return ap, curve
+
+
+def open_set_at_threshold(
+    nonmated_best: np.ndarray,
+    mated_true: np.ndarray,
+    mated_rank: np.ndarray,
+    threshold: float,
+    rank: int = 1,
+) -> dict[str, float]:
+    """Open-set identification at a caller-given threshold T (NIST IR 8271, Bob's names).
+
+    DIR(T, r) (detection and identification rate) = fraction of mated searches whose mate is
+    at rank <= r with score >= T; FNIR = 1 - DIR; FPIR(T) (Bob's false alarm rate) = fraction
+    of non-mated searches whose best candidate scores >= T.  NaN when the respective set of
+    searches is empty.
+    """
+    nonmated = require_finite(nonmated_best, "non-mated best scores").astype(np.float64)
+    mated_true = require_finite(mated_true, "mated scores").astype(np.float64)
+    mated_rank = np.asarray(mated_rank, dtype=np.float64)
+    dir_value = (
+        float(np.mean((mated_rank <= rank) & (mated_true >= threshold)))
+        if len(mated_true)
+        else math.nan
+    )
+    fpir = float(np.mean(nonmated >= threshold)) if len(nonmated) else math.nan
+    return {"dir": dir_value, "fnir": 1.0 - dir_value, "fpir": fpir}
+
+
+def split_fta(scores: np.ndarray, genuine: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Separate failure-to-acquire trials (NaN scores) from acquired ones.
+
+    :returns: ``(scores, genuine)`` of the acquired trials and the counts ``fta_count``,
+        ``fta_rate`` (over all trials), ``fta_genuine``, ``fta_impostor``, ``n_genuine`` and
+        ``n_impostor`` (all trials, acquired or not).  ±inf is an error: it is no FTA marker.
+    """
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    genuine = np.asarray(genuine, dtype=bool).ravel()
+    if scores.shape != genuine.shape:
+        raise BiobenchError(f"{len(scores)} scores but {len(genuine)} genuine/impostor labels")
+    fta = np.isnan(scores)
+    if np.isinf(scores).any():
+        raise BiobenchError(f"{int(np.isinf(scores).sum())} scores are infinite")
+    counts = {
+        "fta_count": int(fta.sum()),
+        "fta_rate": float(fta.mean()) if len(fta) else math.nan,
+        "fta_genuine": int((fta & genuine).sum()),
+        "fta_impostor": int((fta & ~genuine).sum()),
+        "n_genuine": int(genuine.sum()),
+        "n_impostor": int((~genuine).sum()),
+    }
+    return scores[~fta], genuine[~fta], counts
+
+
+def generalised_rates(scores: np.ndarray, genuine: np.ndarray, threshold: float) -> dict:
+    """FTA-aware false accept and false reject rates at ``threshold`` (ISO/IEC 19795-1).
+
+    NaN scores mark failures to acquire, and an FTA trial counts as a rejection: a genuine
+    FTA is a false reject, an impostor FTA is no false accept.  With FMR and FNMR measured
+    on the acquired trials and FTA_g, FTA_i the failure rates of each class:
+    GFAR = FMR (1 - FTA_i) = #{impostor >= t} / N_i and GFRR = FTA_g + FNMR (1 - FTA_g) =
+    (#{genuine FTA} + #{acquired genuine < t}) / N_g, both over all trials of the class.
+    (Bob pools one FTA rate over both classes instead; see :mod:`biobench.metrics_bob`.)
+    """
+    acquired, labels, counts = split_fta(scores, genuine)
+    n_g, n_i = counts["n_genuine"], counts["n_impostor"]
+    if n_g == 0 or n_i == 0:
+        raise BiobenchError(
+            f"FTA-aware rates need genuine and impostor trials; got {n_g} genuine, {n_i} impostor"
+        )
+    false_accepts = int((acquired[~labels] >= threshold).sum())
+    false_rejects = int((acquired[labels] < threshold).sum())
+    acquired_g, acquired_i = int(labels.sum()), int((~labels).sum())
+    return counts | {
+        "fmr": false_accepts / acquired_i if acquired_i else math.nan,
+        "fnmr": false_rejects / acquired_g if acquired_g else math.nan,
+        "gfar": false_accepts / n_i,
+        "gfrr": (counts["fta_genuine"] + false_rejects) / n_g,
+    }
