@@ -1265,3 +1265,108 @@ def generalised_rates(scores: np.ndarray, genuine: np.ndarray, threshold: float)
         "gfar": false_accepts / n_i,
         "gfrr": (counts["fta_genuine"] + false_rejects) / n_g,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Thresholds chosen on a development set, applied to an evaluation set
+# ---------------------------------------------------------------------------------------------
+
+
+def rates_at(scores: np.ndarray, genuine: np.ndarray, threshold: float) -> tuple[float, float]:
+    """``(far, frr)`` of accepting ``score >= threshold``; NaN for a NaN threshold."""
+    scores, genuine = _check_binary(scores, genuine)
+    if math.isnan(threshold):
+        return math.nan, math.nan
+    far = float(np.mean(scores[~genuine] >= threshold))
+    frr = float(np.mean(scores[genuine] < threshold))
+    return far, frr
+
+
+def dev_thresholds(
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    far_targets: Sequence[float] = (1e-3,),
+    p_targets: Sequence[float] = (1e-2,),
+    c_miss: float = 1.0,
+    c_fa: float = 1.0,
+) -> dict[str, float]:
+    """Thresholds chosen on development scores, by criterion name.
+
+    ``eer``: :func:`equal_error_rate`'s threshold; ``far_<f>``: :func:`tar_at_far`'s (NaN
+    when the development set cannot resolve f); ``min_hter``: :func:`min_hter`'s;
+    ``min_dcf_p_target_<p>``: :func:`min_dcf`'s.
+    """
+    scores, genuine = _check_binary(scores, genuine)
+    counts = _roc_counts(scores, genuine)
+    chosen = {"eer": equal_error_rate(scores, genuine, counts)[1]}
+    for f in sorted({check_rate(f, "a FAR target") for f in far_targets}, reverse=True):
+        chosen[f"far_{rate_label(f)}"] = tar_at_far(scores, genuine, f, counts)[1]
+    chosen["min_hter"] = min_hter(scores, genuine, counts)[1]
+    for p in sorted({float(p) for p in p_targets}):
+        chosen[f"min_dcf_p_target_{rate_label(p)}"] = min_dcf(
+            scores, genuine, p, c_miss, c_fa, counts
+        )[1]
+    return chosen
+
+
+def dev_eval(
+    dev_scores: np.ndarray,
+    dev_genuine: np.ndarray,
+    eval_scores: np.ndarray,
+    eval_genuine: np.ndarray,
+    far_targets: Sequence[float] = (1e-3,),
+    p_targets: Sequence[float] = (1e-2,),
+    c_miss: float = 1.0,
+    c_fa: float = 1.0,
+    epc_points: int = 11,
+) -> tuple[dict[str, float], set[str], dict[str, Any]]:
+    """Thresholds fixed on DEV, rates measured on EVAL: ``(values, lower_is_better, details)``.
+
+    For each criterion ``c`` of :func:`dev_thresholds`: ``threshold_dev_<c>``,
+    ``far_dev_<c>`` / ``frr_dev_<c>`` (the rates on DEV at that threshold), and
+    ``far_eval_at_dev_<c>``, ``frr_eval_at_dev_<c>``, ``hter_eval_at_dev_<c>`` =
+    (FAR + FRR) / 2 on EVAL.  The thresholds are score values (accept ``score >= t``), as
+    everywhere in biobench; Bob places them midway between scores instead, which can change
+    EVAL rates when EVAL scores fall between two DEV scores.
+
+    ``details["epc"]`` is the expected performance curve (Bengio & Mariéthoz 2004): for
+    ``alpha`` in ``linspace(0, 1, epc_points)`` the DEV threshold minimising
+    ``alpha * FAR + (1 - alpha) * FRR`` (the highest of equally good ones) and the HTER it
+    gives on EVAL.
+    """
+    dev_scores, dev_genuine = _check_binary(dev_scores, dev_genuine)
+    eval_scores, eval_genuine = _check_binary(eval_scores, eval_genuine)
+    values: dict[str, float] = {}
+    lower: set[str] = set()
+    chosen = dev_thresholds(dev_scores, dev_genuine, far_targets, p_targets, c_miss, c_fa)
+    for name, threshold in chosen.items():
+        dev_far, dev_frr = rates_at(dev_scores, dev_genuine, threshold)
+        far, frr = rates_at(eval_scores, eval_genuine, threshold)
+        values |= {
+            f"threshold_dev_{name}": threshold,
+            f"far_dev_{name}": dev_far,
+            f"frr_dev_{name}": dev_frr,
+            f"far_eval_at_dev_{name}": far,
+            f"frr_eval_at_dev_{name}": frr,
+            f"hter_eval_at_dev_{name}": (far + frr) / 2.0,
+        }
+        lower |= {f"far_eval_at_dev_{name}", f"frr_eval_at_dev_{name}", f"hter_eval_at_dev_{name}"}
+    dev_far_all, dev_frr_all, dev_thr_all = operating_points(dev_scores, dev_genuine)
+    alphas = np.linspace(0.0, 1.0, int(epc_points))
+    epc_thresholds, epc_hter = [], []
+    for alpha in alphas:
+        i = int(np.argmin(alpha * dev_far_all + (1.0 - alpha) * dev_frr_all))
+        far, frr = rates_at(eval_scores, eval_genuine, float(dev_thr_all[i]))
+        epc_thresholds.append(float(dev_thr_all[i]))
+        epc_hter.append((far + frr) / 2.0)
+    details = {
+        "n_dev": {"genuine": int(dev_genuine.sum()), "impostor": int((~dev_genuine).sum())},
+        "n_eval": {"genuine": int(eval_genuine.sum()), "impostor": int((~eval_genuine).sum())},
+        "threshold_rule": "accept when score >= threshold; thresholds chosen on DEV only",
+        "epc": {
+            "alpha": json_list(alphas),
+            "threshold_dev": json_list(epc_thresholds),
+            "hter_eval": json_list(epc_hter),
+        },
+    }
+    return values, lower, details
