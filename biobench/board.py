@@ -37,6 +37,8 @@ __all__ = [
     "component_summary",
     "legacy_reports",
     "load_records",
+    "make_rows",
+    "read_record",
 ]
 
 
@@ -174,28 +176,40 @@ class RunRecord:
         return frozenset().union(*(r.reference for r in self.reports.values()))
 
 
-def load_records(runs_dir: Path, output: Path) -> list[RunRecord]:
-    """Every run record under ``runs_dir`` (recursively), sorted by path.
+def read_record(path: Path, output: Path) -> RunRecord | None:
+    """The run record at ``path`` (named relative to ``output``), or ``None`` for a JSON file
+    that is not a run record (no ``schema`` and ``run`` keys, e.g. score metadata).
 
-    JSON files that are not run records (no ``schema`` and ``run`` keys, e.g. score metadata)
-    are ignored; a file that is not valid JSON, or a record without a label or seed, is an error
-    naming the file, because silently dropping a run would make a leaderboard lie.
+    :raises BiobenchError: for a file that is not valid JSON, or a record without a label or
+        seed: silently dropping a run would make a leaderboard lie.
     """
+    path = Path(path)
+    try:
+        rel = path.relative_to(output).as_posix()
+    except ValueError:
+        rel = path.as_posix()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BiobenchError(f"run record {path} is not readable JSON: {exc}") from exc
+    if not isinstance(data, dict) or "schema" not in data or "run" not in data:
+        return None
+    run = data.get("run") or {}
+    if not isinstance(run, dict) or "label" not in run or "seed" not in run:
+        raise BiobenchError(f"run record {path} lacks run.label or run.seed")
+    return RunRecord(rel, data)
+
+
+def load_records(runs_dir: Path, output: Path) -> list[RunRecord]:
+    """Every run record under ``runs_dir`` (recursively), sorted by path (see
+    :func:`read_record`)."""
     records = []
     for path in sorted(runs_dir.rglob("*.json")):
         if path.name.startswith("."):
             continue  # temporary files of an atomic write in progress
-        rel = path.relative_to(output).as_posix()
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BiobenchError(f"run record {path} is not readable JSON: {exc}") from exc
-        if not isinstance(data, dict) or "schema" not in data or "run" not in data:
-            continue
-        run = data.get("run") or {}
-        if "label" not in run or "seed" not in run:
-            raise BiobenchError(f"run record {path} lacks run.label or run.seed")
-        records.append(RunRecord(rel, data))
+        record = read_record(path, output)
+        if record is not None:
+            records.append(record)
     return records
 
 
@@ -368,6 +382,36 @@ def _make_row(
     return row
 
 
+def make_rows(
+    records: Sequence[RunRecord], grid: Sequence[str] = (), current_sha: str | None = None
+) -> list[MeasuredRow]:
+    """One row per (label, configuration hash) of ``records``.
+
+    :param grid: the protocol's cell labels: rows follow it, each cell followed by its variants,
+        then every other row by label.
+    :param current_sha: the protocol file's sha256 now; rows run under another note it.
+    """
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
+    for record in records:
+        groups.setdefault((record.label, record.config_hash), []).append(record)
+    hashes_per_label: dict[str, int] = {}
+    for label, _ in groups:
+        hashes_per_label[label] = hashes_per_label.get(label, 0) + 1
+    grid = list(grid)
+
+    def order(key: tuple[str, str]) -> tuple[int, str, int, str, str]:
+        label, digest = key
+        cell = groups[key][0].protocol_label
+        # Protocol cells in grid order, each followed by its variants; then everything else.
+        rank = grid.index(cell) if cell in grid else len(grid)
+        return (rank, cell if rank == len(grid) else "", 0 if label == cell else 1, label, digest)
+
+    return [
+        _make_row(key[0], groups[key], current_sha, split_label=hashes_per_label[key[0]] > 1)
+        for key in sorted(groups, key=order)
+    ]
+
+
 @dataclass
 class Board:
     """Everything a leaderboard shows, computed before anything is written."""
@@ -426,26 +470,8 @@ def collect(
             stale.append(record)
         else:
             current.append(record)
-    groups: dict[tuple[str, str], list[RunRecord]] = {}
-    for record in current:
-        groups.setdefault((record.label, record.config_hash), []).append(record)
-    hashes_per_label: dict[str, int] = {}
-    for label, _ in groups:
-        hashes_per_label[label] = hashes_per_label.get(label, 0) + 1
     grid = [spec.label for spec in protocol.runs()] if protocol is not None else []
-
-    def order(key: tuple[str, str]) -> tuple[int, str, int, str, str]:
-        label, digest = key
-        cell = groups[key][0].protocol_label
-        # Protocol cells in grid order, each followed by its variants; then everything else.
-        rank = grid.index(cell) if cell in grid else len(grid)
-        return (rank, cell if rank == len(grid) else "", 0 if label == cell else 1, label, digest)
-
-    sha = protocol.sha256 if protocol is not None else None
-    rows = [
-        _make_row(key[0], groups[key], sha, split_label=hashes_per_label[key[0]] > 1)
-        for key in sorted(groups, key=order)
-    ]
+    rows = make_rows(current, grid, protocol.sha256 if protocol is not None else None)
     metrics: list[str] = []
     lower: set[str] = set()
     reference: set[str] = set()

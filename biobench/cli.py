@@ -472,24 +472,8 @@ def leaderboard() -> None:
     """Rebuild leaderboards from run records."""
 
 
-@leaderboard.command("build", context_settings=CONTEXT)
-@click.option(
-    "--protocol",
-    "protocol_name",
-    help="Only this protocol (default: every protocol with run records under OUTPUT/runs).",
-)
-@click.option(
-    "--output", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True
-)
-@click.pass_context
-def leaderboard_build(ctx: click.Context, protocol_name: str | None, output: Path) -> None:
-    """Rebuild OUTPUT/<protocol>.csv and .md from OUTPUT/runs/<protocol>/.
-
-    \b
-    Examples:
-      biobench leaderboard build
-      biobench leaderboard build --protocol quick --output results/
-    """
+def _prepare_leaderboards(ctx: click.Context, output: Path, protocol_name: str | None) -> list:
+    """Every requested protocol's leaderboard computed in memory (nothing written)."""
     from biobench import leaderboard as lb
 
     index = _protocols(_manager(ctx))
@@ -500,14 +484,101 @@ def leaderboard_build(ctx: click.Context, protocol_name: str | None, output: Pat
     )
     if not names:
         raise BiobenchError(f"no run records under {output / 'runs'}")
+    built = []
     for name in names:
         try:
             protocol = index.load(name)
         except BiobenchError:
             protocol = None  # records of a protocol file given by path: rebuild without it
-        paths = lb.build(output, protocol, name)
+        built.append(lb.prepare(output, protocol, name))
+    return built
+
+
+@leaderboard.command("build", context_settings=CONTEXT)
+@click.option(
+    "--protocol",
+    "protocol_name",
+    help="Only this protocol (default: every protocol with run records under OUTPUT/runs).",
+)
+@click.option(
+    "--output", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True
+)
+@click.option(
+    "--html",
+    "html_dir",
+    type=click.Path(path_type=Path),
+    help="Also write the leaderboard website (static, viewable offline) into this folder.",
+)
+@click.pass_context
+def leaderboard_build(
+    ctx: click.Context, protocol_name: str | None, output: Path, html_dir: Path | None
+) -> None:
+    """Rebuild OUTPUT/<protocol>.csv and .md from OUTPUT/runs/<protocol>/.
+
+    \b
+    Examples:
+      biobench leaderboard build
+      biobench leaderboard build --protocol quick --output results/
+      biobench leaderboard build --html site/      # then open site/index.html
+    """
+    from biobench import leaderboard as lb
+
+    built = _prepare_leaderboards(ctx, output, protocol_name)
+    for item in built:
+        paths = lb.write(item)
         for kind, path in sorted(paths.items()):
-            click.echo(f"{name} ({kind}): {path}")
+            click.echo(f"{item.board.name} ({kind}): {path}")
+    if html_dir is not None:
+        from biobench.site import build_site
+
+        result = build_site(built, html_dir)
+        click.echo(
+            f"website: {result.index} ({len(result.files)} files, {result.written} written, "
+            f"{result.removed} removed)"
+        )
+
+
+@leaderboard.command("serve", context_settings=CONTEXT)
+@click.option("--protocol", "protocol_name", help="Only this protocol (default: every one).")
+@click.option(
+    "--output", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True
+)
+@click.option(
+    "--html",
+    "html_dir",
+    type=click.Path(path_type=Path),
+    help="Build the website into this folder (default: a temporary folder removed on exit).",
+)
+@click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1 (0: any free).")
+@click.pass_context
+def leaderboard_serve(
+    ctx: click.Context,
+    protocol_name: str | None,
+    output: Path,
+    html_dir: Path | None,
+    port: int,
+) -> None:
+    """Build the leaderboard website from OUTPUT/runs and serve it on 127.0.0.1.
+
+    Tables in OUTPUT are not rewritten (use 'leaderboard build' for that).
+
+    \b
+    Examples:
+      biobench leaderboard serve                   # http://127.0.0.1:8000/
+      biobench leaderboard serve --port 8080 --protocol orl
+    """
+    import tempfile
+
+    from biobench.site import build_site, serve
+
+    built = _prepare_leaderboards(ctx, output, protocol_name)
+    with tempfile.TemporaryDirectory(prefix="biobench-site-") as tmp:
+        root = html_dir if html_dir is not None else Path(tmp)
+        build_site(built, root)
+        try:
+            serve(root, port, announce=lambda line: click.echo(line, err=False))
+        except KeyboardInterrupt:
+            click.echo("stopped")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from biobench.board import as_float as _as_float
 from biobench.protocol import Protocol
 from biobench.stats import paired_comparison, summarize
 
-__all__ = ["RunRecord", "build", "load_records"]
+__all__ = ["Built", "RunRecord", "build", "load_records", "prepare", "write"]
 
 #: Fusion whose rows serve as the baseline of paired comparisons (the paper's case 1).
 BASELINE_FUSION = "none"
@@ -641,28 +642,43 @@ _OWNED_SUFFIXES = (
 )
 
 
-def build(output: Path, protocol: Protocol | None, protocol_name: str) -> dict[str, Path]:
-    """Rebuild the leaderboard of ``protocol_name`` from its run records under ``output``.
+@dataclass
+class Built:
+    """A protocol's leaderboard computed in memory: the board, its tables, plots and files."""
 
-    :param output: the output root holding ``runs/<protocol_name>/**/*.json``; tables are
-        written directly in it.
-    :param protocol: the current protocol (its version selects records; its ``reported`` rows
-        are added); ``None`` when it is not installed any more: then the highest version found
-        in the records is current and there are no reported rows.
-    :param protocol_name: the protocol's name (directory and file stem).
-    :returns: the files written, keyed ``csv``, ``md``, ``attributes_csv``,
-        ``attributes_md``, ``comparisons_csv``, ``regression_csv`` and ``plot_<kind>``
-        (only those with content).
-    :raises BiobenchError: when there is nothing to build from or a record is unreadable; nothing
-        is written then.
+    output: Path
+    board: Board
+    main: pd.DataFrame
+    attributes: pd.DataFrame
+    comparisons: pd.DataFrame
+    regression: pd.DataFrame
+    claims: pd.DataFrame
+    #: ``{kind: (title, png bytes)}`` (see :func:`biobench.plots.render_all`).
+    images: dict[str, tuple[str, bytes]]
+    #: Every file :func:`write` writes: ``{key: (path, bytes)}``.
+    files: dict[str, tuple[Path, bytes]] = field(default_factory=dict)
+
+
+def prepare(
+    output: Path,
+    protocol: Protocol | None,
+    protocol_name: str,
+    records: Sequence[RunRecord] | None = None,
+) -> Built:
+    """Compute the leaderboard of ``protocol_name`` in memory; nothing is written.
+
+    :param records: the protocol's records already parsed (read from
+        ``output/runs/<protocol_name>`` otherwise).
+    :raises BiobenchError: when there is nothing to build from or a record is unreadable.
     """
     output = Path(output)
-    board = collect(output, protocol, protocol_name)
+    board = collect(output, protocol, protocol_name, records)
     main = main_table(board)
     attributes = attribute_table(board)
     comparisons = comparison_table(board)
     regression = regression_table(board)
     claims = claims_table(board)
+
     def previous(kind: str) -> bytes | None:
         # The PNG of the last build: reused when its inputs are unchanged (see plots).
         path = output / f"{protocol_name}_{kind}.png"
@@ -701,7 +717,37 @@ def build(output: Path, protocol: Protocol | None, protocol_name: str) -> dict[s
         add("regression_csv", (output / f"{protocol_name}_regression.csv"), _to_csv(regression))
     for kind, (_, data) in images.items():
         files[f"plot_{kind}"] = (output / f"{protocol_name}_{kind}.png", data)
+    return Built(output, board, main, attributes, comparisons, regression, claims, images, files)
 
+
+def build(
+    output: Path,
+    protocol: Protocol | None,
+    protocol_name: str,
+    records: Sequence[RunRecord] | None = None,
+) -> dict[str, Path]:
+    """Rebuild the leaderboard of ``protocol_name`` from its run records under ``output``.
+
+    :param output: the output root holding ``runs/<protocol_name>/**/*.json``; tables are
+        written directly in it.
+    :param protocol: the current protocol (its version selects records; its ``reported`` rows
+        are added); ``None`` when it is not installed any more: then the highest version found
+        in the records is current and there are no reported rows.
+    :param protocol_name: the protocol's name (directory and file stem).
+    :param records: the records already parsed (see :func:`prepare`).
+    :returns: the files written, keyed ``csv``, ``md``, ``attributes_csv``,
+        ``attributes_md``, ``comparisons_csv``, ``regression_csv`` and ``plot_<kind>``
+        (only those with content).
+    :raises BiobenchError: when there is nothing to build from or a record is unreadable; nothing
+        is written then.
+    """
+    return write(prepare(output, protocol, protocol_name, records))
+
+
+def write(built: Built) -> dict[str, Path]:
+    """Write a prepared leaderboard; files an earlier build made and this one does not are
+    removed.  Returns the files written (see :func:`build`)."""
+    files, output, protocol_name = built.files, built.output, built.board.name
     # Only now touch the disk.  Every file is first staged as a temporary file beside its
     # target; only when all are staged are they renamed into place.  An error while staging
     # (disk full, permissions) removes the temporaries and leaves the previous leaderboard

@@ -1,0 +1,128 @@
+"""Two configurations of one protocol compared metric by metric, paired by seed.
+
+Used by the website's comparison pages and by ``biobench compare``.  For rows A and B and each
+metric:
+
+- ``mean_a``, ``mean_b``: the mean over each row's own seeds (non-finite values left out, see
+  :func:`biobench.stats.summarize`), with its sample standard deviation and seed count;
+- ``difference``: the mean over the seeds **both** rows have of ``a_s - b_s`` (seed ``s`` of
+  either row saw the same split and the same initialisation draws), its 95 % t confidence
+  interval ``mean(d) ± t(0.975, n-1) std(d) / sqrt(n)`` and the two-sided paired t test's
+  p-value (:func:`biobench.stats.paired_comparison`; NaN, with the reason, below two common
+  seeds or when every per-seed difference is the same);
+- ``favours``: ``A`` or ``B`` when the 95 % interval excludes zero (taking lower-is-better
+  metrics into account), else empty.  It is not corrected for the number of metrics compared.
+
+Reference values (e.g. the majority baseline of the test labels) describe the test data, not a
+model: they are shown for both rows and never tested.  Rows of different protocols or versions
+are never paired: a seed means a different split there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from biobench.board import MeasuredRow, load_records, make_rows, read_record
+from biobench.errors import BiobenchError
+from biobench.stats import PairedComparison, Summary, paired_comparison, summarize
+
+__all__ = ["MetricComparison", "compare_rows", "row_metrics", "rows_from_paths"]
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One metric of rows A and B (see the module docstring)."""
+
+    metric: str
+    lower_is_better: bool
+    #: A value describing the test data (majority baseline): shown, never tested.
+    reference: bool
+    a: Summary
+    b: Summary
+    paired: PairedComparison
+
+    @property
+    def favours(self) -> str:
+        """``"A"`` / ``"B"`` when the paired 95 % interval excludes zero, else ``""``."""
+        if self.reference or not math.isfinite(self.paired.ci95):
+            return ""
+        low, high = self.paired.ci95_low, self.paired.ci95_high
+        if low <= 0.0 <= high:
+            return ""
+        a_higher = low > 0.0
+        return "A" if a_higher != self.lower_is_better else "B"
+
+
+def row_metrics(rows: Iterable[MeasuredRow]) -> list[str]:
+    """Headline metrics of the rows' records, in first-seen order (all metrics when a record
+    names no headline)."""
+    out: list[str] = []
+    for row in rows:
+        for record in row.records:
+            for metric in record.data.get("headline") or sorted(record.metrics):
+                if metric not in out:
+                    out.append(metric)
+    return out
+
+
+def compare_rows(
+    a: MeasuredRow,
+    b: MeasuredRow,
+    metrics: Sequence[str] | None = None,
+    lower_is_better: Iterable[str] | None = None,
+    reference: Iterable[str] | None = None,
+) -> list[MetricComparison]:
+    """Rows ``a`` and ``b`` metric by metric (default: their headline metrics).
+
+    Metrics that neither row has a finite value for are left out.  ``lower_is_better`` and
+    ``reference`` default to what the rows' records declare.
+    """
+    records = [*a.records, *b.records]
+    if metrics is None:
+        metrics = row_metrics([a, b])
+    lower = set(lower_is_better) if lower_is_better is not None else set()
+    if lower_is_better is None:
+        for record in records:
+            lower.update(record.data.get("lower_is_better") or [])
+    ref = set(reference) if reference is not None else set()
+    if reference is None:
+        for record in records:
+            ref |= record.reference_values
+    out = []
+    for metric in metrics:
+        va, vb = a.values(metric), b.values(metric)
+        sa, sb = summarize(va.values()), summarize(vb.values())
+        if sa.n == 0 and sb.n == 0:
+            continue
+        out.append(
+            MetricComparison(
+                metric=metric,
+                lower_is_better=metric in lower,
+                reference=metric in ref,
+                a=sa,
+                b=sb,
+                paired=paired_comparison(va, vb),
+            )
+        )
+    return out
+
+
+def rows_from_paths(path: Path) -> list[MeasuredRow]:
+    """The configurations held by a record file or a folder of records (one per config hash).
+
+    :raises BiobenchError: when ``path`` holds no run record.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise BiobenchError(f"no such record or folder: {path}")
+    if path.is_dir():
+        records = load_records(path, path)
+    else:
+        record = read_record(path, path.parent)
+        records = [] if record is None else [record]
+    if not records:
+        raise BiobenchError(f"no run records under {path}")
+    return make_rows(records)
