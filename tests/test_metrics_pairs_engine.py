@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from biobench.engine import Engine, RunOptions
 from biobench.protocol import load_protocol
 from biobench.testing import TINY_PROTOCOL, new_plugin_manager
@@ -17,12 +15,6 @@ PROTOCOL = TINY_PROTOCOL.replace(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the engine change: evaluate() must leave Evaluation.pair_index None when the "
-    "dataset has no pair list (today it generates pairs itself with splits.make_pairs, seed 0, "
-    "so the metric's max_pairs/pair_seed cannot act and the record names two origins)",
-)
 def test_pair_options_shape_the_pairs_of_a_run(tmp_path: Path) -> None:
     path = tmp_path / "tiny.toml"
     path.write_text(PROTOCOL, encoding="utf-8")
@@ -38,3 +30,4 @@ def test_pair_options_shape_the_pairs_of_a_run(tmp_path: Path) -> None:
     assert pairs["max_pairs"] == 20 and pairs["seed"] == 5 and pairs["n"] <= 20
     # One statement of the pairs' origin: nothing elsewhere in the record contradicts it.
     assert "pairs" not in (record.get("evaluation") or {})
+    assert "pairs" not in record["data"]["evaluation"]
