@@ -72,6 +72,14 @@ def rate_label(rate: float) -> str:
     return f"{mantissa}e_{-exp}" if exp <= 0 else f"{mantissa}e{exp}"
 
 
+def number_label(value: float) -> str:
+    """Name fragment for any number (a score threshold): ``0.5 -> '0p5'``, ``-0.25 -> 'm0p25'``."""
+    text = repr(float(value))
+    if not math.isfinite(float(value)) or "e" in text:
+        raise BiobenchError(f"a threshold in a value name must be a plain number, got {value!r}")
+    return text.replace("-", "m").replace(".", "p").removesuffix("p0")
+
+
 def finite_or_none(value: float) -> float | None:
     """``value`` as a float, or None when it is not finite (strict JSON has no NaN/inf)."""
     value = float(value)
@@ -1369,4 +1377,79 @@ def dev_eval(
             "hter_eval": json_list(epc_hter),
         },
     }
+    return values, lower, details
+
+
+def verification_figures(
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    far_targets: Sequence[float] = DEFAULT_FAR_TARGETS,
+    frr_targets: Sequence[float] = (1e-2,),
+    p_targets: Sequence[float] = (1e-2,),
+    c_miss: float = 1.0,
+    c_fa: float = 1.0,
+    thresholds: Sequence[float] = (),
+    scores_are_llr: bool = False,
+) -> tuple[dict[str, float], set[str], dict[str, Any]]:
+    """The figures beyond :func:`verification_from_scores`: ``(values, lower, details)``.
+
+    ``frr_at_far_<f>``; ``far_at_frr_<r>`` with ``threshold_at_frr_<r>``; ``min_hter`` with
+    ``threshold_at_min_hter``; ``min_dcf_p_target_<p>`` (normalised, costs ``c_miss`` and
+    ``c_fa``) with ``threshold_at_min_dcf_p_target_<p>``; ``rocch_eer``; ``min_cllr``, and
+    ``cllr`` only when ``scores_are_llr`` (Cllr of scores that are not log-likelihood ratios,
+    such as cosine similarities, measures their scale rather than the system);
+    ``average_precision``; and per caller-given threshold t ``precision_at_threshold_<t>``,
+    ``recall_at_threshold_<t>``, ``f1_at_threshold_<t>``.  NaN values have their reason in
+    ``details["nan_reasons"]``; the precision-recall curve is ``details["precision_recall"]``.
+    """
+    scores, genuine = _check_binary(scores, genuine)
+    counts = _roc_counts(scores, genuine)
+    values: dict[str, float] = {}
+    lower: set[str] = set()
+    notes: dict[str, str] = {}
+    for f in sorted({check_rate(f, "a FAR target") for f in far_targets}, reverse=True):
+        name = f"frr_at_far_{rate_label(f)}"
+        values[name], _, _, note = frr_at_far(scores, genuine, f, counts)
+        lower.add(name)
+        if note:
+            notes[name] = note
+    for r in sorted({check_rate(r, "an FRR target") for r in frr_targets}, reverse=True):
+        label = rate_label(r)
+        far, threshold, _, note = far_at_frr(scores, genuine, r, counts)
+        values[f"far_at_frr_{label}"] = far
+        values[f"threshold_at_frr_{label}"] = threshold
+        lower.add(f"far_at_frr_{label}")
+        if note:
+            notes[f"far_at_frr_{label}"] = note
+    values["min_hter"], values["threshold_at_min_hter"] = min_hter(scores, genuine, counts)
+    for p in sorted({float(p) for p in p_targets}):
+        label = f"min_dcf_p_target_{rate_label(p)}"
+        values[label], values[f"threshold_at_{label}"], _ = min_dcf(
+            scores, genuine, p, c_miss, c_fa, counts
+        )
+        lower.add(label)
+    values["rocch_eer"] = rocch_eer(scores, genuine, counts)
+    values["min_cllr"] = min_cllr(scores, genuine)
+    if scores_are_llr:
+        values["cllr"] = cllr(scores, genuine)
+        lower.add("cllr")
+    values["average_precision"], curve = average_precision(scores, genuine, counts)
+    for t in thresholds:
+        label = number_label(t)
+        prf = precision_recall_at(scores, genuine, float(t))
+        for key in ("precision", "recall", "f1"):
+            values[f"{key}_at_threshold_{label}"] = prf[key]
+        if math.isnan(prf["precision"]):
+            notes[f"precision_at_threshold_{label}"] = "no trial scores >= the threshold"
+    lower |= {"min_hter", "rocch_eer", "min_cllr"}
+    keep = downsample_indices(np.asarray(curve["recall"], dtype=float), 200)
+    details: dict[str, Any] = {
+        "precision_recall": {k: [v[i] for i in keep] for k, v in curve.items()},
+        "dcf_costs": {"c_miss": c_miss, "c_fa": c_fa, "normalised": True},
+        "cllr": "scores taken as natural-log likelihood ratios"
+        if scores_are_llr
+        else "not computed: the scores are not log-likelihood ratios (option scores_are_llr)",
+    }
+    if notes:
+        details["nan_reasons"] = notes
     return values, lower, details

@@ -184,7 +184,7 @@ def test_verification_uses_dataset_pairs_and_folds() -> None:
         "n_folds": 5,
     }
     assert "accuracy_5fold_mean" in out.values and "accuracy_5fold_std" in out.values
-    assert out.lower_is_better == {"eer"}
+    assert {"eer", "min_hter", "rocch_eer", "min_cllr", "frr_at_far_1e_1"} <= out.lower_is_better
     assert "eer" in out.headline
 
 
@@ -288,3 +288,40 @@ def test_attributes_values_and_table() -> None:
         (table[0]["accuracy"] + table[2]["accuracy"]) / 2
     )
     assert "mean_accuracy" in out.headline
+
+
+def test_verification_reports_the_iso_and_nist_figures() -> None:
+    ev = make_evaluation()
+    out = _metric("verification", far=[0.1], frr=[0.1], p_target=[0.05], thresholds=[0.5]).compute(
+        ev
+    )
+    pairs = mc.generate_pairs(ev.identity_true)
+    scores = mc.pair_cosine_scores(ev.embeddings, pairs.index)
+    assert out.values["min_hter"] == mc.min_hter(scores, pairs.same)[0]
+    assert out.values["rocch_eer"] == mc.rocch_eer(scores, pairs.same)
+    assert out.values["min_dcf_p_target_5e_2"] == mc.min_dcf(scores, pairs.same, 0.05)[0]
+    assert out.values["far_at_frr_1e_1"] == mc.far_at_frr(scores, pairs.same, 0.1)[0]
+    assert out.values["precision_at_threshold_0p5"] == pytest.approx(
+        mc.precision_recall_at(scores, pairs.same, 0.5)["precision"]
+    )
+    assert "cllr" not in out.values and "min_cllr" in out.values  # cosines are not LLRs
+    assert "cllr" in _metric("verification", scores_are_llr=True).compute(ev).values
+    json.dumps(out.details, allow_nan=False)
+
+
+def test_verification_bob_convention_replaces_only_the_placed_values() -> None:
+    from biobench.metrics_bob import bob_verification
+
+    ev = make_evaluation()
+    ours = _metric("verification", far=[0.1]).compute(ev)
+    bob = _metric("verification", far=[0.1], convention="bob").compute(ev)
+    pairs = mc.generate_pairs(ev.identity_true)
+    scores = mc.pair_cosine_scores(ev.embeddings, pairs.index)
+    expected, _, _ = bob_verification(scores, pairs.same, [0.1])
+    for name in ("eer", "threshold_at_eer", "auc", "tar_at_far_1e_1", "min_hter"):
+        assert bob.values[name] == expected[name], name
+    assert bob.values["rocch_eer"] == ours.values["rocch_eer"]
+    assert bob.values["accuracy_10fold_mean"] == ours.values["accuracy_10fold_mean"]
+    assert bob.details["convention"] == "bob" and ours.details["convention"] == "biobench"
+    with pytest.raises(BiobenchError, match="convention must be"):
+        _metric("verification", convention="nist")
