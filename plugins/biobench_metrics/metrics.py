@@ -322,6 +322,19 @@ class VerificationMetric:
     error rather than silently ignored), ``curve_points`` (default 200), ``headline`` (value
     names for the main table).
 
+    Also, from the same scores (:func:`biobench.metrics_core.verification_figures`):
+    ``frr_at_far_<f>``; ``far_at_frr_<r>`` and ``threshold_at_frr_<r>`` (option ``frr``,
+    default ``[0.01]``); ``min_hter`` and ``threshold_at_min_hter``; the normalised minimum
+    detection cost ``min_dcf_p_target_<p>`` and its threshold (options ``p_target``, default
+    ``[0.01]``, ``c_miss`` and ``c_fa``, default 1); ``rocch_eer``; ``min_cllr`` (PAV), and
+    ``cllr`` only with ``scores_are_llr = true``; ``average_precision``; precision, recall and
+    F1 at each score threshold of the option ``thresholds`` (default none).
+
+    ``convention = "bob"`` (default ``"biobench"``) places ``eer``, ``threshold_at_eer``,
+    ``auc``, ``tar_at_far_<f>``, ``threshold_at_far_<f>``, ``min_hter`` and
+    ``threshold_at_min_hter`` by bob.measure's rules (:mod:`biobench.metrics_bob`), for
+    comparison with published Bob numbers; everything else is unchanged.
+
     ``details["pairs"]`` is the one statement of where the pairs came from: ``source``
     (``dataset`` or ``generated``), for generated pairs the generator, ``max_pairs`` and
     ``seed`` that reproduce them, how folds were assigned, and the counts.  Non-finite
@@ -329,7 +342,21 @@ class VerificationMetric:
     """
 
     name = "verification"
-    OPTIONS = ("far", "folds", "max_pairs", "pair_seed", "curve_points", "headline")
+    OPTIONS = (
+        "far",
+        "folds",
+        "max_pairs",
+        "pair_seed",
+        "curve_points",
+        "headline",
+        "frr",
+        "p_target",
+        "c_miss",
+        "c_fa",
+        "thresholds",
+        "scores_are_llr",
+        "convention",
+    )
 
     def __init__(self, **options: Any) -> None:
         _check_options(self.name, options, self.OPTIONS)
@@ -346,6 +373,25 @@ class VerificationMetric:
         self.curve_points = int(options.get("curve_points", 200))
         headline = options.get("headline")
         self.headline = None if headline is None else [str(h) for h in headline]
+        self.frr = _rate_list(self.name, "frr", options.get("frr", [0.01]))
+        self.p_target = _rate_list(self.name, "p_target", options.get("p_target", [0.01]))
+        self.c_miss = _number_list(self.name, "c_miss", options.get("c_miss", 1.0))[0]
+        self.c_fa = _number_list(self.name, "c_fa", options.get("c_fa", 1.0))[0]
+        thresholds = options.get("thresholds", [])
+        try:
+            self.thresholds = [float(t) for t in thresholds]
+            for t in self.thresholds:
+                mc.number_label(t)
+        except (TypeError, ValueError, BiobenchError):
+            raise BiobenchError(
+                f"metric '{self.name}': option 'thresholds' must be a list of plain numbers"
+            ) from None
+        self.scores_are_llr = options.get("scores_are_llr", False)
+        if not isinstance(self.scores_are_llr, bool):
+            raise BiobenchError(f"metric '{self.name}': option 'scores_are_llr' must be true/false")
+        self.convention = str(options.get("convention", "biobench"))
+        if self.convention not in ("biobench", "bob"):
+            raise BiobenchError(f"metric '{self.name}': convention must be 'biobench' or 'bob'")
 
     def compute(self, evaluation: Evaluation) -> MetricOutput:
         if evaluation.embeddings is None:
@@ -364,6 +410,36 @@ class VerificationMetric:
         values, lower, details = mc.verification_from_scores(
             scores, pairs.same, self.far, folds=folds, max_curve_points=self.curve_points
         )
+        extra, extra_lower, extra_details = mc.verification_figures(
+            scores,
+            pairs.same,
+            self.far,
+            self.frr,
+            self.p_target,
+            self.c_miss,
+            self.c_fa,
+            self.thresholds,
+            self.scores_are_llr,
+        )
+        values.update(extra)
+        lower |= extra_lower
+        details["nan_reasons"] = details.get("nan_reasons", {}) | extra_details.pop(
+            "nan_reasons", {}
+        )
+        details.update(extra_details)
+        details["convention"] = self.convention
+        if self.convention == "bob":
+            from biobench.metrics_bob import bob_verification
+
+            bob_values, bob_lower, bob_details = bob_verification(scores, pairs.same, self.far)
+            bob_values.pop("fta_rate")  # embeddings are finite: never a failure to acquire
+            values.update(bob_values)
+            lower |= bob_lower - {"fta_rate"}
+            details["bob_operating_points"] = bob_details["operating_points"]
+            for name in bob_values:  # Bob's rules have no resolution limit: no NaN reasons
+                details["nan_reasons"].pop(name, None)
+        if not details["nan_reasons"]:
+            details.pop("nan_reasons")
         # The curves become typed fields; the remaining details are free-form extras.
         n_impostor = int(details["n_impostor"])
         roc, det = details.pop("roc"), details.pop("det")
