@@ -582,6 +582,117 @@ def leaderboard_serve(
 
 
 # ---------------------------------------------------------------------------------------------
+# compare
+# ---------------------------------------------------------------------------------------------
+
+
+def _compare_side(
+    ctx: click.Context, target: str, protocol_name: str | None, output: Path, boards: dict
+) -> Any:
+    """The one configuration ``target`` names: a record, a folder of records, or a label."""
+    from biobench.comparison import rows_from_paths
+
+    path = Path(target)
+    if path.exists():
+        rows = rows_from_paths(path)
+        if len(rows) > 1:
+            raise BiobenchError(
+                f"{target} holds {len(rows)} configurations ("
+                + ", ".join(r.label for r in rows)
+                + "); give one record or a folder of one configuration"
+            )
+        return rows[0]
+    if not protocol_name:
+        raise BiobenchError(
+            f"'{target}' is not a record or folder; to compare run labels give --protocol NAME"
+        )
+    if protocol_name not in boards:
+        from biobench.board import collect
+
+        index = _protocols(_manager(ctx))
+        try:
+            protocol = index.load(protocol_name)
+        except BiobenchError:
+            protocol = None
+        boards[protocol_name] = collect(output, protocol, protocol_name)
+    board = boards[protocol_name]
+    row = board.row(target)
+    if row is None:
+        near = [r.label for r in board.rows if r.label.startswith(target + ".")]
+        hint = (
+            f"; records labelled '{target}' hold several configurations: {', '.join(near)}"
+            if near
+            else f"; rows: {', '.join(r.label for r in board.rows)}"
+        )
+        raise BiobenchError(f"no row '{target}' in protocol '{protocol_name}'{hint}")
+    return row
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("a", metavar="A")
+@click.argument("b", metavar="B")
+@click.option("--protocol", "protocol_name", help="Protocol whose run labels A and B name.")
+@click.option(
+    "--output", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def compare(
+    ctx: click.Context,
+    a: str,
+    b: str,
+    protocol_name: str | None,
+    output: Path,
+    as_json: bool,
+) -> None:
+    """Compare two configurations metric by metric, paired by seed.
+
+    A and B are run labels of one protocol (with --protocol), or run records / folders of
+    records. For each headline metric: both means over their own seeds, the mean difference
+    A - B over the seeds both have with its 95 % t confidence interval, and the two-sided
+    paired t test's p-value (not corrected for the number of metrics).
+
+    \b
+    Examples:
+      biobench compare case2-ground-truth case1-none --protocol quick
+      biobench compare leaderboards/runs/orl/case3-predicted leaderboards/runs/orl/case1-none
+    """
+    from tabulate import tabulate
+
+    from biobench import comparison
+
+    boards: dict[str, Any] = {}
+    row_a = _compare_side(ctx, a, protocol_name, output, boards)
+    row_b = _compare_side(ctx, b, protocol_name, output, boards)
+    comparison.check_pairable(row_a, row_b)
+    if protocol_name in boards:
+        board = boards[protocol_name]
+        results = comparison.compare_rows(
+            row_a, row_b, board.metrics, board.lower_is_better, board.reference
+        )
+    else:
+        results = comparison.compare_rows(row_a, row_b)
+    if as_json:
+        click.echo(json.dumps(comparison.as_json(row_a, row_b, results), indent=2))
+        return
+    for name, row in (("A", row_a), ("B", row_b)):
+        click.echo(
+            f"{name}: {row.label} ({row.backbone}, fusion {row.fusion}, optimizer "
+            f"{row.optimizer}, tasks {'+'.join(row.tasks) or '-'}; seeds "
+            f"{', '.join(map(str, row.seeds))}; configuration {row.config_hash[:12]})"
+        )
+    common = sorted(set(row_a.seeds) & set(row_b.seeds))
+    click.echo(f"common seeds: {', '.join(map(str, common)) or 'none'}")
+    click.echo("")
+    headers, body = comparison.table(results)
+    click.echo(tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True))
+    click.echo(
+        "\nA - B over common seeds; 95 % t interval; two-sided paired t test, uncorrected. "
+        "favours: the better side when the interval excludes zero."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # data
 # ---------------------------------------------------------------------------------------------
 

@@ -10,8 +10,10 @@ metric:
   interval ``mean(d) ± t(0.975, n-1) std(d) / sqrt(n)`` and the two-sided paired t test's
   p-value (:func:`biobench.stats.paired_comparison`; NaN, with the reason, below two common
   seeds or when every per-seed difference is the same);
-- ``favours``: ``A`` or ``B`` when the 95 % interval excludes zero (taking lower-is-better
-  metrics into account), else empty.  It is not corrected for the number of metrics compared.
+- ``favours``: ``A`` or ``B`` when the paired test could be computed and the 95 % interval
+  excludes zero (taking lower-is-better metrics into account), else empty; the interval is
+  shown only where the test could be computed (identical differences on every seed give a
+  zero-width interval that means nothing).  It is not corrected for the number of metrics compared.
 
 Reference values (e.g. the majority baseline of the test labels) describe the test data, not a
 model: they are shown for both rows and never tested.  Rows of different protocols or versions
@@ -29,7 +31,15 @@ from biobench.board import MeasuredRow, load_records, make_rows, read_record
 from biobench.errors import BiobenchError
 from biobench.stats import PairedComparison, Summary, paired_comparison, summarize
 
-__all__ = ["MetricComparison", "compare_rows", "row_metrics", "rows_from_paths"]
+__all__ = [
+    "MetricComparison",
+    "as_json",
+    "check_pairable",
+    "compare_rows",
+    "row_metrics",
+    "rows_from_paths",
+    "table",
+]
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,9 @@ class MetricComparison:
     @property
     def favours(self) -> str:
         """``"A"`` / ``"B"`` when the paired 95 % interval excludes zero, else ``""``."""
-        if self.reference or not math.isfinite(self.paired.ci95):
+        # No test, no verdict: with identical per-seed differences the interval has zero
+        # width and would "exclude zero" on two seeds.
+        if self.reference or not math.isfinite(self.paired.p_value):
             return ""
         low, high = self.paired.ci95_low, self.paired.ci95_high
         if low <= 0.0 <= high:
@@ -126,3 +138,92 @@ def rows_from_paths(path: Path) -> list[MeasuredRow]:
     if not records:
         raise BiobenchError(f"no run records under {path}")
     return make_rows(records)
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    return "–" if not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def table(comparisons: Sequence[MetricComparison]) -> tuple[list[str], list[list[str]]]:
+    """Headers and text rows of a comparison (the terminal form of the comparison page)."""
+    headers = [
+        "metric",
+        "A mean ± std",
+        "B mean ± std",
+        "A − B",
+        "95 % CI",
+        "p",
+        "seeds",
+        "favours",
+    ]
+    rows = []
+    for c in comparisons:
+        arrow = "" if c.reference else (" ↓" if c.lower_is_better else " ↑")
+
+        def side(s: Summary) -> str:
+            return _fmt(s.mean) + (f" ± {_fmt(s.std)}" if s.n > 1 else "") + f" (n={s.n})"
+
+        if c.reference:
+            rest = ["not compared (reference)", "", "", "", ""]
+        else:
+            p = c.paired
+            tested = math.isfinite(p.p_value)
+            ci = f"[{_fmt(p.ci95_low)}, {_fmt(p.ci95_high)}]" if tested else "–"
+            p_text = "–" if not math.isfinite(p.p_value) else f"{p.p_value:.3g}"
+            if p.reason:
+                p_text += f" ({p.reason})"
+            rest = [_fmt(p.mean_difference), ci, p_text, str(p.n), c.favours]
+        rows.append([c.metric + arrow, side(c.a), side(c.b), *rest])
+    return headers, rows
+
+
+def as_json(a: MeasuredRow, b: MeasuredRow, comparisons: Sequence[MetricComparison]) -> dict:
+    """JSON-ready form of a comparison (``biobench compare --json``)."""
+    from biobench.atomic import jsonable
+
+    def describe(row: MeasuredRow) -> dict:
+        return {
+            "label": row.label,
+            "config_hash": row.config_hash,
+            "seeds": row.seeds,
+            "records": [r.path for r in row.records],
+        }
+
+    return jsonable(
+        {
+            "a": describe(a),
+            "b": describe(b),
+            "metrics": [
+                {
+                    "metric": c.metric,
+                    "lower_is_better": c.lower_is_better,
+                    "reference": c.reference,
+                    "a": c.a.as_dict(),
+                    "b": c.b.as_dict(),
+                    "paired": {**c.paired.as_dict(), "ci95": c.paired.ci95},
+                    "favours": c.favours,
+                }
+                for c in comparisons
+            ],
+        }
+    )
+
+
+def check_pairable(a: MeasuredRow, b: MeasuredRow) -> None:
+    """Refuse rows of different protocols or protocol versions (their seeds are not paired).
+
+    :raises BiobenchError: naming both protocols.
+    """
+
+    def protocol(row: MeasuredRow) -> tuple[str, object]:
+        found = {(str((r.data.get("protocol") or {}).get("name")), r.version) for r in row.records}
+        if len(found) > 1:
+            raise BiobenchError(f"'{row.label}' mixes records of several protocols: {found}")
+        return found.pop()
+
+    pa, pb = protocol(a), protocol(b)
+    if pa != pb:
+        raise BiobenchError(
+            f"'{a.label}' is protocol {pa[0]} version {pa[1]} and '{b.label}' is protocol "
+            f"{pb[0]} version {pb[1]}: seeds pair only within one protocol version"
+        )
