@@ -325,3 +325,23 @@ def test_verification_bob_convention_replaces_only_the_placed_values() -> None:
     assert bob.details["convention"] == "bob" and ours.details["convention"] == "biobench"
     with pytest.raises(BiobenchError, match="convention must be"):
         _metric("verification", convention="nist")
+
+
+def test_open_set_at_caller_given_thresholds() -> None:
+    # The hand-worked example above: at T = 0.5, mated (A, A, B) true scores 0.9 (rank 1),
+    # 0.4, 0.7 (rank 1): DIR 2/3; non-mated best 0.3 and 0.6: FPIR 1/2.
+    scores = np.asarray(
+        [[0.9, 0.05, 0.05], [0.4, 0.5, 0.1], [0.2, 0.7, 0.1], [0.3, 0.2, 0.5], [0.1, 0.6, 0.3]]
+    )
+    ev = Evaluation(
+        keys=[f"k{i}" for i in range(5)],
+        identity_true=np.asarray([0, 0, 1, 2, 2]),
+        identity_names=["A", "B", "C"],
+        identity_scores=scores,
+    )
+    out = _metric("open_set_identification", fpir=[0.5], held_out=["C"], thresholds=[0.5])
+    values = out.compute(ev).values
+    assert values["dir_at_threshold_0p5"] == pytest.approx(2 / 3)
+    assert values["fpir_at_threshold_0p5"] == pytest.approx(1 / 2)
+    with pytest.raises(BiobenchError, match="plain numbers"):
+        _metric("open_set_identification", thresholds=["x"])

@@ -184,11 +184,21 @@ class OpenSetIdentificationMetric:
 
     Options: ``fpir`` (default ``[0.1, 0.01]``), ``held_out_fraction`` (default 0.5),
     ``held_out`` (explicit identity names, overrides the fraction), ``seed`` (default 0),
-    ``scores``, ``chunk_mb``.
+    ``scores``, ``chunk_mb``, ``thresholds`` (score thresholds T given by the caller: values
+    ``dir_at_threshold_<T>`` and ``fpir_at_threshold_<T>``, the detection-and-identification
+    rate at rank 1 and the false alarm rate at T; default none).
     """
 
     name = "open_set_identification"
-    OPTIONS = ("fpir", "held_out_fraction", "held_out", "seed", "scores", "chunk_mb")
+    OPTIONS = (
+        "fpir",
+        "held_out_fraction",
+        "held_out",
+        "seed",
+        "scores",
+        "chunk_mb",
+        "thresholds",
+    )
 
     def __init__(self, **options: Any) -> None:
         _check_options(self.name, options, self.OPTIONS)
@@ -205,6 +215,14 @@ class OpenSetIdentificationMetric:
                 f"metric '{self.name}': scores must be auto, embeddings or identity_scores"
             )
         self.chunk_bytes = int(float(options.get("chunk_mb", 64)) * 2**20)
+        try:
+            self.thresholds = [float(t) for t in options.get("thresholds", [])]
+            for t in self.thresholds:
+                mc.number_label(t)
+        except (TypeError, ValueError, BiobenchError):
+            raise BiobenchError(
+                f"metric '{self.name}': option 'thresholds' must be a list of plain numbers"
+            ) from None
 
     def _held_out_ids(self, evaluation: Evaluation, candidates: np.ndarray) -> np.ndarray:
         if self.held_out is not None:
@@ -286,6 +304,13 @@ class OpenSetIdentificationMetric:
                 "achieved_fpir": mc.finite_or_none(rates["fpir"]),
                 "note": rates["note"],
             }
+        for threshold in self.thresholds:
+            # A caller-given threshold: DIR (rank 1) and FPIR, Bob's false alarm rate.
+            label = mc.number_label(threshold)
+            at = mc.open_set_at_threshold(best[~mated], true_score[mated], rank[mated], threshold)
+            values[f"dir_at_threshold_{label}"] = at["dir"]
+            values[f"fpir_at_threshold_{label}"] = at["fpir"]
+            lower.add(f"fpir_at_threshold_{label}")
         details = {
             "scores": source,
             "rank": 1,
