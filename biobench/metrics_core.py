@@ -422,18 +422,23 @@ def descending_order(scores: np.ndarray) -> np.ndarray:
 
 def _best_threshold_sorted(ascending: np.ndarray, same: np.ndarray) -> float:
     """:func:`best_accuracy_threshold` of scores already sorted from low to high."""
-    if len(ascending) == 0:
+    n = len(ascending)
+    if n == 0:
         return -math.inf
-    # Last position of each distinct score; counts up to it are exact integers.
-    last = np.r_[np.flatnonzero(np.diff(ascending)), len(ascending) - 1]
+    # Last position of each distinct (finite) score; counts up to it are exact integers.
+    is_last = np.empty(n, dtype=bool)
+    np.not_equal(ascending[1:], ascending[:-1], out=is_last[:-1])
+    is_last[-1] = True
+    last = np.flatnonzero(is_last)
     pos = np.cumsum(same)[last]
-    neg = (last + 1) - pos
+    n_pos = int(pos[-1])
     # Candidate j (-1 .. m-1) puts the threshold just above values[j]: scores <= values[j] are
-    # rejected.  correct = negatives rejected + positives accepted.
-    correct = np.r_[0, neg] + (pos[-1] - np.r_[0, pos])
-    j = int(np.argmax(correct)) - 1  # argmax returns the first (lowest) best candidate
-    if j < 0:
-        return -math.inf
+    # rejected.  correct = negatives rejected + positives accepted: n_pos for j = -1, then
+    # neg[j] + n_pos - pos[j] with neg[j] = last[j] + 1 - pos[j].
+    correct = (last + 1 + n_pos) - 2 * pos
+    j = int(np.argmax(correct))  # the first (lowest) best candidate wins
+    if correct[j] <= n_pos:
+        return -math.inf  # j = -1 is at least as good
     if j == len(last) - 1:
         return math.inf
     # The midpoint of two distinct values; a tie of 0.0 and -0.0 is one value and either

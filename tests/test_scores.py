@@ -243,6 +243,73 @@ def test_dataset_folds_are_written_and_rescored(tmp_path) -> None:  # noqa: ANN0
     np.testing.assert_array_equal(sc.read_scores(written["verification_csv"]).fold, ev.pair_fold)
 
 
+def _per_fold_sort_threshold(scores: np.ndarray, same: np.ndarray) -> float:
+    """The k-fold threshold as computed before the one-sort version: np.unique per fold."""
+    values, inverse = np.unique(scores, return_inverse=True)
+    pos = np.bincount(inverse, weights=same, minlength=len(values))
+    neg = np.bincount(inverse, weights=~same, minlength=len(values))
+    neg_rejected = np.concatenate([[0.0], np.cumsum(neg)])
+    pos_accepted = same.sum() - np.concatenate([[0.0], np.cumsum(pos)])
+    j = int(np.argmax(neg_rejected + pos_accepted)) - 1
+    if j < 0:
+        return -np.inf
+    if j == len(values) - 1:
+        return np.inf
+    return float((values[j] + values[j + 1]) / 2.0)
+
+
+def _random_trials(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores with many ties (rounded, 0.0 and -0.0 mixed), labels and 2..10 folds."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 600))
+    same = rng.random(n) < rng.uniform(0.05, 0.95)
+    same[:2] = [True, False]
+    scores = np.round(rng.normal(size=n) + same, int(rng.integers(0, 3)))
+    scores[rng.random(n) < 0.1] = 0.0
+    scores[rng.random(n) < 0.1] = -0.0
+    folds = rng.integers(0, int(rng.integers(2, 11)), size=n)
+    folds[:2] = [0, 1]
+    return scores, same, folds
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_one_sort_kfold_is_bit_identical_to_a_sort_per_fold(seed: int) -> None:
+    scores, same, folds = _random_trials(seed)
+    accuracies, thresholds = mc.kfold_accuracy(scores, same, folds)
+    for i, fold in enumerate(np.unique(folds)):
+        train, test = folds != fold, folds == fold
+        expected = _per_fold_sort_threshold(scores[train], same[train])
+        assert thresholds[i] == expected  # exact, +-inf included
+        assert accuracies[i] == float(np.mean((scores[test] > expected) == same[test]))
+        # The same threshold whatever the order of the trials.
+        assert mc.best_accuracy_threshold(scores[train][::-1], same[train][::-1]) == expected
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_fta_kfold_is_bit_identical_to_a_sort_per_fold(seed: int) -> None:
+    scores, same, folds = _random_trials(seed)
+    rng = np.random.default_rng(seed + 1000)
+    scores[rng.random(len(scores)) < 0.2] = np.nan
+    if seed % 5 == 0:
+        scores[folds == 0] = np.nan  # a fold without any acquired trial
+    n = len(scores)
+    s = sc.score_set_from_lists(
+        ["a" if g else "b" for g in same],
+        ["a"] * n,
+        [f"t{i}" for i in range(n)],
+        scores,
+        fold=folds,
+    )
+    kfold = sc.score_set_metrics(s, ["verification"])["verification"]["details"]["kfold"]
+    acquired = ~np.isnan(scores)
+    for i, fold in enumerate(np.unique(folds)):
+        train, test = (folds != fold) & acquired, folds == fold
+        expected = _per_fold_sort_threshold(scores[train], same[train])
+        decision = acquired[test] & (np.nan_to_num(scores[test], nan=-np.inf) > expected)
+        assert kfold["fold_threshold"][i] == mc.finite_or_none(expected)  # None: +-inf
+        assert kfold["fold_accuracy"][i] == float(np.mean(decision == same[test]))
+
+
 def test_bob_file_says_no_folds(tmp_path) -> None:  # noqa: ANN001
     path = tmp_path / "v.scores"
     path.write_text("a a p1 0.9\na b p2 0.2\nb b p3 0.7\nb a p4 0.75\n")

@@ -76,8 +76,6 @@ def _fta_aware_verification(
     fta = np.isnan(score)
     acquired = ~fta
     n_gen, n_imp = int(genuine.sum()), int((~genuine).sum())
-    gen_acq = int((genuine & acquired).sum())
-    imp_acq = int((~genuine & acquired).sum())
     values: dict[str, float] = {
         "fta_count": float(fta.sum()),
         "fta_rate": float(fta.mean()),
@@ -86,32 +84,64 @@ def _fta_aware_verification(
         "n_genuine": n_gen,
         "n_impostor": n_imp,
         "fta": {
-            "genuine": n_gen - gen_acq,
-            "impostor": n_imp - imp_acq,
+            "genuine": n_gen - int((genuine & acquired).sum()),
+            "impostor": n_imp - int((~genuine & acquired).sum()),
             "convention": _FTA_CONVENTION,
         },
         "threshold_rule": "accept when score >= threshold",
     }
+    s, g = score[acquired], genuine[acquired]
+    order = mc.descending_order(s)  # the one sort the rates and the k-fold accuracy share
+    rates, nan_reasons = _fta_rates(s, g, order, n_gen, n_imp, far_targets)
+    values.update(rates)
+    if nan_reasons:
+        details["nan_reasons"] = nan_reasons
+    if folds is not None:
+        labels = np.unique(folds)
+        # FTA training trials are rejected at every threshold: a constant in the accuracy, so
+        # the best threshold is that of the acquired training trials.
+        thresholds = mc.kfold_thresholds(s, g, folds[acquired], labels, order)
+        accuracies = []
+        for fold, threshold in zip(labels, thresholds, strict=True):
+            test = folds == fold
+            decision = acquired[test] & (np.nan_to_num(score[test], nan=-math.inf) > threshold)
+            accuracies.append(float(np.mean(decision == genuine[test])))
+        kfold_values, details["kfold"] = mc.kfold_summary(
+            accuracies, thresholds, "same when score > threshold; an FTA is 'different'"
+        )
+        values.update(kfold_values)
+    return values, {"eer"}, details
+
+
+def _fta_rates(
+    s: np.ndarray,
+    g: np.ndarray,
+    order: np.ndarray,
+    n_gen: int,
+    n_imp: int,
+    far_targets: Sequence[float],
+) -> tuple[dict[str, float], dict[str, str]]:
+    """EER, AUC and TAR at FAR of the acquired trials ``s``/``g`` (sorted by ``order``), with
+    rates over all ``n_gen`` genuine and ``n_imp`` impostor trials: ``(values, nan_reasons)``."""
+    from biobench import metrics_core as mc
+
+    values: dict[str, float] = {}
     nan_reasons: dict[str, str] = {}
-    s = score[acquired]
-    g = genuine[acquired]
-    # Operating points over acquired trials, counts scaled to all trials (FTA = rejected).
-    order = np.argsort(-s, kind="stable")
-    s_sorted, g_sorted = s[order], g[order]
-    distinct = np.r_[np.flatnonzero(np.diff(s_sorted)), len(s_sorted) - 1] if len(s) else []
-    tp = np.r_[0, np.cumsum(g_sorted)[distinct]].astype(np.float64)
-    fp = np.r_[0, np.cumsum(~g_sorted)[distinct]].astype(np.float64)
-    thresholds = np.r_[math.inf, s_sorted[distinct]] if len(s) else np.asarray([math.inf])
+    if len(s):
+        fp, tp, thresholds = mc._roc_counts(s, g, order)  # the metric's exact integer counts
+    else:  # every trial failed to acquire: only the point at +inf
+        fp, tp, thresholds = np.zeros(1), np.zeros(1), np.asarray([math.inf])
     far, tar = fp / n_imp, tp / n_gen
     frr = 1.0 - tar
     crossed = np.flatnonzero(frr <= far)
     if len(crossed) == 0:
         values["eer"] = values["threshold_at_eer"] = math.nan
         nan_reasons["eer"] = (
-            f"FRR never falls to FAR: {n_gen - gen_acq} of {n_gen} genuine trials failed to acquire"
+            f"FRR never falls to FAR: {n_gen - int(g.sum())} of {n_gen} genuine trials failed "
+            "to acquire"
         )
     else:
-        i = int(crossed[0])
+        i = int(crossed[0])  # > 0: FRR = 1 > FAR = 0 at +inf
         d0, d1 = far[i - 1] - frr[i - 1], far[i] - frr[i]
         alpha = d0 / (d0 - d1)
         values["eer"] = float(far[i - 1] + alpha * (far[i] - far[i - 1]))
@@ -130,30 +160,4 @@ def _fta_aware_verification(
         j = int(np.flatnonzero(far <= target + 1e-9)[-1])
         values[f"tar_at_far_{label}"] = float(tar[j])
         values[f"threshold_at_far_{label}"] = float(thresholds[j])
-    if nan_reasons:
-        details["nan_reasons"] = nan_reasons
-    if folds is not None:
-        labels = np.unique(folds)
-        accuracies, fold_thresholds = [], []
-        for fold in labels:
-            test = folds == fold
-            train = ~test & acquired
-            # FTA training trials are rejected at every threshold: a constant in the accuracy,
-            # so the best threshold is that of the acquired training trials.
-            threshold = mc.best_accuracy_threshold(score[train], genuine[train])
-            decision = acquired[test] & (np.nan_to_num(score[test], nan=-math.inf) > threshold)
-            accuracies.append(float(np.mean(decision == genuine[test])))
-            fold_thresholds.append(threshold)
-        k = len(accuracies)
-        std = float(np.std(accuracies, ddof=1))
-        values[f"accuracy_{k}fold_mean"] = float(np.mean(accuracies))
-        values[f"accuracy_{k}fold_std"] = std
-        values[f"accuracy_{k}fold_sem"] = std / math.sqrt(k)
-        details["kfold"] = {
-            "n_folds": k,
-            "fold_accuracy": mc.json_list(accuracies),
-            "fold_threshold": mc.json_list(fold_thresholds),
-            "std_ddof": 1,
-            "decision_rule": "same when score > threshold; an FTA is 'different'",
-        }
-    return values, {"eer"}, details
+    return values, nan_reasons
