@@ -35,6 +35,8 @@ __all__ = [
     "RunRecord",
     "collect",
     "component_summary",
+    "record_status",
+    "verify_board",
     "legacy_reports",
     "load_records",
     "make_rows",
@@ -262,6 +264,10 @@ class MeasuredRow:
     fusion_full: str = ""
     optimizer_full: str = ""
     notes: list[str] = field(default_factory=list)
+    #: ``ok`` / ``differs`` / ``cannot check`` (see :func:`verify_board`); empty when not run.
+    verified: str = ""
+    #: What the verification found, in words (counts, or the values that differ).
+    verified_detail: str = ""
 
     @property
     def seeds(self) -> list[int]:
@@ -427,6 +433,8 @@ class Board:
     n_records: int
     #: Values that describe the test data, not a model (majority baselines): never compared.
     reference: set[str] = field(default_factory=set)
+    #: Checks of :func:`biobench.verify.verify_record` per record path (see :func:`verify_board`).
+    checks: dict[str, list[Any]] = field(default_factory=dict)
 
     def row(self, label: str) -> MeasuredRow | None:
         """The row shown as ``label`` (or whose key is ``label``), if any."""
@@ -495,3 +503,83 @@ def collect(
         n_records=len(records),
         reference=reference,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Verification
+# ---------------------------------------------------------------------------------------------
+
+VERIFIED_OK, VERIFIED_DIFFERS, VERIFIED_CANNOT = "ok", "differs", "cannot check"
+
+
+def _numbers(checks: Sequence[Any]) -> list[Any]:
+    # The checks that decide whether a published number is right: every metric value and the
+    # test split.  The protocol file's sha256 is a row note already ("protocol file changed
+    # since the run"); plugin versions are noted separately.
+    return [c for c in checks if c.item.startswith(("metric ", "split "))]
+
+
+def record_status(checks: Sequence[Any]) -> str:
+    """``differs`` when a metric or split check differs; ``ok`` when at least one metric was
+    recomputed and none differs; ``cannot check`` when no metric could be recomputed."""
+    numbers = _numbers(checks)
+    if any(c.status == VERIFIED_DIFFERS for c in numbers):
+        return VERIFIED_DIFFERS
+    if any(c.status == VERIFIED_OK and c.item.startswith("metric ") for c in numbers):
+        return VERIFIED_OK
+    return VERIFIED_CANNOT
+
+
+def verify_board(board: Board, output: Path) -> None:
+    """Check every record of the board's rows against its score files and mark the rows.
+
+    Each record goes through :func:`biobench.verify.verify_record` (metric values recomputed
+    from the score files, test split, plugin versions, protocol file).  A row is ``differs``
+    when any of its records has a metric value or split that differs (the values are named in
+    its notes), else ``cannot check`` when some record had no metric that could be recomputed
+    (old score files, none kept), else ``ok``.  "cannot check" is not a failure.  Installed
+    plugin versions that differ from a record's are noted, not counted against the row.
+    """
+    from biobench.verify import verify_record
+
+    for row in board.rows:
+        statuses = []
+        differing: list[str] = []
+        plugins: set[str] = set()
+        n_ok = n_cannot = 0
+        for record in row.records:
+            try:
+                checks = verify_record(Path(output) / record.path)
+            except BiobenchError as exc:
+                board.checks[record.path] = []
+                statuses.append(VERIFIED_CANNOT)
+                differing_reason = f"seed {record.seed}: {exc}"
+                row.notes.append(f"cannot verify {differing_reason}")
+                continue
+            board.checks[record.path] = checks
+            statuses.append(record_status(checks))
+            for c in _numbers(checks):
+                if c.status == VERIFIED_DIFFERS:
+                    differing.append(
+                        f"seed {record.seed} {c.item}: record {c.stored!r}, "
+                        f"recomputed {c.recomputed!r}"
+                    )
+                elif c.item.startswith("metric "):
+                    n_ok += c.status == VERIFIED_OK
+                    n_cannot += c.status != VERIFIED_OK
+            for c in checks:
+                if c.item.startswith("plugin ") and c.status == VERIFIED_DIFFERS:
+                    plugins.add(f"{c.item.split()[1]} {c.stored} (installed {c.recomputed})")
+        if VERIFIED_DIFFERS in statuses:
+            row.verified = VERIFIED_DIFFERS
+            row.verified_detail = "; ".join(differing)
+            row.notes.append("does not verify against its score files: " + "; ".join(differing))
+        else:
+            row.verified = VERIFIED_CANNOT if VERIFIED_CANNOT in statuses else VERIFIED_OK
+            row.verified_detail = (
+                f"{n_ok} metric value(s) recomputed from score files, {n_cannot} not recomputable"
+            )
+        if plugins:
+            row.notes.append(
+                "written by plugin versions other than installed: " + ", ".join(sorted(plugins))
+            )

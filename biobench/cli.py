@@ -472,7 +472,9 @@ def leaderboard() -> None:
     """Rebuild leaderboards from run records."""
 
 
-def _prepare_leaderboards(ctx: click.Context, output: Path, protocol_name: str | None) -> list:
+def _prepare_leaderboards(
+    ctx: click.Context, output: Path, protocol_name: str | None, *, verify: bool = True
+) -> list:
     """Every requested protocol's leaderboard computed in memory (nothing written)."""
     from biobench import leaderboard as lb
 
@@ -490,7 +492,7 @@ def _prepare_leaderboards(ctx: click.Context, output: Path, protocol_name: str |
             protocol = index.load(name)
         except BiobenchError:
             protocol = None  # records of a protocol file given by path: rebuild without it
-        built.append(lb.prepare(output, protocol, name))
+        built.append(lb.prepare(output, protocol, name, verify=verify))
     return built
 
 
@@ -509,9 +511,19 @@ def _prepare_leaderboards(ctx: click.Context, output: Path, protocol_name: str |
     type=click.Path(path_type=Path),
     help="Also write the leaderboard website (static, viewable offline) into this folder.",
 )
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Check every record against its score files for the 'verified' column.",
+)
 @click.pass_context
 def leaderboard_build(
-    ctx: click.Context, protocol_name: str | None, output: Path, html_dir: Path | None
+    ctx: click.Context,
+    protocol_name: str | None,
+    output: Path,
+    html_dir: Path | None,
+    verify: bool,
 ) -> None:
     """Rebuild OUTPUT/<protocol>.csv and .md from OUTPUT/runs/<protocol>/.
 
@@ -523,7 +535,7 @@ def leaderboard_build(
     """
     from biobench import leaderboard as lb
 
-    built = _prepare_leaderboards(ctx, output, protocol_name)
+    built = _prepare_leaderboards(ctx, output, protocol_name, verify=verify)
     for item in built:
         paths = lb.write(item)
         for kind, path in sorted(paths.items()):

@@ -36,7 +36,15 @@ from tabulate import tabulate
 from biobench import claims as claims_mod
 from biobench import plots
 from biobench.atomic import write_many
-from biobench.board import Board, MeasuredRow, RunRecord, collect, load_records
+from biobench.board import (
+    VERIFIED_DIFFERS,
+    Board,
+    MeasuredRow,
+    RunRecord,
+    collect,
+    load_records,
+    verify_board,
+)
 from biobench.board import as_float as _as_float
 from biobench.protocol import Protocol
 from biobench.stats import paired_comparison, summarize
@@ -84,6 +92,7 @@ def main_table(board: Board) -> pd.DataFrame:
             entry[f"{metric}_std"] = summary.std
             entry[f"{metric}_ci95"] = summary.ci95
         entry["missing_images"] = row.missing_images
+        entry["verified"] = row.verified
         entry["source"] = ""
         entry["notes"] = "; ".join(row.notes)
         records.append(entry)
@@ -107,13 +116,14 @@ def main_table(board: Board) -> pd.DataFrame:
             entry[f"{metric}_std"] = math.nan
             entry[f"{metric}_ci95"] = math.nan
         entry["missing_images"] = math.nan
+        entry["verified"] = ""
         entry["source"] = rep.get("source", "")
         entry["notes"] = rep.get("notes", "")
         records.append(entry)
     columns = ID_COLUMNS + ["seeds", *RUN_COLUMNS]
     for metric in metrics:
         columns += [f"{metric}_mean", f"{metric}_std", f"{metric}_ci95"]
-    columns += ["missing_images", "source", "notes", "best_in"]
+    columns += ["missing_images", "verified", "source", "notes", "best_in"]
     frame = pd.DataFrame(records, columns=columns)
     frame["best_in"] = best_in(board, frame)
     return frame
@@ -427,6 +437,7 @@ def markdown(
             row = rows[r["label"]]
             label = r["label"] + (" ⚠" if r["missing_images"] else "")
             label += " (overrides)" if row.overrides else ""
+            label += " ✗" if row.verified == VERIFIED_DIFFERS else ""
             cells = [label, r["dataset"], row.backbone, row.fusion, row.optimizer, r["tasks"]]
             cells.append(str(int(r["n_seeds"])))
             best = set(r["best_in"].split())
@@ -443,6 +454,16 @@ def markdown(
             ]
     else:
         lines.append("No measured runs yet for this protocol version.")
+    verified = [row.verified for row in board.rows if row.verified]
+    if verified:
+        counts = {s: verified.count(s) for s in ("ok", "cannot check", "differs")}
+        lines += [
+            "",
+            "Verification (`biobench verify`, metric values recomputed from each record's score "
+            f"files): {counts['ok']} row(s) ok, {counts['cannot check']} cannot be checked "
+            f"(score files too old or not kept; not a failure), {counts['differs']} differ"
+            + (" (marked ✗, see the notes)." if counts["differs"] else "."),
+        ]
     flagged = [row for row in board.rows if row.notes]
     if flagged:
         lines += ["", "Notes:", ""]
@@ -664,15 +685,21 @@ def prepare(
     protocol: Protocol | None,
     protocol_name: str,
     records: Sequence[RunRecord] | None = None,
+    *,
+    verify: bool = True,
 ) -> Built:
     """Compute the leaderboard of ``protocol_name`` in memory; nothing is written.
 
     :param records: the protocol's records already parsed (read from
         ``output/runs/<protocol_name>`` otherwise).
+    :param verify: check every record against its score files and fill the ``verified``
+        column (:func:`biobench.board.verify_board`); otherwise the column is empty.
     :raises BiobenchError: when there is nothing to build from or a record is unreadable.
     """
     output = Path(output)
     board = collect(output, protocol, protocol_name, records)
+    if verify:
+        verify_board(board, output)
     main = main_table(board)
     attributes = attribute_table(board)
     comparisons = comparison_table(board)
@@ -725,6 +752,8 @@ def build(
     protocol: Protocol | None,
     protocol_name: str,
     records: Sequence[RunRecord] | None = None,
+    *,
+    verify: bool = True,
 ) -> dict[str, Path]:
     """Rebuild the leaderboard of ``protocol_name`` from its run records under ``output``.
 
@@ -735,13 +764,14 @@ def build(
         in the records is current and there are no reported rows.
     :param protocol_name: the protocol's name (directory and file stem).
     :param records: the records already parsed (see :func:`prepare`).
+    :param verify: fill the ``verified`` column (see :func:`prepare`).
     :returns: the files written, keyed ``csv``, ``md``, ``attributes_csv``,
         ``attributes_md``, ``comparisons_csv``, ``regression_csv`` and ``plot_<kind>``
         (only those with content).
     :raises BiobenchError: when there is nothing to build from or a record is unreadable; nothing
         is written then.
     """
-    return write(prepare(output, protocol, protocol_name, records))
+    return write(prepare(output, protocol, protocol_name, records, verify=verify))
 
 
 def write(built: Built) -> dict[str, Path]:

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from biobench.atomic import write_bytes
-from biobench.board import Board, MeasuredRow, RunRecord
+from biobench.board import Board, MeasuredRow, RunRecord, record_status
 from biobench.comparison import compare_rows
 from biobench.errors import BiobenchError
 from biobench.site.svg import line_chart
@@ -250,6 +250,8 @@ def _row_view(built: Built, row: MeasuredRow, entry: Mapping[str, Any], page: st
         "overrides": row.overrides,
         "notes": row.notes,
         "missing_images": row.missing_images,
+        "verified": row.verified,
+        "verified_detail": row.verified_detail,
         "protocol_version": entry.get("protocol_version"),
         "image_size": entry.get("image_size"),
         "epochs": entry.get("epochs"),
@@ -761,6 +763,19 @@ def _protocol_pages(
                 charts=_curves(record),
                 scores=scores,
                 missing_scores=missing_scores,
+                checks=[
+                    {
+                        "item": c.item,
+                        "status": c.status,
+                        "stored": "" if c.stored is None else str(c.stored),
+                        "recomputed": "" if c.recomputed is None else str(c.recomputed),
+                        "reason": c.reason,
+                    }
+                    for c in board.checks.get(record.path, [])
+                ],
+                status=record_status(board.checks[record.path])
+                if board.checks.get(record.path)
+                else "",
                 configuration=json.dumps(record.run, indent=2, sort_keys=True),
                 extra=json.dumps(extra, indent=2, sort_keys=True) if extra else "",
             )

@@ -1,0 +1,67 @@
+"""The leaderboard's ``verified`` column: rows whose records do not verify are marked."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from biobench import leaderboard as lb
+from biobench.plugins import PluginManager
+from biobench.protocol import ProtocolIndex
+from biobench.site import build_site
+
+QUICK = Path(__file__).resolve().parents[1] / "leaderboards" / "runs" / "quick"
+
+
+def _build(output: Path, verify: bool = True) -> lb.Built:
+    protocol = ProtocolIndex(PluginManager().protocol_dirs()).load("quick")
+    built = lb.prepare(output, protocol, "quick", verify=verify)
+    lb.write(built)
+    return built
+
+
+def test_committed_quick_records_verify_or_cannot_be_checked(tmp_path: Path) -> None:
+    shutil.copytree(QUICK, tmp_path / "runs" / "quick")
+    _build(tmp_path)
+    table = pd.read_csv(tmp_path / "quick.csv").set_index("label")
+    # The fusion cases kept identification score files; attributes alone has none.
+    assert table.loc["case1-none", "verified"] == "ok"
+    assert table.loc["attributes-alone", "verified"] == "cannot check"
+    md = (tmp_path / "quick.md").read_text(encoding="utf-8")
+    assert "0 differ." in md and "✗" not in md
+
+
+def test_an_edited_record_is_marked_differs(tmp_path: Path) -> None:
+    shutil.copytree(QUICK, tmp_path / "runs" / "quick")
+    path = tmp_path / "runs" / "quick" / "case2-ground-truth" / "seed-1.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    stored = record["metrics"]["top1_accuracy"]
+    record["metrics"]["top1_accuracy"] = stored + 0.01  # a published number that is wrong
+    path.write_text(json.dumps(record), encoding="utf-8")
+    built = _build(tmp_path)
+    table = pd.read_csv(tmp_path / "quick.csv").set_index("label")
+    assert table.loc["case2-ground-truth", "verified"] == "differs"
+    assert table.loc["case1-none", "verified"] == "ok"
+    md = (tmp_path / "quick.md").read_text(encoding="utf-8")
+    assert "| case2-ground-truth ✗" in md
+    assert "1 differ (marked ✗" in md
+    assert "seed 1 metric top1_accuracy" in md
+    # The website shows the same status, and the run page lists the failing check.
+    site = build_site([built], tmp_path / "site")
+    page = (site.root / "p" / "quick" / "index.html").read_text(encoding="utf-8")
+    assert 'class="status-differs"' in page
+    run = (site.root / "p" / "quick" / "runs" / "case2-ground-truth" / "seed-1.html").read_text(
+        encoding="utf-8"
+    )
+    assert 'metric top1_accuracy</td><td class="status-differs">differs' in run
+
+
+def test_verification_can_be_skipped(tmp_path: Path) -> None:
+    shutil.copytree(QUICK, tmp_path / "runs" / "quick")
+    _build(tmp_path, verify=False)
+    table = pd.read_csv(tmp_path / "quick.csv", keep_default_na=False).set_index("label")
+    assert set(table["verified"]) == {""}
+    assert "Verification (" not in (tmp_path / "quick.md").read_text(encoding="utf-8")
