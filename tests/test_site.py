@@ -11,6 +11,10 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +23,7 @@ from biobench import leaderboard as lb
 from biobench.errors import BiobenchError
 from biobench.plugins import PluginManager
 from biobench.protocol import ProtocolIndex
-from biobench.site import SITE_MARKER, build_site
+from biobench.site import SITE_MARKER, build_site, make_server
 
 REPO = Path(__file__).resolve().parents[1]
 RUNS = REPO / "leaderboards" / "runs"
@@ -147,3 +151,147 @@ def _chromium() -> str | None:
         if found:
             return found
     return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    executable = _chromium()
+    if executable is None:
+        pytest.skip(
+            "no Chromium executable found (install Debian's 'chromium' package, as .ci/run "
+            "does, or set BIOBENCH_CHROMIUM)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # --no-sandbox: CI containers run as root, where Chromium's sandbox cannot start.
+        instance = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=["--no-sandbox"]
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def served(site: tuple[Path, list[lb.Built]]) -> Iterator[str]:
+    root, _ = site
+    server = make_server(root, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def _column(page: object, table: str, metric: str) -> list[str]:
+    """``data-v`` of a metric column's visible cells, top to bottom."""
+    return page.eval_on_selector(  # type: ignore[attr-defined]
+        f"#{table}",
+        """(t, metric) => {
+            const headers = Array.from(t.tHead.rows[0].cells);
+            const i = headers.findIndex((h) => h.dataset.metric === metric);
+            return Array.from(t.tBodies[0].rows).filter((r) => !r.hidden)
+                .map((r) => r.cells[i].dataset.v);
+        }""",
+        metric,
+    )
+
+
+def test_browse_sort_filter_and_follow_a_run(
+    browser: object, served: str, site: tuple[Path, list[lb.Built]]
+) -> None:
+    _, built = site
+    quick = next(b for b in built if b.board.name == "quick")
+    page = browser.new_page()  # type: ignore[attr-defined]
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    page.goto(served + "index.html")
+    assert page.title() == "biobench leaderboards"
+    page.click("#protocols a:text-is('quick')")
+    page.wait_for_url("**/p/quick/index.html")
+
+    # Sort by top-1 accuracy: first click puts the best first, the next reverses; rows without
+    # a value stay last either way.
+    header = "#measured th[data-metric='top1_accuracy']"
+    page.click(header)
+    values = _column(page, "measured", "top1_accuracy")
+    numbers = [float(v) for v in values if v]
+    assert numbers == sorted(numbers, reverse=True) and len(numbers) >= 3
+    assert values[len(numbers) :] == [""] * (len(values) - len(numbers))
+    means = quick.main.set_index("label")["top1_accuracy_mean"]
+    best = max(
+        quick.board.rows, key=lambda r: -1.0 if means[r.label] != means[r.label] else means[r.label]
+    )
+    first_row = page.eval_on_selector("#measured tbody tr", "r => r.dataset.key")
+    assert first_row == best.key
+    page.click(header)
+    values = _column(page, "measured", "top1_accuracy")
+    numbers = [float(v) for v in values if v]
+    assert numbers == sorted(numbers)
+
+    # Filter by fusion: only the rows of that fusion stay visible.
+    page.select_option("select[data-filter='fusion_name']", "predicted")
+    visible = page.eval_on_selector_all(
+        "#measured tbody tr", "rows => rows.filter((r) => !r.hidden).map((r) => r.dataset.key)"
+    )
+    assert visible == [r.key for r in quick.board.rows if r.fusion_name == "predicted"]
+    assert len(visible) >= 1
+    page.select_option("select[data-filter='fusion_name']", "")
+    assert len(page.locator("#measured tbody tr:not([hidden])").all()) == len(quick.board.rows)
+
+    # Follow a row's link to its run page and find the record's protocol sha256 there.
+    row = next(r for r in quick.board.rows if r.key == visible[0])
+    page.click(f"tr[data-key='{row.key}'] td:first-child a")
+    page.wait_for_url(f"**/p/quick/runs/{row.records[0].label}/seed-{row.records[0].seed}.html")
+    sha = row.records[0].data["protocol"]["sha256"]
+    assert page.text_content("#protocol-sha256").strip() == sha
+
+    # Comparison picker: A/B to a precomputed page.
+    page.go_back()
+    page.select_option("form.compare-picker select[name='a']", quick.board.rows[0].key)
+    page.select_option("form.compare-picker select[name='b']", quick.board.rows[1].key)
+    page.click("form.compare-picker button")
+    page.wait_for_url("**/p/quick/compare/*.html")
+    assert page.locator("#comparison tbody tr").count() >= 1
+
+    assert not errors, errors
+    outside = [url for url in requests if not url.startswith(served)]
+    assert not outside, f"requests outside the site: {outside}"
+    assert any(url.endswith("static/site.js") for url in requests)
+    page.close()
+
+
+def test_leaderboard_serve_prints_its_url_and_serves_the_site(tmp_path: Path) -> None:
+    _committed_runs(tmp_path)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "biobench",
+            "leaderboard",
+            "serve",
+            "--protocol",
+            "quick",
+            "--output",
+            str(tmp_path),
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, line + process.stderr.read()  # type: ignore[union-attr]
+        with urllib.request.urlopen(match.group(0) + "p/quick/index.html", timeout=30) as reply:
+            assert b"Leaderboard: quick" in reply.read()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    # Tables in the output folder were not rewritten by serve.
+    assert not (tmp_path / "quick.csv").exists()

@@ -59,7 +59,7 @@ from biobench.stats import summarize
 if TYPE_CHECKING:  # pragma: no cover
     from biobench.leaderboard import Built
 
-__all__ = ["MAX_ALL_PAIRS", "SITE_MARKER", "SiteResult", "build_site", "serve"]
+__all__ = ["MAX_ALL_PAIRS", "SITE_MARKER", "SiteResult", "build_site", "make_server", "serve"]
 
 SITE_MARKER = ".biobench-site"
 #: Protocols with at most this many rows get a comparison page for every pair of rows.
@@ -808,19 +808,26 @@ def _write(dest: Path, files: Mapping[str, bytes]) -> SiteResult:
 # ---------------------------------------------------------------------------------------------
 
 
-def serve(root: Path, port: int = 8000, host: str = "127.0.0.1", announce: Any = print) -> None:
-    """Serve ``root`` over HTTP on ``host:port`` until interrupted (``port`` 0: any free port).
+def make_server(root: Path, port: int = 8000, host: str = "127.0.0.1") -> Any:
+    """An HTTP server for the static files under ``root`` (not yet serving).
 
-    Only the loopback interface by default: the site is for local viewing.
+    :raises BiobenchError: when ``host:port`` cannot be bound (e.g. the port is taken).
     """
     import functools
 
     handler = functools.partial(_QuietHandler, directory=str(root))
     try:
-        server = http.server.ThreadingHTTPServer((host, port), handler)
+        return http.server.ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
         raise BiobenchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    with server:
+
+
+def serve(root: Path, port: int = 8000, host: str = "127.0.0.1", announce: Any = print) -> None:
+    """Serve ``root`` over HTTP on ``host:port`` until interrupted (``port`` 0: any free port).
+
+    Only the loopback interface by default: the site is for local viewing.
+    """
+    with make_server(root, port, host) as server:
         announce(f"Serving {root} at http://{host}:{server.server_address[1]}/ (Ctrl-C stops)")
         server.serve_forever()
 
