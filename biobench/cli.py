@@ -958,12 +958,29 @@ def data_check(
     show_default=True,
     help="Identification: how several gallery items of one identity give its score.",
 )
+@click.option(
+    "--convention",
+    type=click.Choice(["biobench", "bob"]),
+    default="biobench",
+    show_default=True,
+    help="Verification: bob places EER, TAR@FAR and AUC by bob.measure's rules (docs/metrics.md).",
+)
+@click.option(
+    "--eval",
+    "eval_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Verification: thresholds chosen on SCORE_FILE (dev) applied to this file (eval), "
+    "with the expected performance curve.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def score(
     score_file: Path,
     metrics: str | None,
     option_pairs: tuple[str, ...],
     aggregate: str,
+    convention: str,
+    eval_file: Path | None,
     as_json: bool,
 ) -> None:
     """Compute metrics from a score file (Bob 4-/5-column or biobench CSV).
@@ -992,7 +1009,24 @@ def score(
     if names is None or "identification" not in names:
         if not (names is None and scores.kind in ("identification", "nn_identification")):
             options.pop("aggregate")
+    verification = names is None and scores.kind not in (
+        "identification",
+        "nn_identification",
+        "attributes",
+    )
+    if convention != "biobench" and (verification or (names and "verification" in names)):
+        options["convention"] = convention
     result = score_set_metrics(scores, names, options)
+    if eval_file is not None:
+        from biobench.metrics_core import dev_eval
+
+        if not eval_file.is_file():
+            raise BiobenchError(f"no such score file: {eval_file}")
+        evaluation = read_scores(eval_file)
+        dev_values, _, dev_details = dev_eval(
+            scores.score, scores.genuine, evaluation.score, evaluation.genuine
+        )
+        result["dev_eval"] = {"values": dev_values, "details": dev_details, "notes": []}
     values: dict[str, float] = {}
     notes: list[str] = []
     for name, output in result.items():

@@ -1086,36 +1086,48 @@ def min_dcf(
     return float(dcf[i] / default), float(thresholds[i]), float(dcf[i])
 
 
+def _roc_hull(counts: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Indices of the ROC points on the ROC convex hull, from (0, 0) to (N_i, N_g) in counts.
+
+    The upper hull of the points (false accepts, true accepts), found by removing, pass after
+    pass, every point that does not lie strictly above the chord of its two neighbours (a
+    point that fails this is never a hull vertex, and a chain without such points is
+    convex).  Counts are exact integers, so the test is exact; each pass is vectorised.
+    """
+    fps, tps, _ = counts
+    idx = np.arange(len(fps))
+    while len(idx) > 2:
+        x, y = fps[idx], tps[idx]
+        above = (y[1:-1] - y[:-2]) * (x[2:] - x[:-2]) > (y[2:] - y[:-2]) * (x[1:-1] - x[:-2])
+        if above.all():
+            break
+        idx = np.r_[idx[0], idx[1:-1][above], idx[-1]]
+    return idx
+
+
 def rocch_eer(
     scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
 ) -> float:
     """EER of the ROC convex hull (ROCCH-EER, as the Bosaris toolkit computes it).
 
-    The lower convex hull of the operating points in the (FAR, FRR) plane (tied genuine and
-    impostor scores give a straight segment between the points before and after the tie) is
-    the ROC of the best mixtures of thresholds; the ROCCH-EER is where it crosses FAR = FRR.
-    It never exceeds the step-curve EER and does not depend on how ties are broken.
+    The convex hull of the operating points (tied genuine and impostor scores give a straight
+    segment between the points before and after the tie) is the ROC of the best mixtures of
+    thresholds; the ROCCH-EER is where it crosses FAR = FRR.  It never exceeds the
+    step-curve EER and does not depend on how ties are broken.
     """
-    far, frr, _ = operating_points(scores, genuine, counts)
-    # Points in order of increasing FAR (and decreasing FRR): the threshold order.
-    hull: list[tuple[float, float]] = []
-    for x, y in zip(far.tolist(), frr.tolist(), strict=True):
-        while len(hull) >= 2:
-            (x0, y0), (x1, y1) = hull[-2], hull[-1]
-            # Drop the middle point unless it lies strictly below the chord (a convex turn).
-            if (x1 - x0) * (y - y0) - (y1 - y0) * (x - x0) <= 0:
-                hull.pop()
-            else:
-                break
-        hull.append((x, y))
-    for (x0, y0), (x1, y1) in zip(hull, hull[1:], strict=False):
-        d0, d1 = x0 - y0, x1 - y1
-        if d0 <= 0.0 <= d1:
-            if d1 == d0:
-                return float(x0)
-            t = -d0 / (d1 - d0)
-            return float(x0 + t * (x1 - x0))
-    raise AssertionError("the hull runs from (0, 1) to (1, 0), so it crosses FAR = FRR")
+    if counts is None:
+        scores, genuine = _check_binary(scores, genuine)
+        counts = _roc_counts(scores, genuine)
+    hull = _roc_hull(counts)
+    fps, tps, _ = counts
+    far = fps[hull] / fps[-1]
+    frr = (tps[-1] - tps[hull]) / tps[-1]
+    d = far - frr  # rises from -1 at (0, 1) to +1 at (1, 0) along the hull
+    i = int(np.flatnonzero(d >= 0.0)[0])
+    if d[i] == 0.0:
+        return float(far[i])
+    t = -d[i - 1] / (d[i] - d[i - 1])
+    return float(far[i - 1] + t * (far[i] - far[i - 1]))
 
 
 def cllr(scores: np.ndarray, genuine: np.ndarray) -> float:
@@ -1137,26 +1149,35 @@ def _cllr(llr: np.ndarray, genuine: np.ndarray) -> float:
     return float((miss + false_alarm) / 2.0)
 
 
-def min_cllr(scores: np.ndarray, genuine: np.ndarray) -> float:
+def min_cllr(
+    scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
+) -> float:
     """Cllr after the optimal monotone calibration (the PAV algorithm), in bits.
 
-    The pool-adjacent-violators algorithm (scikit-learn's ``IsotonicRegression``; tied scores
-    are pooled) fits the non-decreasing posterior P(genuine | score) that best explains the
-    labels; its log-odds minus the log-odds of the empirical prior N_g / (N_g + N_i) are the
-    calibrated LLRs, and minCllr is their Cllr.  Cllr - minCllr is the calibration loss.
+    The pool-adjacent-violators algorithm fits the non-decreasing posterior P(genuine | score)
+    that best explains the labels (tied scores pooled); its blocks are the segments of the ROC
+    convex hull, each with posterior p = genuine / trials in the block.  The calibrated LLR of
+    a block is logit(p) - logit(N_g / (N_g + N_i)) (the empirical prior), and minCllr is the
+    Cllr of those LLRs over all trials.  Cllr - minCllr is the calibration loss.  (Computed
+    from the hull rather than with scikit-learn's isotonic regression, which gives the same
+    blocks, so that re-scoring needs no scikit-learn; tested against it.)
     """
-    from sklearn.isotonic import IsotonicRegression
-
-    scores, genuine = _check_binary(scores, genuine)
-    posterior = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True).fit_transform(
-        scores, genuine.astype(np.float64)
-    )
-    prior = float(genuine.mean())
+    if counts is None:
+        scores, genuine = _check_binary(scores, genuine)
+        counts = _roc_counts(scores, genuine)
+    fps, tps, _ = counts
+    hull = _roc_hull(counts)
+    block_g, block_i = np.diff(tps[hull]), np.diff(fps[hull])
+    n_g, n_i = tps[-1], fps[-1]
     with np.errstate(divide="ignore"):
-        llr = np.log(posterior) - np.log1p(-posterior) - math.log(prior / (1.0 - prior))
-    # PAV gives posterior 0 only to bins of impostors and 1 only to bins of genuine trials,
-    # whose costs log2(1 + e^-+inf) are 0: the infinities are exact, not overflow.
-    return _cllr(llr, genuine)
+        llr = np.log(block_g) - np.log(block_i) - math.log(n_g / n_i)
+    # A block without impostors has LLR +inf and costs its genuine trials log2(1 + e^-inf) = 0;
+    # without genuine trials, -inf and 0 for its impostors: the infinities are exact.
+    ln2 = math.log(2.0)
+    g, i = block_g > 0, block_i > 0
+    miss = np.sum(block_g[g] * np.logaddexp(0.0, -llr[g])) / n_g
+    false_alarm = np.sum(block_i[i] * np.logaddexp(0.0, llr[i])) / n_i
+    return float((miss + false_alarm) / (2.0 * ln2))
 
 
 def precision_recall_at(scores: np.ndarray, genuine: np.ndarray, threshold: float) -> dict:
@@ -1180,7 +1201,7 @@ def precision_recall_at(scores: np.ndarray, genuine: np.ndarray, threshold: floa
 
 def average_precision(
     scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
-) -> tuple[float, dict[str, list[float | None]]]:
+) -> tuple[float, dict[str, np.ndarray]]:
     """``(ap, curve)``: average precision and the precision-recall curve.
 
     AP = sum over thresholds of (R_k - R_(k-1)) * P_k (the step rule of scikit-learn's
@@ -1194,12 +1215,7 @@ def average_precision(
     precision = tps[1:] / (tps[1:] + fps[1:])
     recall = tps[1:] / tps[-1]
     ap = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-    curve = {
-        "recall": json_list(recall),
-        "precision": json_list(precision),
-        "threshold": json_list(thresholds[1:]),
-    }
-    return ap, curve
+    return ap, {"recall": recall, "precision": precision, "threshold": thresholds[1:]}
 
 
 def open_set_at_threshold(
@@ -1352,7 +1368,10 @@ def dev_eval(
     values: dict[str, float] = {}
     lower: set[str] = set()
     chosen = dev_thresholds(dev_scores, dev_genuine, far_targets, p_targets, c_miss, c_fa)
+    notes: dict[str, str] = {}
     for name, threshold in chosen.items():
+        if math.isnan(threshold):
+            notes[f"threshold_dev_{name}"] = "the DEV set has too few trials for this criterion"
         dev_far, dev_frr = rates_at(dev_scores, dev_genuine, threshold)
         far, frr = rates_at(eval_scores, eval_genuine, threshold)
         values |= {
@@ -1382,6 +1401,8 @@ def dev_eval(
             "hter_eval": json_list(epc_hter),
         },
     }
+    if notes:
+        details["nan_reasons"] = notes
     return values, lower, details
 
 
@@ -1434,7 +1455,7 @@ def verification_figures(
         )
         lower.add(label)
     values["rocch_eer"] = rocch_eer(scores, genuine, counts)
-    values["min_cllr"] = min_cllr(scores, genuine)
+    values["min_cllr"] = min_cllr(scores, genuine, counts)
     if scores_are_llr:
         values["cllr"] = cllr(scores, genuine)
         lower.add("cllr")
@@ -1447,9 +1468,9 @@ def verification_figures(
         if math.isnan(prf["precision"]):
             notes[f"precision_at_threshold_{label}"] = "no trial scores >= the threshold"
     lower |= {"min_hter", "rocch_eer", "min_cllr"}
-    keep = downsample_indices(np.asarray(curve["recall"], dtype=float), 200)
+    keep = downsample_indices(curve["recall"], 200)
     details: dict[str, Any] = {
-        "precision_recall": {k: [v[i] for i in keep] for k, v in curve.items()},
+        "precision_recall": {k: json_list(v[keep]) for k, v in curve.items()},
         "dcf_costs": {"c_miss": c_miss, "c_fa": c_fa, "normalised": True},
         "cllr": "scores taken as natural-log likelihood ratios"
         if scores_are_llr

@@ -117,6 +117,25 @@ def test_min_cllr_is_calibration_free(seed: int) -> None:
     assert mc.min_cllr(np.exp(scores), genuine) == pytest.approx(minimum, abs=1e-12)
 
 
+def _min_cllr_isotonic(scores, genuine):  # noqa: ANN001, ANN202
+    """minCllr the textbook way: isotonic regression per trial, then Cllr of the LLRs."""
+    p = IsotonicRegression(y_min=0, y_max=1).fit_transform(scores, genuine.astype(float))
+    prior = genuine.mean()
+    with np.errstate(divide="ignore"):
+        llr = np.log(p) - np.log1p(-p) - math.log(prior / (1 - prior))
+    cost_g = np.logaddexp(0, -llr[genuine]).mean()
+    cost_i = np.logaddexp(0, llr[~genuine]).mean()
+    return (cost_g + cost_i) / (2 * math.log(2))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_min_cllr_matches_isotonic_regression(seed: int) -> None:
+    scores, genuine = _trials(seed, 25, 70, ties=seed % 2 == 0)
+    assert mc.min_cllr(scores, genuine) == pytest.approx(
+        _min_cllr_isotonic(scores, genuine), abs=1e-12
+    )
+
+
 def test_min_cllr_separated_is_zero_and_all_tied_is_one() -> None:
     genuine = np.asarray([1, 1, 0, 0, 0], bool)
     assert mc.min_cllr(np.asarray([5.0, 6, 1, 2, 3]), genuine) == pytest.approx(0.0, abs=1e-12)

@@ -25,7 +25,21 @@ from biobench.scores.verification import verification_values
 #: Metrics ``score_file`` can compute, by kind of score file.
 SCORE_FILE_METRICS = ("verification", "identification", "attributes")
 #: Score-file options :func:`score_set_metrics` accepts.
-SCORE_OPTIONS = ("far", "k", "max_rank", "threshold", "aggregate")
+SCORE_OPTIONS = (
+    "far",
+    "k",
+    "max_rank",
+    "threshold",
+    "aggregate",
+    "convention",
+    # The verification metric's further figures (biobench.metrics_core.verification_figures).
+    "frr",
+    "p_target",
+    "c_miss",
+    "c_fa",
+    "thresholds",
+    "scores_are_llr",
+)
 
 
 def _attribute_values(
@@ -115,7 +129,38 @@ def score_set_metrics(
             from biobench import metrics_core as mc
 
             far = _as_list(opts.get("far", mc.DEFAULT_FAR_TARGETS), float, "far")
-            values, lower, details, notes = verification_values(scores, far)
+            convention = str(opts.get("convention", "biobench"))
+            if convention == "bob":  # bob.measure's threshold rules (biobench.metrics_bob)
+                from biobench.metrics_bob import bob_verification
+
+                values, lower, details = bob_verification(scores.score, scores.genuine, far)
+                notes = ["convention bob: bob.measure's rules, NaN scores removed (pooled FTA)"]
+            elif convention == "biobench":
+                values, lower, details, notes = verification_values(scores, far)
+            else:
+                raise BiobenchError(f"convention must be 'biobench' or 'bob', got {convention!r}")
+            if not np.isnan(scores.score).any():
+                # The verification metric's further figures, with its option defaults.
+                extra, extra_lower, extra_details = mc.verification_figures(
+                    scores.score,
+                    scores.genuine,
+                    far,
+                    _as_list(opts.get("frr", [0.01]), float, "frr"),
+                    _as_list(opts.get("p_target", [0.01]), float, "p_target"),
+                    float(opts.get("c_miss", 1.0)),
+                    float(opts.get("c_fa", 1.0)),
+                    [float(t) for t in opts.get("thresholds", [])],
+                    bool(opts.get("scores_are_llr", False)),
+                )
+                extra = {k: v for k, v in extra.items() if k not in values}  # bob's stay
+                values.update(extra)
+                lower = set(lower) | (extra_lower & set(extra))
+                reasons = details.get("nan_reasons", {}) | extra_details.pop("nan_reasons", {})
+                details.update(extra_details)
+                if reasons:
+                    details["nan_reasons"] = reasons
+            else:
+                notes.append("FTA present: FRR at FAR, min HTER, min DCF and the like not computed")
             result[name] = {"values": values, "lower_is_better": sorted(lower)}
         elif name == "identification":
             ks = sorted(set(_as_list(opts.get("k", (1, 5)), int, "k")))
