@@ -22,6 +22,7 @@ to reach) are left out of a summary; ``n`` counts the finite values that were us
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -73,6 +74,13 @@ class Summary:
         return out
 
 
+@functools.lru_cache(maxsize=1024)
+def t_critical(df: int, level: float = 0.95) -> float:
+    """Two-sided Student t critical value ``t((1 + level) / 2, df)``, cached: leaderboards ask
+    for the same few degrees of freedom tens of thousands of times."""
+    return float(scipy_stats.t.ppf((1.0 + level) / 2.0, df=df))
+
+
 def summarize(values: Iterable[float]) -> Summary:
     """Summarise ``values`` (one per seed); non-finite values are ignored.
 
@@ -94,8 +102,7 @@ def summarize(values: Iterable[float]) -> Summary:
     if n < 2:
         return Summary(n, mean, math.nan, math.nan, math.nan)
     sem = std / math.sqrt(n)
-    t_crit = float(scipy_stats.t.ppf(0.975, df=n - 1))
-    return Summary(n, mean, std, sem, t_crit * sem)
+    return Summary(n, mean, std, sem, t_critical(n - 1) * sem)
 
 
 @dataclass(frozen=True)
@@ -124,8 +131,7 @@ class PairedComparison:
         """Half-width of the 95 % t interval of the mean difference (NaN for n < 2)."""
         if self.n < 2 or not math.isfinite(self.std_difference):
             return math.nan
-        t_crit = float(scipy_stats.t.ppf(0.975, df=self.n - 1))
-        return t_crit * self.std_difference / math.sqrt(self.n)
+        return t_critical(self.n - 1) * self.std_difference / math.sqrt(self.n)
 
     @property
     def ci95_low(self) -> float:
