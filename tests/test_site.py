@@ -7,6 +7,7 @@ skip, saying why, only when no Chromium executable can be found.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -295,3 +296,34 @@ def test_leaderboard_serve_prints_its_url_and_serves_the_site(tmp_path: Path) ->
         process.wait(timeout=30)
     # Tables in the output folder were not rewritten by serve.
     assert not (tmp_path / "quick.csv").exists()
+
+
+def test_run_page_curves_and_untrusted_score_paths(tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    shutil.copytree(RUNS / "quick" / "case1-none", output / "runs" / "quick" / "case1-none")
+    (tmp_path / "secret.txt").write_text("not for the site", encoding="utf-8")
+    path = output / "runs" / "quick" / "case1-none" / "seed-0.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    epochs = len(record["losses"]["identity"])
+    record["train_accuracy"] = {
+        "identity": [min(1.0, 0.1 * k) for k in range(epochs)],
+        "attributes": [0.5] * epochs,
+    }
+    # A record is untrusted input: a score file listed outside its folder is not copied.
+    record["artifacts"]["scores"]["stolen"] = "../../../../secret.txt"
+    path.write_text(json.dumps(record), encoding="utf-8")
+    built = _prepare(output)
+    site = build_site(built, tmp_path / "site")
+    page = (site.root / "p" / "quick" / "runs" / "case1-none" / "seed-0.html").read_text(
+        encoding="utf-8"
+    )
+    assert "training loss per epoch" in page and "training accuracy per epoch" in page
+    # Two accuracy series, one polyline each, drawn on a 0..1 axis.
+    chart = page[page.index("training accuracy per epoch") :]
+    assert chart.count("<polyline") >= 2 and ">identity</text>" in chart
+    assert "../../../../secret.txt" in page and "not found beside it" in page
+    assert not any(f.endswith("secret.txt") for f in site.files)
+    other = (site.root / "p" / "quick" / "runs" / "case1-none" / "seed-1.html").read_text(
+        encoding="utf-8"
+    )
+    assert "training accuracy per epoch" not in other  # legacy record: no accuracy curves
