@@ -150,6 +150,94 @@ def load_checkpoint(where: Checkpointing, device: torch.device, log: Callable[[s
     return saved
 
 
+class EpochTotals:
+    """Per-task loss sums, correct predictions and counted predictions of one epoch, kept on
+    the device (read once, at the end of the epoch)."""
+
+    def __init__(self, tasks: list[str], device: torch.device) -> None:
+        self.tasks = tasks
+        self.sums = torch.zeros(3 * len(tasks) + 1, device=device)
+
+    def add_loss(self, task: str, loss: torch.Tensor, images: int) -> None:
+        self.sums[self.tasks.index(task)] += loss.detach().float() * images
+
+    def add_accuracy(self, task: str, correct: torch.Tensor, counted: torch.Tensor | int) -> None:
+        k, n = self.tasks.index(task), len(self.tasks)
+        self.sums[n + k] += correct.detach()
+        self.sums[2 * n + k] += counted.detach() if isinstance(counted, torch.Tensor) else counted
+
+    def add_images(self, images: int) -> None:
+        self.sums[-1] += images
+
+    def read(self, ctx: RunContext) -> tuple[dict[str, float], dict[str, float]]:
+        """Mean loss and training accuracy per task (one host synchronisation)."""
+        totals = all_reduce_sum(self.sums, ctx.dist).tolist()
+        n, count = len(self.tasks), max(totals[-1], 1.0)
+        losses = {t: totals[k] / count for k, t in enumerate(self.tasks)}
+        accuracy = {
+            t: totals[n + k] / totals[2 * n + k] if totals[2 * n + k] else math.nan
+            for k, t in enumerate(self.tasks)
+        }
+        return losses, accuracy
+
+
+def make_closure(
+    net: torch.nn.Module,
+    ctx: RunContext,
+    weights: dict[str, float],
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    totals: EpochTotals,
+) -> Callable[..., dict[str, torch.Tensor]]:
+    """The optimizer's closure for one batch: task losses of the branches asked for.
+
+    Training accuracy is counted the first time each task's logits are computed in the step
+    (an alternating optimizer calls the closure once per task).
+    """
+    x, y_id, y_attr = batch
+    counted: set[str] = set()
+
+    def closure(tasks_wanted: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        wanted = [t for t in (tasks_wanted or weights) if t in weights]
+        with ctx.accel.autocast(ctx.device):
+            out = net(x, y_attr, wanted)
+        losses: dict[str, torch.Tensor] = {}
+        if "attributes" in wanted and out.attribute_logits is not None:
+            logits = out.attribute_logits.float()
+            losses["attributes"] = attribute_loss(logits, y_attr)
+            if "attributes" not in counted:
+                counted.add("attributes")
+                known = ~torch.isnan(y_attr)
+                right = (logits.argmax(-1).float() == y_attr) & known
+                totals.add_accuracy("attributes", right.sum(), known.sum())
+        if "identity" in wanted and out.identity_logits is not None:
+            logits = out.identity_logits.float()
+            losses["identity"] = F.cross_entropy(logits, y_id)
+            if "identity" not in counted:
+                counted.add("identity")
+                totals.add_accuracy("identity", (logits.argmax(-1) == y_id).sum(), len(y_id))
+        return losses
+
+    return closure
+
+
+def _check_finite(
+    losses: dict[str, float], spec: RunSpec, seed: int, epoch: int, where: Checkpointing, done: int
+) -> None:
+    bad = [t for t, v in losses.items() if not math.isfinite(v)]
+    if not bad:
+        return
+    kept = (
+        f"the checkpoint of epoch {done} was kept at {where.path}"
+        if done and where.path.exists()
+        else "no checkpoint was kept"
+    )
+    raise Diverged(
+        f"run '{spec.label}' seed {seed} diverged: the {', '.join(bad)} loss is "
+        f"{losses[bad[0]]} in epoch {epoch}; no record was written, {kept} (lower the "
+        f"learning rate?)"
+    )
+
+
 def train(
     ctx: RunContext,
     model: ComposedModel,
@@ -164,7 +252,7 @@ def train(
     """Train for the protocol's budget; checkpoint each epoch; resume from the last one."""
     from torch.utils.data.distributed import DistributedSampler
 
-    device, dist_ctx, accel = ctx.device, ctx.dist, ctx.accel
+    device, dist_ctx = ctx.device, ctx.dist
     training = spec.training
     tasks = [t for t in training["tasks"] if t in model.task_parameters()]
     weights = {t: float(training["task_weights"].get(t, 1.0)) for t in tasks}
@@ -177,21 +265,8 @@ def train(
         data.attributes[prepared.train][:, prepared.attribute_columns].astype(np.float32)
     ).to(device)
     batcher = Batcher.for_model(model, ctx)
-    state = TrainState(losses={t: [] for t in tasks}, accuracy={t: [] for t in tasks})
     generator = torch.Generator().manual_seed(seed)
-
-    saved = load_checkpoint(checkpointing, device, ctx.log)
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        state = TrainState(
-            epoch=saved["epoch"],
-            losses=saved["losses"],
-            accuracy=saved.get("accuracy") or {t: [] for t in tasks},
-        )
-        generator.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])
-
+    state = _resume(checkpointing, ctx, model, optimizer, generator, tasks)
     net: torch.nn.Module = model
     if dist_ctx.enabled:
         # find_unused_parameters: alternating optimizers back-propagate one task at a time.
@@ -219,84 +294,32 @@ def train(
         leave=False,
         file=sys.stderr,
     )
-    # Per task: loss sum, correct predictions, predictions counted; then the image count.
-    n_tasks = len(tasks)
     model.train()
     with maybe_profile(profile_dir, device) as prof:
         for epoch in range(state.epoch, epochs):
             sampler.set_epoch(epoch)
             order = torch.tensor(list(iter(sampler)), dtype=torch.long)
-            sums = torch.zeros(3 * n_tasks + 1, device=device)
+            totals = EpochTotals(tasks, device)
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
                 flip = None
                 if training["augment"]:
                     flip = (torch.rand(len(idx), generator=generator) < 0.5).to(device)
-                x = batcher(images[idx], flip)
                 idx_dev = idx.to(device, non_blocking=True)
-                y_id = identities[idx_dev]
-                y_attr = attributes[idx_dev]
-                seen: set[str] = set()
-
-                def closure(
-                    tasks_wanted: Sequence[str] | None = None,
-                    x: torch.Tensor = x,
-                    y_id: torch.Tensor = y_id,
-                    y_attr: torch.Tensor = y_attr,
-                    seen: set[str] = seen,
-                    sums: torch.Tensor = sums,
-                ) -> dict[str, torch.Tensor]:
-                    wanted = [t for t in (tasks_wanted or weights) if t in weights]
-                    with accel.autocast(device):
-                        out = net(x, y_attr, wanted)
-                    losses: dict[str, torch.Tensor] = {}
-                    if "attributes" in wanted and out.attribute_logits is not None:
-                        logits = out.attribute_logits.float()
-                        losses["attributes"] = attribute_loss(logits, y_attr)
-                        if "attributes" not in seen:
-                            seen.add("attributes")
-                            k = tasks.index("attributes")
-                            known = ~torch.isnan(y_attr)
-                            right = (logits.argmax(-1).float() == y_attr) & known
-                            sums[n_tasks + k] += right.sum().detach()
-                            sums[2 * n_tasks + k] += known.sum().detach()
-                    if "identity" in wanted and out.identity_logits is not None:
-                        logits = out.identity_logits.float()
-                        losses["identity"] = F.cross_entropy(logits, y_id)
-                        if "identity" not in seen:
-                            seen.add("identity")
-                            k = tasks.index("identity")
-                            sums[n_tasks + k] += (logits.argmax(-1) == y_id).sum().detach()
-                            sums[2 * n_tasks + k] += len(y_id)
-                    return losses
-
-                used = optimizer.step(closure)
-                for k, t in enumerate(tasks):
-                    if t in used:
-                        sums[k] += used[t].detach().float() * len(idx)
-                sums[-1] += len(idx)
+                batch = (batcher(images[idx], flip), identities[idx_dev], attributes[idx_dev])
+                used = optimizer.step(make_closure(net, ctx, weights, batch, totals))
+                for task in tasks:
+                    if task in used:
+                        totals.add_loss(task, used[task], len(idx))
+                totals.add_images(len(idx))
                 bar.update(1)
                 if prof is not None:
                     prof.step()
-            totals = all_reduce_sum(sums, dist_ctx).tolist()  # one synchronisation per epoch
-            count = max(totals[-1], 1.0)
-            epoch_losses = {t: totals[k] / count for k, t in enumerate(tasks)}
-            bad = [t for t, v in epoch_losses.items() if not math.isfinite(v)]
-            if bad:
-                kept = (
-                    f"the checkpoint of epoch {state.epoch} was kept at {checkpointing.path}"
-                    if state.epoch and checkpointing.path.exists()
-                    else "no checkpoint was kept"
-                )
-                raise Diverged(
-                    f"run '{spec.label}' seed {seed} diverged: the {', '.join(bad)} loss is "
-                    f"{epoch_losses[bad[0]]} in epoch {epoch + 1}; no record was written, {kept}"
-                    f" (lower the learning rate?)"
-                )
-            for k, t in enumerate(tasks):
+            epoch_losses, accuracy = totals.read(ctx)
+            _check_finite(epoch_losses, spec, seed, epoch + 1, checkpointing, state.epoch)
+            for t in tasks:
                 state.losses[t].append(epoch_losses[t])
-                counted = totals[2 * n_tasks + k]
-                state.accuracy[t].append(totals[n_tasks + k] / counted if counted else math.nan)
+                state.accuracy[t].append(accuracy[t])
             state.epoch = epoch + 1
             bar.set_postfix({t: f"{v:.3f}" for t, v in epoch_losses.items()})
             if checkpointing.enabled and training.get("checkpoint", True) and dist_ctx.is_main:
@@ -305,3 +328,26 @@ def train(
             on_epoch(state.epoch, epoch_losses)
     bar.close()
     return state
+
+
+def _resume(
+    where: Checkpointing,
+    ctx: RunContext,
+    model: Any,
+    optimizer: Any,
+    generator: torch.Generator,
+    tasks: list[str],
+) -> TrainState:
+    """The state to start from: the saved one when resuming this configuration, else fresh."""
+    saved = load_checkpoint(where, ctx.device, ctx.log)
+    if saved is None:
+        return TrainState(losses={t: [] for t in tasks}, accuracy={t: [] for t in tasks})
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    generator.set_state(saved["generator"])
+    torch.set_rng_state(saved["torch_rng"])
+    return TrainState(
+        epoch=saved["epoch"],
+        losses=saved["losses"],
+        accuracy=saved.get("accuracy") or {t: [] for t in tasks},
+    )
