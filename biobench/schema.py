@@ -1,0 +1,258 @@
+"""The protocol schema: every key a protocol file may hold, its type and range, and defaults.
+
+Unknown keys, wrong types and out-of-range numbers are :class:`ProtocolError` naming the file
+and the key.  :func:`validate` walks a value against a schema node.
+"""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+from typing import Any
+
+from biobench.errors import ProtocolError
+
+# A schema node is: a type (str, int, float, bool), a tuple of allowed literal strings,
+# ("list", node), ("dict", node) for free keys with typed values, ("table", {key: node}) for a
+# strict table, "any" for a free-form options table, or ("union", node, node).
+ANY = "any"
+
+
+def _table(**keys: Any) -> tuple[str, dict[str, Any]]:
+    return ("table", keys)
+
+
+def _number(
+    kind: type,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> tuple[Any, ...]:
+    """A number of ``kind`` within bounds (a range node of the schema)."""
+    return ("range", kind, low, high, low_open, high_open)
+
+
+POSITIVE_INT = _number(int, 1)
+NON_NEGATIVE_INT = _number(int, 0)
+
+
+SPLIT = _table(
+    rule=("per_identity", "dataset", "file"),
+    train_fraction=_number(float, 0, 1, low_open=True, high_open=True),
+    seed=NON_NEGATIVE_INT,
+    path=str,
+)
+DATASET = _table(
+    name=str,
+    options=ANY,
+    attributes=("union", ("all", "identity", "none"), ("list", str)),
+    fusion_attributes=("union", ("identity", "all", "none"), ("list", str)),
+    split=SPLIT,
+    min_images_per_identity=POSITIVE_INT,
+    max_identities=_number(int, 2),
+    # Image preprocessing from the "preprocessing" registry; absent means "box" with no
+    # options (biobench.data.DEFAULT_PREPROCESSING), kept out of DEFAULTS so that the
+    # configuration hash of every run written before the key existed is unchanged.
+    preprocessing=str,
+    preprocessing_options=ANY,
+)
+#: Where a run's initial weights come from: another run of the protocol (same seed) or a local
+#: safetensors file (relative to the protocol file).  Parameters are copied by name and shape.
+INIT = _table(from_run=str, weights=str)
+MODEL = _table(
+    init=INIT,
+    backbone=str,
+    backbone_options=ANY,
+    image_size=POSITIVE_INT,
+    hidden=POSITIVE_INT,
+    dropout=_number(float, 0, 1, high_open=True),
+    fusion=str,
+    fusion_options=ANY,
+)
+TRAINING = _table(
+    epochs=POSITIVE_INT,
+    batch_size=POSITIVE_INT,
+    optimizer=str,
+    optimizer_options=ANY,
+    tasks=("list", ("attributes", "identity")),
+    task_weights=("dict", _number(float, 0)),
+    augment=bool,
+    checkpoint=bool,
+)
+EVALUATION = _table(
+    batch_size=POSITIVE_INT,
+    embedding=("identity_hidden", "trunk"),
+)
+METRIC = ("union", str, _table(name=str, options=ANY))
+RUN = _table(
+    label=str,
+    description=str,
+    requires=("list", str),
+    dataset=DATASET,
+    model=MODEL,
+    training=TRAINING,
+    evaluation=EVALUATION,
+    metrics=("list", METRIC),
+    seeds=("list", NON_NEGATIVE_INT),
+)
+REPORTED = _table(
+    label=str,
+    source=str,
+    notes=str,
+    backbone=str,
+    fusion=str,
+    tasks=("list", str),
+    metrics=("dict", float),
+)
+#: A claim the protocol's runs are meant to support: run ``better`` beats run ``than`` on
+#: ``metric`` (evaluated by :mod:`biobench.claims`; it changes no number).
+CLAIM = _table(metric=str, better=str, than=str, note=str)
+PROTOCOL = _table(
+    name=str,
+    version=int,
+    description=str,
+    citation=str,
+    extends=str,
+    dataset=DATASET,
+    model=MODEL,
+    training=TRAINING,
+    evaluation=EVALUATION,
+    metrics=("list", METRIC),
+    seeds=("list", NON_NEGATIVE_INT),
+    runs=("list", RUN),
+    reported=("list", REPORTED),
+    claims=("list", CLAIM),
+)
+REQUIRED = ("name", "version", "dataset")
+
+DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "citation": "",
+    "dataset": {
+        "options": {},
+        "attributes": "all",
+        "fusion_attributes": "identity",
+        "split": {"rule": "per_identity", "train_fraction": 0.8, "seed": 0},
+        "min_images_per_identity": 2,
+    },
+    "model": {
+        "backbone": "vgg16",
+        "backbone_options": {},
+        "image_size": 64,
+        "hidden": 4096,
+        "dropout": 0.0,
+        "fusion": "none",
+        "fusion_options": {},
+    },
+    "training": {
+        "epochs": 10,
+        "batch_size": 32,
+        "optimizer": "modified_adamax",
+        "optimizer_options": {},
+        "tasks": ["attributes", "identity"],
+        "task_weights": {},
+        "augment": False,
+        "checkpoint": True,
+    },
+    "evaluation": {"batch_size": 256, "embedding": "identity_hidden"},
+    "metrics": ["identification", "attributes"],
+    "seeds": [0],
+}
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+
+
+def _describe(node: Any) -> str:
+    if isinstance(node, type):
+        return _TYPE_NAMES[node]
+    if isinstance(node, tuple) and node and node[0] == "range":
+        _, kind, low, high, low_open, high_open = node
+        if high is None:
+            return f"{_TYPE_NAMES[kind]} {'>' if low_open else '>='} {low:g}"
+        return (
+            f"{_TYPE_NAMES[kind]} in {'(' if low_open else '['}{low:g}, {high:g}"
+            f"{')' if high_open else ']'}"
+        )
+    if isinstance(node, tuple) and node and node[0] == "union":
+        return " or ".join(_describe(n) for n in node[1:])
+    if isinstance(node, tuple) and node and node[0] in ("list", "dict", "table"):
+        return {"list": "a list", "dict": "a table", "table": "a table"}[node[0]]
+    if isinstance(node, tuple):
+        return "one of " + ", ".join(repr(v) for v in node)
+    return "a table"
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    for t, name in _TYPE_NAMES.items():
+        if isinstance(value, t):
+            return name
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def validate(value: Any, node: Any, source: str, key: str) -> None:
+    """Check ``value`` against schema ``node``; raise :class:`ProtocolError` naming ``key``."""
+    if node == ANY:
+        if not isinstance(value, dict):
+            raise ProtocolError(source, key, f"expected a table, got {_type_name(value)}")
+        return
+    if isinstance(node, type):
+        ok = isinstance(value, node) and not (node is not bool and isinstance(value, bool))
+        if node is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            raise ProtocolError(
+                source, key, f"expected {_describe(node)}, got {_type_name(value)} {value!r}"
+            )
+        return
+    kind = node[0]
+    if kind == "range":
+        _, number, low, high, low_open, high_open = node
+        validate(value, number, source, key)
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            raise ProtocolError(source, key, f"expected {_describe(node)}, got {value!r}")
+        return
+    if kind == "union":
+        errors = []
+        for option in node[1:]:
+            try:
+                validate(value, option, source, key)
+                return
+            except ProtocolError as exc:
+                errors.append(exc)
+        raise ProtocolError(source, key, f"expected {_describe(node)}, got {value!r}")
+    if kind == "list":
+        if not isinstance(value, list):
+            raise ProtocolError(source, key, f"expected a list, got {_type_name(value)}")
+        for i, item in enumerate(value):
+            validate(item, node[1], source, f"{key}[{i}]")
+        return
+    if kind == "dict":
+        if not isinstance(value, dict):
+            raise ProtocolError(source, key, f"expected a table, got {_type_name(value)}")
+        for k, v in value.items():
+            validate(v, node[1], source, f"{key}.{k}")
+        return
+    if kind == "table":
+        if not isinstance(value, dict):
+            raise ProtocolError(source, key, f"expected a table, got {_type_name(value)}")
+        keys = node[1]
+        for k, v in value.items():
+            sub = f"{key}.{k}" if key else k
+            if k not in keys:
+                close = get_close_matches(k, list(keys), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ProtocolError(source, sub, f"unknown key{hint}")
+            validate(v, keys[k], source, sub)
+        return
+    # tuple of literal strings
+    if value not in node:
+        raise ProtocolError(source, key, f"expected {_describe(node)}, got {value!r}")
