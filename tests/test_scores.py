@@ -69,6 +69,38 @@ def test_write_scores_round_trip(tmp_path) -> None:  # noqa: ANN001
     assert keys == ev.keys and sc.split_sha256(keys) == sc.split_sha256(ev.keys)
 
 
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 1000])
+def test_chunked_reading_keeps_every_key_and_identity(tmp_path, monkeypatch, chunk_rows) -> None:  # noqa: ANN001
+    import biobench.scores.read as read
+
+    # Keys repeat across chunks and between the probe and reference columns; a Bob name is
+    # percent-encoded in two ways.
+    rows = [
+        ("a", "a", "k1", "0.5", "k2", "0"),
+        ("a", "b", "k3", "0.25", "k1", "1"),
+        ("b", "b", "k2", "nan", "k3", "0"),
+        ("c d", "a", "k4", "0.75", "k2", "1"),
+        ("a", "c d", "k1", "-0.0", "k4", "0"),
+    ]
+    csv_path = tmp_path / "v.csv"
+    csv_path.write_text(
+        "claimed_id,real_id,test_label,score,reference_label,fold\n"
+        + "".join(",".join(r) + "\n" for r in rows)
+    )
+    bob_path = tmp_path / "v.scores"
+    bob_path.write_text("c%20d a k4 0.75\nc%20%64 a k5 0.5\na a k1 0.5\n")  # %64 is 'd'
+    monkeypatch.setattr(read, "CHUNK_ROWS", chunk_rows)
+    s = sc.read_scores(csv_path)
+    assert s.claimed_id == [r[0] for r in rows] and s.real_id == [r[1] for r in rows]
+    assert s.test_label == [r[2] for r in rows] and s.reference_label == [r[4] for r in rows]
+    assert sorted(s.labels.tolist()) == ["k1", "k2", "k3", "k4"]  # one code per key
+    np.testing.assert_array_equal(s.fold, [int(r[5]) for r in rows])
+    np.testing.assert_array_equal(s.score, [float(r[3]) for r in rows])
+    b = sc.read_scores(bob_path)
+    assert b.claimed_id == ["c d", "c d", "a"] and b.test_label == ["k4", "k5", "k1"]
+    assert sorted(b.ids.tolist()) == ["a", "c d"]
+
+
 def test_scores_are_written_exactly(tmp_path) -> None:  # noqa: ANN001
     ev = make_evaluation()
     written = sc.write_scores(ev, tmp_path)

@@ -106,10 +106,17 @@ def test_an_edited_score_line_differs(run_dir: Path, tmp_path: Path) -> None:
     path = record.parent / "seed-0-scores" / "verification.csv"
     lines = path.read_text().splitlines()
     header = next(i for i, x in enumerate(lines) if x.startswith("claimed_id,"))
-    fields = lines[header + 1].split(",")
-    column = lines[header].split(",").index("score")
-    fields[column] = repr(float(fields[column]) - 0.5)
-    lines[header + 1] = ",".join(fields)
+    names = lines[header].split(",")
+    column = names.index("score")
+    rows = [line.split(",") for line in lines[header + 1 :]]
+    # A genuine pair now scores below every impostor pair: the AUC must change, whatever the
+    # run's scores were (a tiny run may separate the classes perfectly).
+    lowest = min(float(r[column]) for r in rows)
+    i = next(
+        i for i, r in enumerate(rows) if r[names.index("claimed_id")] == r[names.index("real_id")]
+    )
+    rows[i][column] = repr(lowest - 0.5)
+    lines[header + 1 :] = [",".join(r) for r in rows]
     path.write_text("\n".join(lines) + "\n")
     result = _verify(str(record), "--json")
     assert result.exit_code == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -81,28 +82,66 @@ class _Malformed(Exception):
     """The fast reader met something it cannot read: the slow reader names the line."""
 
 
+@dataclass
+class _ChunkedCodes:
+    """A group of string columns read in chunks: codes into the chunks' uniques, concatenated.
+
+    Each chunk's column is factorised (hashing, no sort) into codes and the chunk's uniques.
+    :meth:`merge` factorises the uniques of all chunks and columns of the group (such as
+    ``claimed_id`` and ``real_id``, which share one vocabulary) once more, in reading order,
+    which gives the group's vocabulary in first-seen order and maps every chunk's codes to it.
+    Memory holds codes, not one string per row, and no Python loop runs per distinct string.
+    """
+
+    columns: Sequence[str]
+    uniques: list[np.ndarray] = field(default_factory=list)
+    parts: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    n_uniques: int = 0
+
+    def add(self, column: str, values: np.ndarray) -> None:
+        import pandas as pd
+
+        local, chunk_uniques = pd.factorize(values)
+        if len(local) and local.min() < 0:
+            raise _Malformed(column)  # a missing field
+        # Codes into the group's uniques of all chunks so far, concatenated.
+        self.parts.setdefault(column, []).append((local + self.n_uniques).astype(np.int32))
+        self.uniques.append(chunk_uniques)
+        self.n_uniques += len(chunk_uniques)
+
+    def merge(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``(vocabulary, int32 codes by column)``; the chunks' codes are released."""
+        import pandas as pd
+
+        seen = np.concatenate(self.uniques) if self.uniques else np.zeros(0, object)
+        self.uniques = []
+        remap, vocabulary = pd.factorize(seen)  # first-seen order, as the chunks were read
+        remap = remap.astype(np.int32)
+        codes = {}
+        for c in self.columns:
+            chunks = self.parts.pop(c, [])
+            codes[c] = remap[np.concatenate(chunks)] if chunks else np.zeros(0, np.int32)
+        return np.asarray(vocabulary, dtype=object), codes
+
+
 def _read_table(
     path: Path,
     columns: list[str] | None,
     groups: Mapping[str, Sequence[str]],
     numeric: Mapping[str, Any],
     **kwargs: Any,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
+) -> tuple[dict[str, _ChunkedCodes], dict[str, np.ndarray], int]:
     """Read a whitespace/CSV table in chunks with pandas' C parser.
 
-    String columns become int32 codes.  Each chunk's column is factorised (hashing, no sort)
-    into codes and the chunk's uniques; at the end the uniques of all chunks and of all columns
-    of a group (such as ``claimed_id`` and ``real_id``, which share one vocabulary) are
-    factorised once more, in reading order, which gives the group's vocabulary in first-seen
-    order and maps every chunk's codes to it.  Memory holds codes, not one string per row, and
-    no Python loop runs per distinct string.
-
-    :returns: ``(vocabularies by group, columns by name, number of rows)``.
+    :returns: ``(string columns by group, numeric columns by name, number of rows)``.
     :raises _Malformed: on any parser error or missing field.
     """
     import pandas as pd
 
     dtype = {c: object for cols in groups.values() for c in cols} | dict(numeric)
+    strings = {g: _ChunkedCodes(cols) for g, cols in groups.items()}
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in numeric}
+    n = 0
     try:
         reader = pd.read_csv(
             path,
@@ -114,47 +153,26 @@ def _read_table(
             dtype=dtype,
             **kwargs,
         )
-        uniques: dict[str, list[np.ndarray]] = {g: [] for g in groups}
-        n_uniques = dict.fromkeys(groups, 0)
-        parts: dict[str, list[np.ndarray]] = {c: [] for c in dtype}
-        n = 0
         for chunk in reader:
             n += len(chunk)
             for group, cols in groups.items():
                 for c in cols:
-                    local, chunk_uniques = pd.factorize(chunk[c].to_numpy(dtype=object))
-                    if len(local) and local.min() < 0:
-                        raise _Malformed(c)  # a missing field
-                    # Codes into the group's uniques of all chunks so far, concatenated.
-                    parts[c].append((local + n_uniques[group]).astype(np.int32))
-                    uniques[group].append(chunk_uniques)
-                    n_uniques[group] += len(chunk_uniques)
+                    strings[group].add(c, chunk[c].to_numpy(dtype=object))
             for c in numeric:
                 parts[c].append(chunk[c].to_numpy())
     except _Malformed:
         raise
     except Exception as exc:  # noqa: BLE001 - any parser error: find and name the bad line
         raise _Malformed(str(exc)) from None
-    out = {
-        c: np.concatenate(parts.pop(c)) if parts[c] else np.zeros(0, numeric[c]) for c in numeric
-    }
-    vocab_arrays: dict[str, np.ndarray] = {}
-    for group, cols in groups.items():
-        seen = np.concatenate(uniques.pop(group)) if uniques[group] else np.zeros(0, object)
-        remap, vocabulary = pd.factorize(seen)  # first-seen order, as the chunks were read
-        vocab_arrays[group] = np.asarray(vocabulary, dtype=object)
-        remap = remap.astype(np.int32)
-        for c in cols:
-            codes = parts.pop(c)
-            out[c] = remap[np.concatenate(codes)] if codes else np.zeros(0, np.int32)
-    return vocab_arrays, out, n
+    out = {c: np.concatenate(p) if p else np.zeros(0, numeric[c]) for c, p in parts.items()}
+    return strings, out, n
 
 
 def _read_bob(path: Path, fmt: str) -> ScoreSet:
     columns = BOB_COLUMNS[fmt]
     labels_group = ["test_label"] + (["model_label"] if fmt == "bob5" else [])
     try:
-        vocabs, cols, n = _read_table(
+        strings, cols, n = _read_table(
             path,
             columns,
             {"ids": ["claimed_id", "real_id"], "labels": labels_group},
@@ -168,16 +186,20 @@ def _read_bob(path: Path, fmt: str) -> ScoreSet:
         return _read_bob_slow(path, fmt)
     if n == 0:
         raise DataError(f"{path}: the score file holds no trials")
-    ids, (claimed, real) = decoded(vocabs["ids"], cols["claimed_id"], cols["real_id"])
-    labels, label_codes = decoded(vocabs["labels"], *(cols[c] for c in labels_group))
-    return ScoreSet(
+    names, id_codes = strings["ids"].merge()
+    ids, (claimed, real) = decoded(names, id_codes["claimed_id"], id_codes["real_id"])
+
+    def samples() -> dict[str, Any]:
+        vocabulary, codes = strings.pop("labels").merge()
+        labels, (probe, *item) = decoded(vocabulary, *(codes[c] for c in labels_group))
+        return {"labels": labels, "probe": probe, "reference": None, "item": next(iter(item), None)}
+
+    return ScoreSet.with_deferred_samples(
+        samples,
         ids,
-        labels,
         claimed,
         real,
-        label_codes[0],
         np.asarray(cols["score"], dtype=np.float64),
-        item=label_codes[1] if fmt == "bob5" else None,
         path=path,
         format=fmt,
     )
@@ -259,7 +281,7 @@ def _read_csv(path: Path, metadata: dict[str, str], skipped: int) -> ScoreSet:
     grouped = {c for cols in groups.values() for c in cols}
     groups |= {f"extra:{c}": [c] for c in string_cols if c not in grouped}
     try:
-        vocabs, table, n = _read_table(
+        strings, table, n = _read_table(
             path, None, groups, numeric, sep=",", header=0, skiprows=skipped
         )
     except _Malformed:
@@ -276,40 +298,38 @@ def _read_csv(path: Path, metadata: dict[str, str], skipped: int) -> ScoreSet:
         "kind": kind if kind in KINDS else None,
     }
     if attributes:
-        labels, probe = vocabs["labels"], table["test_label"]
-        names, attr = vocabs["attributes"], table["attribute"]
+        labels, label_codes = strings["labels"].merge()
+        names, attribute_codes = strings["attributes"].merge()
         empty = np.zeros(len(score), np.int32)
         return ScoreSet(
             np.asarray([], dtype=object),
             labels,
             empty,
             empty,
-            probe,
+            label_codes["test_label"],
             score,
-            attribute=attr,
+            attribute=attribute_codes["attribute"],
             attribute_names=names,
             truth=np.asarray(table["truth"], dtype=np.float64),
             **{**common, "kind": "attributes"},
         )
-    ids, claimed, real = vocabs["ids"], table["claimed_id"], table["real_id"]
-    labels = vocabs["labels"]
-    by_name = {c: table[c] for c in label_cols}
+    ids, id_codes = strings["ids"].merge()
+
+    def samples() -> dict[str, Any]:
+        labels, codes = strings.pop("labels").merge()
+        return {
+            "labels": labels,
+            "probe": codes["test_label"],
+            "reference": codes.get("reference_label"),
+            "item": codes.get("gallery_label"),
+        }
+
+    if "gallery_label" in header and common["rows"] is None:
+        common["rows"] = "item"
     fold = np.asarray(table["fold"], dtype=np.int64) if "fold" in header else None
-    out = ScoreSet(
-        ids,
-        labels,
-        claimed,
-        real,
-        by_name["test_label"],
-        score,
-        reference=by_name.get("reference_label"),
-        fold=fold,
-        item=by_name.get("gallery_label"),
-        **common,
+    return ScoreSet.with_deferred_samples(
+        samples, ids, id_codes["claimed_id"], id_codes["real_id"], score, fold=fold, **common
     )
-    if out.item is not None and out.rows is None:
-        out.rows = "item"
-    return out
 
 
 def _csv_slow_error(path: Path, header: list[str], skipped: int) -> None:

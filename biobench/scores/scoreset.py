@@ -2,46 +2,114 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 
-@dataclass
+def _sample_codes(name: str, doc: str) -> property:
+    """A property over the sample-key columns, which a reader may resolve on first use."""
+
+    def get(self: ScoreSet) -> Any:
+        return self._samples()[name]
+
+    def set_(self: ScoreSet, value: Any) -> None:
+        self._samples()[name] = value
+
+    return property(get, set_, doc=doc)
+
+
 class ScoreSet:
     """Trials of a score file, columnar.
 
     Identities and labels are integer codes into the vocabularies ``ids`` and ``labels``
     (``claimed`` and ``real`` share ``ids``; ``probe``, ``reference`` and ``item`` share
     ``labels``), so ten million trials take a few hundred MB.
+
+    The sample-key columns (``labels``, ``probe``, ``reference``, ``item``) of a set read from
+    a file are merged into one vocabulary on first use (:meth:`with_deferred_samples`):
+    verification needs only the identities, scores and folds, and merging millions of unique
+    keys costs more than the metrics.
     """
 
-    ids: np.ndarray  # object [n_ids]: identity names
-    labels: np.ndarray  # object [n_labels]: sample keys
-    claimed: np.ndarray  # int32 [n]
-    real: np.ndarray  # int32 [n]
-    probe: np.ndarray  # int32 [n]: the test sample (test_label)
-    score: np.ndarray  # float64 [n]; NaN = failure to acquire
-    kind: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-    #: First image of each verification pair (CSV), codes into ``labels``.
-    reference: np.ndarray | None = None
-    #: Verification fold of each pair (CSV), int64.
-    fold: np.ndarray | None = None
-    #: Gallery item of each row (Bob 5-column ``model_label`` / CSV ``gallery_label``).
-    item: np.ndarray | None = None
-    #: ``identity``, ``item`` or None (undeclared: detected from the rows).
-    rows: str | None = None
-    path: Path | None = None
-    #: ``bob4``, ``bob5``, ``csv`` or ``memory``.
-    format: str = "memory"
-    #: Attribute files only: attribute name codes and truths (0/1/NaN).
-    attribute: np.ndarray | None = None
-    attribute_names: np.ndarray | None = None
-    truth: np.ndarray | None = None
+    labels = _sample_codes("labels", "object [n_labels]: sample keys")
+    probe = _sample_codes("probe", "int32 [n]: the test sample (test_label), codes into labels")
+    reference = _sample_codes(
+        "reference", "int32 [n] or None: first image of each verification pair (CSV)"
+    )
+    item = _sample_codes(
+        "item", "int32 [n] or None: gallery item (Bob 5-column model_label / CSV gallery_label)"
+    )
+
+    def __init__(
+        self,
+        ids: np.ndarray,
+        labels: np.ndarray | None,
+        claimed: np.ndarray,
+        real: np.ndarray,
+        probe: np.ndarray | None,
+        score: np.ndarray,
+        *,
+        kind: str | None = None,
+        metadata: dict[str, str] | None = None,
+        reference: np.ndarray | None = None,
+        fold: np.ndarray | None = None,
+        item: np.ndarray | None = None,
+        rows: str | None = None,
+        path: Path | None = None,
+        format: str = "memory",
+        attribute: np.ndarray | None = None,
+        attribute_names: np.ndarray | None = None,
+        truth: np.ndarray | None = None,
+    ) -> None:
+        self.ids = ids  # object [n_ids]: identity names
+        self.claimed = claimed  # int32 [n]
+        self.real = real  # int32 [n]
+        self.score = score  # float64 [n]; NaN = failure to acquire
+        self.kind = kind
+        self.metadata = {} if metadata is None else metadata
+        #: Verification fold of each pair (CSV), int64.
+        self.fold = fold
+        #: ``identity``, ``item`` or None (undeclared: detected from the rows).
+        self.rows = rows
+        self.path = path
+        #: ``bob4``, ``bob5``, ``csv`` or ``memory``.
+        self.format = format
+        #: Attribute files only: attribute name codes and truths (0/1/NaN).
+        self.attribute = attribute
+        self.attribute_names = attribute_names
+        self.truth = truth
+        self._resolve: Callable[[], dict[str, Any]] | None = None
+        self._sample_columns: dict[str, Any] | None = {
+            "labels": labels,
+            "probe": probe,
+            "reference": reference,
+            "item": item,
+        }
+
+    @classmethod
+    def with_deferred_samples(
+        cls,
+        resolve: Callable[[], dict[str, Any]],
+        ids: np.ndarray,
+        claimed: np.ndarray,
+        real: np.ndarray,
+        score: np.ndarray,
+        **kwargs: Any,
+    ) -> ScoreSet:
+        """A set whose sample-key columns ``resolve()`` returns (keys ``labels``, ``probe``,
+        ``reference``, ``item``) the first time one of them is used."""
+        out = cls(ids, None, claimed, real, None, score, **kwargs)
+        out._sample_columns, out._resolve = None, resolve
+        return out
+
+    def _samples(self) -> dict[str, Any]:
+        if self._sample_columns is None:
+            assert self._resolve is not None
+            self._sample_columns, self._resolve = self._resolve(), None
+        return self._sample_columns
 
     def __len__(self) -> int:
         return len(self.score)
