@@ -1,0 +1,249 @@
+"""``biobench score``, ``verify``, ``reproduce`` and ``export``: re-checking recorded runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from biobench.cli import CONTEXT, _manager, _options, cli
+from biobench.errors import BiobenchError
+
+# ---------------------------------------------------------------------------------------------
+# score
+# ---------------------------------------------------------------------------------------------
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("score_file", type=click.Path(path_type=Path))
+@click.option(
+    "--metrics",
+    default=None,
+    help="Comma-separated: verification, identification, attributes "
+    "(default: the CSV's kind, else verification).",
+)
+@click.option(
+    "-o",
+    "--option",
+    "option_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Metric options (repeatable): far=0.001, k=[1,5], max_rank=20, threshold=0.5.",
+)
+@click.option(
+    "--aggregate",
+    type=click.Choice(["max", "mean"]),
+    default="max",
+    show_default=True,
+    help="Identification: how several gallery items of one identity give its score.",
+)
+@click.option(
+    "--convention",
+    type=click.Choice(["biobench", "bob"]),
+    default="biobench",
+    show_default=True,
+    help="Verification: bob places EER, TAR@FAR and AUC by bob.measure's rules (docs/metrics.md).",
+)
+@click.option(
+    "--eval",
+    "eval_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Verification: thresholds chosen on SCORE_FILE (dev) applied to this file (eval), "
+    "with the expected performance curve.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def score(
+    score_file: Path,
+    metrics: str | None,
+    option_pairs: tuple[str, ...],
+    aggregate: str,
+    convention: str,
+    eval_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Compute metrics from a score file (Bob 4-/5-column or biobench CSV).
+
+    NaN scores are failures to acquire (counted; rejections in the rates). Identification
+    files with several rows per (probe, identity) are aggregated per identity (--aggregate).
+    Notes on what was done go to stderr.
+
+    \b
+    Examples:
+      biobench score leaderboards/runs/orl/case1-none/seed-0-scores/verification.csv
+      biobench score leaderboards/runs/orl/case1-none/seed-0-scores/identification.scores \\
+          --metrics identification -o k=[1,5]
+      biobench score my_system.scores --metrics verification --json
+    """
+    from biobench.atomic import jsonable
+    from biobench.scores import read_scores, score_set_metrics
+
+    if not score_file.is_file():
+        raise BiobenchError(f"no such score file: {score_file}")
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    options = _options(option_pairs)
+    if aggregate != "max" or "aggregate" not in options:
+        options["aggregate"] = aggregate
+    scores = read_scores(score_file)
+    if names is None or "identification" not in names:
+        if not (names is None and scores.kind in ("identification", "nn_identification")):
+            options.pop("aggregate")
+    verification = names is None and scores.kind not in (
+        "identification",
+        "nn_identification",
+        "attributes",
+    )
+    if convention != "biobench" and (verification or (names and "verification" in names)):
+        options["convention"] = convention
+    result = score_set_metrics(scores, names, options)
+    if eval_file is not None:
+        from biobench.metrics_core import dev_eval
+
+        if not eval_file.is_file():
+            raise BiobenchError(f"no such score file: {eval_file}")
+        evaluation = read_scores(eval_file)
+        dev_values, _, dev_details = dev_eval(
+            scores.score, scores.genuine, evaluation.score, evaluation.genuine
+        )
+        result["dev_eval"] = {"values": dev_values, "details": dev_details, "notes": []}
+    values: dict[str, float] = {}
+    notes: list[str] = []
+    for name, output in result.items():
+        values.update(output["values"])
+        notes += [f"{name}: {n}" for n in output["notes"]]
+        notes += [
+            f"{name}: {k} is NaN: {why}"
+            for k, why in output["details"].get("nan_reasons", {}).items()
+        ]
+    if as_json:
+        click.echo(
+            json.dumps(
+                jsonable({"file": str(score_file), "values": values, "notes": notes}), indent=2
+            )
+        )
+        return
+    for note in notes:
+        click.echo(f"biobench: note: {note}", err=True)
+    for key, value in values.items():
+        click.echo(f"{key}\t{value}")
+
+
+# ---------------------------------------------------------------------------------------------
+# verify
+# ---------------------------------------------------------------------------------------------
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("target", type=click.Path(path_type=Path), metavar="RECORD|DIR")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    help="Dataset directory (the data fingerprint is reported, not recomputed).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--quiet", is_flag=True, help="Print only checks that are not ok.")
+def verify(target: Path, data: Path | None, as_json: bool, quiet: bool) -> None:
+    """Recompute a run record's numbers from its score files and check its provenance.
+
+    For each record (a seed-*.json file, or every record under DIR): every metric value from
+    the score files with the recorded metric options (agreement: relative 1e-9), the protocol
+    file's sha256, the split sha256, and the plugin versions installed now. Each check is ok,
+    DIFFERS (both values) or cannot check (why). Exit status 1 when any check differs.
+
+    \b
+    Examples:
+      biobench verify leaderboards/runs/quick/case1-none/seed-0.json
+      biobench verify leaderboards/runs/ --json
+    """
+    from biobench.verify import DIFFERS, verify_path
+    from biobench.verify import as_json as to_json
+
+    results = verify_path(target, data)
+    differs = any(c.status == DIFFERS for checks in results.values() for c in checks)
+    if as_json:
+        click.echo(json.dumps(to_json(results), indent=2))
+    else:
+        for path, checks in results.items():
+            bad = sum(c.status == DIFFERS for c in checks)
+            click.echo(f"{path}: {'DIFFERS' if bad else 'verifies'} ({len(checks)} checks)")
+            for check in checks:
+                if not quiet or check.status != "ok":
+                    click.echo(f"  {check.line()}")
+    if differs:
+        sys.exit(1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("record", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--data-root",
+    type=click.Path(path_type=Path),
+    help="Dataset directory (default: $BIOBENCH_DATA/<name>, then ~/.local/share).",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(0),
+    help="Largest absolute difference accepted (default: 0 on the record's environment, "
+    "1e-3 elsewhere).",
+)
+@click.pass_context
+def reproduce(ctx: click.Context, record: Path, data_root: Path | None, tolerance: float) -> None:
+    """Re-run a record's configuration and seed; compare every metric with the record.
+
+    Runs in a temporary folder (nothing under the record's folder changes) with the record's
+    thread count.  Exit 0 when every metric agrees within the tolerance, 1 otherwise.
+
+    \b
+    Examples:
+      biobench reproduce leaderboards/runs/quick/case1-none/seed-0.json
+    """
+    from tabulate import tabulate
+
+    from biobench.reproduce import reproduce as run_again
+
+    result = run_again(record, _manager(ctx), data_root=data_root, tolerance=tolerance)
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    rows = [
+        [c.metric, c.recorded, c.reproduced, "DIFFERS" if c.differs(result.tolerance) else "ok"]
+        for c in result.comparisons
+    ]
+    click.echo(tabulate(rows, headers=["metric", "record", "reproduced", ""], floatfmt=".10g"))
+    verdict = "reproduced" if result.ok else "NOT reproduced"
+    click.echo(f"{verdict} (tolerance {result.tolerance:g}): {record}")
+    if not result.ok:
+        ctx.exit(1)
+
+
+@cli.command("export", context_settings=CONTEXT)
+@click.argument("record", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", required=True, help="onnx (runs in onnxruntime) or torchscript.")
+@click.pass_context
+def export_model(ctx: click.Context, record: Path, out: Path, fmt: str) -> None:
+    """Export a run's trained model as an ONNX or TorchScript embedder.
+
+    Rebuilds the model from the record's configuration, loads the weights the run saved
+    (seed-N-model.safetensors beside the record, checked against the record's sha256) and
+    writes the embedding the protocol evaluated to OUT, with the preprocessing it needs in
+    OUT.json.  The file is then read back through the onnx:/torchscript: backbone and its
+    embeddings compared with the model's (1e-5).  Evaluate it with
+    --backbone onnx:OUT (or torchscript:OUT).
+
+    \b
+    Examples:
+      biobench export leaderboards/runs/orl/case1-none/seed-0.json --format onnx orl.onnx
+    """
+    from biobench.runexport import export_record
+
+    if not record.is_file():
+        raise BiobenchError(f"record {record} does not exist")
+    result = export_record(record, fmt, out, _manager(ctx))
+    for path in result.files:
+        click.echo(f"wrote {path}")
+    click.echo(
+        f"embedding '{result.embedding}' ({result.dim}-d); read back through {fmt}:{out}, "
+        f"largest relative difference {result.max_difference:.2g}"
+    )

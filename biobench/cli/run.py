@@ -1,0 +1,260 @@
+"""``biobench run``: a protocol's grid over its seeds (and the torchrun launcher)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from biobench.cli import CONTEXT, _manager, _protocols, cli
+from biobench.errors import BiobenchError, RunFailed
+
+# ---------------------------------------------------------------------------------------------
+# run
+# ---------------------------------------------------------------------------------------------
+
+
+def _parse_seeds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError as exc:
+        raise BiobenchError(f"--seeds: expected integers like 0,1,2, got {text!r}") from exc
+    if not seeds:
+        raise BiobenchError("--seeds: no seed given")
+    negative = [s for s in seeds if s < 0]
+    if negative:
+        raise BiobenchError(f"--seeds: seeds are >= 0, got {negative}")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise BiobenchError(f"--seeds: seed {repeated} given twice; each seed runs once")
+    return seeds
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option(
+    "--protocol",
+    "protocol_name",
+    required=True,
+    metavar="NAME|PATH",
+    help="A protocol name (see 'biobench protocols list') or a .toml file.",
+)
+@click.option("--dataset", help="Use this dataset plugin in every run.")
+@click.option("--backbone", help="Use this backbone in every run (e.g. vgg16, timm:resnet18).")
+@click.option("--fusion", help="Use this fusion strategy in every run.")
+@click.option("--optimizer", help="Use this optimizer in every run.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a protocol key, e.g. training.epochs=2 (repeatable).",
+)
+@click.option("--seeds", help="Comma-separated seeds, replacing the protocol's.")
+@click.option("--runs", "only", help="Comma-separated run labels to execute (default: all).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option(
+    "--data-root",
+    type=click.Path(path_type=Path),
+    help="Dataset directory (default: $BIOBENCH_DATA/<name>, then ~/.local/share).",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("leaderboards"),
+    show_default=True,
+    help="Where run records and leaderboards are written.",
+)
+@click.option(
+    "--label",
+    "variant",
+    metavar="NAME",
+    help="Name this variant: runs are labelled <run label>.<NAME> (default with overrides: "
+    "<run label>.<configuration hash>).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Skip seeds whose record holds this configuration; continue interrupted ones.",
+)
+@click.option("--dry-run", is_flag=True, help="Check everything and print the plan; write nothing.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.option(
+    "--amp",
+    type=click.Choice(["auto", "bf16", "off"]),
+    default="auto",
+    show_default=True,
+    help="bf16 autocast (auto: on for CUDA, off on the CPU).",
+)
+@click.option(
+    "--channels-last/--no-channels-last",
+    default=None,
+    help="NHWC memory format for convolutions (default: on).",
+)
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the backbone.")
+@click.option(
+    "--profile",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Write a short torch profiler trace of the first run to DIR.",
+)
+@click.option(
+    "--jobs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Run grid cells in this many parallel processes.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    metavar="N",
+    help="CPU threads for torch (recorded; the CPU numbers can depend on it).",
+)
+@click.option(
+    "--nproc",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Launch N processes with torchrun (DistributedDataParallel).",
+)
+@click.pass_context
+def run(
+    ctx: click.Context,
+    protocol_name: str,
+    dataset: str | None,
+    backbone: str | None,
+    fusion: str | None,
+    optimizer: str | None,
+    sets: tuple[str, ...],
+    seeds: str | None,
+    only: str | None,
+    device: str,
+    data_root: Path | None,
+    output: Path,
+    variant: str | None,
+    resume: bool,
+    dry_run: bool,
+    progress: bool,
+    amp: str,
+    channels_last: bool | None,
+    compile_: bool,
+    profile: Path | None,
+    jobs: int,
+    threads: int | None,
+    nproc: int | None,
+) -> None:
+    """Run a protocol's grid of runs over its seeds and rebuild its leaderboard.
+
+    \b
+    Examples:
+      biobench run --protocol quick
+      biobench run --protocol orl --seeds 0,1,2 --device cuda
+      biobench run --protocol pubfig --data-root ~/data/pubfig --runs case3-predicted
+      biobench run --protocol quick --backbone timm:resnet18 --set training.epochs=2
+      biobench run --protocol my_protocol.toml --dry-run
+      biobench run --protocol quick --jobs 2
+      biobench run --protocol pubfig --nproc 4      # torchrun, DistributedDataParallel
+    """
+    if nproc is not None and nproc > 1:
+        _launch_torchrun(nproc)
+        return
+    from biobench.engine import Engine, RunOptions
+    from biobench.protocol import dropped_options, parse_override
+    from biobench.runtime import Accel
+
+    pm = _manager(ctx)
+    protocol = _protocols(pm).load(protocol_name)
+    # Component switches first, then --set: options given on the same command line belong to
+    # the component chosen there (--backbone X --set model.backbone_options.width=4 keeps 4).
+    overrides = [
+        (key, value)
+        for key, value in (
+            ("dataset.name", dataset),
+            ("model.backbone", backbone),
+            ("model.fusion", fusion),
+            ("training.optimizer", optimizer),
+        )
+        if value
+    ]
+    overrides += [parse_override(s) for s in sets]
+    labels = [s.strip() for s in only.split(",")] if only else None
+    seed_list = _parse_seeds(seeds)
+    specs = protocol.runs(overrides, seed_list, labels)
+    base_specs = protocol.runs((), seed_list, labels)
+    engine = Engine(
+        pm,
+        RunOptions(
+            output=output,
+            device=device,
+            data_root=data_root,
+            resume=resume,
+            progress=progress and sys.stderr.isatty(),
+            dry_run=dry_run,
+            accel=Accel(amp=amp, channels_last=channels_last, compile=compile_),
+            profile=profile,
+            jobs=jobs,
+            threads=threads,
+            label=variant,
+        ),
+    )
+    for message in dropped_options(protocol, specs, overrides):
+        click.echo(f"biobench: warning: {message}", err=True)
+    result = engine.run_protocol(
+        protocol, specs, base_specs, [f"{k}={_show(v)}" for k, v in overrides]
+    )
+    if not engine.dist.is_main:
+        return
+    if dry_run:
+        click.echo(
+            "dry run: every run resolved and checked (data, model, one training step); "
+            "nothing was written"
+        )
+        return
+    for warning in result.warnings:
+        click.echo(f"biobench: warning: {warning}", err=True)
+    md = result.leaderboard.get("md")
+    if md is not None and Path(md).exists():
+        click.echo(Path(md).read_text(encoding="utf-8"))
+    click.echo(f"{len(result.records)} run records under {Path(output) / 'runs' / protocol.name}")
+    for kind, path in sorted(result.leaderboard.items()):
+        click.echo(f"leaderboard ({kind}): {path}")
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _launch_torchrun(nproc: int) -> None:
+    """Re-run this command under ``torchrun --nproc-per-node N`` (without ``--nproc``)."""
+    import subprocess
+
+    argv = sys.argv[1:]
+    cleaned: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--nproc":
+            skip = True
+            continue
+        if arg.startswith("--nproc="):
+            continue
+        cleaned.append(arg)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "biobench",
+        *cleaned,
+    ]
+    code = subprocess.call(cmd)
+    if code != 0:
+        raise RunFailed(f"torchrun exited with status {code}; finished records were kept")
