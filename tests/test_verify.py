@@ -157,3 +157,20 @@ def test_verify_errors_are_one_line(tmp_path: Path) -> None:
     bad.write_text("{not json")
     result = _verify(str(bad))
     assert result.exit_code == 2 and "not a JSON run record" in result.output
+
+
+def test_verification_score_options_of_the_record_are_used(tmp_path: Path) -> None:
+    from biobench_metrics.metrics import METRICS
+    from test_metrics_plugin import make_evaluation  # tests/ is on sys.path
+
+    from biobench.scores import write_scores
+
+    options = {"far": [0.1], "frr": [0.1], "p_target": [0.05], "c_miss": 10.0, "c_fa": 2.0}
+    metrics = [{"name": "verification", "options": options}]
+    ev = make_evaluation()
+    write_scores(ev, tmp_path / "seed-0-scores", metrics=metrics)
+    stored = METRICS["verification"](**options).compute(ev).values
+    record = {"run": {"seed": 0, "metrics": metrics}, "metrics": stored}
+    values, _ = vf.recompute_metrics(tmp_path / "seed-0.json", record)
+    for name in ("min_dcf_p_target_5e_2", "far_at_frr_1e_1", "tar_at_far_1e_1", "eer"):
+        assert values[name] == stored[name], name  # a recomputation with default costs differs

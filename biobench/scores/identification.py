@@ -119,6 +119,28 @@ def identification_trials(scores: ScoreSet, aggregate: str = "max") -> Identific
     )
 
 
+def true_identity_ranks(
+    probe: np.ndarray, claimed: np.ndarray, score: np.ndarray, probe_real: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(true_score, has_true, rank)`` per sample-key code from (probe, identity) scores.
+
+    true_score: the score of the probe's row for its own identity (``probe_real``), NaN when
+    there is none or it is NaN (FTA); has_true: the probe has that row; rank = 1 + the number of
+    other identities scoring >= the true score (ties against the probe), ``inf`` when the true
+    score is NaN (a NaN score never beats anything).
+    """
+    n_labels = len(probe_real)
+    genuine = claimed == probe_real[probe]
+    true_score = np.full(n_labels, np.nan)
+    has_true = np.zeros(n_labels, dtype=bool)
+    true_score[probe[genuine]] = score[genuine]
+    has_true[probe[genuine]] = True
+    beats = ~genuine & (score >= true_score[probe])  # NaN compares False
+    rank = 1.0 + np.bincount(probe[beats], minlength=n_labels).astype(np.float64)
+    rank[np.isnan(true_score)] = math.inf
+    return true_score, has_true, rank
+
+
 def identification_ranks(trials: IdentificationTrials) -> tuple[np.ndarray, np.ndarray]:
     """``(rank, mated)`` per probe (in ``trials.probes`` order).
 
@@ -126,15 +148,9 @@ def identification_ranks(trials: IdentificationTrials) -> tuple[np.ndarray, np.n
     ``inf`` when the true identity's score is NaN (FTA).  mated: the probe has a row for its
     own identity.
     """
-    n_labels = len(trials.probe_real)
-    genuine = trials.genuine
-    true_score = np.full(n_labels, np.nan)
-    has_true = np.zeros(n_labels, dtype=bool)
-    true_score[trials.probe[genuine]] = trials.score[genuine]
-    has_true[trials.probe[genuine]] = True
-    beats = ~genuine & (trials.score >= true_score[trials.probe])  # NaN compares False
-    rank = 1.0 + np.bincount(trials.probe[beats], minlength=n_labels).astype(np.float64)
-    rank[np.isnan(true_score)] = math.inf
+    _, has_true, rank = true_identity_ranks(
+        trials.probe, trials.claimed, trials.score, trials.probe_real
+    )
     return rank[trials.probes], has_true[trials.probes]
 
 

@@ -251,7 +251,10 @@ def _read_bob_slow(path: Path, fmt: str) -> ScoreSet:
     return s
 
 
-def _read_csv(path: Path, metadata: dict[str, str], skipped: int) -> ScoreSet:
+def _csv_columns(
+    path: Path, metadata: Mapping[str, str], skipped: int
+) -> tuple[list[str], bool, dict[str, list[str]], dict[str, Any]]:
+    """``(header, attributes, string column groups, numeric column dtypes)`` of a CSV file."""
     try:
         header = next(csv.reader([_head(path)[2] or ""]))
     except csv.Error as exc:
@@ -280,6 +283,12 @@ def _read_csv(path: Path, metadata: dict[str, str], skipped: int) -> ScoreSet:
         groups = {"ids": ["claimed_id", "real_id"], "labels": label_cols}
     grouped = {c for cols in groups.values() for c in cols}
     groups |= {f"extra:{c}": [c] for c in string_cols if c not in grouped}
+    return header, attributes, groups, numeric
+
+
+def _read_csv(path: Path, metadata: dict[str, str], skipped: int) -> ScoreSet:
+    header, attributes, groups, numeric = _csv_columns(path, metadata, skipped)
+    kind = metadata.get("kind")
     try:
         strings, table, n = _read_table(
             path, None, groups, numeric, sep=",", header=0, skiprows=skipped

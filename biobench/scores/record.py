@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from biobench.errors import BiobenchError, DataError
-from biobench.scores.identification import identification_trials
+from biobench.scores.identification import identification_trials, true_identity_ranks
 from biobench.scores.read import read_scores
-from biobench.scores.rescore import score_set_metrics
+from biobench.scores.rescore import VERIFICATION_OPTIONS, score_set_metrics
 
 
 def load_record(path: Path) -> dict[str, Any]:
@@ -105,7 +105,7 @@ def _verification(
                         f"{provenance.get(key)}, the record's metric used {option}="
                         f"{options[option]}"
                     )
-    opts = {"far": options["far"]} if "far" in options else {}
+    opts = {k: options[k] for k in VERIFICATION_OPTIONS if k in options}
     out = score_set_metrics(s, ["verification"], opts)["verification"]
     if s.fold is None:
         reasons["accuracy_"] = "verification.csv has no fold column (written by an older biobench)"
@@ -142,14 +142,9 @@ def _open_set(
     held_codes = np.asarray([index[n] for n in held if n in index], dtype=np.int64)
     keep = ~np.isin(trials.claimed, held_codes)
     probe, claimed, score = trials.probe[keep], trials.claimed[keep], trials.score[keep]
-    n_labels = len(trials.probe_real)
-    best = np.full(n_labels, -math.inf)
+    best = np.full(len(trials.probe_real), -math.inf)
     np.maximum.at(best, probe, score)
-    genuine = claimed == trials.probe_real[probe]
-    true_score = np.full(n_labels, math.nan)
-    true_score[probe[genuine]] = score[genuine]
-    beats = ~genuine & (score >= true_score[probe])
-    rank = 1.0 + np.bincount(probe[beats], minlength=n_labels)
+    true_score, _, rank = true_identity_ranks(probe, claimed, score, trials.probe_real)
     probes = trials.probes
     mated = ~np.isnan(true_score[probes])
     fpir = options.get("fpir", mc.DEFAULT_FPIR_TARGETS)

@@ -24,15 +24,12 @@ from biobench.scores.verification import verification_values
 
 #: Metrics ``score_file`` can compute, by kind of score file.
 SCORE_FILE_METRICS = ("verification", "identification", "attributes")
-#: Score-file options :func:`score_set_metrics` accepts.
-SCORE_OPTIONS = (
+#: The verification metric's options that act on its scores (the others choose the pairs):
+#: the figures of :func:`biobench.metrics_core.verification_from_scores` and
+#: :func:`biobench.metrics_core.verification_figures`, and the convention.
+VERIFICATION_OPTIONS = (
     "far",
-    "k",
-    "max_rank",
-    "threshold",
-    "aggregate",
     "convention",
-    # The verification metric's further figures (biobench.metrics_core.verification_figures).
     "frr",
     "p_target",
     "c_miss",
@@ -40,6 +37,8 @@ SCORE_OPTIONS = (
     "thresholds",
     "scores_are_llr",
 )
+#: Score-file options :func:`score_set_metrics` accepts.
+SCORE_OPTIONS = ("far", "k", "max_rank", "threshold", "aggregate", *VERIFICATION_OPTIONS[1:])
 
 
 def _attribute_values(
@@ -93,6 +92,57 @@ def _default_metric(scores: ScoreSet) -> str:
     return "verification"
 
 
+def _thresholds(value: Any) -> list[float]:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    try:
+        return [float(t) for t in items]
+    except (TypeError, ValueError):
+        raise BiobenchError("option 'thresholds' must be a number or a list of numbers") from None
+
+
+def _verification_result(
+    scores: ScoreSet, opts: Mapping[str, Any]
+) -> tuple[dict[str, float], set[str], dict[str, Any], list[str]]:
+    """``(values, lower_is_better, details, notes)`` of the verification metric on a score set:
+    its rates by the ``convention``'s rules, then its further figures when no score is NaN."""
+    from biobench import metrics_core as mc
+
+    far = _as_list(opts.get("far", mc.DEFAULT_FAR_TARGETS), float, "far")
+    convention = str(opts.get("convention", "biobench"))
+    if convention == "bob":  # bob.measure's threshold rules (biobench.metrics_bob)
+        from biobench.metrics_bob import bob_verification
+
+        values, lower, details = bob_verification(scores.score, scores.genuine, far)
+        notes = ["convention bob: bob.measure's rules, NaN scores removed (pooled FTA)"]
+    elif convention == "biobench":
+        values, lower, details, notes = verification_values(scores, far)
+    else:
+        raise BiobenchError(f"convention must be 'biobench' or 'bob', got {convention!r}")
+    if not np.isnan(scores.score).any():
+        # The verification metric's further figures, with its option defaults.
+        extra, extra_lower, extra_details = mc.verification_figures(
+            scores.score,
+            scores.genuine,
+            far,
+            _as_list(opts.get("frr", [0.01]), float, "frr"),
+            _as_list(opts.get("p_target", [0.01]), float, "p_target"),
+            float(opts.get("c_miss", 1.0)),
+            float(opts.get("c_fa", 1.0)),
+            _thresholds(opts.get("thresholds", [])),
+            bool(opts.get("scores_are_llr", False)),
+        )
+        extra = {k: v for k, v in extra.items() if k not in values}  # bob's stay
+        values.update(extra)
+        lower = set(lower) | (extra_lower & set(extra))
+        reasons = details.get("nan_reasons", {}) | extra_details.pop("nan_reasons", {})
+        details.update(extra_details)
+        if reasons:
+            details["nan_reasons"] = reasons
+    else:
+        notes.append("FTA present: FRR at FAR, min HTER, min DCF and the like not computed")
+    return values, lower, details, notes
+
+
 def score_set_metrics(
     scores: ScoreSet,
     metric_names: Sequence[str] | None = None,
@@ -126,41 +176,7 @@ def score_set_metrics(
             what = "an attribute" if is_attr else "a comparison"
             raise BiobenchError(f"{scores.where} is {what} score file: cannot compute {name}")
         if name == "verification":
-            from biobench import metrics_core as mc
-
-            far = _as_list(opts.get("far", mc.DEFAULT_FAR_TARGETS), float, "far")
-            convention = str(opts.get("convention", "biobench"))
-            if convention == "bob":  # bob.measure's threshold rules (biobench.metrics_bob)
-                from biobench.metrics_bob import bob_verification
-
-                values, lower, details = bob_verification(scores.score, scores.genuine, far)
-                notes = ["convention bob: bob.measure's rules, NaN scores removed (pooled FTA)"]
-            elif convention == "biobench":
-                values, lower, details, notes = verification_values(scores, far)
-            else:
-                raise BiobenchError(f"convention must be 'biobench' or 'bob', got {convention!r}")
-            if not np.isnan(scores.score).any():
-                # The verification metric's further figures, with its option defaults.
-                extra, extra_lower, extra_details = mc.verification_figures(
-                    scores.score,
-                    scores.genuine,
-                    far,
-                    _as_list(opts.get("frr", [0.01]), float, "frr"),
-                    _as_list(opts.get("p_target", [0.01]), float, "p_target"),
-                    float(opts.get("c_miss", 1.0)),
-                    float(opts.get("c_fa", 1.0)),
-                    [float(t) for t in opts.get("thresholds", [])],
-                    bool(opts.get("scores_are_llr", False)),
-                )
-                extra = {k: v for k, v in extra.items() if k not in values}  # bob's stay
-                values.update(extra)
-                lower = set(lower) | (extra_lower & set(extra))
-                reasons = details.get("nan_reasons", {}) | extra_details.pop("nan_reasons", {})
-                details.update(extra_details)
-                if reasons:
-                    details["nan_reasons"] = reasons
-            else:
-                notes.append("FTA present: FRR at FAR, min HTER, min DCF and the like not computed")
+            values, lower, details, notes = _verification_result(scores, opts)
             result[name] = {"values": values, "lower_is_better": sorted(lower)}
         elif name == "identification":
             ks = sorted(set(_as_list(opts.get("k", (1, 5)), int, "k")))

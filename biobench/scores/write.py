@@ -19,8 +19,9 @@ What the trials are:
 - ``test_keys.txt``: the test split's keys in order, one per line (its sha256 over the keys
   joined by newlines is the record's ``split_sha256``).
 
-The layouts are those of :mod:`biobench.scores.formats`.  Files are written atomically
-(:mod:`biobench.atomic`), so a reader never sees half a file.
+The layouts are those of :mod:`biobench.scores.formats`.  A run's files are written together
+(:func:`biobench.atomic.write_many`): a reader never sees half a file, and none is replaced
+unless every one could be written.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def _metadata_lines(metadata: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
-def _write_bob(path: Path, claimed: list[str], real: list[str], test: list[str], s: list[str]):
+def _bob_text(claimed: list[str], real: list[str], test: list[str], s: list[str]) -> str:
     enc: dict[str, str] = {}
 
     def e(v: str) -> str:
@@ -68,18 +69,18 @@ def _write_bob(path: Path, claimed: list[str], real: list[str], test: list[str],
     lines = [
         f"{e(c)} {e(r)} {e(t)} {v}\n" for c, r, t, v in zip(claimed, real, test, s, strict=True)
     ]
-    atomic.write_text(path, "".join(lines))
+    return "".join(lines)
 
 
-def _write_csv(
-    path: Path, metadata: Mapping[str, Any], header: Sequence[str], columns: Sequence[Sequence]
-) -> None:
+def _csv_text(
+    metadata: Mapping[str, Any], header: Sequence[str], columns: Sequence[Sequence]
+) -> str:
     buffer = io.StringIO()
     buffer.write(_metadata_lines({"format": FORMAT, **metadata}))
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(zip(*columns, strict=True))
-    atomic.write_text(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _metric_options(metrics: Sequence[Mapping[str, Any]] | None, name: str) -> dict[str, Any]:
@@ -236,14 +237,43 @@ def write_scores(
     """
     directory = Path(directory)
     meta = {k: str(v) for k, v in dict(metadata or {}).items()}
-    ident_opts = _metric_options(metrics, "identification")
-    ks = ident_opts.get("k", [1, 5])
-    ks = ks if isinstance(ks, (list, tuple)) else [ks]
-    keep = max(top_candidates, int(ident_opts.get("max_rank", 20)), *(int(k) for k in ks))
     files: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     verification = _verification_rows(evaluation, _metric_options(metrics, "verification"))
     if verification is not None:
         files["verification"] = verification
+    ident_opts = _metric_options(metrics, "identification")
+    files |= _identification_files(evaluation, ident_opts, full_matrix_limit, top_candidates)
+    attributes = _attribute_rows(evaluation)
+    if attributes is not None:
+        files["attributes"] = attributes
+    written = {"test_keys": directory / "test_keys.txt"}
+    texts = ["".join(f"{k}\n" for k in evaluation.keys)]
+    for kind, (kind_meta, columns) in files.items():
+        written[f"{kind}_csv"] = directory / f"{kind}.csv"
+        texts.append(_csv_text({**meta, **kind_meta}, list(columns), list(columns.values())))
+        if kind != "attributes":  # Bob's format has no place for attribute truths
+            written[f"{kind}_scores"] = directory / f"{kind}.scores"
+            names = ("claimed_id", "real_id", "test_label", "score")
+            texts.append(_bob_text(*(columns[c] for c in names)))
+    # One set of files: none replaced unless every one could be written.
+    atomic.write_many(
+        [(p, t.encode("utf-8")) for p, t in zip(written.values(), texts, strict=True)]
+    )
+    return written
+
+
+def _identification_files(
+    evaluation: Evaluation,
+    options: Mapping[str, Any],
+    full_matrix_limit: int,
+    top_candidates: int,
+) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """``identification`` (identity head) and ``nn_identification`` (1:N search) rows, for
+    those the evaluation supports; at least the metric's ``k`` and ``max_rank`` candidates."""
+    ks = options.get("k", [1, 5])
+    ks = ks if isinstance(ks, (list, tuple)) else [ks]
+    keep = max(top_candidates, int(options.get("max_rank", 20)), *(int(k) for k in ks))
+    files: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     if evaluation.identity_scores is not None:
         m, c = _identification_rows(
             np.asarray(evaluation.identity_scores, dtype=np.float64),
@@ -275,28 +305,7 @@ def write_scores(
         m["score"] = "max cosine similarity between the probe and the identity's gallery images"
         m["gallery"] = json.dumps([evaluation.identity_names[int(i)] for i in classes])
         files["nn_identification"] = (m, c)
-    attributes = _attribute_rows(evaluation)
-    if attributes is not None:
-        files["attributes"] = attributes
-    written: dict[str, Path] = {}
-    keys_path = directory / "test_keys.txt"
-    atomic.write_text(keys_path, "".join(f"{k}\n" for k in evaluation.keys))
-    written["test_keys"] = keys_path
-    for kind, (kind_meta, columns) in files.items():
-        csv_path = directory / f"{kind}.csv"
-        _write_csv(csv_path, {**meta, **kind_meta}, list(columns), list(columns.values()))
-        written[f"{kind}_csv"] = csv_path
-        if kind != "attributes":  # Bob's format has no place for attribute truths
-            bob_path = directory / f"{kind}.scores"
-            _write_bob(
-                bob_path,
-                columns["claimed_id"],
-                columns["real_id"],
-                columns["test_label"],
-                columns["score"],
-            )
-            written[f"{kind}_scores"] = bob_path
-    return written
+    return files
 
 
 def split_sha256(keys: Sequence[str]) -> str:
