@@ -467,3 +467,13 @@ def test_scoring_imports_no_torch(tmp_path) -> None:  # noqa: ANN001
     )
     result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_threshold_option_takes_a_number_or_a_list() -> None:
+    s = sc.score_set_from_lists(["a", "b", "a", "b"], ["a"] * 4, list("wxyz"), [0.9, 0.1, 0.8, 0.3])
+    one = sc.score_set_metrics(s, ["verification"], {"thresholds": 0.5})["verification"]
+    listed = sc.score_set_metrics(s, ["verification"], {"thresholds": [0.5]})["verification"]
+    assert one["values"] == listed["values"]
+    assert any(k.startswith("precision_at_threshold_") for k in one["values"])
+    with pytest.raises(BiobenchError, match="option 'thresholds' must be a number"):
+        sc.score_set_metrics(s, ["verification"], {"thresholds": "high"})
