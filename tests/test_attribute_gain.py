@@ -1,0 +1,77 @@
+"""Joint vs alone per identity attribute: paired differences with t intervals, checked by hand."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pytest
+from scipy import stats
+
+from biobench.attribute_gain import attribute_gain_markdown, attribute_gain_table
+
+
+@dataclass
+class Item:
+    attribute: str
+    accuracy: float
+    identity_attribute: bool = True
+
+
+@dataclass
+class Record:
+    seed: int
+    items: list[Item]
+
+    def per_attribute(self) -> list[Item]:
+        return self.items
+
+
+@dataclass
+class Row:
+    label: str
+    tasks: list[str]
+    records: list[Record]
+    dataset: str = "d"
+    backbone: str = "b"
+
+
+@dataclass
+class Board:
+    rows: list[Row] = field(default_factory=list)
+
+
+def test_paired_difference_and_interval() -> None:
+    joint = [0.90, 0.92, 0.95]
+    alone = [0.88, 0.91, 0.90]
+    board = Board(
+        [
+            Row(
+                "joint",
+                ["attributes", "identity"],
+                [
+                    Record(s, [Item("Male", v), Item("Smiling", 0.5, identity_attribute=False)])
+                    for s, v in enumerate(joint)
+                ],
+            ),
+            Row(
+                "alone", ["attributes"], [Record(s, [Item("Male", v)]) for s, v in enumerate(alone)]
+            ),
+            Row("other", ["attributes"], [Record(0, [Item("Male", 0.1)])], dataset="else"),
+        ]
+    )
+    table = attribute_gain_table(board)
+    assert list(table["attribute"]) == ["Male"]  # per-image attributes and other data left out
+    line = table.iloc[0]
+    diffs = [j - a for j, a in zip(joint, alone, strict=True)]
+    mean = sum(diffs) / 3
+    half = stats.t.ppf(0.975, 2) * stats.tstd(diffs) / math.sqrt(3)
+    assert line["difference_mean"] == pytest.approx(mean)
+    assert line["difference_ci95"] == pytest.approx(half)
+    assert line["p_value"] == pytest.approx(stats.ttest_rel(joint, alone).pvalue)
+    assert "| Male | 0.9233 | 0.8967 | +0.0267 |" in attribute_gain_markdown(table)
+
+
+def test_no_pair_no_section() -> None:
+    board = Board([Row("joint", ["attributes", "identity"], [Record(0, [Item("Male", 0.9)])])])
+    assert attribute_gain_markdown(attribute_gain_table(board)) == ""
