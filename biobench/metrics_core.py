@@ -778,7 +778,16 @@ def _class_max_chunks(
         m = sims.shape[1]
         for row, first, n_block, count in part:
             block = sims[row : row + n_block * count].reshape(n_block, count, m)
-            np.max(block, axis=1, out=out[first : first + n_block])
+            best = out[first : first + n_block]
+            if count <= 32:
+                # One pass of element-wise maxima per image slot: contiguous rows of m scores,
+                # so the block is read once, at memory speed (numpy's reduce over the middle
+                # axis is ~2x slower here).
+                np.copyto(best, block[:, 0])
+                for k in range(1, count):
+                    np.maximum(best, block[:, k], out=best)
+            else:
+                np.max(block, axis=1, out=best)
 
     with ThreadPoolExecutor(max_workers=len(grouped.parts)) as pool:
         for start in range(0, len(probes_n), chunk):
@@ -830,9 +839,10 @@ def search_gallery(
         best_identity[part] = classes[top]
         best_score[part] = class_max[rows, top]
         here = mated[part]
-        own = class_max[rows[here], position[part][here]]
-        true_score[part][here] = own
-        rank[part][here] = np.count_nonzero(class_max[here] >= own[:, None], axis=1)
+        # Every row's score at its own (or, unmated, an arbitrary) class: no copy of the rows.
+        own = class_max[rows, position[part]]
+        true_score[part][here] = own[here]
+        rank[part][here] = np.count_nonzero(class_max >= own[:, None], axis=1)[here]
     return SearchResult(classes, best_identity, best_score, true_score, rank)
 
 
