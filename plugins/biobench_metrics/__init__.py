@@ -15,10 +15,11 @@ from biobench.hookspecs import Register
 DESCRIPTIONS = {
     "identification": "Closed-set identification: rank-k accuracy and CMC "
     "(identity head and 1:N nearest-neighbour search).",
-    "open_set_identification": "Open-set identification (NIST): DIR and FNIR at fixed FPIR, "
-    "with a seeded held-out part of the identities.",
-    "verification": "1:1 verification from embedding pairs: EER, TAR@FAR, ROC AUC, DET and "
-    "k-fold accuracy.",
+    "open_set_identification": "Open-set identification (NIST): DIR and FNIR at fixed FPIR "
+    "(and DIR, FPIR at given thresholds), with a seeded held-out part of the identities.",
+    "verification": "1:1 verification from embedding pairs: EER, TAR@FAR, ROC AUC, DET, "
+    "k-fold accuracy, FRR@FAR, FAR@FRR, min HTER, min DCF, ROCCH-EER, minCllr, AP "
+    "(convention biobench or bob).",
     "attributes": "Facial attributes: per-attribute and mean accuracy, balanced accuracy, "
     "majority baseline.",
 }
