@@ -13,6 +13,9 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = sorted(p for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_"))
 
+# Each script runs in its own interpreter: seconds each, so the file is marked slow.
+pytestmark = pytest.mark.slow
+
 
 def test_every_script_is_collected() -> None:
     assert {p.name for p in SCRIPTS} >= {"data_path.py", "eval_speed.py", "score_files.py"}

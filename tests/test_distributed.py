@@ -25,6 +25,7 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_equal_single_process(tmp_path: Path) -> None:
     protocol = tmp_path / "tiny.toml"
     protocol.write_text(TINY_PROTOCOL, encoding="utf-8")

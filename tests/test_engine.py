@@ -106,6 +106,7 @@ def test_ground_truth_refused_without_test_attributes(tmp_path: Path, monkeypatc
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_jobs_run_cells_in_parallel_processes(tmp_path: Path) -> None:
     p = protocol(tmp_path)
     specs = p.runs(only=["none", "attributes-alone"], seeds=[0])

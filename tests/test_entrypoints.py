@@ -53,6 +53,7 @@ def biobench(site: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[s
     )
 
 
+@pytest.mark.slow
 def test_installed_plugin_is_discovered_and_runs(installed_example: Path, tmp_path: Path) -> None:
     listing = biobench(installed_example, "plugins", "--json", cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
