@@ -1,0 +1,124 @@
+"""The board of one protocol: its current rows, reported rows, stale records and headline metrics.
+
+:func:`collect` reads the protocol's run records (or takes them already parsed), sets aside the
+*stale* ones (another protocol version, or another protocol's records copied in), groups the
+rest into rows (:func:`biobench.board.rows.make_rows`) and gathers the headline metrics in
+table order: each record's ``headline`` list (all its metrics by name when it has none), in the
+order first met over the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from biobench.board.records import RunRecord, load_records
+from biobench.board.rows import MeasuredRow, make_rows
+from biobench.errors import BiobenchError
+from biobench.protocol import Protocol
+
+__all__ = ["Board", "collect"]
+
+
+@dataclass
+class Board:
+    """Everything a leaderboard shows, computed before anything is written."""
+
+    name: str
+    version: int | None
+    protocol: Protocol | None
+    rows: list[MeasuredRow]
+    reported: list[dict[str, Any]]
+    metrics: list[str]  # headline metrics, in table order
+    lower_is_better: set[str]
+    stale: list[RunRecord]
+    n_records: int
+    #: Values that describe the test data, not a model (majority baselines): never compared.
+    reference: set[str] = field(default_factory=set)
+    #: Checks of :func:`biobench.verify.verify_record` per record path (see
+    #: :func:`biobench.board.verification.verify_board`).
+    checks: dict[str, list[Any]] = field(default_factory=dict)
+
+    def row(self, label: str) -> MeasuredRow | None:
+        """The row shown as ``label`` (or whose key is ``label``), if any."""
+        for row in self.rows:
+            if label in (row.label, row.key):
+                return row
+        return None
+
+
+def _split_stale(
+    records: Sequence[RunRecord], version: int | None, protocol_name: str
+) -> tuple[list[RunRecord], list[RunRecord]]:
+    """(current, stale): records of another protocol (a copied directory) or another version
+    are stale."""
+    current, stale = [], []
+    for record in records:
+        name = (record.data.get("protocol") or {}).get("name", protocol_name)
+        if record.version != version or name != protocol_name:
+            stale.append(record)
+        else:
+            current.append(record)
+    return current, stale
+
+
+def _headline(rows: Sequence[MeasuredRow]) -> tuple[list[str], set[str], set[str]]:
+    """(headline metrics in table order, lower-is-better names, reference-value names)."""
+    metrics: list[str] = []
+    lower: set[str] = set()
+    reference: set[str] = set()
+    for row in rows:
+        for record in row.records:
+            headline = record.data.get("headline") or sorted(record.metrics)
+            for metric in headline:
+                if metric not in metrics:
+                    metrics.append(metric)
+            lower.update(record.data.get("lower_is_better") or [])
+            reference |= record.reference_values
+    return metrics, lower, reference
+
+
+def collect(
+    output: Path,
+    protocol: Protocol | None,
+    protocol_name: str,
+    records: Sequence[RunRecord] | None = None,
+) -> Board:
+    """The board of ``protocol_name`` from its records under ``output/runs/<protocol_name>``.
+
+    :param records: records already read (the caller parsed them); read from disk otherwise.
+    :raises BiobenchError: when there are neither records nor reported rows.
+    """
+    runs_dir = output / "runs" / protocol_name
+    if records is None:
+        records = load_records(runs_dir, output) if runs_dir.is_dir() else []
+    records = list(records)
+    reported = list(protocol.reported) if protocol is not None else []
+    if not records and not reported:
+        raise BiobenchError(
+            f"no run records for protocol '{protocol_name}' under {runs_dir}; "
+            f"run 'biobench run {protocol_name}' first"
+        )
+    if protocol is not None:
+        version: int | None = protocol.version
+    else:
+        versions = [r.version for r in records if r.version is not None]
+        version = max(versions) if versions else None
+    current, stale = _split_stale(records, version, protocol_name)
+    grid = [spec.label for spec in protocol.runs()] if protocol is not None else []
+    rows = make_rows(current, grid, protocol.sha256 if protocol is not None else None)
+    metrics, lower, reference = _headline(rows)
+    return Board(
+        name=protocol_name,
+        version=version,
+        protocol=protocol,
+        rows=rows,
+        reported=reported,
+        metrics=metrics,
+        lower_is_better=lower,
+        stale=sorted(stale, key=lambda r: r.path),
+        n_records=len(records),
+        reference=reference,
+    )

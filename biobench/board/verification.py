@@ -1,0 +1,108 @@
+"""Verification of a board: every record's numbers recomputed from its score files, rows marked.
+
+A record's *status* (:func:`record_status`) looks only at the checks that decide whether a
+published number is right (metric values and the test split); a row is ``differs`` when any of
+its records differs, else ``cannot check`` when some record had no metric that could be
+recomputed, else ``ok`` (:func:`verify_board`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from biobench.errors import BiobenchError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from biobench.board.assemble import Board
+    from biobench.board.rows import MeasuredRow
+
+__all__ = [
+    "VERIFIED_CANNOT",
+    "VERIFIED_DIFFERS",
+    "VERIFIED_OK",
+    "record_status",
+    "verify_board",
+]
+
+VERIFIED_OK, VERIFIED_DIFFERS, VERIFIED_CANNOT = "ok", "differs", "cannot check"
+
+
+def _numbers(checks: Sequence[Any]) -> list[Any]:
+    # The checks that decide whether a published number is right: every metric value and the
+    # test split.  The protocol file's sha256 is a row note already ("protocol file changed
+    # since the run"); plugin versions are noted separately.
+    return [c for c in checks if c.item.startswith(("metric ", "split "))]
+
+
+def record_status(checks: Sequence[Any]) -> str:
+    """``differs`` when a metric or split check differs; ``ok`` when at least one metric was
+    recomputed and none differs; ``cannot check`` when no metric could be recomputed."""
+    numbers = _numbers(checks)
+    if any(c.status == VERIFIED_DIFFERS for c in numbers):
+        return VERIFIED_DIFFERS
+    if any(c.status == VERIFIED_OK and c.item.startswith("metric ") for c in numbers):
+        return VERIFIED_OK
+    return VERIFIED_CANNOT
+
+
+def verify_board(board: Board, output: Path) -> None:
+    """Check every record of the board's rows against its score files and mark the rows.
+
+    Each record goes through :func:`biobench.verify.verify_record` (metric values recomputed
+    from the score files, test split, plugin versions, protocol file).  A row is ``differs``
+    when any of its records has a metric value or split that differs (the values are named in
+    its notes), else ``cannot check`` when some record had no metric that could be recomputed
+    (old score files, none kept), else ``ok``.  "cannot check" is not a failure.  Installed
+    plugin versions that differ from a record's are noted, not counted against the row.
+    """
+    from biobench.verify import verify_record
+
+    for row in board.rows:
+        _verify_row(board, row, Path(output), verify_record)
+
+
+def _verify_row(
+    board: Board, row: MeasuredRow, output: Path, verify_record: Callable[[Path], list[Any]]
+) -> None:
+    """Verify one row's records (see :func:`verify_board`); fills ``board.checks`` and the
+    row's ``verified``, ``verified_detail`` and notes."""
+    statuses = []
+    differing: list[str] = []
+    plugins: set[str] = set()
+    n_ok = n_cannot = 0
+    for record in row.records:
+        try:
+            checks = verify_record(output / record.path)
+        except BiobenchError as exc:
+            board.checks[record.path] = []
+            statuses.append(VERIFIED_CANNOT)
+            row.notes.append(f"cannot verify seed {record.seed}: {exc}")
+            continue
+        board.checks[record.path] = checks
+        statuses.append(record_status(checks))
+        for c in _numbers(checks):
+            if c.status == VERIFIED_DIFFERS:
+                differing.append(
+                    f"seed {record.seed} {c.item}: record {c.stored!r}, recomputed {c.recomputed!r}"
+                )
+            elif c.item.startswith("metric "):
+                n_ok += c.status == VERIFIED_OK
+                n_cannot += c.status != VERIFIED_OK
+        for c in checks:
+            if c.item.startswith("plugin ") and c.status == VERIFIED_DIFFERS:
+                plugins.add(f"{c.item.split()[1]} {c.stored} (installed {c.recomputed})")
+    if VERIFIED_DIFFERS in statuses:
+        row.verified = VERIFIED_DIFFERS
+        row.verified_detail = "; ".join(differing)
+        row.notes.append("does not verify against its score files: " + "; ".join(differing))
+    else:
+        row.verified = VERIFIED_CANNOT if VERIFIED_CANNOT in statuses else VERIFIED_OK
+        row.verified_detail = (
+            f"{n_ok} metric value(s) recomputed from score files, {n_cannot} not recomputable"
+        )
+    if plugins:
+        row.notes.append(
+            "written by plugin versions other than installed: " + ", ".join(sorted(plugins))
+        )
