@@ -159,8 +159,11 @@ class Pairs:
     index: np.ndarray  # int64 [P, 2]
     same: np.ndarray  # bool [P]
     fold: np.ndarray  # int64 [P]
-    #: ``dataset`` (the evaluation's own pair list) or ``generated``.
-    source: str = "dataset"
+    #: ``evaluation`` (the pair list supplied with the Evaluation: the harness puts a dataset's
+    #: own list there) or ``generated`` (by :func:`generate_pairs`, parameters in
+    #: ``provenance``).  The metric cannot see where supplied pairs came from, so it does not
+    #: claim more than "supplied".
+    source: str = "evaluation"
     #: Everything needed to obtain the same pairs again (JSON-safe): the one provenance of the
     #: pairs that a record states (``details["pairs"]`` of the verification metric).
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -264,11 +267,11 @@ def evaluation_pairs(
         same = np.asarray(evaluation.pair_same, dtype=bool)
         if evaluation.pair_fold is not None:
             fold = np.asarray(evaluation.pair_fold, dtype=np.int64)
-            folds = "the dataset's"
+            folds = "supplied with the pairs"
         else:
             fold = assign_folds(len(index), n_folds)
             folds = f"round robin in list order, {int(n_folds)} folds"
-        return Pairs(index, same, fold, "dataset", {"folds": folds})
+        return Pairs(index, same, fold, "evaluation", {"folds": folds})
     return generate_pairs(
         evaluation.identity_true,
         max_pairs=DEFAULT_MAX_PAIRS if max_pairs is None else int(max_pairs),
