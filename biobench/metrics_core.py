@@ -159,11 +159,10 @@ class Pairs:
     index: np.ndarray  # int64 [P, 2]
     same: np.ndarray  # bool [P]
     fold: np.ndarray  # int64 [P]
-    #: ``evaluation`` (the pair list supplied with the Evaluation: the harness puts a dataset's
-    #: own list there) or ``generated`` (by :func:`generate_pairs`, parameters in
-    #: ``provenance``).  The metric cannot see where supplied pairs came from, so it does not
-    #: claim more than "supplied".
-    source: str = "evaluation"
+    #: ``dataset`` (the pair list supplied with the Evaluation: the harness supplies only a
+    #: dataset's own list, see ``biobench.evaluation.evaluate``) or ``generated`` (by
+    #: :func:`generate_pairs`, parameters in ``provenance``).
+    source: str = "dataset"
     #: Everything needed to obtain the same pairs again (JSON-safe): the one provenance of the
     #: pairs that a record states (``details["pairs"]`` of the verification metric).
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -267,11 +266,11 @@ def evaluation_pairs(
         same = np.asarray(evaluation.pair_same, dtype=bool)
         if evaluation.pair_fold is not None:
             fold = np.asarray(evaluation.pair_fold, dtype=np.int64)
-            folds = "supplied with the pairs"
+            folds = "the dataset's"
         else:
             fold = assign_folds(len(index), n_folds)
             folds = f"round robin in list order, {int(n_folds)} folds"
-        return Pairs(index, same, fold, "evaluation", {"folds": folds})
+        return Pairs(index, same, fold, "dataset", {"folds": folds})
     return generate_pairs(
         evaluation.identity_true,
         max_pairs=DEFAULT_MAX_PAIRS if max_pairs is None else int(max_pairs),

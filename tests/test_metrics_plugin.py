@@ -176,8 +176,8 @@ def test_verification_uses_dataset_pairs_and_folds() -> None:
     ev.pair_fold = np.arange(len(pairs)) % 5
     out = _metric("verification").compute(ev)
     assert out.details["pairs"] == {
-        "source": "evaluation",
-        "folds": "supplied with the pairs",
+        "source": "dataset",
+        "folds": "the dataset's",
         "n": len(pairs),
         "n_genuine": int(ev.pair_same.sum()),
         "n_impostor": int((~ev.pair_same).sum()),

@@ -361,7 +361,7 @@ class VerificationMetric:
     comparison with published Bob numbers; everything else is unchanged.
 
     ``details["pairs"]`` is the one statement of where the pairs came from: ``source``
-    (``evaluation``: supplied with the evaluation, or ``generated``), for generated pairs the
+    (``dataset``: the list supplied with the evaluation, or ``generated``), for generated pairs the
     generator, ``max_pairs`` and ``seed`` that reproduce them, how folds were assigned, and
     the counts.  Non-finite embeddings (a diverged model) are an error naming the count of
     bad rows.
