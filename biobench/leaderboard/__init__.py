@@ -1,0 +1,70 @@
+"""Leaderboards: CSV and Markdown tables rebuilt from run records, never edited by hand.
+
+``build(output, protocol, protocol_name)`` reads every run record under
+``output/runs/<protocol_name>/`` and writes, next to each other in ``output/``:
+
+- ``<name>.csv`` / ``<name>.md``: one row per run label (mean, sample std and 95 % CI over
+  seeds for each headline metric) plus the protocol's published ``reported`` rows, clearly
+  marked ``kind = reported`` and never averaged with measured rows;
+- ``<name>_attributes.csv`` / ``.md``: per-attribute accuracy per run label;
+- ``<name>_comparisons.csv``: paired comparisons of each row against its ``none``-fusion
+  baseline over common seeds (difference and paired t-test p-value);
+- ``<name>_regression.csv``: reported ("expected") vs measured values where a measured row
+  matches a reported row's backbone / fusion / tasks (the mmpretrain regression view);
+- ``<name>_claims.csv``: the protocol's ``[[claims]]`` with paired difference, 95 % CI,
+  Holm-corrected p-value and verdict (see :mod:`biobench.claims`);
+- ``<name>_*.png``: plots (see :mod:`biobench.plots`), linked from the Markdown.
+
+Builds are idempotent: the same records give byte-identical files whatever their order on disk
+(rows follow the protocol's run order, seeds are sorted, nothing depends on time).  Everything
+is computed in memory first; every file is then staged as a temporary file and only renamed
+into place once all are staged, so an error leaves the previous leaderboard untouched.  Every
+column is defined in ``leaderboards/README.md``.
+
+The package's modules: :mod:`biobench.leaderboard.tables` (the tables as DataFrames, CSV),
+:mod:`biobench.leaderboard.markdown` (the Markdown pages) and
+:mod:`biobench.leaderboard.publish` (:func:`prepare`, :func:`write`, :func:`build`).  Every
+name is importable from ``biobench.leaderboard`` itself.
+"""
+
+from __future__ import annotations
+
+from biobench.board import RunRecord, load_records
+from biobench.leaderboard.markdown import attributes_markdown, claims_markdown, markdown
+from biobench.leaderboard.publish import Built, build, prepare, write
+from biobench.leaderboard.tables import (
+    BASELINE_FUSION,
+    CLAIM_COLUMNS,
+    ID_COLUMNS,
+    RUN_COLUMNS,
+    attribute_table,
+    best_in,
+    claims_table,
+    comparison_table,
+    main_table,
+    regression_table,
+    run_columns,
+)
+
+__all__ = [
+    "BASELINE_FUSION",
+    "CLAIM_COLUMNS",
+    "ID_COLUMNS",
+    "RUN_COLUMNS",
+    "Built",
+    "RunRecord",
+    "attribute_table",
+    "attributes_markdown",
+    "best_in",
+    "build",
+    "claims_markdown",
+    "claims_table",
+    "comparison_table",
+    "load_records",
+    "main_table",
+    "markdown",
+    "prepare",
+    "regression_table",
+    "run_columns",
+    "write",
+]

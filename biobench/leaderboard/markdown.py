@@ -1,0 +1,328 @@
+"""Leaderboard Markdown: the protocol page and the attributes page rendered from the tables.
+
+Cells are ``mean ± std`` over seeds (four decimals), headers carry ↑ (higher is better) or ↓
+(lower is better), **bold** marks the best measured mean of a column, and a missing value is an
+en dash.  The tables come from :mod:`biobench.leaderboard.tables`; nothing here computes a
+number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import pandas as pd
+from tabulate import tabulate
+
+from biobench import claims as claims_mod
+from biobench.board import VERIFIED_DIFFERS, Board
+from biobench.leaderboard.tables import BASELINE_FUSION, reported_metrics
+
+__all__ = ["attributes_markdown", "claims_markdown", "markdown"]
+
+_UP, _DOWN = "↑", "↓"
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _mean_std(mean: float, std: float) -> str:
+    if math.isnan(mean):
+        return "–"
+    if math.isnan(std):
+        return _fmt(mean)
+    return f"{_fmt(mean)} ± {_fmt(std)}"
+
+
+def _p_value(p: float) -> str:
+    if math.isnan(p):
+        return "–"
+    return f"{p:.3g}" if p >= 1e-4 else "<1e-4"
+
+
+def _arrow(board: Board, metric: str) -> str:
+    return _DOWN if metric in board.lower_is_better else _UP
+
+
+def _md_table(rows: list[list[str]], headers: list[str]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def markdown(
+    board: Board,
+    main: pd.DataFrame,
+    attributes: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    regression: pd.DataFrame,
+    plots: Mapping[str, str],
+    claims: pd.DataFrame | None = None,
+) -> str:
+    """The leaderboard page: headers carry ↑/↓, cells are ``mean ± std`` over seeds."""
+    lines = _header(board)
+    lines += _measured(board, main)
+    lines += _verification(board)
+    lines += _notes(board)
+    lines += _reported(board, main)
+    lines += _regression(regression)
+    lines += _comparisons(comparisons)
+    if claims is not None and len(claims):
+        lines += ["", *claims_markdown(claims)]
+    lines += _links(board, attributes, plots)
+    lines += _stale(board)
+    return "\n".join(lines) + "\n"
+
+
+def _version(board: Board) -> str:
+    return "unknown" if board.version is None else str(board.version)
+
+
+def _header(board: Board) -> list[str]:
+    """Title, protocol version and sha256, description, citation, how to read the page."""
+    lines = [f"# Leaderboard: {board.name}", ""]
+    header = f"Protocol `{board.name}`, version **{_version(board)}**"
+    if board.protocol is not None:
+        header += f" (sha256 `{board.protocol.sha256[:12]}`)"
+    lines.append(header + ".")
+    if board.protocol is not None and board.protocol.description:
+        lines += ["", board.protocol.description.strip()]
+    if board.protocol is not None and board.protocol.citation:
+        lines += ["", f"Citation: {board.protocol.citation.strip()}"]
+    n_current = sum(len(r.records) for r in board.rows)
+    lines += [
+        "",
+        f"Built by `biobench leaderboard` from {n_current} run record(s); do not edit by hand. "
+        "Cells are mean ± sample std (ddof=1) over seeds; the CSV also has 95 % confidence "
+        "intervals, untruncated options, parameter counts and timings. ↑ higher is better, "
+        "↓ lower is better; **bold** marks the best measured mean of a column. Columns are "
+        "defined in "
+        "`leaderboards/README.md`.",
+        "",
+        "## Measured",
+        "",
+    ]
+    return lines
+
+
+def _measured(board: Board, main: pd.DataFrame) -> list[str]:
+    """The measured rows (label marks: ⚠ missing images, overrides, ✗ does not verify)."""
+    measured = main[main["kind"] == "measured"]
+    if not len(measured):
+        return ["No measured runs yet for this protocol version."]
+    id_headers = ["label", "dataset", "backbone", "fusion", "optimizer", "tasks", "n_seeds"]
+    # Metrics no measured row could compute (e.g. TAR at a FAR the test set cannot resolve)
+    # stay in the CSV but would only widen the page with dashes.
+    shown = [m for m in board.metrics if measured[f"{m}_mean"].notna().any()]
+    hidden = [m for m in board.metrics if m not in shown]
+    metric_headers = [f"{m} {_arrow(board, m)}" for m in shown]
+    body = []
+    rows = {row.label: row for row in board.rows}
+    for _, r in measured.iterrows():
+        row = rows[r["label"]]
+        label = r["label"] + (" ⚠" if r["missing_images"] else "")
+        label += " (overrides)" if row.overrides else ""
+        label += " ✗" if row.verified == VERIFIED_DIFFERS else ""
+        cells = [label, r["dataset"], row.backbone, row.fusion, row.optimizer, r["tasks"]]
+        cells.append(str(int(r["n_seeds"])))
+        best = set(r["best_in"].split())
+        for m in shown:
+            cell = _mean_std(r[f"{m}_mean"], r[f"{m}_std"])
+            cells.append(f"**{cell}**" if m in best else cell)
+        body.append(cells)
+    lines = [_md_table(body, id_headers + metric_headers)]
+    if hidden:
+        lines += [
+            "",
+            f"Not computable on any run (NaN; see the run records' details): "
+            f"{', '.join(f'`{m}`' for m in hidden)}.",
+        ]
+    return lines
+
+
+def _verification(board: Board) -> list[str]:
+    """One line counting the rows that verify, cannot be checked, or differ."""
+    verified = [row.verified for row in board.rows if row.verified]
+    if not verified:
+        return []
+    counts = {s: verified.count(s) for s in ("ok", "cannot check", "differs")}
+    return [
+        "",
+        "Verification (`biobench verify`, metric values recomputed from each record's score "
+        f"files): {counts['ok']} row(s) ok, {counts['cannot check']} cannot be checked "
+        f"(score files too old or not kept; not a failure), {counts['differs']} differ"
+        + (" (marked ✗, see the notes)." if counts["differs"] else "."),
+    ]
+
+
+def _notes(board: Board) -> list[str]:
+    flagged = [row for row in board.rows if row.notes]
+    if not flagged:
+        return []
+    return ["", "Notes:", ""] + [f"- `{row.label}`: {'; '.join(row.notes)}" for row in flagged]
+
+
+def _reported(board: Board, main: pd.DataFrame) -> list[str]:
+    """The protocol's published rows, apart from the measured ones."""
+    reported = main[main["kind"] == "reported"]
+    if not len(reported):
+        return []
+    shown = [m for m in reported_metrics(board) if reported[f"{m}_mean"].notna().any()]
+    body = []
+    for _, r in reported.iterrows():
+        cells = [r["label"], r["backbone"], r["fusion"], r["tasks"], r["source"]]
+        cells += [_fmt(r[f"{m}_mean"]) for m in shown]
+        body.append(cells)
+    headers = ["label", "backbone", "fusion", "tasks", "source"]
+    headers += [f"{m} {_arrow(board, m)}" for m in shown]
+    return ["", "## Reported (published numbers, not measured here)", "", _md_table(body, headers)]
+
+
+def _regression(regression: pd.DataFrame) -> list[str]:
+    if not len(regression):
+        return []
+    body = [
+        [
+            r["reported_label"],
+            r["measured_label"],
+            r["metric"],
+            _fmt(r["expected"]),
+            _mean_std(r["measured_mean"], r["measured_std"]),
+            _fmt(r["difference"], 4),
+            r["within_ci95"] or "–",
+        ]
+        for _, r in regression.iterrows()
+    ]
+    headers = ["reported", "measured", "metric", "expected", "measured", "difference"]
+    return [
+        "",
+        "## Expected (reported) vs measured",
+        "",
+        _md_table(body, [*headers, "within_ci95"]),
+    ]
+
+
+def _comparisons(comparisons: pd.DataFrame) -> list[str]:
+    if not len(comparisons):
+        return []
+    body = [
+        [
+            r["label"],
+            r["baseline"],
+            r["metric"],
+            str(int(r["n_common_seeds"])),
+            _fmt(r["mean_difference"]),
+            _p_value(r["p_value"]),
+            r["reason"],
+        ]
+        for _, r in comparisons.iterrows()
+    ]
+    headers = ["label", "baseline", "metric", "n_common_seeds", "difference", "p_value"]
+    return [
+        "",
+        f"## Paired comparisons against the `{BASELINE_FUSION}` fusion",
+        "",
+        "Difference = row − baseline, averaged over the seeds both have; p-value of a "
+        "two-sided paired t test.",
+        "",
+        _md_table(body, [*headers, "note"]),
+    ]
+
+
+def _links(board: Board, attributes: pd.DataFrame, plots: Mapping[str, str]) -> list[str]:
+    """The link to the attributes page and the plots (``{title: file name}``)."""
+    lines = []
+    if len(attributes):
+        lines += [
+            "",
+            "## Attributes",
+            "",
+            f"Per-attribute accuracy: [{board.name}_attributes.md]({board.name}_attributes.md).",
+        ]
+    if plots:
+        lines += ["", "## Plots", ""]
+        for title, filename in plots.items():
+            lines += [f"![{title}]({filename})", ""]
+        lines.pop()
+    return lines
+
+
+def _stale(board: Board) -> list[str]:
+    if not board.stale:
+        return []
+    versions = sorted({str(r.version) for r in board.stale})
+    labels = sorted({r.label for r in board.stale})
+    return [
+        "",
+        "## Stale records",
+        "",
+        f"{len(board.stale)} record(s) from protocol version(s) {', '.join(versions)} "
+        f"(current: {_version(board)}) are excluded: {', '.join(f'`{x}`' for x in labels)}.",
+    ]
+
+
+def claims_markdown(claims: pd.DataFrame) -> list[str]:
+    """The "Claims" section: one line of statistics and a verdict per claim."""
+    lines = [
+        "## Claims",
+        "",
+        "Each claim says that run *better* beats run *than* on a metric. Difference = mean over "
+        "common seeds of the per-seed difference, signed so that positive favours the claim, "
+        "with its 95 % t confidence interval; p = two-sided paired t test, Holm-corrected over "
+        f"this protocol's claims; verdict at family-wise alpha {claims_mod.ALPHA:g}. "
+        f"*Seeds needed*: seeds for a paired t test to detect the observed difference with "
+        f"{claims_mod.POWER:.0%} power at alpha / (number of tested claims), an estimate from "
+        "the seeds at hand.",
+        "",
+    ]
+    body = []
+    for _, r in claims.iterrows():
+        ci = (
+            "–" if math.isnan(r["ci95_low"]) else f"[{_fmt(r['ci95_low'])}, {_fmt(r['ci95_high'])}]"
+        )
+        needed = "" if pd.isna(r["seeds_needed"]) else str(int(r["seeds_needed"]))
+        verdict = f"**{r['verdict']}**"
+        if r["reason"]:
+            verdict += f" ({r['reason']})"
+        body.append(
+            [
+                f"`{r['better']}` > `{r['than']}`",
+                r["metric"],
+                str(int(r["n_common_seeds"])),
+                _fmt(r["mean_difference"]),
+                ci,
+                _p_value(r["p_value"]),
+                _p_value(r["p_holm"]),
+                verdict,
+                needed,
+            ]
+        )
+    headers = ["claim", "metric", "seeds", "difference", "95 % CI", "p", "p (Holm)", "verdict"]
+    lines.append(_md_table(body, [*headers, "seeds needed"]))
+    return lines
+
+
+def attributes_markdown(board: Board, attributes: pd.DataFrame) -> str:
+    """Attributes as rows, run labels as columns, cells ``accuracy mean ± std``."""
+    lines = [
+        f"# Attributes: {board.name}",
+        "",
+        f"Protocol `{board.name}`, version **{board.version}**. Per-attribute test accuracy "
+        "(threshold 0.5 on P(present)), mean ± sample std over seeds. (id) marks identity "
+        "attributes (constant for a person). Built by `biobench leaderboard`; do not edit.",
+        "",
+    ]
+    labels = list(dict.fromkeys(attributes["label"]))
+    names = list(dict.fromkeys(attributes["attribute"]))
+    index = {(r["label"], r["attribute"]): r for _, r in attributes.iterrows()}
+    identity = {r["attribute"]: bool(r["identity_attribute"]) for _, r in attributes.iterrows()}
+    body = []
+    for name in names:
+        cells = [name + (" (id)" if identity[name] else "")]
+        for label in labels:
+            r = index.get((label, name))
+            cells.append("–" if r is None else _mean_std(r["accuracy_mean"], r["accuracy_std"]))
+        body.append(cells)
+    lines.append(_md_table(body, ["attribute", *labels]))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,181 @@
+"""Leaderboard build: the tables, pages and plots of a protocol computed in memory, then committed.
+
+:func:`prepare` computes everything (:class:`Built`: the board, its tables, plots and the bytes
+of every file) without writing; :func:`write` stages every file as a temporary file and renames
+them into place only once all are staged, so an error leaves the previous leaderboard untouched,
+then removes outputs of an earlier build that this one no longer produces.  :func:`build` is
+both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from biobench import plots
+from biobench.atomic import write_many
+from biobench.board import Board, RunRecord, collect, verify_board
+from biobench.leaderboard.markdown import attributes_markdown, markdown
+from biobench.leaderboard.tables import (
+    attribute_table,
+    claims_table,
+    comparison_table,
+    main_table,
+    regression_table,
+    to_csv,
+)
+from biobench.protocol import Protocol
+
+__all__ = ["Built", "build", "prepare", "write"]
+
+_OWNED_SUFFIXES = (
+    ".csv",
+    ".md",
+    "_attributes.csv",
+    "_attributes.md",
+    "_comparisons.csv",
+    "_regression.csv",
+    "_claims.csv",
+)
+
+
+@dataclass
+class Built:
+    """A protocol's leaderboard computed in memory: the board, its tables, plots and files."""
+
+    output: Path
+    board: Board
+    main: pd.DataFrame
+    attributes: pd.DataFrame
+    comparisons: pd.DataFrame
+    regression: pd.DataFrame
+    claims: pd.DataFrame
+    #: ``{kind: (title, png bytes)}`` (see :func:`biobench.plots.render_all`).
+    images: dict[str, tuple[str, bytes]]
+    #: Every file :func:`write` writes: ``{key: (path, bytes)}``.
+    files: dict[str, tuple[Path, bytes]] = field(default_factory=dict)
+
+
+def prepare(
+    output: Path,
+    protocol: Protocol | None,
+    protocol_name: str,
+    records: Sequence[RunRecord] | None = None,
+    *,
+    verify: bool = True,
+) -> Built:
+    """Compute the leaderboard of ``protocol_name`` in memory; nothing is written.
+
+    :param records: the protocol's records already parsed (read from
+        ``output/runs/<protocol_name>`` otherwise).
+    :param verify: check every record against its score files and fill the ``verified``
+        column (:func:`biobench.board.verify_board`); otherwise the column is empty.
+    :raises BiobenchError: when there is nothing to build from or a record is unreadable.
+    """
+    output = Path(output)
+    board = collect(output, protocol, protocol_name, records)
+    if verify:
+        verify_board(board, output)
+    main = main_table(board)
+    attributes = attribute_table(board)
+    comparisons = comparison_table(board)
+    regression = regression_table(board)
+    claims = claims_table(board)
+
+    def previous(kind: str) -> bytes | None:
+        # The PNG of the last build: reused when its inputs are unchanged (see plots).
+        path = output / f"{protocol_name}_{kind}.png"
+        return path.read_bytes() if path.is_file() else None
+
+    images = plots.render_all(board, previous)  # {kind: (title, png bytes)}
+    built = Built(output, board, main, attributes, comparisons, regression, claims, images)
+    built.files = _files(built)
+    return built
+
+
+def _files(built: Built) -> dict[str, tuple[Path, bytes]]:
+    """Every file of a prepared leaderboard, ``{key: (path, bytes)}`` (keys as :func:`build`
+    returns them); tables without rows give no file."""
+    output, protocol_name = built.output, built.board.name
+    plot_links = {title: f"{protocol_name}_{kind}.png" for kind, (title, _) in built.images.items()}
+    files: dict[str, tuple[Path, bytes]] = {}
+
+    def add(key: str, suffix: str, text: str) -> None:
+        files[key] = (output / f"{protocol_name}{suffix}", text.encode("utf-8"))
+
+    add("csv", ".csv", to_csv(built.main))
+    add(
+        "md",
+        ".md",
+        markdown(
+            built.board,
+            built.main,
+            built.attributes,
+            built.comparisons,
+            built.regression,
+            plot_links,
+            built.claims,
+        ),
+    )
+    if len(built.attributes):
+        add("attributes_csv", "_attributes.csv", to_csv(built.attributes))
+        add("attributes_md", "_attributes.md", attributes_markdown(built.board, built.attributes))
+    if len(built.comparisons):
+        add("comparisons_csv", "_comparisons.csv", to_csv(built.comparisons))
+    if len(built.claims):
+        add("claims_csv", "_claims.csv", to_csv(built.claims))
+    if len(built.regression):
+        add("regression_csv", "_regression.csv", to_csv(built.regression))
+    for kind, (_, data) in built.images.items():
+        files[f"plot_{kind}"] = (output / f"{protocol_name}_{kind}.png", data)
+    return files
+
+
+def build(
+    output: Path,
+    protocol: Protocol | None,
+    protocol_name: str,
+    records: Sequence[RunRecord] | None = None,
+    *,
+    verify: bool = True,
+) -> dict[str, Path]:
+    """Rebuild the leaderboard of ``protocol_name`` from its run records under ``output``.
+
+    :param output: the output root holding ``runs/<protocol_name>/**/*.json``; tables are
+        written directly in it.
+    :param protocol: the current protocol (its version selects records; its ``reported`` rows
+        are added); ``None`` when it is not installed any more: then the highest version found
+        in the records is current and there are no reported rows.
+    :param protocol_name: the protocol's name (directory and file stem).
+    :param records: the records already parsed (see :func:`prepare`).
+    :param verify: fill the ``verified`` column (see :func:`prepare`).
+    :returns: the files written, keyed ``csv``, ``md``, ``attributes_csv``,
+        ``attributes_md``, ``comparisons_csv``, ``regression_csv`` and ``plot_<kind>``
+        (only those with content).
+    :raises BiobenchError: when there is nothing to build from or a record is unreadable; nothing
+        is written then.
+    """
+    return write(prepare(output, protocol, protocol_name, records, verify=verify))
+
+
+def write(built: Built) -> dict[str, Path]:
+    """Write a prepared leaderboard; files an earlier build made and this one does not are
+    removed.  Returns the files written (see :func:`build`)."""
+    files, output, protocol_name = built.files, built.output, built.board.name
+    # Only now touch the disk.  Every file is first staged as a temporary file beside its
+    # target; only when all are staged are they renamed into place.  An error while staging
+    # (disk full, permissions) removes the temporaries and leaves the previous leaderboard
+    # exactly as it was.
+    write_many(list(files.values()))
+    # Outputs of an earlier build that this one does not produce (a plot whose data went away)
+    # are removed so that no stale file lingers next to the tables.
+    produced = {path for path, _ in files.values()}
+    owned = [output / f"{protocol_name}{suffix}" for suffix in _OWNED_SUFFIXES]
+    owned += [output / f"{protocol_name}_{kind}.png" for kind in plots.PLOT_KINDS]
+    for path in owned:
+        if path not in produced and path.exists():
+            path.unlink()
+    return {key: path for key, (path, _) in files.items()}

@@ -1,0 +1,370 @@
+"""Leaderboard tables: the main, attribute, comparison, regression and claims tables as DataFrames.
+
+Every table is computed from a :class:`~biobench.board.Board` only (nothing is read or written
+here) and written as CSV by :func:`to_csv`.  Means, sample standard deviations (ddof=1) and 95 %
+confidence intervals are over seeds (:func:`biobench.stats.summarize`); paired comparisons pair
+seeds (:func:`biobench.stats.paired_comparison`); claims are evaluated by
+:mod:`biobench.claims`.  Every column is defined in ``leaderboards/README.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from biobench import claims as claims_mod
+from biobench.board import Board, MeasuredRow, as_float
+from biobench.stats import paired_comparison, summarize
+
+__all__ = [
+    "BASELINE_FUSION",
+    "CLAIM_COLUMNS",
+    "ID_COLUMNS",
+    "RUN_COLUMNS",
+    "attribute_table",
+    "best_in",
+    "claims_table",
+    "comparison_table",
+    "main_table",
+    "regression_table",
+    "reported_metrics",
+    "run_columns",
+    "to_csv",
+]
+
+#: Fusion whose rows serve as the baseline of paired comparisons (the paper's case 1).
+BASELINE_FUSION = "none"
+#: Columns describing a row, in table order.
+ID_COLUMNS = ["kind", "label", "dataset", "backbone", "fusion", "optimizer", "tasks", "n_seeds"]
+
+
+#: Per-row columns describing how a configuration was run (means over seeds where numeric).
+RUN_COLUMNS = [
+    "protocol_version",
+    "config_hash",
+    "overrides",
+    "image_size",
+    "epochs",
+    "parameters",
+    "train_images_per_s",
+    "wall_time_s",
+]
+
+
+CLAIM_COLUMNS = [
+    "metric",
+    "better",
+    "than",
+    "n_common_seeds",
+    "mean_difference",
+    "ci95_low",
+    "ci95_high",
+    "p_value",
+    "p_holm",
+    "verdict",
+    "seeds_needed",
+    "reason",
+    "note",
+]
+
+
+def reported_metrics(board: Board) -> list[str]:
+    """The board's headline metrics, then the other metrics reported rows give (by name)."""
+    extra = sorted({m for r in board.reported for m in r.get("metrics", {})} - set(board.metrics))
+    return board.metrics + extra
+
+
+def _measured_entry(board: Board, row: MeasuredRow, metrics: Sequence[str]) -> dict[str, Any]:
+    """A measured row of the main table: mean, sample std and 95 % CI over seeds per metric."""
+    entry: dict[str, Any] = {
+        "kind": "measured",
+        "label": row.label,
+        "dataset": row.dataset,
+        # The CSV keeps options untruncated; the Markdown shortens them.
+        "backbone": row.backbone_full,
+        "fusion": row.fusion_full,
+        "optimizer": row.optimizer_full,
+        "tasks": "+".join(row.tasks),
+        "n_seeds": len(row.records),
+        "seeds": " ".join(str(s) for s in row.seeds),
+        **run_columns(board, row),
+    }
+    for metric in metrics:
+        summary = summarize(row.values(metric).values())
+        entry[f"{metric}_mean"] = summary.mean
+        entry[f"{metric}_std"] = summary.std
+        entry[f"{metric}_ci95"] = summary.ci95
+    entry["missing_images"] = row.missing_images
+    entry["verified"] = row.verified
+    entry["source"] = ""
+    entry["notes"] = "; ".join(row.notes)
+    return entry
+
+
+def _reported_entry(rep: Mapping[str, Any], metrics: Sequence[str], dataset: str) -> dict[str, Any]:
+    """A reported (published) row of the main table: its values as means, no spread."""
+    entry: dict[str, Any] = {
+        "kind": "reported",
+        "label": rep.get("label", ""),
+        "dataset": dataset,
+        "backbone": rep.get("backbone", ""),
+        "fusion": rep.get("fusion", ""),
+        "optimizer": "",
+        "tasks": "+".join(rep.get("tasks", [])),
+        "n_seeds": math.nan,
+        "seeds": "",
+    }
+    for metric in metrics:
+        entry[f"{metric}_mean"] = as_float(rep.get("metrics", {}).get(metric))
+        entry[f"{metric}_std"] = math.nan
+        entry[f"{metric}_ci95"] = math.nan
+    entry["missing_images"] = math.nan
+    entry["verified"] = ""
+    entry["source"] = rep.get("source", "")
+    entry["notes"] = rep.get("notes", "")
+    return entry
+
+
+def main_table(board: Board) -> pd.DataFrame:
+    """The main table: measured rows, then reported rows (``kind`` tells them apart)."""
+    metrics = reported_metrics(board)
+    records = [_measured_entry(board, row, metrics) for row in board.rows]
+    dataset = ""
+    if board.protocol is not None:
+        dataset = str(board.protocol.data.get("dataset", {}).get("name", ""))
+    records += [_reported_entry(rep, metrics, dataset) for rep in board.reported]
+    columns = ID_COLUMNS + ["seeds", *RUN_COLUMNS]
+    for metric in metrics:
+        columns += [f"{metric}_mean", f"{metric}_std", f"{metric}_ci95"]
+    columns += ["missing_images", "verified", "source", "notes", "best_in"]
+    frame = pd.DataFrame(records, columns=columns)
+    frame["best_in"] = best_in(board, frame)
+    return frame
+
+
+def run_columns(board: Board, row: MeasuredRow) -> dict[str, Any]:
+    """Version, configuration hash, overrides, image size, epochs, parameter count, speed.
+
+    ``parameters`` comes from ``record["model_info"]`` (absent in schema-1 records: empty);
+    ``train_images_per_s`` and ``wall_time_s`` (the run's total time, ``timings.total_s``) are
+    means over seeds.
+    """
+    params = summarize(row.record_values("model_info", "parameters").values()).mean
+    return {
+        "protocol_version": board.version,
+        "config_hash": row.config_hash[:12],
+        "overrides": " ".join(row.overrides),
+        "image_size": row.image_size,
+        "epochs": row.epochs,
+        "parameters": None if math.isnan(params) else int(params),
+        "train_images_per_s": summarize(
+            row.record_values("timings", "train_images_per_s").values()
+        ).mean,
+        "wall_time_s": summarize(row.record_values("timings", "total_s").values()).mean,
+    }
+
+
+def best_in(board: Board, frame: pd.DataFrame) -> list[str]:
+    """Per table row, the headline metrics (space-separated) whose best measured mean it holds.
+
+    Best = highest mean, or lowest for a lower-is-better metric; ties all count; reference
+    values (majority baselines) are not a model's and have no best.
+    """
+    measured = frame["kind"] == "measured"
+    marks: list[list[str]] = [[] for _ in range(len(frame))]
+    for metric in board.metrics:
+        if metric in board.reference:
+            continue
+        column = frame.loc[measured, f"{metric}_mean"].astype(float)
+        if column.notna().sum() < 2:
+            continue  # one row is not a ranking
+        best = column.min() if metric in board.lower_is_better else column.max()
+        for i in column.index[column == best]:
+            marks[frame.index.get_loc(i)].append(metric)
+    return [" ".join(m) for m in marks]
+
+
+def attribute_table(board: Board) -> pd.DataFrame:
+    """Per-attribute accuracy per measured row (long format), from the typed metric reports.
+
+    The first metric (by name) with per-attribute results contributes; the attribute order is
+    that of the first record that has them.
+    """
+    rows: list[dict[str, Any]] = []
+    for row in board.rows:
+        per_attribute: dict[str, dict[str, Any]] = {}
+        for record in row.records:
+            for item in record.per_attribute():
+                slot = per_attribute.setdefault(
+                    item.attribute,
+                    {
+                        "identity_attribute": item.identity_attribute,
+                        "accuracy": {},
+                        "balanced_accuracy": {},
+                    },
+                )
+                slot["accuracy"][record.seed] = as_float(item.accuracy)
+                slot["balanced_accuracy"][record.seed] = as_float(item.balanced_accuracy)
+        for name, slot in per_attribute.items():
+            acc = summarize(slot["accuracy"].values())
+            bal = summarize(slot["balanced_accuracy"].values())
+            rows.append(
+                {
+                    "label": row.label,
+                    "tasks": "+".join(row.tasks),
+                    "attribute": name,
+                    "identity_attribute": slot["identity_attribute"],
+                    "n_seeds": acc.n,
+                    "accuracy_mean": acc.mean,
+                    "accuracy_std": acc.std,
+                    "balanced_accuracy_mean": bal.mean,
+                    "balanced_accuracy_std": bal.std,
+                }
+            )
+    columns = [
+        "label",
+        "tasks",
+        "attribute",
+        "identity_attribute",
+        "n_seeds",
+        "accuracy_mean",
+        "accuracy_std",
+        "balanced_accuracy_mean",
+        "balanced_accuracy_std",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _baseline_for(row: MeasuredRow, rows: Sequence[MeasuredRow]) -> MeasuredRow | None:
+    """The ``none``-fusion row with the same dataset, backbone and tasks (same optimizer first)."""
+    candidates = [
+        r
+        for r in rows
+        if r is not row
+        and r.fusion_name == BASELINE_FUSION
+        and r.dataset == row.dataset
+        and r.backbone == row.backbone
+        and r.tasks == row.tasks
+    ]
+    same_optimizer = [r for r in candidates if r.optimizer == row.optimizer]
+    pool = same_optimizer or candidates
+    return pool[0] if len(pool) == 1 else None
+
+
+def comparison_table(board: Board) -> pd.DataFrame:
+    """Each measured row vs its ``none``-fusion baseline, per headline metric, paired by seed."""
+    out: list[dict[str, Any]] = []
+    for row in board.rows:
+        if row.fusion_name == BASELINE_FUSION:
+            continue
+        baseline = _baseline_for(row, board.rows)
+        if baseline is None:
+            continue
+        for metric in board.metrics:
+            if metric in board.reference:
+                continue  # a property of the test labels, not of the model: nothing to compare
+            result = paired_comparison(row.values(metric), baseline.values(metric))
+            if result.n == 0 and result.reason == "no common seeds":
+                # A metric neither side has is not a comparison; no common seeds still is.
+                if all(math.isnan(v) for v in row.values(metric).values()):
+                    continue
+            out.append(
+                {
+                    "label": row.label,
+                    "baseline": baseline.label,
+                    "metric": metric,
+                    "n_common_seeds": result.n,
+                    "mean_difference": result.mean_difference,
+                    "std_difference": result.std_difference,
+                    "t_statistic": result.t_statistic,
+                    "p_value": result.p_value,
+                    "reason": result.reason,
+                }
+            )
+    columns = [
+        "label",
+        "baseline",
+        "metric",
+        "n_common_seeds",
+        "mean_difference",
+        "std_difference",
+        "t_statistic",
+        "p_value",
+        "reason",
+    ]
+    return pd.DataFrame(out, columns=columns)
+
+
+def _matches_reported(row: MeasuredRow, reported: Mapping[str, Any]) -> bool:
+    if reported.get("fusion") and reported["fusion"] != row.fusion_name:
+        return False
+    if reported.get("backbone") and reported["backbone"] != row.backbone_name:
+        return False
+    if reported.get("tasks") and list(reported["tasks"]) != row.tasks:
+        return False
+    return bool(reported.get("fusion") or reported.get("backbone") or reported.get("tasks"))
+
+
+def regression_table(board: Board) -> pd.DataFrame:
+    """Reported (expected) vs measured values where a measured row matches a reported row."""
+    out: list[dict[str, Any]] = []
+    for rep in board.reported:
+        for row in board.rows:
+            if not _matches_reported(row, rep):
+                continue
+            for metric, expected in sorted(rep.get("metrics", {}).items()):
+                values = row.values(metric)
+                summary = summarize(values.values())
+                if summary.n == 0:
+                    continue
+                expected_f = as_float(expected)
+                within = (
+                    ""
+                    if math.isnan(summary.ci95)
+                    else str(abs(summary.mean - expected_f) <= summary.ci95).lower()
+                )
+                out.append(
+                    {
+                        "reported_label": rep.get("label", ""),
+                        "measured_label": row.label,
+                        "metric": metric,
+                        "expected": expected_f,
+                        "measured_mean": summary.mean,
+                        "measured_std": summary.std,
+                        "measured_ci95": summary.ci95,
+                        "n_seeds": summary.n,
+                        "difference": summary.mean - expected_f,
+                        "within_ci95": within,
+                    }
+                )
+    columns = [
+        "reported_label",
+        "measured_label",
+        "metric",
+        "expected",
+        "measured_mean",
+        "measured_std",
+        "measured_ci95",
+        "n_seeds",
+        "difference",
+        "within_ci95",
+    ]
+    return pd.DataFrame(out, columns=columns)
+
+
+def claims_table(board: Board) -> pd.DataFrame:
+    """The protocol's claims, evaluated (one row per claim, in the protocol's order)."""
+    rows = [r.as_dict() for r in claims_mod.evaluate(board)]
+    frame = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+    # Integer column with gaps: keep it integral in the CSV (pandas would print 34.0).
+    frame["seeds_needed"] = frame["seeds_needed"].astype("Int64")
+    return frame
+
+
+def to_csv(frame: pd.DataFrame) -> str:
+    """A table as CSV text: no index, floats as ``%.6g``, missing values empty, ``\\n`` lines."""
+    # %.6g keeps tables readable and stable across platforms; records keep full precision.
+    return frame.to_csv(index=False, float_format="%.6g", na_rep="", lineterminator="\n")
