@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from difflib import get_close_matches
 from typing import Any
 
 import numpy as np
@@ -22,18 +21,12 @@ import numpy as np
 from biobench import metrics_core as mc
 from biobench.contracts import AttributeResult, Curve, Evaluation, MetricOutput
 from biobench.errors import BiobenchError
+from biobench.options import reject_unknown
 
 
 def _check_options(metric: str, options: Mapping[str, Any], known: Iterable[str]) -> None:
-    # Same wording as the harness's own option check ("<kind> '<name>' has no option ...").
-    allowed = sorted(known)
-    for name in sorted(options):
-        if name not in allowed:
-            close = get_close_matches(name, allowed, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise BiobenchError(
-                f"metric '{metric}' has no option '{name}'{hint}; options: {', '.join(allowed)}"
-            )
+    # The harness's one wording for unknown options (biobench.options).
+    reject_unknown(f"metric '{metric}'", options, known)
 
 
 def _number_list(metric: str, key: str, value: Any, kind: type = float) -> list[Any]:
