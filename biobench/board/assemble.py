@@ -64,8 +64,9 @@ def _split_stale(
     return current, stale
 
 
-def _headline(rows: Sequence[MeasuredRow]) -> tuple[list[str], set[str], set[str]]:
-    """(headline metrics in table order, lower-is-better names, reference-value names)."""
+def _headline(rows: Sequence[MeasuredRow]) -> dict[str, Any]:
+    """The board's ``metrics`` (headline metrics in table order), ``lower_is_better`` names and
+    ``reference`` names, gathered over the rows' records."""
     metrics: list[str] = []
     lower: set[str] = set()
     reference: set[str] = set()
@@ -77,7 +78,7 @@ def _headline(rows: Sequence[MeasuredRow]) -> tuple[list[str], set[str], set[str
                     metrics.append(metric)
             lower.update(record.data.get("lower_is_better") or [])
             reference |= record.reference_values
-    return metrics, lower, reference
+    return {"metrics": metrics, "lower_is_better": lower, "reference": reference}
 
 
 def collect(
@@ -109,16 +110,13 @@ def collect(
     current, stale = _split_stale(records, version, protocol_name)
     grid = [spec.label for spec in protocol.runs()] if protocol is not None else []
     rows = make_rows(current, grid, protocol.sha256 if protocol is not None else None)
-    metrics, lower, reference = _headline(rows)
     return Board(
         name=protocol_name,
         version=version,
         protocol=protocol,
         rows=rows,
         reported=reported,
-        metrics=metrics,
-        lower_is_better=lower,
         stale=sorted(stale, key=lambda r: r.path),
         n_records=len(records),
-        reference=reference,
+        **_headline(rows),
     )

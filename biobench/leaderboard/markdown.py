@@ -16,7 +16,7 @@ from tabulate import tabulate
 
 from biobench import claims as claims_mod
 from biobench.board import VERIFIED_DIFFERS, Board
-from biobench.leaderboard.tables import BASELINE_FUSION, reported_metrics
+from biobench.leaderboard.tables import BASELINE_FUSION, attribute_grid, reported_metrics
 
 __all__ = ["attributes_markdown", "claims_markdown", "markdown"]
 
@@ -313,16 +313,12 @@ def attributes_markdown(board: Board, attributes: pd.DataFrame) -> str:
         "attributes (constant for a person). Built by `biobench leaderboard`; do not edit.",
         "",
     ]
-    labels = list(dict.fromkeys(attributes["label"]))
-    names = list(dict.fromkeys(attributes["attribute"]))
-    index = {(r["label"], r["attribute"]): r for _, r in attributes.iterrows()}
-    identity = {r["attribute"]: bool(r["identity_attribute"]) for _, r in attributes.iterrows()}
+    labels, grid = attribute_grid(attributes)
     body = []
-    for name in names:
-        cells = [name + (" (id)" if identity[name] else "")]
-        for label in labels:
-            r = index.get((label, name))
-            cells.append("–" if r is None else _mean_std(r["accuracy_mean"], r["accuracy_std"]))
-        body.append(cells)
+    for name, identity, cells in grid:
+        row = [name + (" (id)" if identity else "")]
+        for r in cells:
+            row.append("–" if r is None else _mean_std(r["accuracy_mean"], r["accuracy_std"]))
+        body.append(row)
     lines.append(_md_table(body, ["attribute", *labels]))
     return "\n".join(lines) + "\n"

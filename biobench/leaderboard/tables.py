@@ -24,6 +24,7 @@ __all__ = [
     "CLAIM_COLUMNS",
     "ID_COLUMNS",
     "RUN_COLUMNS",
+    "attribute_grid",
     "attribute_table",
     "best_in",
     "claims_table",
@@ -236,6 +237,25 @@ def attribute_table(board: Board) -> pd.DataFrame:
         "balanced_accuracy_std",
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+def attribute_grid(
+    attributes: pd.DataFrame,
+) -> tuple[list[str], list[tuple[str, bool, list[dict[str, Any] | None]]]]:
+    """The attribute table (:func:`attribute_table`) pivoted for display.
+
+    :returns: the run labels (columns, in table order) and, per attribute (rows, in table
+        order), its name, whether it is an identity attribute, and each label's record of the
+        table (``None`` where the label has no result for it).
+    """
+    records = attributes.to_dict("records")
+    labels = list(dict.fromkeys(r["label"] for r in records))
+    names = list(dict.fromkeys(r["attribute"] for r in records))
+    index = {(r["label"], r["attribute"]): r for r in records}
+    identity = {r["attribute"]: bool(r["identity_attribute"]) for r in records}
+    return labels, [
+        (name, identity[name], [index.get((label, name)) for label in labels]) for name in names
+    ]
 
 
 def _baseline_for(row: MeasuredRow, rows: Sequence[MeasuredRow]) -> MeasuredRow | None:

@@ -9,7 +9,8 @@ bytes changed (:mod:`biobench.site.writer`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,9 +26,28 @@ from biobench.site.writer import SITE_MARKER, SiteResult, Writer, check_destinat
 if TYPE_CHECKING:  # pragma: no cover
     from biobench.leaderboard import Built
 
-__all__ = ["STATIC_FILES", "build_site"]
+__all__ = ["STATIC_FILES", "ProtocolSite", "build_site"]
 
 STATIC_FILES = ("site.css", "site.js")
+
+
+@dataclass(frozen=True)
+class ProtocolSite:
+    """What each page builder of one protocol is handed."""
+
+    built: Built
+    #: The protocol's line on the home page (:func:`biobench.site.home_page.protocol_summary`).
+    summary: Mapping[str, Any]
+    #: ``render(page, template, **context)``: renders a template into the site at ``page``.
+    render: Callable[..., None]
+    #: Collects files copied into the site (plots, records, score files).
+    out: Writer
+    #: ``(protocol name, href)`` of every protocol, for the navigation bar.
+    nav: list[tuple[str, str]]
+
+    def page(self, page: str, template: str, title: str, **context: Any) -> None:
+        """Render ``template`` at ``page`` with the navigation bar and the protocol's summary."""
+        self.render(page, template, title=title, nav=self.nav, p=self.summary, **context)
 
 
 def build_site(builts: Sequence[Built], dest: Path) -> SiteResult:
@@ -62,15 +82,13 @@ def build_site(builts: Sequence[Built], dest: Path) -> SiteResult:
         cross=cross_board(builts),
     )
     for built, summary in zip(builts, summaries, strict=True):
-        _protocol_pages(built, summary, render, out, nav)
+        _protocol_pages(ProtocolSite(built, summary, render, out, nav))
     return write_site(dest, out.files)
 
 
-def _protocol_pages(
-    built: Built, summary: Mapping[str, Any], render: Any, out: Writer, nav: list
-) -> None:
+def _protocol_pages(site: ProtocolSite) -> None:
     """A protocol's page, its comparison pages and its run pages, in that order."""
-    pairs = comparison_pairs(built)
-    render_protocol_page(built, pairs, render, out, nav, summary)
-    render_compare_pages(built, pairs, render, nav, summary)
-    render_run_pages(built, shown_metrics(built), render, out, nav, summary)
+    pairs = comparison_pairs(site.built)
+    render_protocol_page(site, pairs)
+    render_compare_pages(site, pairs)
+    render_run_pages(site, shown_metrics(site.built))

@@ -8,8 +8,7 @@ comparison itself is :func:`biobench.comparison.compare_rows`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from biobench.board import MeasuredRow
 from biobench.comparison import compare_rows
@@ -18,6 +17,7 @@ from biobench.site.paths import compare_page, protocol_dir, rel, slug
 
 if TYPE_CHECKING:  # pragma: no cover
     from biobench.leaderboard import Built
+    from biobench.site.build import ProtocolSite
 
 __all__ = ["MAX_ALL_PAIRS", "comparison_pairs", "render_compare_pages"]
 
@@ -68,24 +68,17 @@ def _comparison_view(built: Built, a: MeasuredRow, b: MeasuredRow) -> list[dict]
     return out
 
 
-def render_compare_pages(
-    built: Built,
-    pairs: list[tuple[MeasuredRow, MeasuredRow]],
-    render: Callable[..., None],
-    nav: list,
-    summary: Mapping[str, Any],
-) -> None:
+def render_compare_pages(site: ProtocolSite, pairs: list[tuple[MeasuredRow, MeasuredRow]]) -> None:
     """One page per pair of rows (see :func:`comparison_pairs`)."""
+    built = site.built
     board = built.board
     page = f"{protocol_dir(board.name)}/index.html"
     for a, b in pairs:
         cpage = compare_page(board, a, b)
-        render(
+        site.page(
             cpage,
             "compare.html",
-            title=f"{board.name}: {a.label} vs {b.label}",
-            nav=nav,
-            p=summary,
+            f"{board.name}: {a.label} vs {b.label}",
             a=a,
             b=b,
             a_href=rel(cpage, page) + f"#row-{slug(a.key)}",

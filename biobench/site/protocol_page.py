@@ -8,10 +8,11 @@ component, links to each seed's run page and to the comparison pages, and the pl
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from biobench.board import MeasuredRow
+from biobench.leaderboard.tables import attribute_grid
 from biobench.site.compare_pages import MAX_ALL_PAIRS
 from biobench.site.format import arrow, finite
 from biobench.site.paths import compare_page, protocol_dir, rel, run_page, slug
@@ -19,7 +20,7 @@ from biobench.stats import summarize
 
 if TYPE_CHECKING:  # pragma: no cover
     from biobench.leaderboard import Built
-    from biobench.site.writer import Writer
+    from biobench.site.build import ProtocolSite
 
 __all__ = ["render_protocol_page", "shown_metrics"]
 
@@ -81,20 +82,14 @@ def _row_view(built: Built, row: MeasuredRow, entry: Mapping[str, Any], page: st
 
 
 def _attribute_view(built: Built) -> dict | None:
-    frame = built.attributes
-    if not len(frame):
+    """Attributes as rows, run labels as columns, cells ``(accuracy mean, std)``."""
+    if not len(built.attributes):
         return None
-    labels = list(dict.fromkeys(frame["label"]))
-    names = list(dict.fromkeys(frame["attribute"]))
-    index = {(r["label"], r["attribute"]): r for r in frame.to_dict("records")}
-    identity = {r["attribute"]: bool(r["identity_attribute"]) for r in index.values()}
+    labels, grid = attribute_grid(built.attributes)
     rows = []
-    for name in names:
-        cells = []
-        for label in labels:
-            r = index.get((label, name))
-            cells.append(None if r is None else (r["accuracy_mean"], r["accuracy_std"]))
-        rows.append({"name": name, "identity": identity[name], "cells": cells})
+    for name, identity, cells in grid:
+        values = [None if r is None else (r["accuracy_mean"], r["accuracy_std"]) for r in cells]
+        rows.append({"name": name, "identity": identity, "cells": values})
     return {"labels": labels, "rows": rows}
 
 
@@ -135,15 +130,9 @@ def _linked(
     return pair_links, comparisons, claims
 
 
-def render_protocol_page(
-    built: Built,
-    pairs: list[tuple[MeasuredRow, MeasuredRow]],
-    render: Callable[..., None],
-    out: Writer,
-    nav: list,
-    summary: Mapping[str, Any],
-) -> None:
+def render_protocol_page(site: ProtocolSite, pairs: list[tuple[MeasuredRow, MeasuredRow]]) -> None:
     """The protocol's page, and its plots copied beside it."""
+    built = site.built
     board = built.board
     folder = protocol_dir(board.name)
     page = f"{folder}/index.html"
@@ -156,15 +145,13 @@ def render_protocol_page(
     pair_links, comparisons, claims = _linked(built, pairs, page)
     plots = []
     for kind, (title, data) in built.images.items():
-        out.add(f"{folder}/plots/{kind}.png", data)
+        site.out.add(f"{folder}/plots/{kind}.png", data)
         plots.append((title, f"plots/{kind}.png"))
     protocol = board.protocol
-    render(
+    site.page(
         page,
         "protocol.html",
-        title=f"{board.name}: leaderboard",
-        nav=nav,
-        p=summary,
+        f"{board.name}: leaderboard",
         board=board,
         sha256=protocol.sha256 if protocol is not None else None,
         description=(protocol.description or "").strip() if protocol is not None else "",

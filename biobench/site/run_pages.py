@@ -9,7 +9,7 @@ record's folder is not copied, only named as missing.  Training curves are inlin
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from biobench.board import Board, MeasuredRow, RunRecord, record_status
@@ -19,6 +19,7 @@ from biobench.site.svg import line_chart
 
 if TYPE_CHECKING:  # pragma: no cover
     from biobench.leaderboard import Built
+    from biobench.site.build import ProtocolSite
     from biobench.site.writer import Writer
 
 __all__ = ["render_run_pages"]
@@ -189,35 +190,19 @@ def _checks(board: Board, record: RunRecord) -> list[dict[str, Any]]:
     ]
 
 
-def render_run_pages(
-    built: Built,
-    shown: list[str],
-    render: Callable[..., None],
-    out: Writer,
-    nav: list,
-    summary: Mapping[str, Any],
-) -> None:
+def render_run_pages(site: ProtocolSite, shown: list[str]) -> None:
     """A page per run record of the board's rows, with its record and score files copied."""
-    board = built.board
-    for row in board.rows:
+    for row in site.built.board.rows:
         for record in row.records:
-            _run_page(built, row, record, shown, render, out, nav, summary)
+            _run_page(site, row, record, shown)
 
 
-def _run_page(
-    built: Built,
-    row: MeasuredRow,
-    record: RunRecord,
-    shown: list[str],
-    render: Callable[..., None],
-    out: Writer,
-    nav: list,
-    summary: Mapping[str, Any],
-) -> None:
+def _run_page(site: ProtocolSite, row: MeasuredRow, record: RunRecord, shown: list[str]) -> None:
+    built = site.built
     board = built.board
     page = f"{protocol_dir(board.name)}/index.html"
     rpage = run_page(board, record)
-    scores, missing_scores = _score_files(built, board, record, rpage, out)
+    scores, missing_scores = _score_files(built, board, record, rpage, site.out)
     siblings = [
         {
             "seed": r.seed,
@@ -228,12 +213,10 @@ def _run_page(
         for r in row.records
     ]
     extra = {k: v for k, v in sorted(record.data.items()) if k not in _SHOWN_ELSEWHERE}
-    render(
+    site.page(
         rpage,
         "run.html",
-        title=f"{board.name}: {row.label}, seed {record.seed}",
-        nav=nav,
-        p=summary,
+        f"{board.name}: {row.label}, seed {record.seed}",
         row=row,
         row_href=rel(rpage, page) + f"#row-{slug(row.key)}",
         record=record,
