@@ -1,0 +1,354 @@
+"""Verification figures beyond EER and TAR: FRR/FAR at a target, HTER, DCF, ROCCH, Cllr, PR.
+
+Every function reads the full ROC of :mod:`biobench.metrics_core.verification`: the operating
+points of the thresholds +inf and every distinct score, accepting ``score >= threshold``.  With
+N_g genuine and N_i impostor trials, FAR(t) = #{impostor >= t} / N_i and
+FRR(t) = #{genuine < t} / N_g.  Where several thresholds reach the same optimum, the highest
+one (fewest false accepts) is reported.  Sources: ISO/IEC 19795-1 (rates, HTER), NIST SRE
+(DCF), the Bosaris toolkit (ROCCH-EER, Cllr, minCllr), scikit-learn's definitions (average
+precision).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from biobench.errors import BiobenchError
+from biobench.metrics_core.common import (
+    _EPS,
+    DEFAULT_FAR_TARGETS,
+    check_rate,
+    downsample_indices,
+    json_list,
+    number_label,
+    rate_label,
+    resolution_note,
+)
+from biobench.metrics_core.verification import _check_binary, _roc_counts, point_at_far
+
+
+def operating_points(
+    scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(far, frr, thresholds)`` at every ROC operating point, thresholds decreasing.
+
+    FRR is computed from counts, ``(N_g - true accepts) / N_g``, not as ``1 - TAR``.
+    """
+    if counts is None:
+        scores, genuine = _check_binary(scores, genuine)
+        counts = _roc_counts(scores, genuine)
+    fps, tps, thresholds = counts
+    return fps / fps[-1], (tps[-1] - tps) / tps[-1], thresholds
+
+
+def frr_at_far(
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    far_target: float,
+    counts: tuple[np.ndarray, ...] | None = None,
+) -> tuple[float, float, float, str]:
+    """``(frr, threshold, achieved_far, note)``: the lowest FRR with FAR <= ``far_target``.
+
+    The threshold is that of ``tar_at_far`` (:mod:`biobench.metrics_core.verification`: the
+    lowest with FAR <= f), so ``frr_at_far = 1 - tar_at_far`` up to rounding.  NaN, with
+    ``note`` saying why, when fewer than ``1/f`` impostor trials exist or f = 0.
+    """
+    scores, genuine = _check_binary(scores, genuine)
+    far, frr, thresholds = operating_points(scores, genuine, counts)
+    return point_at_far(far, frr, thresholds, int((~genuine).sum()), far_target)
+
+
+def far_at_frr(
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    frr_target: float,
+    counts: tuple[np.ndarray, ...] | None = None,
+) -> tuple[float, float, float, str]:
+    """``(far, threshold, achieved_frr, note)``: the lowest FAR with FRR <= ``frr_target``.
+
+    The threshold is the highest one whose FRR does not exceed r.  NaN, with ``note`` saying
+    why, when fewer than ``1/r`` genuine trials exist or r = 0.
+    """
+    scores, genuine = _check_binary(scores, genuine)
+    frr_target = check_rate(frr_target, "an FRR target")
+    note = resolution_note(int(genuine.sum()), frr_target, "FRR", "genuine")
+    if note:
+        return math.nan, math.nan, math.nan, note
+    far, frr, thresholds = operating_points(scores, genuine, counts)
+    i = int(np.flatnonzero(frr <= frr_target + _EPS)[0])  # FRR falls as the threshold falls
+    return float(far[i]), float(thresholds[i]), float(frr[i]), ""
+
+
+def min_hter(
+    scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
+) -> tuple[float, float]:
+    """``(min_hter, threshold_at_min_hter)``: HTER(t) = (FAR(t) + FRR(t)) / 2, minimised."""
+    far, frr, thresholds = operating_points(scores, genuine, counts)
+    hter = (far + frr) / 2.0
+    i = int(np.argmin(hter))  # first minimum: the highest threshold
+    return float(hter[i]), float(thresholds[i])
+
+
+def min_dcf(
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    p_target: float,
+    c_miss: float = 1.0,
+    c_fa: float = 1.0,
+    counts: tuple[np.ndarray, ...] | None = None,
+) -> tuple[float, float, float]:
+    """``(normalised_min_dcf, threshold, min_dcf)``: the minimum detection cost (NIST SRE).
+
+    DCF(t) = c_miss * P_target * FRR(t) + c_fa * (1 - P_target) * FAR(t), minimised over
+    thresholds; the normalised value divides by the cost of the better trivial system
+    (accept all or reject all), ``min(c_miss * P_target, c_fa * (1 - P_target))``, so 1 means
+    no better than no biometric at all.  ``0 < p_target < 1``, costs > 0.
+    """
+    if not 0.0 < float(p_target) < 1.0:
+        raise BiobenchError(f"P_target must be in (0, 1), got {p_target!r}")
+    if not (c_miss > 0 and c_fa > 0):
+        raise BiobenchError(f"detection costs must be positive, got c_miss={c_miss}, c_fa={c_fa}")
+    far, frr, thresholds = operating_points(scores, genuine, counts)
+    dcf = c_miss * p_target * frr + c_fa * (1.0 - p_target) * far
+    i = int(np.argmin(dcf))
+    default = min(c_miss * p_target, c_fa * (1.0 - p_target))
+    return float(dcf[i] / default), float(thresholds[i]), float(dcf[i])
+
+
+def _roc_hull(counts: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Indices of the ROC points on the ROC convex hull, from (0, 0) to (N_i, N_g) in counts.
+
+    The upper hull of the points (false accepts, true accepts), found by removing, pass after
+    pass, every point that does not lie strictly above the chord of its two neighbours (a
+    point that fails this is never a hull vertex, and a chain without such points is
+    convex).  Counts are exact integers, so the test is exact; each pass is vectorised.
+    """
+    fps, tps, _ = counts
+    idx = np.arange(len(fps))
+    while len(idx) > 2:
+        x, y = fps[idx], tps[idx]
+        above = (y[1:-1] - y[:-2]) * (x[2:] - x[:-2]) > (y[2:] - y[:-2]) * (x[1:-1] - x[:-2])
+        if above.all():
+            break
+        idx = np.r_[idx[0], idx[1:-1][above], idx[-1]]
+    return idx
+
+
+def rocch_eer(
+    scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
+) -> float:
+    """EER of the ROC convex hull (ROCCH-EER, as the Bosaris toolkit computes it).
+
+    The convex hull of the operating points (tied genuine and impostor scores give a straight
+    segment between the points before and after the tie) is the ROC of the best mixtures of
+    thresholds; the ROCCH-EER is where it crosses FAR = FRR.  It never exceeds the
+    step-curve EER and does not depend on how ties are broken.
+    """
+    if counts is None:
+        scores, genuine = _check_binary(scores, genuine)
+        counts = _roc_counts(scores, genuine)
+    hull = _roc_hull(counts)
+    fps, tps, _ = counts
+    far = fps[hull] / fps[-1]
+    frr = (tps[-1] - tps[hull]) / tps[-1]
+    d = far - frr  # rises from -1 at (0, 1) to +1 at (1, 0) along the hull
+    i = int(np.flatnonzero(d >= 0.0)[0])
+    if d[i] == 0.0:
+        return float(far[i])
+    t = -d[i - 1] / (d[i] - d[i - 1])
+    return float(far[i - 1] + t * (far[i] - far[i - 1]))
+
+
+def cllr(scores: np.ndarray, genuine: np.ndarray) -> float:
+    """Log-likelihood-ratio cost (Brümmer & du Preez 2006), in bits.
+
+    The scores are taken as natural-log likelihood ratios ln P(s | same) / P(s | different):
+    Cllr = 1/2 [mean_genuine log2(1 + e^-s) + mean_impostor log2(1 + e^s)].  0 is perfect,
+    1 is a system that always outputs 0 (no information); cosine similarities are not LLRs,
+    so Cllr of uncalibrated scores mostly measures miscalibration (see :func:`min_cllr`).
+    """
+    scores, genuine = _check_binary(scores, genuine)
+    return _cllr(scores, genuine)
+
+
+def _cllr(llr: np.ndarray, genuine: np.ndarray) -> float:
+    ln2 = math.log(2.0)
+    miss = np.logaddexp(0.0, -llr[genuine]).mean() / ln2
+    false_alarm = np.logaddexp(0.0, llr[~genuine]).mean() / ln2
+    return float((miss + false_alarm) / 2.0)
+
+
+def min_cllr(
+    scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
+) -> float:
+    """Cllr after the optimal monotone calibration (the PAV algorithm), in bits.
+
+    The pool-adjacent-violators algorithm fits the non-decreasing posterior P(genuine | score)
+    that best explains the labels (tied scores pooled); its blocks are the segments of the ROC
+    convex hull, each with posterior p = genuine / trials in the block.  The calibrated LLR of
+    a block is logit(p) - logit(N_g / (N_g + N_i)) (the empirical prior), and minCllr is the
+    Cllr of those LLRs over all trials.  Cllr - minCllr is the calibration loss.  (Computed
+    from the hull rather than with scikit-learn's isotonic regression, which gives the same
+    blocks, so that re-scoring needs no scikit-learn; tested against it.)
+    """
+    if counts is None:
+        scores, genuine = _check_binary(scores, genuine)
+        counts = _roc_counts(scores, genuine)
+    fps, tps, _ = counts
+    hull = _roc_hull(counts)
+    block_g, block_i = np.diff(tps[hull]), np.diff(fps[hull])
+    n_g, n_i = tps[-1], fps[-1]
+    with np.errstate(divide="ignore"):
+        llr = np.log(block_g) - np.log(block_i) - math.log(n_g / n_i)
+    # A block without impostors has LLR +inf and costs its genuine trials log2(1 + e^-inf) = 0;
+    # without genuine trials, -inf and 0 for its impostors: the infinities are exact.
+    ln2 = math.log(2.0)
+    g, i = block_g > 0, block_i > 0
+    miss = np.sum(block_g[g] * np.logaddexp(0.0, -llr[g])) / n_g
+    false_alarm = np.sum(block_i[i] * np.logaddexp(0.0, llr[i])) / n_i
+    return float((miss + false_alarm) / (2.0 * ln2))
+
+
+def precision_recall_at(scores: np.ndarray, genuine: np.ndarray, threshold: float) -> dict:
+    """Precision, recall and F1 of accepting ``score >= threshold`` (genuine = positive).
+
+    precision = TP / (TP + FP), recall = TP / N_g, F1 = 2 P R / (P + R); precision is NaN
+    when nothing is accepted (0/0), and F1 is 0 when P = R = 0.
+    """
+    scores, genuine = _check_binary(scores, genuine)
+    accepted = scores >= threshold
+    tp = int((accepted & genuine).sum())
+    n_accepted = int(accepted.sum())
+    precision = tp / n_accepted if n_accepted else math.nan
+    recall = tp / int(genuine.sum())
+    if n_accepted and precision + recall > 0:
+        f1 = 2.0 * precision * recall / (precision + recall)
+    else:
+        f1 = 0.0 if n_accepted else math.nan
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def average_precision(
+    scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
+) -> tuple[float, dict[str, np.ndarray]]:
+    """``(ap, curve)``: average precision and the precision-recall curve.
+
+    AP = sum over thresholds of (R_k - R_(k-1)) * P_k (the step rule of scikit-learn's
+    ``average_precision_score``, no interpolation), over the operating points that accept at
+    least one trial.  ``curve`` holds ``recall``, ``precision`` and ``threshold``.
+    """
+    if counts is None:
+        scores, genuine = _check_binary(scores, genuine)
+        counts = _roc_counts(scores, genuine)
+    fps, tps, thresholds = counts
+    precision = tps[1:] / (tps[1:] + fps[1:])
+    recall = tps[1:] / tps[-1]
+    ap = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return ap, {"recall": recall, "precision": precision, "threshold": thresholds[1:]}
+
+
+def _rates_at_targets(
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    counts: tuple[np.ndarray, ...],
+    far_targets: Sequence[float],
+    frr_targets: Sequence[float],
+) -> tuple[dict[str, float], set[str], dict[str, str]]:
+    """``frr_at_far_<f>``, ``far_at_frr_<r>`` and ``threshold_at_frr_<r>``: ``(values, lower,
+    nan_reasons)``."""
+    values: dict[str, float] = {}
+    lower: set[str] = set()
+    notes: dict[str, str] = {}
+    for f in sorted({check_rate(f, "a FAR target") for f in far_targets}, reverse=True):
+        name = f"frr_at_far_{rate_label(f)}"
+        values[name], _, _, note = frr_at_far(scores, genuine, f, counts)
+        lower.add(name)
+        if note:
+            notes[name] = note
+    for r in sorted({check_rate(r, "an FRR target") for r in frr_targets}, reverse=True):
+        label = rate_label(r)
+        far, threshold, _, note = far_at_frr(scores, genuine, r, counts)
+        values[f"far_at_frr_{label}"] = far
+        values[f"threshold_at_frr_{label}"] = threshold
+        lower.add(f"far_at_frr_{label}")
+        if note:
+            notes[f"far_at_frr_{label}"] = note
+    return values, lower, notes
+
+
+def _at_thresholds(
+    scores: np.ndarray, genuine: np.ndarray, thresholds: Sequence[float]
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Precision, recall and F1 at each caller-given threshold: ``(values, nan_reasons)``."""
+    values: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    for t in thresholds:
+        label = number_label(t)
+        prf = precision_recall_at(scores, genuine, float(t))
+        for key in ("precision", "recall", "f1"):
+            values[f"{key}_at_threshold_{label}"] = prf[key]
+        if math.isnan(prf["precision"]):
+            notes[f"precision_at_threshold_{label}"] = "no trial scores >= the threshold"
+    return values, notes
+
+
+def verification_figures(
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    far_targets: Sequence[float] = DEFAULT_FAR_TARGETS,
+    frr_targets: Sequence[float] = (1e-2,),
+    p_targets: Sequence[float] = (1e-2,),
+    c_miss: float = 1.0,
+    c_fa: float = 1.0,
+    thresholds: Sequence[float] = (),
+    scores_are_llr: bool = False,
+    order: np.ndarray | None = None,
+) -> tuple[dict[str, float], set[str], dict[str, Any]]:
+    """The figures beyond ``verification_from_scores``: ``(values, lower, details)``.
+
+    ``frr_at_far_<f>``; ``far_at_frr_<r>`` with ``threshold_at_frr_<r>``; ``min_hter`` with
+    ``threshold_at_min_hter``; ``min_dcf_p_target_<p>`` (normalised, costs ``c_miss`` and
+    ``c_fa``) with ``threshold_at_min_dcf_p_target_<p>``; ``rocch_eer``; ``min_cllr``, and
+    ``cllr`` only when ``scores_are_llr`` (Cllr of scores that are not log-likelihood ratios,
+    such as cosine similarities, measures their scale rather than the system);
+    ``average_precision``; and per caller-given threshold t ``precision_at_threshold_<t>``,
+    ``recall_at_threshold_<t>``, ``f1_at_threshold_<t>``.  NaN values have their reason in
+    ``details["nan_reasons"]``; the precision-recall curve is ``details["precision_recall"]``.
+    ``order``: :func:`~biobench.metrics_core.common.descending_order` of ``scores`` when the
+    caller has it (the sort ``verification_from_scores`` used), so the scores are sorted once.
+    """
+    scores, genuine = _check_binary(scores, genuine)
+    counts = _roc_counts(scores, genuine, order)
+    values, lower, notes = _rates_at_targets(scores, genuine, counts, far_targets, frr_targets)
+    values["min_hter"], values["threshold_at_min_hter"] = min_hter(scores, genuine, counts)
+    for p in sorted({float(p) for p in p_targets}):
+        label = f"min_dcf_p_target_{rate_label(p)}"
+        values[label], values[f"threshold_at_{label}"], _ = min_dcf(
+            scores, genuine, p, c_miss, c_fa, counts
+        )
+        lower.add(label)
+    values["rocch_eer"] = rocch_eer(scores, genuine, counts)
+    values["min_cllr"] = min_cllr(scores, genuine, counts)
+    if scores_are_llr:
+        values["cllr"] = cllr(scores, genuine)
+        lower.add("cllr")
+    values["average_precision"], curve = average_precision(scores, genuine, counts)
+    threshold_values, threshold_notes = _at_thresholds(scores, genuine, thresholds)
+    values |= threshold_values
+    notes |= threshold_notes
+    lower |= {"min_hter", "rocch_eer", "min_cllr"}
+    keep = downsample_indices(curve["recall"], 200)
+    details: dict[str, Any] = {
+        "precision_recall": {k: json_list(v[keep]) for k, v in curve.items()},
+        "dcf_costs": {"c_miss": c_miss, "c_fa": c_fa, "normalised": True},
+        "cllr": "scores taken as natural-log likelihood ratios"
+        if scores_are_llr
+        else "not computed: the scores are not log-likelihood ratios (option scores_are_llr)",
+    }
+    if notes:
+        details["nan_reasons"] = notes
+    return values, lower, details
