@@ -82,11 +82,3 @@ def test_every_genuine_and_one_impostor_trial_missing_give_a_nan_eer_with_its_re
     assert math.isnan(values["eer"]) and "FRR never falls to FAR" in details["nan_reasons"]["eer"]
     assert values["tar_at_far_1e_1"] == 0.0
     assert values["fta_count"] == genuine.sum() + 1
-
-
-def test_an_order_that_does_not_sort_the_scores_is_refused() -> None:
-    scores, genuine, _ = _trials(4, 0.0)
-    with pytest.raises(BiobenchError, match="does not sort the scores from high to low"):
-        mc.verification_from_scores(scores, genuine, order=np.argsort(scores))
-    with pytest.raises(BiobenchError, match="a sort of 3 trials"):
-        mc.verification_figures(scores, genuine, order=np.arange(3))

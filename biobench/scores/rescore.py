@@ -109,16 +109,19 @@ def _verification_result(
 
     far = _as_list(opts.get("far", mc.DEFAULT_FAR_TARGETS), float, "far")
     convention = str(opts.get("convention", "biobench"))
+    nan_free = not np.isnan(scores.score).any()
+    # One sort serves the rates and the further figures (computed only when no score is NaN).
+    order = mc.descending_order(scores.score) if nan_free else None
     if convention == "bob":  # bob.measure's threshold rules (biobench.metrics_bob)
         from biobench.metrics_bob import bob_verification
 
         values, lower, details = bob_verification(scores.score, scores.genuine, far)
         notes = ["convention bob: bob.measure's rules, NaN scores removed (pooled FTA)"]
     elif convention == "biobench":
-        values, lower, details, notes = verification_values(scores, far)
+        values, lower, details, notes = verification_values(scores, far, order)
     else:
         raise BiobenchError(f"convention must be 'biobench' or 'bob', got {convention!r}")
-    if not np.isnan(scores.score).any():
+    if nan_free:
         # The verification metric's further figures, with its option defaults.
         extra, extra_lower, extra_details = mc.verification_figures(
             scores.score,
@@ -130,6 +133,7 @@ def _verification_result(
             float(opts.get("c_fa", 1.0)),
             _thresholds(opts.get("thresholds", [])),
             bool(opts.get("scores_are_llr", False)),
+            order=order,
         )
         extra = {k: v for k, v in extra.items() if k not in values}  # bob's stay
         values.update(extra)

@@ -426,8 +426,14 @@ class VerificationMetric:
         mc.require_finite(evaluation.embeddings, "test embedding rows", self.name)
         scores = mc.pair_cosine_scores(evaluation.embeddings, pairs.index)
         folds = pairs.fold if len(np.unique(pairs.fold)) >= 2 else None
+        order = mc.descending_order(scores)  # one sort for the rates and the figures
         values, lower, details = mc.verification_from_scores(
-            scores, pairs.same, self.far, folds=folds, max_curve_points=self.curve_points
+            scores,
+            pairs.same,
+            self.far,
+            folds=folds,
+            max_curve_points=self.curve_points,
+            order=order,
         )
         extra, extra_lower, extra_details = mc.verification_figures(
             scores,
@@ -439,6 +445,7 @@ class VerificationMetric:
             self.c_fa,
             self.thresholds,
             self.scores_are_llr,
+            order=order,
         )
         values.update(extra)
         lower |= extra_lower
