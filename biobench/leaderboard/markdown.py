@@ -15,6 +15,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from biobench import claims as claims_mod
+from biobench.attribute_gain import attribute_gain_markdown, attribute_gain_table
 from biobench.board import VERIFIED_DIFFERS, Board
 from biobench.leaderboard.tables import BASELINE_FUSION, attribute_grid, reported_metrics
 
@@ -238,7 +239,8 @@ def _links(board: Board, attributes: pd.DataFrame, plots: Mapping[str, str]) -> 
             "",
             "## Attributes",
             "",
-            f"Per-attribute accuracy: [{board.name}_attributes.md]({board.name}_attributes.md).",
+            f"Per-attribute accuracy, and joint training against the attribute branch alone "
+            f"per identity attribute: [{board.name}_attributes.md]({board.name}_attributes.md).",
         ]
     if plots:
         lines += ["", "## Plots", ""]
@@ -321,4 +323,7 @@ def attributes_markdown(board: Board, attributes: pd.DataFrame) -> str:
             row.append("–" if r is None else _mean_std(r["accuracy_mean"], r["accuracy_std"]))
         body.append(row)
     lines.append(_md_table(body, ["attribute", *labels]))
+    gain = attribute_gain_markdown(attribute_gain_table(board))
+    if gain:
+        lines += ["", gain.rstrip()]
     return "\n".join(lines) + "\n"

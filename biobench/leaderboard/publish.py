@@ -17,6 +17,7 @@ import pandas as pd
 
 from biobench import plots
 from biobench.atomic import write_many
+from biobench.attribute_gain import attribute_gain_table
 from biobench.board import Board, RunRecord, collect, verify_board
 from biobench.leaderboard.markdown import attributes_markdown, markdown
 from biobench.leaderboard.tables import (
@@ -36,6 +37,7 @@ _OWNED_SUFFIXES = (
     ".md",
     "_attributes.csv",
     "_attributes.md",
+    "_attribute_gain.csv",
     "_comparisons.csv",
     "_regression.csv",
     "_claims.csv",
@@ -123,6 +125,9 @@ def _files(built: Built) -> dict[str, tuple[Path, bytes]]:
     if len(built.attributes):
         add("attributes_csv", "_attributes.csv", to_csv(built.attributes))
         add("attributes_md", "_attributes.md", attributes_markdown(built.board, built.attributes))
+        gain = attribute_gain_table(built.board)
+        if len(gain):
+            add("attribute_gain_csv", "_attribute_gain.csv", to_csv(gain))
     if len(built.comparisons):
         add("comparisons_csv", "_comparisons.csv", to_csv(built.comparisons))
     if len(built.claims):
