@@ -85,17 +85,16 @@ EVALUATION = _table(
     embedding=("identity_hidden", "trunk"),
 )
 METRIC = ("union", str, _table(name=str, options=ANY))
-RUN = _table(
-    label=str,
-    description=str,
-    requires=("list", str),
-    dataset=DATASET,
-    model=MODEL,
-    training=TRAINING,
-    evaluation=EVALUATION,
-    metrics=("list", METRIC),
-    seeds=("list", NON_NEGATIVE_INT),
-)
+#: The tables a run cell may set, at the top of a protocol (defaults) or in ``[[runs]]``.
+CELL = {
+    "dataset": DATASET,
+    "model": MODEL,
+    "training": TRAINING,
+    "evaluation": EVALUATION,
+    "metrics": ("list", METRIC),
+    "seeds": ("list", NON_NEGATIVE_INT),
+}
+RUN = _table(label=str, description=str, requires=("list", str), **CELL)
 REPORTED = _table(
     label=str,
     source=str,
@@ -114,12 +113,7 @@ PROTOCOL = _table(
     description=str,
     citation=str,
     extends=str,
-    dataset=DATASET,
-    model=MODEL,
-    training=TRAINING,
-    evaluation=EVALUATION,
-    metrics=("list", METRIC),
-    seeds=("list", NON_NEGATIVE_INT),
+    **CELL,
     runs=("list", RUN),
     reported=("list", REPORTED),
     claims=("list", CLAIM),
