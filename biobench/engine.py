@@ -151,19 +151,21 @@ class Engine:
             initializer=torch.set_num_threads,
             initargs=(threads,),
         ) as pool:
-            futures = {
-                pool.submit(_worker, self.pm.spec, options, protocol, item): item for item in plan
-            }
-            for future in as_completed(futures):
-                item = futures[future]
-                try:
-                    path, warnings = future.result()
-                except Exception as exc:  # noqa: BLE001
-                    failures.append(f"{item.spec.label} seed {item.seed}: {exc}")
-                    continue
-                self.ctx.log(f"    finished {item.spec.label} seed {item.seed}: {path}")
-                result.records.append(Path(path))
-                result.warnings.extend(warnings)
+            for wave in _waves(plan):
+                futures = {
+                    pool.submit(_worker, self.pm.spec, options, protocol, item): item
+                    for item in wave
+                }
+                for future in as_completed(futures):
+                    item = futures[future]
+                    try:
+                        path, warnings = future.result()
+                    except Exception as exc:  # noqa: BLE001
+                        failures.append(f"{item.spec.label} seed {item.seed}: {exc}")
+                        continue
+                    self.ctx.log(f"    finished {item.spec.label} seed {item.seed}: {path}")
+                    result.records.append(Path(path))
+                    result.warnings.extend(warnings)
         if result.records:
             result.leaderboard = _build_board(self.ctx.output, protocol)
         if failures:
@@ -325,6 +327,27 @@ def _source_sha256(item: PlannedRun) -> str | None:
             f"run '{item.spec.label}' seed {item.seed} starts from {record}, which cannot be "
             f"read ({exc}); run '{item.init_source.get('from_run')}' first"
         ) from exc
+
+
+def _waves(plan: Sequence[PlannedRun]) -> list[list[PlannedRun]]:
+    """Runs grouped so that a run starting from another run's weights (``model.init.from_run``)
+    comes in a later wave than that run; runs within a wave are independent."""
+    records = {item.record_path for item in plan}
+    waves: list[list[PlannedRun]] = []
+    done: set[Path] = set()
+    pending = list(plan)
+    while pending:
+        ready = [
+            item
+            for item in pending
+            if Path(item.init_source.get("record", "")) not in records - done
+        ]
+        if not ready:  # pragma: no cover - make_plan refuses circular initialisation
+            ready = pending
+        waves.append(ready)
+        done |= {item.record_path for item in ready}
+        pending = [item for item in pending if item not in ready]
+    return waves
 
 
 def _save_weights(model: torch.nn.Module, path: Path) -> dict[str, Any]:
