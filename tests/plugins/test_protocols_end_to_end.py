@@ -1,9 +1,10 @@
 """Every shipped real-data protocol runs end to end on tiny copies in the publishers' formats.
 
-The copies come from the loaders' own tests (every quirk of the real files present); the
-protocols run unchanged except for the sizes a test can afford (``--set`` overrides: image size,
-trunk width, head width, one epoch, one seed) and the identity thresholds the tiny copies cannot
-meet.  Each run must write its records and a leaderboard.
+The copies are the loaders' own test copies (lfw_copy, celeba_copy and pubfig_copy, through the
+fixtures of conftest.py; every quirk of the real files present); the protocols run unchanged
+except for the sizes a test can afford (``--set`` overrides: image size, trunk width, head width,
+one epoch, one seed) and the identity thresholds the tiny copies cannot meet.  Each run must write
+its records and a leaderboard.
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ import json
 from pathlib import Path
 
 import pytest
-from test_datasets_celeba import write_celeba
-from test_datasets_lfw import write_lfw
-from test_datasets_pubfig import prepared_root, web  # noqa: F401 - web is a fixture
 
 from biobench.engine import Engine, RunOptions
 from biobench.protocol import ProtocolIndex, parse_override
@@ -67,19 +65,19 @@ def run(name: str, data_root: Path, out: Path) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("name", ["lfw", "lfw-cpu", "lfw-verification"])
-def test_lfw_protocols(name: str, tmp_path: Path) -> None:
+def test_lfw_protocols(name: str, tmp_path: Path, write_lfw) -> None:
     run(name, write_lfw(tmp_path / "lfw-data", eol="\r\n"), tmp_path / "out")
 
 
 @pytest.mark.parametrize("name", ["celeba", "celeba-attributes"])
-def test_celeba_protocols(name: str, tmp_path: Path) -> None:
+def test_celeba_protocols(name: str, tmp_path: Path, write_celeba) -> None:
     tiny = write_celeba(tmp_path / "celeba", crlf=True, identity_header=True)
     run(name, tiny.root, tmp_path / "out")
 
 
 @pytest.mark.parametrize("name", ["pubfig", "pubfig-cpu"])
-def test_pubfig_protocols(name: str, web, tmp_path: Path) -> None:  # noqa: ANN001, F811
-    root, _ = prepared_root(web, tmp_path)
+def test_pubfig_protocols(name: str, web, tmp_path: Path, prepared_pubfig) -> None:  # noqa: ANN001
+    root, _ = prepared_pubfig(web, tmp_path)
     board = run(name, root, tmp_path / "out")
     # The paper's numbers are there as reported rows, apart from the measured ones.
     table = (tmp_path / "out" / f"{name}.csv").read_text()
@@ -87,7 +85,7 @@ def test_pubfig_protocols(name: str, web, tmp_path: Path) -> None:  # noqa: ANN0
     assert board
 
 
-def test_training_on_one_identity_is_refused(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+def test_training_on_one_identity_is_refused(tmp_path: Path, run_cli, write_lfw) -> None:  # noqa: ANN001
     """The protocol as shipped, on data where every person but one appears in a pair: the
     training split holds one identity.  This used to train an identity head on nothing and
     publish 10-fold accuracy; now it stops before training, naming the numbers."""

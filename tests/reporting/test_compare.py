@@ -13,7 +13,7 @@ from scipy import stats
 
 from biobench.cli import cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 QUICK = REPO / "leaderboards" / "runs" / "quick"
 
 

@@ -10,7 +10,6 @@ from typing import Any
 import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
-from test_leaderboard import ALL_RUNS, PROTOCOL, TOP1, make_record
 
 from biobench import board, claims, leaderboard, plots
 from biobench.errors import ProtocolError
@@ -55,26 +54,32 @@ def _no_plots(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(plots, "render_all", lambda board, previous=None: {})
 
 
-def _setup(tmp_path: Path, text: str = PROTOCOL + CLAIMS) -> Any:
-    path = tmp_path / "demo.toml"
-    path.write_text(text)
-    protocol = load_protocol(path)
-    for label, seed in ALL_RUNS:
-        record = make_record(label, seed)
-        if (label, seed) in NOISY:
-            record["metrics"]["noisy"] = NOISY[(label, seed)]
-        out = tmp_path / "runs" / "demo" / label / f"seed-{seed}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(record))
-    return protocol
+@pytest.fixture
+def setup_claims(demo_protocol_text, all_runs, make_record):  # noqa: ANN001, ANN201
+    """``setup_claims(tmp_path, text)``: the demo records (plus ``noisy``) and the protocol."""
+
+    def setup(tmp_path: Path, text: str = demo_protocol_text + CLAIMS) -> Any:
+        path = tmp_path / "demo.toml"
+        path.write_text(text)
+        protocol = load_protocol(path)
+        for label, seed in all_runs:
+            record = make_record(label, seed)
+            if (label, seed) in NOISY:
+                record["metrics"]["noisy"] = NOISY[(label, seed)]
+            out = tmp_path / "runs" / "demo" / label / f"seed-{seed}.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(record))
+        return protocol
+
+    return setup
 
 
-def test_claims_against_scipy_and_holm(tmp_path: Path) -> None:
-    protocol = _setup(tmp_path)
+def test_claims_against_scipy_and_holm(tmp_path: Path, top1, setup_claims) -> None:
+    protocol = setup_claims(tmp_path)
     results = claims.evaluate(board.collect(tmp_path, protocol, "demo"))
     true, false, eer, noisy = results
-    a = [TOP1[("case2-ground-truth", s)] for s in (0, 1, 2)]
-    b = [TOP1[("case1-none", s)] for s in (0, 1, 2)]
+    a = [top1[("case2-ground-truth", s)] for s in (0, 1, 2)]
+    b = [top1[("case1-none", s)] for s in (0, 1, 2)]
     p = scipy_stats.ttest_rel(a, b).pvalue
     assert true.p_value == pytest.approx(p)
     assert true.mean_difference == pytest.approx(0.08)
@@ -99,8 +104,10 @@ def test_claims_against_scipy_and_holm(tmp_path: Path) -> None:
     assert noisy.seeds_needed == seeds_for_power(d, 0.8, 0.05 / 3) and noisy.seeds_needed > 3
 
 
-def test_lower_is_better_claims_are_oriented(tmp_path: Path) -> None:
-    protocol = _setup(tmp_path, PROTOCOL)
+def test_lower_is_better_claims_are_oriented(
+    tmp_path: Path, demo_protocol_text, setup_claims
+) -> None:
+    protocol = setup_claims(tmp_path, demo_protocol_text)
     b = board.collect(tmp_path, protocol, "demo")
     for record in b.rows[0].records:  # case1-none gets a lower (better) eer on every seed
         record.metrics["eer"] -= 0.05 + 0.01 * record.seed
@@ -111,8 +118,10 @@ def test_lower_is_better_claims_are_oriented(tmp_path: Path) -> None:
     assert result.verdict == "supported"
 
 
-def test_missing_run_is_inconclusive_not_dropped(tmp_path: Path) -> None:
-    protocol = _setup(tmp_path, PROTOCOL)
+def test_missing_run_is_inconclusive_not_dropped(
+    tmp_path: Path, demo_protocol_text, setup_claims
+) -> None:
+    protocol = setup_claims(tmp_path, demo_protocol_text)
     b = board.collect(tmp_path, protocol, "demo")
     b.rows = [r for r in b.rows if r.label != "case1-none"]
     (result,) = claims.evaluate(
@@ -121,8 +130,8 @@ def test_missing_run_is_inconclusive_not_dropped(tmp_path: Path) -> None:
     assert result.verdict == "inconclusive" and "no measured run case1-none" in result.reason
 
 
-def test_claims_section_and_csv(tmp_path: Path) -> None:
-    protocol = _setup(tmp_path)
+def test_claims_section_and_csv(tmp_path: Path, setup_claims) -> None:
+    protocol = setup_claims(tmp_path)
     files = leaderboard.build(tmp_path, protocol, "demo")
     md = files["md"].read_text()
     assert "## Claims" in md and "**supported**" in md and "**contradicted**" in md
@@ -131,9 +140,11 @@ def test_claims_section_and_csv(tmp_path: Path) -> None:
     assert "34.0" not in files["claims_csv"].read_text()  # seeds are integers
 
 
-def test_claim_naming_an_unknown_run_is_a_protocol_error(tmp_path: Path) -> None:
+def test_claim_naming_an_unknown_run_is_a_protocol_error(
+    tmp_path: Path, demo_protocol_text
+) -> None:
     claim = '[[claims]]\nmetric = "top1_accuracy"\nbetter = "case9"\nthan = "case1-none"\n'
-    text = PROTOCOL + claim
+    text = demo_protocol_text + claim
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(ProtocolError, match="case9"):

@@ -11,19 +11,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from test_leaderboard import PROTOCOL, make_record
 
 from biobench import board, leaderboard, plots
 from biobench.contracts import AttributeResult, Curve, MetricOutput, read_report
 from biobench.identity import config_hash
-from biobench.protocol import load_protocol
-
-
-@pytest.fixture
-def protocol(tmp_path: Path):  # noqa: ANN201
-    path = tmp_path / "demo.toml"
-    path.write_text(PROTOCOL)
-    return load_protocol(path)
 
 
 def _with_reports(record: dict[str, Any]) -> dict[str, Any]:
@@ -47,13 +38,21 @@ def _with_reports(record: dict[str, Any]) -> dict[str, Any]:
     return {**record, "reports": reports, "details": details}
 
 
-def _write(output: Path, transform: Any = lambda r: r, runs: Any = None) -> None:
-    runs = runs or [(label, s) for label in ("case1-none", "case2-ground-truth") for s in (0, 1)]
-    runs += [("attributes-alone", 0), ("attributes-alone", 1)]
-    for label, seed in runs:
-        path = output / "runs" / "demo" / label / f"seed-{seed}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(transform(make_record(label, seed))))
+@pytest.fixture
+def write_runs(make_record):  # noqa: ANN001, ANN201
+    """``write_runs(output, transform, runs)``: demo records of seeds 0 and 1, transformed."""
+
+    def write(output: Path, transform: Any = lambda r: r, runs: Any = None) -> None:
+        runs = runs or [
+            (label, s) for label in ("case1-none", "case2-ground-truth") for s in (0, 1)
+        ]
+        runs += [("attributes-alone", 0), ("attributes-alone", 1)]
+        for label, seed in runs:
+            path = output / "runs" / "demo" / label / f"seed-{seed}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(transform(make_record(label, seed))))
+
+    return write
 
 
 def test_report_round_trip_is_strict_json() -> None:
@@ -81,11 +80,12 @@ def test_contract_refuses_inconsistent_outputs() -> None:
 
 def test_typed_reports_and_legacy_details_build_the_same_leaderboard(
     tmp_path: Path,
-    protocol,  # noqa: ANN001
+    protocol,
+    write_runs,  # noqa: ANN001
 ) -> None:
     legacy, typed = tmp_path / "legacy", tmp_path / "typed"
-    _write(legacy)
-    _write(typed, _with_reports)
+    write_runs(legacy)
+    write_runs(typed, _with_reports)
     a = leaderboard.build(legacy, protocol, "demo")
     b = leaderboard.build(typed, protocol, "demo")
     assert sorted(a) == sorted(b)
@@ -94,9 +94,9 @@ def test_typed_reports_and_legacy_details_build_the_same_leaderboard(
     assert "attributes_md" in a and "plot_roc" in a and "plot_cmc" in a
 
 
-def test_harness_reads_no_details(tmp_path: Path, protocol) -> None:  # noqa: ANN001
+def test_harness_reads_no_details(tmp_path: Path, protocol, write_runs) -> None:  # noqa: ANN001
     # Records with reports whose free-form details say nothing still give every table and plot.
-    _write(tmp_path, _with_reports)
+    write_runs(tmp_path, _with_reports)
     files = leaderboard.build(tmp_path, protocol, "demo")
     assert {"plot_roc", "plot_det", "plot_cmc", "attributes_csv"} <= set(files)
 
@@ -110,7 +110,7 @@ def test_plots_and_leaderboard_do_not_import_each_other() -> None:
     assert plots.Board is board.Board
 
 
-def test_legacy_config_hash_is_the_identity_hash() -> None:
+def test_legacy_config_hash_is_the_identity_hash(make_record) -> None:
     record = board.RunRecord("x.json", make_record("case1-none", 0))
     assert record.config_hash == config_hash(record.run)
     assert record.overrides == [] and record.protocol_label == "case1-none"
@@ -122,9 +122,11 @@ def _other_lr(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def test_one_label_with_two_configurations_gives_two_rows(tmp_path: Path, protocol) -> None:  # noqa: ANN001
+def test_one_label_with_two_configurations_gives_two_rows(
+    tmp_path: Path, protocol, write_runs
+) -> None:  # noqa: ANN001
     # Regression: seeds of different configurations under one label were averaged into one row.
-    _write(tmp_path, _other_lr)
+    write_runs(tmp_path, _other_lr)
     b = board.collect(tmp_path, protocol, "demo")
     case1 = [r for r in b.rows if r.record_label == "case1-none"]
     assert len(case1) == 2
@@ -136,7 +138,7 @@ def test_one_label_with_two_configurations_gives_two_rows(tmp_path: Path, protoc
     assert top1 == {0: {0: 0.80}, 1: {1: 0.84}}
 
 
-def test_rows_run_with_overrides_are_marked(tmp_path: Path, protocol) -> None:  # noqa: ANN001
+def test_rows_run_with_overrides_are_marked(tmp_path: Path, protocol, write_runs) -> None:  # noqa: ANN001
     def variant(record: dict[str, Any]) -> dict[str, Any]:
         if record["run"]["label"] == "case2-ground-truth":
             record["run"]["label"] = "case2-ground-truth.abcdef12"
@@ -144,7 +146,7 @@ def test_rows_run_with_overrides_are_marked(tmp_path: Path, protocol) -> None:  
             record["run"]["overrides"] = ["training.epochs=2"]
         return record
 
-    _write(tmp_path, variant)
+    write_runs(tmp_path, variant)
     b = board.collect(tmp_path, protocol, "demo")
     labels = [r.label for r in b.rows]
     # The variant sits where its protocol cell would be, not after unknown labels.
@@ -156,7 +158,7 @@ def test_rows_run_with_overrides_are_marked(tmp_path: Path, protocol) -> None:  
     assert "training.epochs=2" in md
 
 
-def test_run_columns_and_best_marks(tmp_path: Path, protocol, monkeypatch) -> None:  # noqa: ANN001
+def test_run_columns_and_best_marks(tmp_path: Path, protocol, monkeypatch, write_runs) -> None:  # noqa: ANN001
     monkeypatch.setattr(plots, "render_all", lambda board, previous=None: {})
 
     def info(record: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +167,7 @@ def test_run_columns_and_best_marks(tmp_path: Path, protocol, monkeypatch) -> No
         record["run"]["training"]["optimizer_options"] = {"lr": 0.002, "betas": [0.9, 0.999]}
         return record
 
-    _write(tmp_path, info)
+    write_runs(tmp_path, info)
     files = leaderboard.build(tmp_path, protocol, "demo")
     frame = pd.read_csv(files["csv"], keep_default_na=False, na_values=[""])
     case2 = frame[frame["label"] == "case2-ground-truth"].iloc[0]
@@ -182,9 +184,10 @@ def test_run_columns_and_best_marks(tmp_path: Path, protocol, monkeypatch) -> No
 def test_unchanged_plots_are_reused_and_changed_ones_redrawn(
     tmp_path: Path,
     protocol,  # noqa: ANN001
-    monkeypatch,  # noqa: ANN001
+    monkeypatch,
+    write_runs,  # noqa: ANN001
 ) -> None:
-    _write(tmp_path)
+    write_runs(tmp_path)
     leaderboard.build(tmp_path, protocol, "demo")
     before = {p.name: p.read_bytes() for p in tmp_path.glob("*.png")}
     drawn: list[str] = []

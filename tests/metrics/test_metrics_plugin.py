@@ -24,37 +24,6 @@ def _metric(name: str, **options):  # noqa: ANN003, ANN202
     return METRICS[name](**options)
 
 
-def make_evaluation(seed: int = 0, n_classes: int = 12, noise: float = 0.7) -> Evaluation:
-    """Clustered embeddings: test and gallery images of a class share a centre."""
-    rng = np.random.default_rng(seed)
-    dim, per_train, per_test = 16, 6, 4
-    centres = rng.normal(size=(n_classes, dim))
-    train_ids = np.repeat(np.arange(n_classes), per_train)
-    test_ids = np.repeat(np.arange(n_classes), per_test)
-    gallery = centres[train_ids] + noise * rng.normal(size=(len(train_ids), dim))
-    embeddings = centres[test_ids] + noise * rng.normal(size=(len(test_ids), dim))
-    logits = 3 * embeddings @ centres.T / dim
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
-    attr_true = (rng.random((len(test_ids), 3)) < 0.5).astype(float)
-    attr_true[0, 2] = math.nan
-    attr_scores = np.clip(attr_true + 0.4 * rng.normal(size=attr_true.shape), 0, 1)
-    attr_scores[np.isnan(attr_scores)] = 0.5
-    return Evaluation(
-        keys=[f"person {i // per_test}/img {i}.jpg" for i in range(len(test_ids))],
-        identity_true=test_ids,
-        identity_names=[f"Person {c}" for c in range(n_classes)],
-        identity_scores=probs,
-        attribute_names=["Male", "Smiling", "Bald"],
-        identity_attribute_names=["Male", "Bald"],
-        attribute_true=attr_true,
-        attribute_scores=attr_scores,
-        embeddings=embeddings.astype(np.float32),
-        gallery_embeddings=gallery.astype(np.float32),
-        gallery_identities=train_ids,
-    )
-
-
 def test_all_metrics_are_registered_through_the_plugin_manager() -> None:
     registry = PluginManager(autoload=False).registry("metric")
     assert set(METRICS) == set(DESCRIPTIONS) == set(NAMES)
@@ -66,7 +35,7 @@ def test_all_metrics_are_registered_through_the_plugin_manager() -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_metric_contract(name: str) -> None:  # noqa: ANN001
+def test_metric_contract(name: str, make_evaluation) -> None:  # noqa: ANN001
     metric = _metric(name)
     assert metric.name == name
     out = metric.compute(make_evaluation())
@@ -87,7 +56,7 @@ def test_unknown_option_is_named(name: str) -> None:  # noqa: ANN001
         _metric("open_set_identification", seeed=1)
 
 
-def test_identification_values() -> None:
+def test_identification_values(make_evaluation) -> None:
     ev = make_evaluation(noise=0.3)
     out = _metric("identification", k=[1, 3]).compute(ev)
     assert set(out.values) == {
@@ -106,7 +75,7 @@ def test_identification_values() -> None:
     assert out.details["nn_search"]["n_gallery"] == len(ev.gallery_embeddings)
 
 
-def test_identification_without_identity_head_reports_only_nn() -> None:
+def test_identification_without_identity_head_reports_only_nn(make_evaluation) -> None:
     ev = make_evaluation()
     ev.identity_scores = None
     out = _metric("identification").compute(ev)
@@ -114,7 +83,7 @@ def test_identification_without_identity_head_reports_only_nn() -> None:
     assert out.reference == {"nn_n_probes_unmated"}
 
 
-def test_unmated_probes_are_excluded_from_nn_rates_and_counted_as_a_value() -> None:
+def test_unmated_probes_are_excluded_from_nn_rates_and_counted_as_a_value(make_evaluation) -> None:
     # Regression: the unmated count was a detail only (the score-file reader then counted the
     # same probes as misses); the rule is now one shared function and the count is a value.
     ev = make_evaluation(noise=0.3)
@@ -144,7 +113,7 @@ def test_unmated_probes_are_excluded_from_nn_rates_and_counted_as_a_value() -> N
     ],
 )
 def test_diverged_model_is_refused_naming_metric_and_count(
-    name: str, field: str, what: str
+    name: str, field: str, what: str, make_evaluation
 ) -> None:
     # Regression: NaN class scores published top1_accuracy = 1.0 (NaN ranked every probe first).
     ev = make_evaluation()
@@ -155,7 +124,7 @@ def test_diverged_model_is_refused_naming_metric_and_count(
         _metric(name).compute(ev)
 
 
-def test_metrics_without_inputs_are_skipped_with_a_reason() -> None:
+def test_metrics_without_inputs_are_skipped_with_a_reason(make_evaluation) -> None:
     ev = make_evaluation()
     ev.attribute_scores = None
     ev.embeddings = None
@@ -165,7 +134,7 @@ def test_metrics_without_inputs_are_skipped_with_a_reason() -> None:
         assert out.values == {} and out.details["skipped"]
 
 
-def test_verification_uses_dataset_pairs_and_folds() -> None:
+def test_verification_uses_dataset_pairs_and_folds(make_evaluation) -> None:
     ev = make_evaluation()
     ids = ev.identity_true
     rng = np.random.default_rng(1)
@@ -188,7 +157,7 @@ def test_verification_uses_dataset_pairs_and_folds() -> None:
     assert "eer" in out.headline
 
 
-def test_verification_pair_options_act_on_generated_pairs_and_are_recorded() -> None:
+def test_verification_pair_options_act_on_generated_pairs_and_are_recorded(make_evaluation) -> None:
     # Regression: max_pairs / pair_seed had no effect on a run, and the record said two things
     # about the pairs' origin.  Now they choose the generated pairs, and details say how.
     ev = make_evaluation()
@@ -208,7 +177,9 @@ def test_verification_pair_options_act_on_generated_pairs_and_are_recorded() -> 
 
 
 @pytest.mark.parametrize("option", [{"max_pairs": 100}, {"pair_seed": 3}])
-def test_pair_options_are_refused_for_an_evaluations_own_pairs(option: dict) -> None:
+def test_pair_options_are_refused_for_an_evaluations_own_pairs(
+    option: dict, make_evaluation
+) -> None:
     ev = make_evaluation()
     ev.pair_index = np.asarray([[0, 1], [0, 5]])
     ev.pair_same = np.asarray([True, False])
@@ -218,14 +189,14 @@ def test_pair_options_are_refused_for_an_evaluations_own_pairs(option: dict) -> 
         _metric("verification", **option).compute(ev)
 
 
-def test_verification_generates_pairs_when_the_dataset_has_none() -> None:
+def test_verification_generates_pairs_when_the_dataset_has_none(make_evaluation) -> None:
     out = _metric("verification", far=[0.1]).compute(make_evaluation())
     assert out.details["pairs"]["source"] == "generated"
     assert "accuracy_10fold_mean" in out.values
     assert set(k for k in out.values if k.startswith("tar_at_far")) == {"tar_at_far_1e_1"}
 
 
-def test_verification_headline_option_is_checked() -> None:
+def test_verification_headline_option_is_checked(make_evaluation) -> None:
     metric = _metric("verification", headline=["eer", "nope"])
     with pytest.raises(BiobenchError, match="nope"):
         metric.compute(make_evaluation())
@@ -263,7 +234,7 @@ def test_open_set_hand_worked_from_identity_scores() -> None:
     assert out.lower_is_better == {"fnir_at_fpir_5e_1"}
 
 
-def test_open_set_from_embeddings_is_seeded() -> None:
+def test_open_set_from_embeddings_is_seeded(make_evaluation) -> None:
     ev = make_evaluation(noise=0.3)
     a = _metric("open_set_identification", fpir=[0.1], seed=3).compute(ev)
     b = _metric("open_set_identification", fpir=[0.1], seed=3).compute(ev)
@@ -275,7 +246,7 @@ def test_open_set_from_embeddings_is_seeded() -> None:
     assert 0.0 <= a.values["dir_at_fpir_1e_1"] <= 1.0
 
 
-def test_attributes_values_and_table() -> None:
+def test_attributes_values_and_table(make_evaluation) -> None:
     ev = make_evaluation()
     out = _metric("attributes").compute(ev)
     table = [a.report() for a in out.per_attribute]
@@ -290,7 +261,7 @@ def test_attributes_values_and_table() -> None:
     assert "mean_accuracy" in out.headline
 
 
-def test_verification_reports_the_iso_and_nist_figures() -> None:
+def test_verification_reports_the_iso_and_nist_figures(make_evaluation) -> None:
     ev = make_evaluation()
     out = _metric("verification", far=[0.1], frr=[0.1], p_target=[0.05], thresholds=[0.5]).compute(
         ev
@@ -309,7 +280,7 @@ def test_verification_reports_the_iso_and_nist_figures() -> None:
     json.dumps(out.details, allow_nan=False)
 
 
-def test_verification_bob_convention_replaces_only_the_placed_values() -> None:
+def test_verification_bob_convention_replaces_only_the_placed_values(make_evaluation) -> None:
     from biobench.metrics_bob import bob_verification
 
     ev = make_evaluation()

@@ -13,7 +13,7 @@ from biobench.plugins import PluginManager
 from biobench.protocol import ProtocolIndex
 from biobench.site import build_site
 
-QUICK = Path(__file__).resolve().parents[1] / "leaderboards" / "runs" / "quick"
+QUICK = Path(__file__).resolve().parents[2] / "leaderboards" / "runs" / "quick"
 
 
 def _build(output: Path, verify: bool = True) -> lb.Built:

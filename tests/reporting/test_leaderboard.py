@@ -18,138 +18,6 @@ from scipy import stats as scipy_stats
 
 from biobench import leaderboard, plots
 from biobench.errors import BiobenchError
-from biobench.protocol import load_protocol
-
-PROTOCOL = """\
-name = "demo"
-version = 2
-description = "Synthetic leaderboard test protocol."
-
-[dataset]
-name = "synthfaces"
-
-[[runs]]
-label = "case1-none"
-model.fusion = "none"
-
-[[runs]]
-label = "case2-ground-truth"
-model.fusion = "ground_truth"
-
-[[runs]]
-label = "attributes-alone"
-training.tasks = ["attributes"]
-
-[[reported]]
-label = "paper case 1"
-source = "Izadi, Table 2"
-fusion = "none"
-metrics = { top1_accuracy = 0.9589 }
-
-[[reported]]
-label = "paper case 2"
-source = "Izadi, Table 2"
-fusion = "ground_truth"
-metrics = { top1_accuracy = 0.9843, rank5_only_reported = 0.99 }
-"""
-
-#: top1_accuracy per (label, seed): the numbers the tests check against.
-TOP1 = {
-    ("case1-none", 0): 0.80,
-    ("case1-none", 1): 0.84,
-    ("case1-none", 2): 0.79,
-    ("case2-ground-truth", 0): 0.90,
-    ("case2-ground-truth", 1): 0.91,
-    ("case2-ground-truth", 2): 0.86,
-}
-FUSION = {"case1-none": "none", "case2-ground-truth": "ground_truth", "attributes-alone": "none"}
-
-
-def make_record(label: str, seed: int, version: int = 2, missing: int = 0) -> dict[str, Any]:
-    """A run record in the engine's format, with deterministic synthetic numbers."""
-    tasks = ["attributes"] if label == "attributes-alone" else ["attributes", "identity"]
-    top1 = TOP1.get((label, seed))
-    male = 0.80 + 0.01 * seed + (0.03 if tasks != ["attributes"] else 0.0)
-    metrics = {
-        "mean_accuracy": 0.70 + 0.01 * seed,
-        "eer": 0.20 - 0.01 * seed,
-    }
-    headline = ["mean_accuracy", "eer"]
-    details: dict[str, Any] = {
-        "attributes": {
-            "per_attribute": [
-                {
-                    "attribute": "Male",
-                    "identity_attribute": True,
-                    "accuracy": male,
-                    "balanced_accuracy": male - 0.05,
-                },
-                {
-                    "attribute": "Smiling",
-                    "identity_attribute": False,
-                    "accuracy": 0.6,
-                    "balanced_accuracy": 0.55,
-                },
-            ]
-        },
-        "verification": {
-            "n_impostor": 100,
-            "roc": {
-                "far": [0.0, 0.01, 0.1, 1.0],
-                "tar": [0.0, 0.5, 0.8, 1.0],
-                "threshold": [None, 0.9, 0.5, 0.0],
-            },
-            "det": {"far": [0.0, 0.01, 0.1, 1.0], "frr": [1.0, 0.5, 0.2, 0.0]},
-        },
-    }
-    if top1 is not None:
-        metrics["top1_accuracy"] = top1
-        headline.insert(0, "top1_accuracy")
-        details["identification"] = {"cmc": {"rank": [1, 2], "accuracy": [top1, top1 + 0.05]}}
-    return {
-        "schema": 1,
-        "protocol": {"name": "demo", "version": version, "sha256": "0" * 64, "path": "demo.toml"},
-        "run": {
-            "label": label,
-            "description": "",
-            "seed": seed,
-            "dataset": {"name": "synthfaces", "options": {}},
-            "model": {
-                "backbone": "vgg16",
-                "backbone_options": {"width": 0.25},
-                "fusion": FUSION[label],
-                "fusion_options": {},
-            },
-            "training": {
-                "tasks": tasks,
-                "optimizer": "modified_adamax",
-                "optimizer_options": {"lr": 0.002},
-            },
-            "evaluation": {},
-            "metrics": [],
-        },
-        "data": {"fingerprint": "f" * 64, "missing": missing, "n_train": 80, "n_test": 20},
-        "metrics": metrics,
-        "lower_is_better": ["eer"],
-        "headline": headline,
-        "details": details,
-        "losses": {"attributes": [1.0, 0.7 - 0.01 * seed], "identity": [3.0, 2.0]},
-        "timings": {"total_s": 1.0 + seed},
-        "created": f"2026-01-0{seed + 1}T00:00:00",
-    }
-
-
-ALL_RUNS = [(label, seed) for label in FUSION for seed in (0, 1, 2)]
-
-
-def write_records(
-    output: Path, runs: list[tuple[str, int]] = ALL_RUNS, names: list[str] | None = None, **kw: Any
-) -> None:
-    for i, (label, seed) in enumerate(runs):
-        name = names[i] if names else f"{label}/seed-{seed}.json"
-        path = output / "runs" / "demo" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(make_record(label, seed, **kw)))
 
 
 @pytest.fixture(autouse=True)
@@ -164,18 +32,11 @@ def with_plots() -> None:
     """Marker fixture: render plots in this test."""
 
 
-@pytest.fixture
-def protocol(tmp_path: Path):  # noqa: ANN201
-    path = tmp_path / "demo.toml"
-    path.write_text(PROTOCOL)
-    return load_protocol(path)
-
-
 def read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
 
-def test_main_table_columns_and_statistics(tmp_path: Path, protocol) -> None:  # noqa: ANN001
+def test_main_table_columns_and_statistics(tmp_path: Path, protocol, write_records) -> None:  # noqa: ANN001
     out = tmp_path / "out"
     write_records(out)
     paths = leaderboard.build(out, protocol, "demo")
@@ -206,7 +67,9 @@ def test_main_table_columns_and_statistics(tmp_path: Path, protocol) -> None:  #
     assert "2026" not in md and "2026" not in paths["csv"].read_text()  # no timestamps
 
 
-def test_reported_rows_are_separate_and_never_averaged(tmp_path: Path, protocol) -> None:  # noqa: ANN001
+def test_reported_rows_are_separate_and_never_averaged(
+    tmp_path: Path, protocol, write_records
+) -> None:  # noqa: ANN001
     out = tmp_path / "out"
     write_records(out)
     paths = leaderboard.build(out, protocol, "demo")
@@ -233,7 +96,9 @@ def test_reported_rows_are_separate_and_never_averaged(tmp_path: Path, protocol)
     assert "## Expected (reported) vs measured" in md
 
 
-def test_stale_versions_are_excluded_and_listed(tmp_path: Path, protocol) -> None:  # noqa: ANN001
+def test_stale_versions_are_excluded_and_listed(
+    tmp_path: Path, protocol, make_record, write_records
+) -> None:  # noqa: ANN001
     out = tmp_path / "out"
     write_records(out)
     old = out / "runs" / "demo" / "old-run" / "seed-0.json"
@@ -254,7 +119,7 @@ def test_stale_versions_are_excluded_and_listed(tmp_path: Path, protocol) -> Non
     assert table.set_index("label").loc["case1-none", "n_seeds"] == 3
 
 
-def test_without_protocol_the_highest_version_is_current(tmp_path: Path) -> None:
+def test_without_protocol_the_highest_version_is_current(tmp_path: Path, write_records) -> None:
     out = tmp_path / "out"
     write_records(out, runs=[("case1-none", 0), ("case1-none", 1)], version=3)
     write_records(out, runs=[("case2-ground-truth", 0)], version=2)
@@ -264,7 +129,7 @@ def test_without_protocol_the_highest_version_is_current(tmp_path: Path) -> None
     assert "version **3**" in paths["md"].read_text()
 
 
-def test_missing_images_are_flagged(tmp_path: Path, protocol) -> None:  # noqa: ANN001
+def test_missing_images_are_flagged(tmp_path: Path, protocol, write_records) -> None:  # noqa: ANN001
     out = tmp_path / "out"
     write_records(out, runs=[("case1-none", 0), ("case1-none", 1)], missing=12)
     paths = leaderboard.build(out, protocol, "demo")
@@ -275,7 +140,7 @@ def test_missing_images_are_flagged(tmp_path: Path, protocol) -> None:  # noqa: 
     assert "case1-none ⚠" in md and "12 images missing" in md
 
 
-def test_paired_comparison_against_none_fusion(tmp_path: Path, protocol) -> None:  # noqa: ANN001
+def test_paired_comparison_against_none_fusion(tmp_path: Path, protocol, write_records) -> None:  # noqa: ANN001
     out = tmp_path / "out"
     write_records(out)
     paths = leaderboard.build(out, protocol, "demo")
@@ -293,7 +158,7 @@ def test_paired_comparison_against_none_fusion(tmp_path: Path, protocol) -> None
     assert "## Paired comparisons against the `none` fusion" in paths["md"].read_text()
 
 
-def test_attribute_table_and_plots(tmp_path: Path, protocol, with_plots) -> None:  # noqa: ANN001
+def test_attribute_table_and_plots(tmp_path: Path, protocol, with_plots, write_records) -> None:  # noqa: ANN001
     out = tmp_path / "out"
     write_records(out)
     paths = leaderboard.build(out, protocol, "demo")
@@ -316,6 +181,7 @@ def test_rebuild_is_byte_identical_and_drops_outdated_outputs(
     tmp_path: Path,
     protocol,  # noqa: ANN001
     with_plots,  # noqa: ANN001
+    write_records,  # noqa: ANN001
 ) -> None:
     out = tmp_path / "out"
     write_records(out)
@@ -332,14 +198,22 @@ def test_rebuild_is_byte_identical_and_drops_outdated_outputs(
 @settings(
     max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.permutations(list(range(len(ALL_RUNS)))), st.randoms(use_true_random=False))
-def test_build_does_not_depend_on_record_order(tmp_path: Path, order: list[int], rnd: Any) -> None:
+@given(st.data(), st.randoms(use_true_random=False))
+def test_build_does_not_depend_on_record_order(
+    tmp_path: Path,
+    all_runs: list[tuple[str, int]],
+    write_records,  # noqa: ANN001
+    data: st.DataObject,
+    rnd: Any,
+) -> None:
+    # The runs are a fixture, so the permutation of their order is drawn here.
+    order: list[int] = data.draw(st.permutations(list(range(len(all_runs)))), label="order")
     # Plots are skipped here (autouse fixture); their determinism is tested above.
     base = tmp_path / f"case-{rnd.randrange(10**9)}"
     reference, shuffled = base / "a", base / "b"
     write_records(reference)
     # The same records under shuffled file names and directories, written in another order.
-    runs = [ALL_RUNS[i] for i in order]
+    runs = [all_runs[i] for i in order]
     names = [
         f"batch-{rnd.randrange(3)}/{i:02d}-{rnd.randrange(10**6)}.json" for i in range(len(runs))
     ]
@@ -351,7 +225,9 @@ def test_build_does_not_depend_on_record_order(tmp_path: Path, order: list[int],
         assert a[key].read_bytes() == b[key].read_bytes(), key
 
 
-def test_unreadable_record_is_an_error_and_nothing_is_written(tmp_path: Path, protocol) -> None:  # noqa: ANN001
+def test_unreadable_record_is_an_error_and_nothing_is_written(
+    tmp_path: Path, protocol, write_records
+) -> None:  # noqa: ANN001
     out = tmp_path / "out"
     write_records(out)
     bad = out / "runs" / "demo" / "case1-none" / "seed-7.json"
@@ -365,6 +241,8 @@ def test_failed_write_leaves_previous_leaderboard_intact(
     tmp_path: Path,
     protocol,
     monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+    make_record,  # noqa: ANN001
+    write_records,  # noqa: ANN001
 ) -> None:
     out = tmp_path / "out"
     write_records(out)

@@ -108,7 +108,7 @@ def test_a_raising_exporter_is_one_line(tmp_path: Path, run_cli) -> None:  # noq
 
 
 def test_no_code_or_doc_cites_files_outside_the_repository() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     outside = ("DESIGN.md", "DATASETS.md", "STYLE.md", "../shared")
     offenders = []
     for folder in ("biobench", "plugins", "protocols", "benchmarks", "docs"):

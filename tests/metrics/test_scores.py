@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from biobench_metrics.metrics import METRICS
 from click.testing import CliRunner
-from test_metrics_plugin import make_evaluation  # tests/ is on sys.path (rootdir prepend)
 
 from biobench import metrics_core as mc
 from biobench import scores as sc
@@ -36,7 +35,7 @@ def _assert_same(recomputed: dict, stored: dict) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_write_scores_round_trip(tmp_path) -> None:  # noqa: ANN001
+def test_write_scores_round_trip(tmp_path, make_evaluation) -> None:  # noqa: ANN001
     ev = make_evaluation()
     meta = {"protocol": "demo", "protocol_version": 3, "run": "case 1", "seed": 2}
     written = sc.write_scores(ev, tmp_path / "scores", metadata=meta)
@@ -101,7 +100,7 @@ def test_chunked_reading_keeps_every_key_and_identity(tmp_path, monkeypatch, chu
     assert sorted(b.ids.tolist()) == ["a", "c d"]
 
 
-def test_scores_are_written_exactly(tmp_path) -> None:  # noqa: ANN001
+def test_scores_are_written_exactly(tmp_path, make_evaluation) -> None:  # noqa: ANN001
     ev = make_evaluation()
     written = sc.write_scores(ev, tmp_path)
     ident = sc.read_scores(written["identification_csv"])
@@ -115,7 +114,7 @@ def test_scores_are_written_exactly(tmp_path) -> None:  # noqa: ANN001
 # ---------------------------------------------------------------------------------------------
 
 
-def test_score_files_reproduce_every_metric_exactly(tmp_path) -> None:  # noqa: ANN001
+def test_score_files_reproduce_every_metric_exactly(tmp_path, make_evaluation) -> None:  # noqa: ANN001
     ev = make_evaluation()
     metrics = [
         {"name": "identification", "options": {"k": [1, 3]}},
@@ -141,7 +140,7 @@ def test_score_files_reproduce_every_metric_exactly(tmp_path) -> None:  # noqa: 
     assert not any(k.startswith("accuracy_") for k in bob)
 
 
-def test_top_candidates_keep_rank_k_exact(tmp_path) -> None:  # noqa: ANN001
+def test_top_candidates_keep_rank_k_exact(tmp_path, make_evaluation) -> None:  # noqa: ANN001
     ev = make_evaluation(n_classes=30)
     full = sc.write_scores(ev, tmp_path / "full")
     top = sc.write_scores(ev, tmp_path / "top", full_matrix_limit=10, top_candidates=3)
@@ -173,7 +172,9 @@ def _per_item_lines(ev) -> list[str]:  # noqa: ANN001
     return lines
 
 
-def test_gallery_items_are_aggregated_per_identity_whatever_the_line_order(tmp_path) -> None:  # noqa: ANN001
+def test_gallery_items_are_aggregated_per_identity_whatever_the_line_order(
+    tmp_path, make_evaluation
+) -> None:  # noqa: ANN001
     ev = make_evaluation(noise=1.4)
     lines = _per_item_lines(ev)
     path = tmp_path / "items.scores"
@@ -239,7 +240,7 @@ def test_ties_count_against_the_probe(tmp_path) -> None:  # noqa: ANN001
 # ---------------------------------------------------------------------------------------------
 
 
-def test_unmated_probes_are_excluded_and_counted_in_both(tmp_path) -> None:  # noqa: ANN001
+def test_unmated_probes_are_excluded_and_counted_in_both(tmp_path, make_evaluation) -> None:  # noqa: ANN001
     ev = make_evaluation(noise=1.0)
     ev.identity_scores = None
     keep = ev.gallery_identities != 0  # identity 0 has no gallery image
@@ -260,7 +261,7 @@ def test_unmated_probes_are_excluded_and_counted_in_both(tmp_path) -> None:  # n
 # ---------------------------------------------------------------------------------------------
 
 
-def test_dataset_folds_are_written_and_rescored(tmp_path) -> None:  # noqa: ANN001
+def test_dataset_folds_are_written_and_rescored(tmp_path, make_evaluation) -> None:  # noqa: ANN001
     ev = make_evaluation()
     rng = np.random.default_rng(1)
     n = len(ev.keys)
@@ -353,7 +354,7 @@ def test_bob_file_says_no_folds(tmp_path) -> None:  # noqa: ANN001
     assert out["values"]["auc"] == pytest.approx(0.75)
 
 
-def test_score_help_names_a_file_runs_write(tmp_path) -> None:  # noqa: ANN001
+def test_score_help_names_a_file_runs_write(tmp_path, make_evaluation) -> None:  # noqa: ANN001
     text = CliRunner().invoke(cli, ["score", "--help"]).output
     written = sc.write_scores(make_evaluation(), tmp_path)
     names = {p.name for p in written.values()}

@@ -15,7 +15,7 @@ from biobench.errors import BiobenchError, DuplicateComponentError, UnknownCompo
 from biobench.plugins import BUILTIN_PLUGINS, PluginManager
 from biobench.testing import new_plugin_manager
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _module(name: str, **attrs: object) -> types.ModuleType:

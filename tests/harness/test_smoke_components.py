@@ -24,7 +24,7 @@ PM = new_plugin_manager()
 # A prefix registration stands for a family: smoke it with a tiny member.
 PREFIX_EXAMPLES = {"timm": "timm:test_resnet"}
 # Prefixes without an example (onnx:<path>, torchscript:<path>) name frozen models read from a
-# file: nothing to train, so they are covered by tests/test_model_export.py instead.
+# file: nothing to train, so they are covered by tests/harness/test_model_export.py instead.
 BACKBONES = [
     PREFIX_EXAMPLES.get(e.name, e.name)
     for e in PM.registry("backbone")

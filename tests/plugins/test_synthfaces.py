@@ -23,7 +23,7 @@ from biobench.preview import contact_sheet, person_attributes
 from biobench.protocol import load_protocol
 from biobench.testing import make_tiny_data
 
-PROTOCOLS = Path(__file__).resolve().parents[1] / "protocols"
+PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
 
 
 def ctx(tmp_path: Path, size: int = 32) -> DataContext:

@@ -1,0 +1,186 @@
+"""Shared builders of the reporting tests: a demo protocol and its synthetic run records.
+
+The leaderboard, board and claims tests all read the same records: three runs of the ``demo``
+protocol (two fusions and the attributes-only run) over seeds 0, 1 and 2, with deterministic
+numbers (``TOP1``) the tests check against.  The tests get them as fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from biobench.protocol import Protocol, load_protocol
+
+PROTOCOL = """\
+name = "demo"
+version = 2
+description = "Synthetic leaderboard test protocol."
+
+[dataset]
+name = "synthfaces"
+
+[[runs]]
+label = "case1-none"
+model.fusion = "none"
+
+[[runs]]
+label = "case2-ground-truth"
+model.fusion = "ground_truth"
+
+[[runs]]
+label = "attributes-alone"
+training.tasks = ["attributes"]
+
+[[reported]]
+label = "paper case 1"
+source = "Izadi, Table 2"
+fusion = "none"
+metrics = { top1_accuracy = 0.9589 }
+
+[[reported]]
+label = "paper case 2"
+source = "Izadi, Table 2"
+fusion = "ground_truth"
+metrics = { top1_accuracy = 0.9843, rank5_only_reported = 0.99 }
+"""
+
+#: top1_accuracy per (label, seed): the numbers the tests check against.
+TOP1 = {
+    ("case1-none", 0): 0.80,
+    ("case1-none", 1): 0.84,
+    ("case1-none", 2): 0.79,
+    ("case2-ground-truth", 0): 0.90,
+    ("case2-ground-truth", 1): 0.91,
+    ("case2-ground-truth", 2): 0.86,
+}
+FUSION = {"case1-none": "none", "case2-ground-truth": "ground_truth", "attributes-alone": "none"}
+
+
+def demo_record(label: str, seed: int, version: int = 2, missing: int = 0) -> dict[str, Any]:
+    """A run record in the engine's format, with deterministic synthetic numbers."""
+    tasks = ["attributes"] if label == "attributes-alone" else ["attributes", "identity"]
+    top1 = TOP1.get((label, seed))
+    male = 0.80 + 0.01 * seed + (0.03 if tasks != ["attributes"] else 0.0)
+    metrics = {
+        "mean_accuracy": 0.70 + 0.01 * seed,
+        "eer": 0.20 - 0.01 * seed,
+    }
+    headline = ["mean_accuracy", "eer"]
+    details: dict[str, Any] = {
+        "attributes": {
+            "per_attribute": [
+                {
+                    "attribute": "Male",
+                    "identity_attribute": True,
+                    "accuracy": male,
+                    "balanced_accuracy": male - 0.05,
+                },
+                {
+                    "attribute": "Smiling",
+                    "identity_attribute": False,
+                    "accuracy": 0.6,
+                    "balanced_accuracy": 0.55,
+                },
+            ]
+        },
+        "verification": {
+            "n_impostor": 100,
+            "roc": {
+                "far": [0.0, 0.01, 0.1, 1.0],
+                "tar": [0.0, 0.5, 0.8, 1.0],
+                "threshold": [None, 0.9, 0.5, 0.0],
+            },
+            "det": {"far": [0.0, 0.01, 0.1, 1.0], "frr": [1.0, 0.5, 0.2, 0.0]},
+        },
+    }
+    if top1 is not None:
+        metrics["top1_accuracy"] = top1
+        headline.insert(0, "top1_accuracy")
+        details["identification"] = {"cmc": {"rank": [1, 2], "accuracy": [top1, top1 + 0.05]}}
+    return {
+        "schema": 1,
+        "protocol": {"name": "demo", "version": version, "sha256": "0" * 64, "path": "demo.toml"},
+        "run": {
+            "label": label,
+            "description": "",
+            "seed": seed,
+            "dataset": {"name": "synthfaces", "options": {}},
+            "model": {
+                "backbone": "vgg16",
+                "backbone_options": {"width": 0.25},
+                "fusion": FUSION[label],
+                "fusion_options": {},
+            },
+            "training": {
+                "tasks": tasks,
+                "optimizer": "modified_adamax",
+                "optimizer_options": {"lr": 0.002},
+            },
+            "evaluation": {},
+            "metrics": [],
+        },
+        "data": {"fingerprint": "f" * 64, "missing": missing, "n_train": 80, "n_test": 20},
+        "metrics": metrics,
+        "lower_is_better": ["eer"],
+        "headline": headline,
+        "details": details,
+        "losses": {"attributes": [1.0, 0.7 - 0.01 * seed], "identity": [3.0, 2.0]},
+        "timings": {"total_s": 1.0 + seed},
+        "created": f"2026-01-0{seed + 1}T00:00:00",
+    }
+
+
+ALL_RUNS = [(label, seed) for label in FUSION for seed in (0, 1, 2)]
+
+
+def write_demo_records(
+    output: Path, runs: list[tuple[str, int]] = ALL_RUNS, names: list[str] | None = None, **kw: Any
+) -> None:
+    for i, (label, seed) in enumerate(runs):
+        name = names[i] if names else f"{label}/seed-{seed}.json"
+        path = output / "runs" / "demo" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(demo_record(label, seed, **kw)))
+
+
+@pytest.fixture
+def demo_protocol_text() -> str:
+    """The text of the ``demo`` protocol file (three runs, two reported rows)."""
+    return PROTOCOL
+
+
+@pytest.fixture
+def protocol(tmp_path: Path) -> Protocol:
+    """The ``demo`` protocol, loaded from a file in the test's temp directory."""
+    path = tmp_path / "demo.toml"
+    path.write_text(PROTOCOL)
+    return load_protocol(path)
+
+
+@pytest.fixture
+def top1() -> dict[tuple[str, int], float]:
+    """top1_accuracy of the records per (label, seed)."""
+    return dict(TOP1)
+
+
+@pytest.fixture
+def all_runs() -> list[tuple[str, int]]:
+    """Every (label, seed) of the demo records."""
+    return list(ALL_RUNS)
+
+
+@pytest.fixture
+def make_record() -> Callable[..., dict[str, Any]]:
+    """``make_record(label, seed, version=2, missing=0)``: one demo run record."""
+    return demo_record
+
+
+@pytest.fixture
+def write_records() -> Callable[..., None]:
+    """``write_records(output, runs=ALL_RUNS, names=None, **kw)``: records under output/runs."""
+    return write_demo_records
