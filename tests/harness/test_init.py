@@ -80,3 +80,14 @@ def test_weights_file_must_be_safetensors(tmp_path: Path, run_cli) -> None:  # n
         "--runs", "none",
     )  # fmt: skip
     assert result.exit_code == 2 and "is not a .safetensors file" in result.output
+
+
+def test_parallel_jobs_run_the_pretraining_first(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    out = tmp_path / "out"
+    result = run_cli(
+        "run", "--protocol", str(write(tmp_path, PRETRAIN)), "--output", str(out),
+        "--runs", "finetune,pretrain", "--seeds", "0", "--jobs", "2",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    fine = json.loads((out / "runs/tiny/finetune/seed-0.json").read_text())
+    assert fine["artifacts"]["init"]["loaded"] > 0
