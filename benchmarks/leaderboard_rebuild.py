@@ -47,6 +47,8 @@ def synthesise(runs: Path, labels: int, seeds: int) -> int:
         record = json.loads(path.read_text(encoding="utf-8"))
         templates.setdefault(record["run"]["label"], {})[record["run"]["seed"]] = record
     cells = sorted(templates)
+    if not cells:
+        raise SystemExit(f"no run records under {TEMPLATES} to copy: run `make demo` first")
     written = 0
     for i in range(labels):
         cell = cells[i % len(cells)]
