@@ -212,3 +212,43 @@ def test_reproduce_gives_identical_metrics(tmp_path: Path, run_cli) -> None:  # 
     record.write_text(json.dumps(data))
     edited = run_cli("reproduce", str(record))
     assert edited.exit_code == 1 and "top1_accuracy" in edited.output
+
+
+def test_replaced_component_options_are_reported(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    text = TINY_PROTOCOL.replace("hidden = 32", "hidden = 32\nbackbone_options = { width = 4 }")
+    result = run(
+        run_cli, write(tmp_path, text), tmp_path / "out", "--runs", "none", "--dry-run",
+        "--backbone", "vgg16", "--set", "model.image_size=32",
+        "--set", "model.backbone_options.width=0.0625",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        "model.backbone_options {'width': 4} belong to 'tiny_cnn' and are not applied to 'vgg16'"
+        in result.output
+    )
+
+
+def test_dirty_flag_covers_the_code_not_the_output_folder(tmp_path: Path) -> None:
+    import subprocess
+
+    from biobench.records import git_state
+
+    repo = tmp_path / "repo"
+    (repo / "leaderboards").mkdir(parents=True)
+    (repo / "code.py").write_text("x = 1\n")
+    (repo / "leaderboards" / "quick.md").write_text("old\n")
+    git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    (repo / "leaderboards" / "quick.md").write_text("rebuilt by a run\n")
+    state = git_state(start=repo, exclude=repo / "leaderboards")
+    assert state["git_commit"] and state["git_dirty"] is False
+    (repo / "code.py").write_text("x = 2\n")
+    assert git_state(start=repo, exclude=repo / "leaderboards")["git_dirty"] is True
+
+
+def test_data_check_of_a_missing_dataset_does_not_exit_0(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    result = run_cli("data", "check", "pubfig", "--data-root", str(tmp_path / "nothing"))
+    assert result.exit_code == 3, result.output
+    assert "found: False" in result.output
