@@ -14,6 +14,7 @@ again from scratch.
 
 from __future__ import annotations
 
+import io
 import math
 import sys
 import time
@@ -27,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from biobench.atomic import atomic_open
+from biobench.atomic import write_bytes
 from biobench.context import RunContext
 from biobench.data import PreparedData
 from biobench.errors import RunFailed
@@ -108,18 +109,21 @@ class Checkpointing:
 def save_checkpoint(
     where: Checkpointing, model: Any, optimizer: Any, state: TrainState, generator: torch.Generator
 ) -> None:
-    with atomic_open(where.path, "wb") as f:
-        torch.save(
-            {
-                "config_hash": where.config_hash,
-                **state.as_checkpoint(),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(),
-                "torch_rng": torch.get_rng_state(),
-            },
-            f,
-        )
+    # Serialised in memory first: torch's writer reports a short write on a full disk as an
+    # obscure "enforce fail"; a plain file write raises ENOSPC, which is reported as disk full.
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "config_hash": where.config_hash,
+            **state.as_checkpoint(),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        },
+        buffer,
+    )
+    write_bytes(where.path, buffer.getvalue())
 
 
 def load_checkpoint(where: Checkpointing, device: torch.device, log: Callable[[str], None]) -> Any:

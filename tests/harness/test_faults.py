@@ -252,3 +252,31 @@ def test_data_check_of_a_missing_dataset_does_not_exit_0(tmp_path: Path, run_cli
     result = run_cli("data", "check", "pubfig", "--data-root", str(tmp_path / "nothing"))
     assert result.exit_code == 3, result.output
     assert "found: False" in result.output
+
+
+def test_disk_full_while_checkpointing_is_named(
+    tmp_path: Path,
+    run_cli,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno
+
+    from biobench import atomic
+
+    real = atomic.os.fsync
+
+    def full(fd: int) -> None:
+        import os
+
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp") and "checkpoints" in os.readlink(
+            f"/proc/self/fd/{fd}"
+        ):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    out = tmp_path / "out"
+    result = run(run_cli, write(tmp_path), out, "--runs", "none", "--seeds", "0")
+    line = error_line(result)
+    assert "disk full while writing" in line and "seed-0.pt" in line
+    assert not list(out.rglob("*.tmp"))
