@@ -98,6 +98,8 @@ class RunContext:
         device = resolve_device(options.device, dist_ctx)
         if options.threads is not None:
             torch.set_num_threads(options.threads)
+        elif device.type == "cpu":
+            _warn_if_contended(options.log)
         return cls(pm=pm, options=options, device=device, dist=dist_ctx)
 
     @property
@@ -110,6 +112,29 @@ class RunContext:
 
     def log(self, message: str) -> None:
         self.options.log(message)
+
+
+def _warn_if_contended(log: Callable[[str], None]) -> None:
+    """Say so when other processes already keep the CPU busy.
+
+    torch uses one thread per core by default; beside one competing CPU-bound process that is
+    about 5x slower on 2 cores, where one thread loses almost nothing
+    (benchmarks/threading_contention.py).  The thread count is not changed automatically: it
+    moves the last digits of CPU results, and the same command must give the same numbers.
+    """
+    try:
+        load = os.getloadavg()[0]
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without them
+        return
+    busy = round(load)
+    if busy >= 1 and torch.get_num_threads() > max(1, cores - busy):
+        log(
+            f"biobench: warning: the CPU is busy (load average {load:.1f} on {cores} cores); "
+            f"torch uses {torch.get_num_threads()} threads, which is slow beside other "
+            f"processes: --threads {max(1, cores - busy)} is faster then (the thread count is "
+            f"recorded; it can change the last digits of CPU results)"
+        )
 
 
 def seed_everything(seed: int) -> None:
