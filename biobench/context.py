@@ -98,8 +98,8 @@ class RunContext:
         device = resolve_device(options.device, dist_ctx)
         if options.threads is not None:
             torch.set_num_threads(options.threads)
-        elif device.type == "cpu":
-            _warn_if_contended(options.log)
+        elif device.type == "cpu" and sys.stderr.isatty():
+            _warn_if_contended(options.log)  # a hint for people at a terminal, not for logs
         return cls(pm=pm, options=options, device=device, dist=dist_ctx)
 
     @property

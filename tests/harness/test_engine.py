@@ -162,3 +162,17 @@ def test_profile_trace_and_accelerator_in_record(tmp_path: Path) -> None:
         "compile": False,
     }
     assert record["environment"]["world_size"] == 1
+
+
+def test_contended_cpu_warning_names_a_faster_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    import biobench.context as context
+
+    messages: list[str] = []
+    monkeypatch.setattr(context.os, "getloadavg", lambda: (1.2, 1.0, 1.0))
+    monkeypatch.setattr(context.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(context.torch, "get_num_threads", lambda: 2)
+    context._warn_if_contended(messages.append)
+    assert len(messages) == 1 and "--threads 1 is faster" in messages[0]
+    monkeypatch.setattr(context.os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    context._warn_if_contended(messages.append)
+    assert len(messages) == 1  # a quiet machine: no warning
