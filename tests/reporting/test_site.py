@@ -312,6 +312,11 @@ def test_run_page_curves_and_untrusted_score_paths(tmp_path: Path) -> None:
     # A record is untrusted input: a score file listed outside its folder is not copied.
     record["artifacts"]["scores"]["stolen"] = "../../../../secret.txt"
     path.write_text(json.dumps(record), encoding="utf-8")
+    # A record written before training accuracy was recorded (schema 1) has no accuracy curve.
+    legacy_path = path.with_name("seed-1.json")
+    legacy = json.loads(legacy_path.read_text(encoding="utf-8"))
+    legacy.pop("train_accuracy", None)
+    legacy_path.write_text(json.dumps(legacy), encoding="utf-8")
     built = _prepare(output)
     site = build_site(built, tmp_path / "site")
     page = (site.root / "p" / "quick" / "runs" / "case1-none" / "seed-0.html").read_text(
