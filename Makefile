@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.biobench-installed
 # torch and torchvision must match for timm; override for another platform, e.g.
 #   make demo TORCH_SPEC="torch torchvision"
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
-EXTRAS ?= test,orl
+EXTRAS ?= test,orl,onnx
 # Plugin distributions that live in this repository but install separately (optional extras).
 LOCAL_PLUGINS ?= plugins/biobench-dlib
 OUTPUT ?= leaderboards
