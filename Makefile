@@ -14,7 +14,7 @@ OUTPUT ?= leaderboards
 
 .PHONY: demo test lint clean-venv
 
-$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(LOCAL_PLUGINS))
+$(STAMP): Makefile pyproject.toml $(addsuffix /pyproject.toml,$(LOCAL_PLUGINS))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
