@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +61,23 @@ def report(name: str, result: Mapping[str, Any]) -> Path:
     for key, value in result.items():
         print(f"{key:>{width}}: {value}")
     return write_rows(name, [result])
+
+
+def write_photo_jpegs(root: Path, count: int, key: Callable[[int], str]) -> list[str]:
+    """``count`` 250x250 JPEGs under ``root`` (named by ``key(i)``), seeded; returns the keys.
+
+    Smooth random images (16x16 noise upsampled) compress like photographs, unlike white noise.
+    """
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    keys = []
+    for i in range(count):
+        small = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+        image = Image.fromarray(small).resize((250, 250), Image.Resampling.BICUBIC)
+        name = key(i)
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        image.save(root / name, quality=90)
+        keys.append(name)
+    return keys

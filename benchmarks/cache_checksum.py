@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import report
+from _common import report, write_photo_jpegs
 from PIL import Image
 
 from biobench.contracts import DataContext
@@ -38,17 +38,9 @@ def main() -> None:
     if args.smoke:
         args.images, args.size, args.repeats = 20, 16, 1
 
-    rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        keys = []
-        for i in range(args.images):
-            # Smooth random images compress like photographs, unlike white noise.
-            small = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
-            image = Image.fromarray(small).resize((250, 250), Image.Resampling.BICUBIC)
-            key = f"{i:06d}.jpg"
-            image.save(root / key, quality=90)
-            keys.append(key)
+        keys = write_photo_jpegs(root, args.images, lambda i: f"{i:06d}.jpg")
 
         def read(key: str) -> Image.Image:
             return Image.open(root / key)
