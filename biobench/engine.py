@@ -46,7 +46,6 @@ __all__ = ["Engine", "RunOptions", "RunResult", "train"]
 @dataclass
 class RunResult:
     records: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     leaderboard: dict[str, Path] = field(default_factory=dict)
 

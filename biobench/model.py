@@ -182,12 +182,7 @@ def build_model(
         image_size=m["image_size"],
         in_channels=3,
     )
-    if isinstance(getattr(backbone, "output_dim", None), bool) or not isinstance(
-        getattr(backbone, "output_dim", None), int
-    ):
-        raise PluginError(
-            f"backbone '{m['backbone']}' ({_origin(bprov)}) has no integer output_dim"
-        )
+    _require_width(backbone, f"backbone '{m['backbone']}'", bprov)
     tasks = list(spec.training["tasks"])
     trainable = getattr(backbone, "trainable", True)
     fusion, fprov = pm.build(
@@ -200,13 +195,10 @@ def build_model(
     unknown = set(getattr(fusion, "inputs", frozenset())) - FUSION_INPUTS
     if unknown:
         raise PluginError(
-            f"fusion '{m['fusion']}' ({_origin(fprov)}) declares unknown inputs "
+            f"fusion '{m['fusion']}' ({origin_of(fprov)}) declares unknown inputs "
             f"{sorted(unknown)}; known: {sorted(FUSION_INPUTS)}"
         )
-    if isinstance(getattr(fusion, "output_dim", None), bool) or not isinstance(
-        getattr(fusion, "output_dim", None), int
-    ):
-        raise PluginError(f"fusion '{m['fusion']}' ({_origin(fprov)}) has no integer output_dim")
+    _require_width(fusion, f"fusion '{m['fusion']}'", fprov)
     try:
         model = ComposedModel(
             backbone,
@@ -264,7 +256,15 @@ def parameter_counts(model: nn.Module) -> dict[str, int]:
     }
 
 
-def _origin(provenance: dict[str, Any]) -> str:
+def _require_width(component: Any, name: str, provenance: dict[str, Any]) -> None:
+    """A backbone or fusion must declare its output width as an integer (``output_dim``)."""
+    width = getattr(component, "output_dim", None)
+    if isinstance(width, bool) or not isinstance(width, int):
+        raise PluginError(f"{name} ({origin_of(provenance)}) has no integer output_dim")
+
+
+def origin_of(provenance: dict[str, Any]) -> str:
+    """``plugin 'x', distribution version``: where a built component came from, for messages."""
     dist = provenance.get("distribution") or "no distribution"
     return f"plugin '{provenance.get('plugin')}', {dist} {provenance.get('version') or ''}".strip()
 

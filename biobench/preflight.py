@@ -31,8 +31,8 @@ from biobench.data import (
     check_usable,
 )
 from biobench.errors import BiobenchError, DataNotFoundError, PluginError
-from biobench.identity import canonical_json
-from biobench.model import ComposedModel, build_model, build_optimizer
+from biobench.identity import config_hash
+from biobench.model import ComposedModel, build_model, build_optimizer, origin_of
 from biobench.protocol import Protocol, RunSpec
 from biobench.training import Batcher, attribute_loss
 
@@ -111,6 +111,30 @@ def _probe_batch(
     return images, np.arange(PROBE_BATCH) % 2, np.zeros((PROBE_BATCH, n_attrs), np.float32)
 
 
+def _probe_tensors(
+    model: ComposedModel, batch: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The probe batch as the model's input, attribute and identity tensors (on the CPU)."""
+    images, identities, attrs = batch
+    batcher = Batcher(torch.device("cpu"), getattr(model.backbone, "raw_input", False))
+    x = batcher(torch.from_numpy(np.ascontiguousarray(images)))
+    return x, torch.from_numpy(attrs), torch.from_numpy(identities).long()
+
+
+def _probe_losses(
+    out: Any, attrs: torch.Tensor, identities: torch.Tensor, wanted: Any = None
+) -> dict[str, torch.Tensor]:
+    """The task losses of a probe forward pass (identities folded into the head's classes)."""
+    wanted = wanted or ("attributes", "identity")
+    losses: dict[str, torch.Tensor] = {}
+    if "attributes" in wanted and out.attribute_logits is not None:
+        losses["attributes"] = attribute_loss(out.attribute_logits.float(), attrs)
+    if "identity" in wanted and out.identity_logits is not None:
+        target = identities % out.identity_logits.shape[1]
+        losses["identity"] = torch.nn.functional.cross_entropy(out.identity_logits, target)
+    return losses
+
+
 def probe_model(
     spec: RunSpec,
     model: ComposedModel,
@@ -118,7 +142,6 @@ def probe_model(
     batch: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
     """One forward and backward pass on the CPU, checking the declared output widths."""
-    images, identities, attrs = batch
     shapes: dict[str, tuple[int, ...]] = {}
     hooks = [
         model.backbone.register_forward_hook(
@@ -131,9 +154,8 @@ def probe_model(
                 lambda _m, _i, out: shapes.__setitem__("fusion", tuple(out.shape))
             )
         )
-    batcher = Batcher(torch.device("cpu"), getattr(model.backbone, "raw_input", False))
-    x = batcher(torch.from_numpy(np.ascontiguousarray(images)))
-    a = torch.from_numpy(attrs)
+    x, a, identities = _probe_tensors(model, batch)
+    n = len(x)
     declared = {
         "backbone": int(model.backbone.output_dim),
         "fusion": None if model.fusion is None else int(model.fusion.output_dim),
@@ -143,22 +165,17 @@ def probe_model(
         try:
             out = model(x, a)
         except Exception as exc:  # noqa: BLE001 - explained by the shapes below if possible
-            _explain_shapes(spec, provenance, shapes, declared, len(images))
+            _explain_shapes(spec, provenance, shapes, declared, n)
             part = "fusion" if "backbone" in shapes else "backbone"
             raise PluginError(
-                f"{part} '{spec.model[part]}' ({_origin(provenance[part])}) failed on a batch "
-                f"of {len(images)} images of {spec.model['image_size']} px: "
+                f"{part} '{spec.model[part]}' ({origin_of(provenance[part])}) failed on a batch "
+                f"of {n} images of {spec.model['image_size']} px: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-        _explain_shapes(spec, provenance, shapes, declared, len(images))
-        losses = []
-        if out.attribute_logits is not None:
-            losses.append(attribute_loss(out.attribute_logits.float(), a))
-        if out.identity_logits is not None:
-            target = torch.from_numpy(identities).long() % out.identity_logits.shape[1]
-            losses.append(torch.nn.functional.cross_entropy(out.identity_logits, target))
+        _explain_shapes(spec, provenance, shapes, declared, n)
+        losses = _probe_losses(out, a, identities)
         if losses:
-            sum(losses).backward()
+            sum(losses.values()).backward()
     finally:
         for h in hooks:
             h.remove()
@@ -179,14 +196,9 @@ def _explain_shapes(
             continue
         if got != (batch, want):
             raise PluginError(
-                f"{part} '{spec.model[part]}' ({_origin(provenance[part])}) returned shape "
+                f"{part} '{spec.model[part]}' ({origin_of(provenance[part])}) returned shape "
                 f"{list(got)} but declares output_dim {want} (expected [{batch}, {want}])"
             )
-
-
-def _origin(provenance: dict[str, Any]) -> str:
-    dist = provenance.get("distribution") or "no distribution"
-    return f"plugin '{provenance.get('plugin')}', {dist} {provenance.get('version') or ''}".strip()
 
 
 def check_cell(
@@ -243,21 +255,10 @@ def check_cell(
 
 
 def _one_step(model: ComposedModel, optimizer: Any, batch: tuple[np.ndarray, ...]) -> None:
-    images, identities, attrs = batch
-    batcher = Batcher(torch.device("cpu"), getattr(model.backbone, "raw_input", False))
-    x = batcher(torch.from_numpy(np.ascontiguousarray(images)))
-    a = torch.from_numpy(attrs)
+    x, a, identities = _probe_tensors(model, batch)
 
     def closure(tasks: Any = None) -> dict[str, torch.Tensor]:
-        out = model(x, a, tasks)
-        losses: dict[str, torch.Tensor] = {}
-        wanted = tasks or ("attributes", "identity")
-        if "attributes" in wanted and out.attribute_logits is not None:
-            losses["attributes"] = attribute_loss(out.attribute_logits.float(), a)
-        if "identity" in wanted and out.identity_logits is not None:
-            target = torch.from_numpy(identities).long() % out.identity_logits.shape[1]
-            losses["identity"] = torch.nn.functional.cross_entropy(out.identity_logits, target)
-        return losses
+        return _probe_losses(model(x, a, tasks), a, identities, tasks)
 
     optimizer.step(closure)
 
@@ -274,7 +275,7 @@ def preflight(
     seen: set[str] = set()
     checks = []
     for spec in specs:
-        key = canonical_json(spec.config())
+        key = config_hash(spec.config())
         if key in seen:
             continue
         seen.add(key)

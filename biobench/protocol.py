@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -396,7 +395,3 @@ class ProtocolIndex:
 
     def load(self, name_or_path: str) -> Protocol:
         return load_protocol(self.path(name_or_path), resolve=self.path)
-
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
