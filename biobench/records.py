@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from typing import Any
 import biobench
 from biobench import atomic
 from biobench.atomic import atomic_open  # noqa: F401 - re-exported for plugins
+from biobench.errors import BiobenchError
 
 #: 2: run identity (config_hash, protocol_label, overrides), typed metric reports, training
 #: accuracy, model parameter counts and weights.
@@ -21,6 +23,27 @@ RECORD_SCHEMA = 2
 def write_json(path: Path, data: Any) -> None:
     """Write a record (sorted keys, non-finite floats as null) atomically."""
     atomic.write_json(path, data)
+
+
+def load_record(path: Path, *required: str) -> dict[str, Any]:
+    """A run record read back, or one :class:`BiobenchError` line saying why it is not one.
+
+    :param required: dotted keys the caller needs (``"run.model"``, ``"metrics"``); a record
+        without one of them is refused naming it.
+    """
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BiobenchError(f"cannot read {path}: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BiobenchError(f"{path}: not a JSON run record ({exc})") from None
+    for key in required:
+        node: Any = record
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            raise BiobenchError(f"{path}: not a run record (no '{key}' table)")
+    return record
 
 
 def git_state(start: Path | None = None, exclude: Path | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import torch
 
 from biobench.errors import BiobenchError
 from biobench.identity import config_hash
+from biobench.records import load_record
 
 #: Absolute tolerance when the environment differs from the record's (threads, torch, device).
 CROSS_TOLERANCE = 1e-3
@@ -52,15 +53,6 @@ class Reproduction:
         return not any(c.differs(self.tolerance) for c in self.comparisons)
 
 
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
-        record["run"], record["protocol"]  # noqa: B018 - required keys
-        return record
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BiobenchError(f"{path} is not a readable run record: {exc}") from exc
-
-
 def reproduce(
     path: Path, pm: Any, *, data_root: Path | None = None, tolerance: float | None = None
 ) -> Reproduction:
@@ -70,7 +62,7 @@ def reproduce(
     from biobench.plan import PlannedRun
     from biobench.protocol import RunSpec, load_protocol
 
-    record = _load(path)
+    record = load_record(path, "run", "protocol")
     run, env = record["run"], record.get("environment", {})
     protocol_file = Path(record["protocol"].get("path", ""))
     if not protocol_file.is_file():

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from biobench.errors import BiobenchError
+from biobench.records import load_record
 
 #: Largest relative difference between the exported file's embeddings and the model's.
 EXPORT_TOLERANCE = 1e-5
@@ -45,13 +45,8 @@ class ExportResult:
 
 
 def read_record(path: Path) -> dict[str, Any]:
-    """A run record, or one line saying why it is not one."""
-    try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
-        record["run"]["model"], record["data"]  # noqa: B018 - required keys
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BiobenchError(f"{path} is not a readable run record ({exc})") from exc
-    return record
+    """A run record with the tables a model is rebuilt from, or one line saying why not."""
+    return load_record(path, "run.model", "data")
 
 
 def weights_file(record_path: Path, record: dict[str, Any]) -> tuple[Path, str]:

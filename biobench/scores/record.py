@@ -18,23 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from biobench.errors import BiobenchError, DataError
+from biobench import records
+from biobench.errors import DataError
 from biobench.scores.identification import identification_trials, true_identity_ranks
 from biobench.scores.read import read_scores
 from biobench.scores.rescore import VERIFICATION_OPTIONS, score_set_metrics
 
 
 def load_record(path: Path) -> dict[str, Any]:
-    """A run record (``seed-*.json``), or one-line :class:`BiobenchError` saying why not."""
-    try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BiobenchError(f"cannot read {path}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BiobenchError(f"{path}: not a JSON run record ({exc})") from None
-    if not isinstance(record, dict) or not isinstance(record.get("metrics"), dict):
-        raise BiobenchError(f"{path}: not a run record (no 'metrics' table)")
-    return record
+    """A run record (``seed-*.json``) with its metrics, or a one-line :class:`BiobenchError`."""
+    return records.load_record(path, "metrics")
 
 
 def record_score_files(record_path: Path, record: Mapping[str, Any]) -> dict[str, Path]:
