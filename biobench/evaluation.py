@@ -150,7 +150,5 @@ def compute_metrics(metrics: list[tuple[str, Any]], evaluation: Evaluation) -> M
         results.headline += list(out.headline if out.headline is not None else out.values)
         if out.details:
             results.details[name] = out.details
-        report = getattr(out, "report", None)
-        if callable(report):
-            results.reports[name] = report()
+        results.reports[name] = out.report()
     return results
