@@ -114,6 +114,7 @@ from biobench.metrics_core.search import (
     SearchResult,
     class_similarity_matrix,
     search_gallery,
+    search_geometry,
 )
 from biobench.metrics_core.search import (
     _class_max_chunks as _class_max_chunks,
@@ -210,6 +211,7 @@ __all__ = [
     "rocch_eer",
     "roc_points",
     "search_gallery",
+    "search_geometry",
     "split_fta",
     "tar_at_far",
     "verification_figures",

@@ -1,17 +1,19 @@
 """1:N search: cosine similarity of probes to a gallery, best score per identity, chunked.
 
 The similarity of a probe to a gallery identity is the highest cosine similarity (float32)
-between the probe and that identity's gallery images.  Probes are searched in chunks of at most
-:data:`SEARCH_CHUNK_BYTES` of similarity matrix, so memory is ``chunk x gallery`` rather than
-``probes x gallery``; torch computes the matrix products (imported only when a search runs) and
-numpy threads reduce them per identity (:class:`_GroupedGallery`).
+between the probe and that identity's gallery images.  Probes are searched in chunks (at most
+:data:`SEARCH_PROBE_CHUNK` probes and :data:`SEARCH_CHUNK_BYTES` of per-identity scores), and
+each chunk against tiles of gallery rows (:data:`SEARCH_TILE_BYTES` of similarities), so memory
+is a few tiles rather than ``probes x gallery`` and each tile is reduced per identity while it
+is still in the processor's cache (:class:`_GroupedGallery`).  torch computes the products and
+the reductions (imported only when a search runs); on 2 cores the whole search takes about 1.2x
+the time of its matrix products alone (``benchmarks/eval_speed.py``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +22,13 @@ import numpy as np
 from biobench.errors import BiobenchError
 from biobench.metrics_core.common import l2_normalize, require_finite
 
-#: Bytes of similarity matrix computed at once by the 1:N search (per chunk of probes).
+#: Bytes of per-identity scores held at once by the 1:N search (``identities x probe chunk``).
 SEARCH_CHUNK_BYTES = 64 * 2**20
+#: Probes searched at once (fewer when the identities' scores would pass SEARCH_CHUNK_BYTES).
+SEARCH_PROBE_CHUNK = 1024
+#: Bytes of similarity matrix computed at once: one tile of gallery rows x the probe chunk,
+#: small enough to be reduced from the processor's cache (at most SEARCH_CHUNK_BYTES).
+SEARCH_TILE_BYTES = 4 * 2**20
 
 
 @dataclass
@@ -51,27 +58,25 @@ class _GroupedGallery:
     Identities are grouped by their number of images ``c`` (ascending, then by id) and the
     gallery rows follow that order (an identity's rows keep their input order).  The ``n_c``
     identities with ``c`` images then own ``n_c * c`` consecutive rows of a gallery-major
-    similarity chunk ``[gallery, probes]``, which reshapes without a copy to
+    similarity tile ``[gallery rows, probes]``, which reshapes without a copy to
     ``[n_c, c, probes]``; its maximum over the middle axis is the per-identity best score, an
-    element-wise maximum of contiguous rows that numpy vectorises across the probes.  Every
-    score is read once; no padding, no gather of the similarity matrix.  The blocks are split
-    at identity boundaries into ``parts`` of about equal rows, one per thread: numpy releases
-    the GIL while it reduces, so the parts run in parallel.  (numpy threads rather than one
-    multi-threaded torch reduction per block: each torch call waits for all its threads to be
-    scheduled, which on a loaded machine costs more than the reduction itself.)
+    element-wise maximum of contiguous rows, vectorised across the probes.  Every score is
+    read once; no padding, no gather of the similarity matrix.
     """
 
     #: L2-normalised gallery rows [gallery, dimension], in grouped order (a torch tensor).
     matrix: Any
     #: Sorted unique identity ids (class positions index into this).
     classes: np.ndarray
-    #: Per thread, ``(first row, first grouped class, n_classes, images per class)`` blocks.
-    parts: list[list[tuple[int, int, int, int]]]
+    #: ``(first row, first grouped class, n_classes, images per class)`` blocks, in row order.
+    blocks: list[tuple[int, int, int, int]]
     #: Grouped position of each class position (sorted id order).
     grouped_position: np.ndarray
+    #: Class position (sorted id order) of each grouped position: the inverse permutation.
+    class_position: np.ndarray
 
 
-def _group_gallery(gallery: np.ndarray, gallery_ids: np.ndarray, n_parts: int) -> _GroupedGallery:
+def _group_gallery(gallery: np.ndarray, gallery_ids: np.ndarray) -> _GroupedGallery:
     import torch
 
     ids = np.asarray(gallery_ids, dtype=np.int64)
@@ -95,8 +100,9 @@ def _group_gallery(gallery: np.ndarray, gallery_ids: np.ndarray, n_parts: int) -
     return _GroupedGallery(
         matrix=torch.from_numpy(l2_normalize(np.asarray(gallery)[row_order])),
         classes=classes,
-        parts=_split_blocks(blocks, len(ids), n_parts),
+        blocks=blocks,
         grouped_position=grouped_position,
+        class_position=class_order,
     )
 
 
@@ -120,56 +126,64 @@ def _split_blocks(
     return [part for part in parts if part]
 
 
-def _class_max_chunks(
-    probes: np.ndarray, gallery: np.ndarray, gallery_ids: np.ndarray, chunk_bytes: int
-) -> Iterable[tuple[slice, np.ndarray, np.ndarray]]:
-    """Yield ``(probe slice, classes, class-max similarity [chunk, n_classes])`` per chunk.
+def search_geometry(
+    n_probes: int, n_classes: int, chunk_bytes: int = SEARCH_CHUNK_BYTES
+) -> tuple[int, int]:
+    """``(probes per chunk, gallery rows per tile)`` of a search.
 
-    Cosine similarities of a chunk of probes against the whole gallery, one float32 matrix
-    product of L2-normalised vectors (gallery-major, into a buffer reused across chunks), so
-    memory is ``chunk x gallery`` rather than ``probes x gallery``; then the best score per
-    gallery identity (:class:`_GroupedGallery`).  Columns of the yielded float32 array follow
-    the sorted identity ids in ``classes``.
+    A chunk holds at most :data:`SEARCH_PROBE_CHUNK` probes and ``chunk_bytes`` of
+    per-identity scores; the chunks are made about equal (no tiny last chunk, whose matrix
+    product BLAS would run with another kernel).  A tile holds about
+    ``min(chunk_bytes, SEARCH_TILE_BYTES)`` of similarities (more when one identity has more
+    images: its rows are never split).
+    """
+    limit = max(1, min(n_probes, SEARCH_PROBE_CHUNK, chunk_bytes // (4 * max(1, n_classes))))
+    chunk = max(1, -(-n_probes // -(-n_probes // limit))) if n_probes else 1
+    return chunk, max(1, min(chunk_bytes, SEARCH_TILE_BYTES) // (4 * chunk))
+
+
+def _class_max_chunks(
+    probes: np.ndarray, grouped: _GroupedGallery, chunk_bytes: int
+) -> Iterator[tuple[slice, Any]]:
+    """Yield ``(probe slice, best similarity per identity [n_classes, chunk])`` per chunk.
+
+    Cosine similarities of a chunk of probes against the gallery: float32 matrix products of
+    L2-normalised vectors, one tile of gallery rows at a time into a buffer reused across
+    tiles (small enough to stay in the processor's cache while it is reduced), each tile
+    reduced at once to the best score per identity (:class:`_GroupedGallery`).  The yielded
+    float32 torch tensor is class-major, its rows in the grouped order (``grouped_position``
+    maps a class position to its row); it is overwritten by the next chunk.
     """
     import torch
 
-    n_gallery = max(1, len(gallery))
-    chunk = max(1, min(len(probes), chunk_bytes // (4 * n_gallery)))
-    # Threads only pay off for chunks of a few MB; below that one thread reduces.
-    threads = torch.get_num_threads() if n_gallery * chunk >= 2**20 else 1
-    grouped = _group_gallery(gallery, gallery_ids, threads)
-    probes_n = torch.from_numpy(l2_normalize(probes))
+    n_gallery = int(grouped.matrix.shape[0])
     n_classes = len(grouped.classes)
-    sims_buffer = torch.empty((n_gallery * chunk,), dtype=torch.float32)
-    max_buffer = np.empty((n_classes * chunk,), dtype=np.float32)
-
-    def reduce(part: list[tuple[int, int, int, int]], sims: np.ndarray, out: np.ndarray) -> None:
-        m = sims.shape[1]
-        for row, first, n_block, count in part:
-            block = sims[row : row + n_block * count].reshape(n_block, count, m)
-            best = out[first : first + n_block]
-            if count <= 32:
-                # One pass of element-wise maxima per image slot: contiguous rows of m scores,
-                # so the block is read once, at memory speed (numpy's reduce over the middle
-                # axis is ~2x slower here).
-                np.copyto(best, block[:, 0])
-                for k in range(1, count):
-                    np.maximum(best, block[:, k], out=best)
-            else:
-                np.max(block, axis=1, out=best)
-
-    with ThreadPoolExecutor(max_workers=len(grouped.parts)) as pool:
-        for start in range(0, len(probes_n), chunk):
-            stop = min(start + chunk, len(probes_n))
-            m = stop - start
-            sims_t = sims_buffer[: n_gallery * m].view(n_gallery, m)
-            torch.mm(grouped.matrix, probes_n[start:stop].T, out=sims_t)
-            sims = sims_t.numpy()
-            grouped_max = max_buffer[: n_classes * m].reshape(n_classes, m)
-            for done in [pool.submit(reduce, p, sims, grouped_max) for p in grouped.parts]:
-                done.result()
-            # [chunk, n_classes] in sorted-id order: one gather of the (small) reduced matrix.
-            yield slice(start, stop), grouped.classes, grouped_max.T[:, grouped.grouped_position]
+    chunk, tile_rows = search_geometry(len(probes), n_classes, chunk_bytes)
+    tiles = []  # (first row, rows, blocks with rows counted from the tile's first row)
+    for tile in _split_blocks(grouped.blocks, n_gallery, -(-n_gallery // tile_rows)):
+        first_row = tile[0][0]
+        rows = sum(n_block * count for _, _, n_block, count in tile)
+        tiles.append((first_row, rows, [(r - first_row, f, n, c) for r, f, n, c in tile]))
+    probes_n = torch.from_numpy(l2_normalize(probes))
+    sims_buffer = torch.empty((max(rows for _, rows, _ in tiles) * chunk,), dtype=torch.float32)
+    max_buffer = torch.empty((n_classes * chunk,), dtype=torch.float32)
+    for start in range(0, len(probes_n), chunk):
+        stop = min(start + chunk, len(probes_n))
+        m = stop - start
+        probes_t = probes_n[start:stop].T
+        class_max = max_buffer[: n_classes * m].view(n_classes, m)
+        for first_row, rows, blocks in tiles:
+            sims = sims_buffer[: rows * m].view(rows, m)
+            torch.mm(grouped.matrix[first_row : first_row + rows], probes_t, out=sims)
+            for row, first, n_block, count in blocks:
+                block = sims[row : row + n_block * count]
+                if count == 1:
+                    class_max[first : first + n_block].copy_(block)
+                else:
+                    torch.amax(
+                        block.view(n_block, count, m), dim=1, out=class_max[first : first + n_block]
+                    )
+        yield slice(start, stop), class_max
 
 
 def search_gallery(
@@ -189,6 +203,8 @@ def search_gallery(
     last bit, as any floating-point search may.  Probes whose identity has no gallery image
     get a NaN true score and an infinite rank (:attr:`SearchResult.mated` is false).
     """
+    import torch
+
     probe_ids = np.asarray(probe_ids, dtype=np.int64)
     n = len(probe_ids)
     if len(gallery) == 0:
@@ -199,19 +215,26 @@ def search_gallery(
     best_score = np.zeros(n, dtype=np.float64)
     true_score = np.full(n, math.nan)
     rank = np.full(n, math.inf)
-    classes = np.unique(np.asarray(gallery_ids, dtype=np.int64))
+    grouped = _group_gallery(gallery, gallery_ids)
+    classes = grouped.classes
     position = np.minimum(np.searchsorted(classes, probe_ids), len(classes) - 1)
     mated = classes[position] == probe_ids
-    for part, classes, class_max in _class_max_chunks(probes, gallery, gallery_ids, chunk_bytes):
-        rows = np.arange(part.stop - part.start)
-        top = np.argmax(class_max, axis=1)  # the first maximum: lowest id among tied best
+    own_row = grouped.grouped_position[position]  # each probe's own (or any) identity's row
+    for part, class_max in _class_max_chunks(probes, grouped, chunk_bytes):
+        m = part.stop - part.start
+        columns = np.arange(m)
+        scores = class_max.numpy()
+        best = torch.amax(class_max, dim=0).numpy()
+        # The best identity: the lowest class position among the rows holding the maximum.
+        hits = np.flatnonzero(scores == best)
+        top = np.full(m, len(classes), dtype=np.int64)
+        np.minimum.at(top, hits % m, grouped.class_position[hits // m])
         best_identity[part] = classes[top]
-        best_score[part] = class_max[rows, top]
+        best_score[part] = best
         here = mated[part]
-        # Every row's score at its own (or, unmated, an arbitrary) class: no copy of the rows.
-        own = class_max[rows, position[part]]
+        own = scores[own_row[part], columns]
         true_score[part][here] = own[here]
-        rank[part][here] = np.count_nonzero(class_max >= own[:, None], axis=1)[here]
+        rank[part][here] = np.count_nonzero(scores >= own, axis=0)[here]
     return SearchResult(classes, best_identity, best_score, true_score, rank)
 
 
@@ -222,9 +245,10 @@ def class_similarity_matrix(
     chunk_bytes: int = SEARCH_CHUNK_BYTES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(classes, [N, n_classes])``: best cosine similarity of each probe to each identity."""
-    parts = []
-    classes = np.unique(np.asarray(gallery_ids, dtype=np.int64))
-    for _, _classes, class_max in _class_max_chunks(probes, gallery, gallery_ids, chunk_bytes):
-        parts.append(class_max.astype(np.float64))
-    matrix = np.concatenate(parts) if parts else np.zeros((0, len(classes)))
-    return classes, matrix
+    grouped = _group_gallery(gallery, gallery_ids)
+    parts = [
+        class_max.numpy()[grouped.grouped_position].T.astype(np.float64)
+        for _, class_max in _class_max_chunks(probes, grouped, chunk_bytes)
+    ]
+    matrix = np.concatenate(parts) if parts else np.zeros((0, len(grouped.classes)))
+    return grouped.classes, matrix
