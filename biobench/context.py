@@ -72,6 +72,9 @@ class RunOptions:
     #: CPU threads for torch (None: torch's default).  Results on the CPU can differ in the
     #: last digits between thread counts, so the count is recorded with every run.
     threads: int | None = None
+    #: Keep each torch CPU thread on its own core while training and evaluating (when the
+    #: threads fill the available cores; see :mod:`biobench.affinity`).  Results unchanged.
+    pin_threads: bool = True
     #: A name for a user's variant of the protocol's runs (``--label``).
     label: str | None = None
     log: Callable[[str], None] = _stderr
@@ -117,10 +120,12 @@ class RunContext:
 def _warn_if_contended(log: Callable[[str], None]) -> None:
     """Say so when other processes already keep the CPU busy.
 
-    torch uses one thread per core by default; beside one competing CPU-bound process that is
-    about 5x slower on 2 cores, where one thread loses almost nothing
-    (benchmarks/threading_contention.py).  The thread count is not changed automatically: it
-    moves the last digits of CPU results, and the same command must give the same numbers.
+    torch uses one thread per core by default, each held on its own core while a run trains
+    (:mod:`biobench.affinity`); beside one competing CPU-bound process that is about 2x slower
+    on 2 cores (4x without pinning), where one thread loses almost nothing but is 1.4x slower
+    on a quiet machine (benchmarks/threading_contention.py).  The thread count is not changed
+    automatically: it moves the last digits of CPU results, and the same command must give the
+    same numbers.
     """
     try:
         load = os.getloadavg()[0]

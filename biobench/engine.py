@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from biobench import atomic
+from biobench.affinity import pinned_threads
 from biobench.context import RunContext, RunOptions, seed_everything
 from biobench.data import DataCache
 from biobench.errors import BiobenchError, RunFailed
@@ -186,6 +187,18 @@ class Engine:
         )
         return {**item.init_source, **info}
 
+    def _pin_reason(self, model: torch.nn.Module) -> str | None:
+        """Why this run's threads are not pinned to cores, when the engine knows a reason."""
+        if not self.options.pin_threads:
+            return "--no-pin-threads"
+        if self.ctx.device.type != "cpu":
+            return f"device {self.ctx.device.type}"
+        if self.ctx.dist.enabled:
+            return "distributed run"
+        if getattr(getattr(model, "backbone", None), "raw_input", False):
+            return "the backbone computes outside torch (raw_input)"
+        return None
+
     def run_one(self, protocol: Protocol, item: PlannedRun) -> tuple[Path | None, list[str]]:
         """Train and evaluate one (cell, seed); write its record (rank 0 only)."""
         ctx, spec, seed = self.ctx, item.spec, item.seed
@@ -215,31 +228,32 @@ class Engine:
         checkpointing = Checkpointing(
             item.checkpoint_path, item.config_hash, resume=self.options.resume
         )
-        t0 = time.perf_counter()
-        state = TrainState()
-        if optimizer is not None and int(spec.training["epochs"]) > 0:
+        with pinned_threads(self._pin_reason(built.model)) as placement:
+            t0 = time.perf_counter()
+            state = TrainState()
+            if optimizer is not None and int(spec.training["epochs"]) > 0:
 
-            def on_epoch(epoch: int, losses: dict[str, float]) -> None:
-                warnings.extend(
-                    notify("biobench_epoch_finished", run=run_info, epoch=epoch, losses=losses)
+                def on_epoch(epoch: int, losses: dict[str, float]) -> None:
+                    warnings.extend(
+                        notify("biobench_epoch_finished", run=run_info, epoch=epoch, losses=losses)
+                    )
+
+                state = train(
+                    ctx,
+                    model,
+                    optimizer,
+                    prepared,
+                    spec,
+                    seed,
+                    checkpointing,
+                    on_epoch=on_epoch,
+                    profile_dir=None if self._profiled else self.options.profile,
                 )
-
-            state = train(
-                ctx,
-                model,
-                optimizer,
-                prepared,
-                spec,
-                seed,
-                checkpointing,
-                on_epoch=on_epoch,
-                profile_dir=None if self._profiled else self.options.profile,
-            )
-            self._profiled = True
-        train_s = time.perf_counter() - t0
-        metrics = build_metrics(ctx, spec)
-        t1 = time.perf_counter()
-        evaluation, eval_info = evaluate(ctx, model, prepared, spec, seed)
+                self._profiled = True
+            train_s = time.perf_counter() - t0
+            metrics = build_metrics(ctx, spec)
+            t1 = time.perf_counter()
+            evaluation, eval_info = evaluate(ctx, model, prepared, spec, seed)
         if not ctx.dist.is_main:
             return None, warnings
         results = compute_metrics([(name, m) for name, m, _ in metrics], evaluation)
@@ -297,6 +311,7 @@ class Engine:
                 "accelerator": ctx.accel.describe(ctx.device),
                 "world_size": ctx.dist.world_size,
                 "torch_threads": torch.get_num_threads(),
+                "thread_placement": placement.describe(),
             },
             model_info=parameter_counts(model),
             eval_info=eval_info,
