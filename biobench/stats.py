@@ -37,6 +37,7 @@ __all__ = [
     "Summary",
     "holm",
     "paired_comparison",
+    "paired_comparisons",
     "paired_t_power",
     "seeds_for_power",
     "summarize",
@@ -159,40 +160,81 @@ def paired_comparison(a: Mapping[int, float], b: Mapping[int, float]) -> PairedC
         says why; when every per-seed difference is identical the t statistic is undefined (zero
         variance) and ``reason`` says so too.
     """
-    common = sorted(
-        s for s in set(a) & set(b) if math.isfinite(float(a[s])) and math.isfinite(float(b[s]))
-    )
-    diffs = np.asarray([float(a[s]) - float(b[s]) for s in common], dtype=np.float64)
-    seeds = tuple(int(s) for s in common)
-    if len(common) == 0:
-        return PairedComparison(seeds, math.nan, math.nan, math.nan, math.nan, "no common seeds")
-    mean = float(diffs.mean())
-    if len(common) < 2:
-        return PairedComparison(
-            seeds,
-            mean,
-            math.nan,
-            math.nan,
-            math.nan,
-            "only 1 common seed; a paired t test needs at least 2",
+    return paired_comparisons([(a, b)])[0]
+
+
+def paired_comparisons(
+    pairs: Sequence[tuple[Mapping[int, float], Mapping[int, float]]],
+) -> list[PairedComparison]:
+    """:func:`paired_comparison` of many ``(a, b)`` pairs at once, in the order given.
+
+    Pairs with the same number of common seeds are tested together, one vectorised
+    ``scipy.stats.ttest_rel`` per seed count (row-wise reductions give each row the same
+    floating-point result as a test of its own); a board with hundreds of rows compares tens of
+    thousands of pairs.
+    """
+    out: list[PairedComparison | None] = [None] * len(pairs)
+    groups: dict[int, list[tuple[int, tuple[int, ...], list[float], list[float]]]] = {}
+    finite: dict[int, set[int]] = {}  # id(mapping) -> seeds with a finite value
+
+    def finite_seeds(values: Mapping[int, float]) -> set[int]:
+        seeds = finite.get(id(values))
+        if seeds is None:
+            seeds = {s for s, v in values.items() if math.isfinite(float(v))}
+            finite[id(values)] = seeds
+        return seeds
+
+    for i, (a, b) in enumerate(pairs):
+        common = sorted(finite_seeds(a) & finite_seeds(b))
+        seeds = tuple(int(s) for s in common)
+        if not common:
+            out[i] = PairedComparison(
+                seeds, math.nan, math.nan, math.nan, math.nan, "no common seeds"
+            )
+        elif len(common) < 2:
+            out[i] = PairedComparison(
+                seeds,
+                float(a[common[0]]) - float(b[common[0]]),
+                math.nan,
+                math.nan,
+                math.nan,
+                "only 1 common seed; a paired t test needs at least 2",
+            )
+        else:
+            a_values = [float(a[s]) for s in common]
+            b_values = [float(b[s]) for s in common]
+            groups.setdefault(len(common), []).append((i, seeds, a_values, b_values))
+    for members in groups.values():
+        a_values = np.asarray([m[2] for m in members], dtype=np.float64)
+        b_values = np.asarray([m[3] for m in members], dtype=np.float64)
+        diffs = a_values - b_values
+        means = diffs.mean(axis=1)
+        stds = diffs.std(axis=1, ddof=1)
+        scale = np.maximum(
+            1.0, np.maximum(np.abs(a_values).max(axis=1), np.abs(b_values).max(axis=1))
         )
-    std = float(diffs.std(ddof=1))
-    a_values = np.asarray([float(a[s]) for s in common])
-    b_values = np.asarray([float(b[s]) for s in common])
-    scale = max(1.0, float(np.abs(a_values).max()), float(np.abs(b_values).max()))
-    # Differences that agree up to float rounding (0.9 - 0.8 vs 0.8 - 0.7) have a "spread" of
-    # 1e-17; a t test on that would report p ~ 1e-16, pure noise passed off as significance.
-    if std <= 1e-12 * scale:
-        return PairedComparison(
-            seeds,
-            mean,
-            std,
-            math.nan,
-            math.nan,
-            "identical difference on every seed; the t statistic is undefined",
-        )
-    result = scipy_stats.ttest_rel(a_values, b_values)
-    return PairedComparison(seeds, mean, std, float(result.statistic), float(result.pvalue))
+        # Differences that agree up to float rounding (0.9 - 0.8 vs 0.8 - 0.7) have a "spread"
+        # of 1e-17; a t test on that would report p ~ 1e-16, pure noise passed off as
+        # significance.
+        flat = stds <= 1e-12 * scale
+        t_values = np.full(len(members), math.nan)
+        p_values = np.full(len(members), math.nan)
+        if (~flat).any():
+            result = scipy_stats.ttest_rel(a_values[~flat], b_values[~flat], axis=1)
+            t_values[~flat] = result.statistic
+            p_values[~flat] = result.pvalue
+        for k, (i, seeds, _, _) in enumerate(members):
+            out[i] = PairedComparison(
+                seeds,
+                float(means[k]),
+                float(stds[k]),
+                float(t_values[k]),
+                float(p_values[k]),
+                "identical difference on every seed; the t statistic is undefined"
+                if flat[k]
+                else "",
+            )
+    return [c for c in out if c is not None]
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -134,16 +134,48 @@ def _metric_checks(record_path: Path, record: Mapping[str, Any]) -> list[Check]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _protocol_check(record: Mapping[str, Any]) -> Check:
+def _file_versions(paths: Iterable[str]) -> tuple[tuple[str, int, int], ...]:
+    versions = []
+    for path in paths:
+        info = Path(path).stat()
+        versions.append((str(path), info.st_mtime_ns, info.st_size))
+    return tuple(versions)
+
+
+#: path -> (versions of the files it was read from, sha256): a board checks the same protocol
+#: once per record.
+_PROTOCOL_SHA256: dict[str, tuple[tuple[tuple[str, int, int], ...], str]] = {}
+
+
+def _protocol_sha256(path: Path) -> str:
+    """The sha256 of a protocol as loaded (itself and what it extends), read again only when
+    one of those files changed."""
     from biobench.protocol import load_protocol
 
+    key = str(path.resolve())
+    cached = _PROTOCOL_SHA256.get(key)
+    if cached is not None:
+        try:
+            if _file_versions(name for name, _, _ in cached[0]) == cached[0]:
+                return cached[1]
+        except OSError:
+            pass
+    protocol = load_protocol(path)
+    try:
+        _PROTOCOL_SHA256[key] = (_file_versions(protocol.sources or [key]), protocol.sha256)
+    except OSError:
+        _PROTOCOL_SHA256.pop(key, None)
+    return protocol.sha256
+
+
+def _protocol_check(record: Mapping[str, Any]) -> Check:
     proto = record.get("protocol") or {}
     stored = proto.get("sha256")
     path = proto.get("path")
     if not path or not Path(path).exists():
         return Check("protocol sha256", CANNOT, stored, reason=f"protocol file {path} not found")
     try:
-        now = load_protocol(Path(path)).sha256
+        now = _protocol_sha256(Path(path))
     except BiobenchError as exc:
         return Check("protocol sha256", CANNOT, stored, reason=f"cannot load {path}: {exc}")
     return Check("protocol sha256", OK if now == stored else DIFFERS, stored, now, str(path))

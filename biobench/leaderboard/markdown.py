@@ -305,8 +305,12 @@ def claims_markdown(claims: pd.DataFrame) -> list[str]:
     return lines
 
 
-def attributes_markdown(board: Board, attributes: pd.DataFrame) -> str:
-    """Attributes as rows, run labels as columns, cells ``accuracy mean ± std``."""
+def attributes_markdown(
+    board: Board, attributes: pd.DataFrame, gain: pd.DataFrame | None = None
+) -> str:
+    """Attributes as rows, run labels as columns, cells ``accuracy mean ± std``; then joint
+    training against the attribute branch alone (``gain``: :func:`attribute_gain_table`,
+    computed here when not given)."""
     lines = [
         f"# Attributes: {board.name}",
         "",
@@ -323,7 +327,9 @@ def attributes_markdown(board: Board, attributes: pd.DataFrame) -> str:
             row.append("–" if r is None else _mean_std(r["accuracy_mean"], r["accuracy_std"]))
         body.append(row)
     lines.append(_md_table(body, ["attribute", *labels]))
-    gain = attribute_gain_markdown(attribute_gain_table(board))
-    if gain:
-        lines += ["", gain.rstrip()]
+    if gain is None:
+        gain = attribute_gain_table(board)
+    section = attribute_gain_markdown(gain, f"`{board.name}_attribute_gain.csv`")
+    if section:
+        lines += ["", section.rstrip()]
     return "\n".join(lines) + "\n"

@@ -124,8 +124,12 @@ def _files(built: Built) -> dict[str, tuple[Path, bytes]]:
     )
     if len(built.attributes):
         add("attributes_csv", "_attributes.csv", to_csv(built.attributes))
-        add("attributes_md", "_attributes.md", attributes_markdown(built.board, built.attributes))
         gain = attribute_gain_table(built.board)
+        add(
+            "attributes_md",
+            "_attributes.md",
+            attributes_markdown(built.board, built.attributes, gain),
+        )
         if len(gain):
             add("attribute_gain_csv", "_attribute_gain.csv", to_csv(gain))
     if len(built.comparisons):

@@ -75,3 +75,28 @@ def test_paired_difference_and_interval() -> None:
 def test_no_pair_no_section() -> None:
     board = Board([Row("joint", ["attributes", "identity"], [Record(0, [Item("Male", 0.9)])])])
     assert attribute_gain_markdown(attribute_gain_table(board)) == ""
+
+
+def test_many_pairs_give_one_markdown_line_each() -> None:
+    # 3 attribute-only rows x 4 joint rows = 12 pairs > MARKDOWN_PAIRS: one line per pair, the
+    # per-attribute lines left to the CSV.
+    def row(label: str, tasks: list[str], shifts: list[float]) -> Row:
+        return Row(
+            label,
+            tasks,
+            [
+                Record(s, [Item("Male", 0.8 + shift), Item("Bald", 0.7 - shift)])
+                for s, shift in enumerate(shifts)
+            ],
+        )
+
+    joint = [row(f"j{i}", ["attributes", "identity"], [0.05, 0.06, 0.07]) for i in range(4)]
+    alone = [row(f"a{i}", ["attributes"], [0.0, 0.0, 0.0]) for i in range(3)]
+    table = attribute_gain_table(Board(joint + alone))
+    assert len(table) == 3 * 4 * 2
+    text = attribute_gain_markdown(table, "`x_attribute_gain.csv`")
+    assert "12 pairs" in text and "`x_attribute_gain.csv`" in text
+    assert "| Male |" not in text
+    # Male +0.05, +0.06, +0.07 (interval above 0); Bald the opposite (below): mean 0.
+    assert "| `j0` | `a0` | 3 | 2 | +0.0000 | 1 | 1 |" in text
+    assert text.count("\n| `j") == 12

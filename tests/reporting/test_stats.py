@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from biobench.stats import holm, paired_comparison, paired_t_power, seeds_for_power, summarize
+from biobench.stats import (
+    holm,
+    paired_comparison,
+    paired_comparisons,
+    paired_t_power,
+    seeds_for_power,
+    summarize,
+)
 
 
 def test_summary_known_values() -> None:
@@ -51,6 +58,46 @@ def test_paired_comparison_matches_scipy_on_common_seeds() -> None:
     assert result.t_statistic == pytest.approx(ref.statistic)
     assert result.mean_difference == pytest.approx(np.mean([0.03, 0.01, 0.01, 0.04]))
     assert result.reason == ""
+
+
+def _one_pair_reference(a: dict, b: dict) -> tuple:
+    """The per-pair computation the batched one replaced: 1-d numpy and scipy on each pair."""
+    common = sorted(s for s in set(a) & set(b) if math.isfinite(a[s]) and math.isfinite(b[s]))
+    diffs = np.asarray([a[s] - b[s] for s in common])
+    if len(common) < 2:
+        return float(diffs.mean()) if common else math.nan, math.nan, math.nan
+    av, bv = np.asarray([a[s] for s in common]), np.asarray([b[s] for s in common])
+    std = float(diffs.std(ddof=1))
+    if std <= 1e-12 * max(1.0, float(np.abs(av).max()), float(np.abs(bv).max())):
+        return float(diffs.mean()), math.nan, math.nan
+    ref = scipy_stats.ttest_rel(av, bv)
+    return float(diffs.mean()), float(ref.statistic), float(ref.pvalue)
+
+
+def test_batched_comparisons_equal_one_test_per_pair_to_the_last_bit() -> None:
+    rng = np.random.default_rng(0)
+    pairs = []
+    for _ in range(400):
+        seeds = rng.choice(12, size=int(rng.integers(0, 11)), replace=False)
+        a = {int(s): float(rng.uniform(0.5, 1.0)) for s in seeds}
+        b = {int(s): float(v - rng.normal(0.01, 0.02)) for s, v in a.items()}
+        if a and rng.random() < 0.1:
+            b[int(seeds[0])] = math.nan
+        if len(a) >= 2 and rng.random() < 0.05:
+            b = {s: v - 0.1 for s, v in a.items()}  # identical differences
+        pairs.append((a, b))
+    batched = paired_comparisons(pairs)
+    assert len(batched) == len(pairs)
+    for (a, b), got in zip(pairs, batched, strict=True):
+        want = _one_pair_reference(a, b)
+        np.testing.assert_array_equal(
+            [got.mean_difference, got.t_statistic, got.p_value], want, strict=True
+        )
+        alone = paired_comparison(a, b)
+        assert (got.seeds, got.reason) == (alone.seeds, alone.reason)
+        np.testing.assert_array_equal(
+            [got.std_difference, got.p_value], [alone.std_difference, alone.p_value]
+        )
 
 
 def test_paired_comparison_needs_two_common_seeds() -> None:
