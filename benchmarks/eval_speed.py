@@ -164,6 +164,7 @@ def main() -> None:
         row["cores"] = os.cpu_count()
         row["machine"] = machine
         row["peak_rss_mib"] = round(peak_mib)
+        row["load_average_1min"] = round(os.getloadavg()[0], 2)
     print(
         tabulate(
             [
