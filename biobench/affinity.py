@@ -54,17 +54,28 @@ class Placement:
 
 
 def _openmp_library() -> str | None:
-    """The OpenMP runtime loaded in this process (torch's), or None."""
+    """torch's OpenMP runtime as loaded in this process, or None when it cannot be told.
+
+    Other libraries bring their own (scikit-learn wheels ship a libgomp): the one in torch's
+    ``lib`` folder is torch's; otherwise only a runtime loaded alone is taken for it.
+    """
+    import torch
+
     try:
         maps = Path("/proc/self/maps").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
+    loaded = []
     for line in maps.splitlines():
-        path = line.split()[-1] if line.split() else ""
-        name = os.path.basename(path)
-        if name.startswith(("libgomp", "libiomp5")) and ".so" in name:
+        fields = line.split()
+        name = os.path.basename(fields[-1]) if len(fields) >= 6 else ""
+        if name.startswith(("libgomp", "libiomp5")) and ".so" in name and fields[-1] not in loaded:
+            loaded.append(fields[-1])
+    torch_lib = os.path.realpath(os.path.join(os.path.dirname(torch.__file__), "lib"))
+    for path in loaded:
+        if os.path.realpath(os.path.dirname(path)) == torch_lib:
             return path
-    return None
+    return loaded[0] if len(loaded) == 1 else None
 
 
 def reason_not_to_pin(threads: int) -> str | None:
@@ -84,7 +95,7 @@ def reason_not_to_pin(threads: int) -> str | None:
     if "parallel backend: OpenMP" not in torch.__config__.parallel_info():
         return "torch's parallel backend is not OpenMP"
     if _openmp_library() is None:
-        return "no OpenMP runtime found in the process"
+        return "torch's OpenMP runtime is not found among the loaded libraries"
     return None
 
 

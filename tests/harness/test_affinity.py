@@ -145,3 +145,16 @@ def test_the_record_says_where_the_threads_ran(one_thread_per_core: int, tmp_pat
         "reason": "--no-pin-threads",
     }
     assert pinned["metrics"] == free["metrics"]
+
+
+def test_torch_s_openmp_runtime_is_told_from_other_libraries(one_thread_per_core: int) -> None:
+    import sklearn.linear_model  # noqa: F401 - scikit-learn wheels load a libgomp of their own
+
+    library = affinity._openmp_library()
+    assert library is not None
+    torch_lib = os.path.realpath(os.path.join(os.path.dirname(torch.__file__), "lib"))
+    if os.path.isdir(torch_lib) and any("omp" in name for name in os.listdir(torch_lib)):
+        assert os.path.realpath(os.path.dirname(library)) == torch_lib
+    with affinity.pinned_threads() as placement:
+        assert placement.pinned
+        assert _team(one_thread_per_core)[0] == threading.get_native_id()
