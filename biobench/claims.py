@@ -107,7 +107,9 @@ def evaluate(board: Board, claims: list[dict[str, Any]] | None = None) -> list[C
         else:
             verdict = "inconclusive"
             needed = None
-            if result is not None and math.isfinite(result.std_difference):
+            # Only where the test could be run: identical differences have a rounding-noise
+            # spread, whose "effect size" would ask for 2 seeds.
+            if result is not None and not result.reason:
                 if result.std_difference > 0:
                     needed = seeds_for_power(mean / result.std_difference, POWER, family_alpha)
         out.append(

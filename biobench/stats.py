@@ -129,8 +129,10 @@ class PairedComparison:
 
     @property
     def ci95(self) -> float:
-        """Half-width of the 95 % t interval of the mean difference (NaN for n < 2)."""
-        if self.n < 2 or not math.isfinite(self.std_difference):
+        """Half-width of the 95 % t interval of the mean difference: NaN for n < 2, and when
+        the differences agree up to float rounding (their "spread" is rounding noise, so an
+        interval from it would claim a certainty no seed gave)."""
+        if self.n < 2 or not math.isfinite(self.std_difference) or self.reason:
             return math.nan
         return t_critical(self.n - 1) * self.std_difference / math.sqrt(self.n)
 

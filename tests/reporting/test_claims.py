@@ -97,6 +97,8 @@ def test_claims_against_scipy_and_holm(tmp_path: Path, top1, setup_claims) -> No
     assert false.ci95_high < 0 < true.ci95_low
     assert eer.verdict == "inconclusive" and "identical difference" in eer.reason
     assert math.isnan(eer.p_holm)
+    # No interval and no "seeds needed" from a spread of rounding noise.
+    assert math.isnan(eer.ci95_low) and math.isnan(eer.ci95_high) and eer.seeds_needed is None
     assert noisy.verdict == "inconclusive"
     diffs = [NOISY[("case2-ground-truth", s)] - NOISY[("case1-none", s)] for s in (0, 1, 2)]
     d = (sum(diffs) / 3) / pd.Series(diffs).std()

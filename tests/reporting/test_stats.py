@@ -118,6 +118,9 @@ def test_paired_comparison_zero_variance_is_explained() -> None:
     assert result.mean_difference == pytest.approx(0.1)
     assert "identical difference" in result.reason
     assert result.as_dict()["n"] == 2
+    # No interval from a rounding-noise spread (it used to give [0.1 - 7e-16, 0.1 + 7e-16]).
+    assert 0 < result.std_difference < 1e-15
+    assert math.isnan(result.ci95) and math.isnan(result.ci95_low)
 
 
 def test_paired_ci_matches_scipy_interval() -> None:
