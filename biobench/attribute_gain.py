@@ -107,8 +107,9 @@ def attribute_gain_markdown(table: pd.DataFrame, csv_name: str = "the CSV") -> s
         "",
         "Per identity attribute: test accuracy of each jointly trained run and of the attribute "
         "branch trained alone, over the seeds both have; the difference is joint - alone, "
-        "with the half-width of its 95 % t interval and the paired t test's p-value (not "
-        "corrected for the number of attributes).",
+        "with its 95 % t interval and the paired t test's p-value (not corrected for the "
+        "number of attributes); – where every seed gives the same difference, as neither "
+        "can be computed then.",
         "",
     ]
     for (joint, alone), group in table.groupby(["joint", "alone"], sort=False):
