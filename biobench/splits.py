@@ -99,30 +99,6 @@ def _key_order(key: str, seed: int) -> str:
     return hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
 
 
-def make_pairs(
-    identities: np.ndarray, seed: int = 0, max_pairs: int = 6000, folds: int = 10
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Balanced genuine/impostor pairs among test images (all genuine pairs when few).
-
-    Returns ``(pair_index [P, 2], same [P], fold [P])``.  Deterministic given ``seed``.
-    """
-    rng = np.random.default_rng(seed)
-    n = len(identities)
-    i, j = np.triu_indices(n, k=1)
-    same = identities[i] == identities[j]
-    genuine = np.flatnonzero(same)
-    impostor = np.flatnonzero(~same)
-    half = max_pairs // 2
-    if len(genuine) > half:
-        genuine = rng.choice(genuine, half, replace=False)
-    n_imp = min(len(impostor), max(len(genuine), 1))
-    impostor = rng.choice(impostor, n_imp, replace=False) if n_imp else impostor[:0]
-    chosen = np.sort(np.concatenate([genuine, impostor]))
-    index = np.stack([i[chosen], j[chosen]], axis=1)
-    fold = rng.permutation(len(chosen)) % folds
-    return index.astype(np.int64), same[chosen], fold.astype(np.int64)
-
-
 def pairs_from_keys(
     pairs: pd.DataFrame, test_keys: list[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:

@@ -10,9 +10,10 @@ import pytest
 
 from biobench.engine import Engine, RunOptions
 from biobench.errors import BiobenchError, RunFailed
+from biobench.metrics_core import generate_pairs
 from biobench.protocol import load_protocol
 from biobench.records import atomic_open
-from biobench.splits import make_pairs, split_indices
+from biobench.splits import split_indices
 from biobench.testing import TINY_PROTOCOL, make_tiny_data, new_plugin_manager
 
 
@@ -142,7 +143,8 @@ def test_per_identity_split_is_stable_and_disjoint(tmp_path: Path) -> None:
 
 def test_generated_pairs_are_balanced() -> None:
     ids = np.repeat(np.arange(5), 4)
-    index, same, fold = make_pairs(ids, seed=0)
+    pairs = generate_pairs(ids, seed=0)
+    index, same, fold = pairs.index, pairs.same, pairs.fold
     assert same.sum() == (~same).sum() == 30  # all 5 * C(4,2) genuine pairs
     assert (ids[index[:, 0]] == ids[index[:, 1]]).tolist() == same.tolist()
     assert set(fold.tolist()) <= set(range(10))
