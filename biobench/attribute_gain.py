@@ -3,9 +3,9 @@
 The paper reports that training the attribute branch jointly with the identity branch improves
 identity attributes (sex, race, nose shape, ...) by about 2 points over training it alone (its
 Table 1 and Figure 4).  For every jointly trained row of a board and every attribute-only row of
-the same dataset and backbone, this module pairs the two rows' per-attribute test accuracies by
-seed and reports, per identity attribute, both means, the mean of the per-seed differences
-(joint - alone) and the half-width of its 95 % t interval.
+the same dataset, backbone and overrides, this module pairs the two rows' per-attribute test
+accuracies by seed and reports, per identity attribute, both means, the mean of the per-seed
+differences (joint - alone) and the half-width of its 95 % t interval.
 """
 
 from __future__ import annotations
@@ -44,6 +44,13 @@ def _trained(row: Any) -> set[str]:
     return set(row.tasks)
 
 
+def _setup(row: Any) -> tuple[Any, ...]:
+    """What a joint row and an attribute-only row must share to be compared: the dataset, the
+    backbone and the command-line overrides of a variant (a variant's learning rate is not
+    compared with the protocol's)."""
+    return (row.dataset, row.backbone, tuple(sorted(getattr(row, "overrides", []) or [])))
+
+
 def attribute_gain_table(board: Any) -> pd.DataFrame:
     """One line per (joint row, alone row, identity attribute), paired over common seeds."""
     joint_rows = [r for r in board.rows if _trained(r) >= {"attributes", "identity"}]
@@ -54,7 +61,7 @@ def attribute_gain_table(board: Any) -> pd.DataFrame:
     for alone in alone_rows:
         alone_values = per_seed[id(alone)]
         for joint in joint_rows:
-            if (joint.dataset, joint.backbone) != (alone.dataset, alone.backbone):
+            if _setup(joint) != _setup(alone):
                 continue
             for attribute, by_seed in per_seed[id(joint)].items():
                 if attribute in alone_values:
@@ -154,7 +161,7 @@ def _pairs_markdown(table: pd.DataFrame, pairs: Any, csv_name: str) -> str:
         "## Joint training vs the attribute branch alone",
         "",
         f"{pairs.ngroups} pairs of a jointly trained run and the attribute branch trained "
-        "alone (same dataset and backbone), one line each: the mean over the identity "
+        "alone (same dataset, backbone and overrides), one line each: the mean over the identity "
         "attributes of the per-attribute difference in test accuracy (joint - alone, over the "
         "seeds both have), and how many attributes have a 95 % t interval entirely above or "
         f"below zero (not corrected for the number of attributes). Per attribute: {csv_name}.",

@@ -34,6 +34,7 @@ class Row:
     records: list[Record]
     dataset: str = "d"
     backbone: str = "b"
+    overrides: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -100,3 +101,24 @@ def test_many_pairs_give_one_markdown_line_each() -> None:
     # Male +0.05, +0.06, +0.07 (interval above 0); Bald the opposite (below): mean 0.
     assert "| `j0` | `a0` | 3 | 2 | +0.0000 | 1 | 1 |" in text
     assert text.count("\n| `j") == 12
+
+
+def test_a_variant_is_compared_with_the_attribute_branch_of_the_same_variant() -> None:
+    def row(label: str, tasks: list[str], overrides: list[str]) -> Row:
+        records = [Record(s, [Item("Male", 0.9 + 0.01 * s)]) for s in range(2)]
+        return Row(label, tasks, records, overrides=overrides)
+
+    lr = ["training.lr=0.01"]
+    board = Board(
+        [
+            row("joint", ["attributes", "identity"], []),
+            row("joint.lr", ["attributes", "identity"], lr),
+            row("alone", ["attributes"], []),
+            row("alone.lr", ["attributes"], lr),
+        ]
+    )
+    table = attribute_gain_table(board)
+    assert sorted(zip(table["joint"], table["alone"], strict=True)) == [
+        ("joint", "alone"),
+        ("joint.lr", "alone.lr"),
+    ]
