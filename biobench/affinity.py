@@ -145,7 +145,10 @@ def pinned_threads(reason: str | None = None) -> Iterator[Placement]:
     threads = torch.get_num_threads()
     reason = reason or reason_not_to_pin(threads)
     library = None if reason else _openmp_library()
-    team = _team_thread_ids(library, threads) if library else None
+    try:
+        team = _team_thread_ids(library, threads) if library else None
+    except (OSError, AttributeError) as exc:  # a runtime without the GNU entry points
+        team, reason = None, f"the OpenMP runtime cannot report its threads ({exc})"
     if team is None or team.get(0) != threading.get_native_id():
         yield Placement(reason=reason or "the OpenMP runtime did not report its threads")
         return

@@ -158,3 +158,15 @@ def test_torch_s_openmp_runtime_is_told_from_other_libraries(one_thread_per_core
     with affinity.pinned_threads() as placement:
         assert placement.pinned
         assert _team(one_thread_per_core)[0] == threading.get_native_id()
+
+
+def test_a_runtime_that_cannot_report_its_threads_leaves_them_alone(
+    one_thread_per_core: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def missing(library: str, threads: int) -> None:
+        raise AttributeError("undefined symbol: GOMP_parallel")
+
+    monkeypatch.setattr(affinity, "_team_thread_ids", missing)
+    with affinity.pinned_threads() as placement:
+        assert not placement.pinned and "GOMP_parallel" in placement.reason
+        assert os.sched_getaffinity(0) == set(CORES)
