@@ -15,6 +15,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from biobench import claims as claims_mod
+from biobench import numbers
 from biobench.attribute_gain import attribute_gain_markdown, attribute_gain_table
 from biobench.board import VERIFIED_DIFFERS, Board
 from biobench.leaderboard.tables import BASELINE_FUSION, attribute_grid, reported_metrics
@@ -25,9 +26,7 @@ _UP, _DOWN = "↑", "↓"
 
 
 def _fmt(value: float, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.{digits}f}"
+    return numbers.number(value, digits)
 
 
 def _mean_std(mean: float, std: float) -> str:
@@ -39,9 +38,7 @@ def _mean_std(mean: float, std: float) -> str:
 
 
 def _p_value(p: float) -> str:
-    if math.isnan(p):
-        return "–"
-    return f"{p:.3g}" if p >= 1e-4 else "<1e-4"
+    return numbers.p_value(p)
 
 
 def _arrow(board: Board, metric: str) -> str:

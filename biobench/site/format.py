@@ -1,7 +1,7 @@
 """Website formatting: numbers, p-values and metric names as pages show them; the Jinja setup.
 
 The filters of the templates (``fmt``, ``fmt_p``, ``fmt_int``, ``sv``, ``wbr``) are the
-functions here; a missing or non-finite value is an en dash everywhere.
+functions here; numbers read as in the Markdown leaderboards (:mod:`biobench.numbers`).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from biobench import numbers
 from biobench.board import Board
 
 __all__ = [
@@ -36,18 +37,14 @@ def finite(value: Any) -> bool:
 
 
 def fmt(value: Any, digits: int = 4) -> str:
-    """A number with ``digits`` decimals; missing or non-finite values are an en dash."""
-    if not finite(value):
-        return "–"
-    return f"{float(value):.{digits}f}"
+    """A number with ``digits`` decimals, as the Markdown leaderboards show it
+    (:func:`biobench.numbers.number`: ``–`` when missing, ``inf`` when infinite)."""
+    return numbers.number(value, digits)
 
 
 def fmt_p(value: Any) -> str:
     """A p-value (3 significant digits, ``<1e-4`` below that)."""
-    if not finite(value):
-        return "–"
-    value = float(value)
-    return f"{value:.3g}" if value >= 1e-4 else "<1e-4"
+    return numbers.p_value(value)
 
 
 def fmt_int(value: Any) -> str:
@@ -56,8 +53,8 @@ def fmt_int(value: Any) -> str:
 
 
 def sort_value(value: Any) -> str:
-    """The ``data-v`` attribute of a sortable cell: the number as ``repr``, or empty."""
-    return repr(float(value)) if finite(value) else ""
+    """The ``data-v`` attribute of a sortable cell: the number, or empty when missing."""
+    return numbers.sort_key(value)
 
 
 def breakable(name: str) -> Any:
