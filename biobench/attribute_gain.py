@@ -45,10 +45,11 @@ def _trained(row: Any) -> set[str]:
 
 
 def _setup(row: Any) -> tuple[Any, ...]:
-    """What a joint row and an attribute-only row must share to be compared: the dataset, the
-    backbone and the command-line overrides of a variant (a variant's learning rate is not
-    compared with the protocol's)."""
-    return (row.dataset, row.backbone, tuple(sorted(getattr(row, "overrides", []) or [])))
+    """What a joint row and an attribute-only row must share to be compared: the dataset and
+    its preprocessing, the backbone and the command-line overrides of a variant (a variant's
+    learning rate is not compared with the protocol's)."""
+    overrides = tuple(sorted(getattr(row, "overrides", []) or []))
+    return (row.dataset, getattr(row, "preprocessing", ""), row.backbone, overrides)
 
 
 def attribute_gain_table(board: Any) -> pd.DataFrame:

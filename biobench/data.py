@@ -22,6 +22,7 @@ from biobench.contracts import DataContext, FaceData
 from biobench.errors import BiobenchError, PluginError
 from biobench.identity import canonical_json
 from biobench.protocol import RunSpec
+from biobench.schema import DEFAULT_PREPROCESSING
 from biobench.splits import filter_identities, split_indices
 
 
@@ -60,11 +61,6 @@ def _select(value: Any, data: FaceData, key: str) -> list[str]:
             f"{', '.join(data.attribute_names) or '(none)'}"
         )
     return list(value)
-
-
-#: The preprocessing of a protocol that names none: today's behaviour (face box when the
-#: dataset has one, else the whole image; centre square; bicubic resize).
-DEFAULT_PREPROCESSING = "box"
 
 
 def preprocessing_choice(cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:

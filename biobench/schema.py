@@ -11,6 +11,10 @@ from typing import Any
 
 from biobench.errors import ProtocolError
 
+#: The image preprocessing of a protocol that names none: biobench's original behaviour (the
+#: face box when the dataset has one, else the whole image; centre square; bicubic resize).
+DEFAULT_PREPROCESSING = "box"
+
 # A schema node is: a type (str, int, float, bool), a tuple of allowed literal strings,
 # ("list", node), ("dict", node) for free keys with typed values, ("table", {key: node}) for a
 # strict table, "any" for a free-form options table, or ("union", node, node).
@@ -52,7 +56,7 @@ DATASET = _table(
     min_images_per_identity=POSITIVE_INT,
     max_identities=_number(int, 2),
     # Image preprocessing from the "preprocessing" registry; absent means "box" with no
-    # options (biobench.data.DEFAULT_PREPROCESSING), kept out of DEFAULTS so that the
+    # options (DEFAULT_PREPROCESSING), kept out of DEFAULTS so that the
     # configuration hash of every run written before the key existed is unchanged.
     preprocessing=str,
     preprocessing_options=ANY,

@@ -16,6 +16,7 @@ from typing import Any
 
 from biobench.board.records import RunRecord, as_float
 from biobench.identity import SHORT
+from biobench.schema import DEFAULT_PREPROCESSING
 
 __all__ = ["MeasuredRow", "component_summary", "format_option", "make_rows"]
 
@@ -59,6 +60,8 @@ class MeasuredRow:
     overrides: list[str]
     #: The label as recorded (``label`` adds the hash when one label holds several configs).
     record_label: str = ""
+    #: Image preprocessing with its options (``box`` when the protocol names none).
+    preprocessing: str = ""
     #: The same components with their options untruncated (CSV, website).
     backbone_full: str = ""
     fusion_full: str = ""
@@ -176,10 +179,16 @@ def _make_row(
     overrides = sorted({o for r in kept for o in r.overrides})
     if overrides:
         notes.append("run with overrides: " + ", ".join(overrides))
+    dataset_run = run.get("dataset") or {}
     row = MeasuredRow(
         label=shown_label,
         records=kept,
         dataset=str(dataset),
+        preprocessing=component_summary(
+            str(dataset_run.get("preprocessing") or DEFAULT_PREPROCESSING),
+            dataset_run.get("preprocessing_options"),
+            None,
+        ),
         # The tasks actually trained (schema 2 records): a task the model could not have (no
         # attributes in the data, a frozen backbone) is not shown as trained.
         tasks=[str(t) for t in first.data.get("trained_tasks", training.get("tasks", []))],

@@ -109,7 +109,10 @@ def _measured(board: Board, main: pd.DataFrame) -> list[str]:
     measured = main[main["kind"] == "measured"]
     if not len(measured):
         return ["No measured runs yet for this protocol version."]
-    id_headers = ["label", "dataset", "backbone", "fusion", "optimizer", "tasks", "n_seeds"]
+    # Preprocessing is shown when the rows differ in it (the CSV always has it).
+    with_prep = measured["preprocessing"].nunique() > 1
+    id_headers = ["label", "dataset", *(["preprocessing"] if with_prep else [])]
+    id_headers += ["backbone", "fusion", "optimizer", "tasks", "n_seeds"]
     # Metrics no measured row could compute (e.g. TAR at a FAR the test set cannot resolve)
     # stay in the CSV but would only widen the page with dashes.
     shown = [m for m in board.metrics if measured[f"{m}_mean"].notna().any()]
@@ -122,7 +125,8 @@ def _measured(board: Board, main: pd.DataFrame) -> list[str]:
         label = r["label"] + (" ⚠" if r["missing_images"] else "")
         label += " (overrides)" if row.overrides else ""
         label += " ✗" if row.verified == VERIFIED_DIFFERS else ""
-        cells = [label, r["dataset"], row.backbone, row.fusion, row.optimizer, r["tasks"]]
+        cells = [label, r["dataset"], *([r["preprocessing"]] if with_prep else [])]
+        cells += [row.backbone, row.fusion, row.optimizer, r["tasks"]]
         cells.append(str(int(r["n_seeds"])))
         best = set(r["best_in"].split())
         for m in shown:

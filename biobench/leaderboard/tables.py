@@ -39,7 +39,17 @@ __all__ = [
 #: Fusion whose rows serve as the baseline of paired comparisons (the paper's case 1).
 BASELINE_FUSION = "none"
 #: Columns describing a row, in table order.
-ID_COLUMNS = ["kind", "label", "dataset", "backbone", "fusion", "optimizer", "tasks", "n_seeds"]
+ID_COLUMNS = [
+    "kind",
+    "label",
+    "dataset",
+    "preprocessing",
+    "backbone",
+    "fusion",
+    "optimizer",
+    "tasks",
+    "n_seeds",
+]
 
 
 #: Per-row columns describing how a configuration was run (means over seeds where numeric).
@@ -84,6 +94,7 @@ def _measured_entry(board: Board, row: MeasuredRow, metrics: Sequence[str]) -> d
         "kind": "measured",
         "label": row.label,
         "dataset": row.dataset,
+        "preprocessing": row.preprocessing,
         # The CSV keeps options untruncated; the Markdown shortens them.
         "backbone": row.backbone_full,
         "fusion": row.fusion_full,
@@ -111,6 +122,7 @@ def _reported_entry(rep: Mapping[str, Any], metrics: Sequence[str], dataset: str
         "kind": "reported",
         "label": rep.get("label", ""),
         "dataset": dataset,
+        "preprocessing": rep.get("preprocessing", ""),
         "backbone": rep.get("backbone", ""),
         "fusion": rep.get("fusion", ""),
         "optimizer": "",

@@ -56,6 +56,7 @@ def _row_view(built: Built, row: MeasuredRow, entry: Mapping[str, Any], page: st
         "key": row.key,
         "label": row.label,
         "dataset": row.dataset,
+        "preprocessing": row.preprocessing,
         "backbone": row.backbone_full,
         "backbone_name": row.backbone_name,
         "fusion": row.fusion_full,

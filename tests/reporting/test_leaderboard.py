@@ -42,7 +42,8 @@ def test_main_table_columns_and_statistics(tmp_path: Path, protocol, write_recor
     paths = leaderboard.build(out, protocol, "demo")
     assert paths["csv"] == out / "demo.csv" and paths["md"] == out / "demo.md"
     table = read_csv(paths["csv"])
-    assert list(table.columns[:9]) == [*leaderboard.ID_COLUMNS, "seeds"]
+    assert list(table.columns[:10]) == [*leaderboard.ID_COLUMNS, "seeds"]
+    assert set(table.loc[table["kind"] == "measured", "preprocessing"]) == {"box"}
     for metric in ("top1_accuracy", "mean_accuracy", "eer"):
         for stat in ("mean", "std", "ci95"):
             assert f"{metric}_{stat}" in table.columns
@@ -275,3 +276,21 @@ def test_failed_write_leaves_previous_leaderboard_intact(
 def test_nothing_to_build_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(BiobenchError, match="no run records for protocol 'demo'"):
         leaderboard.build(tmp_path, None, "demo")
+
+
+def test_rows_that_differ_in_preprocessing_say_so(tmp_path: Path, protocol, write_records) -> None:  # noqa: ANN001
+    out = tmp_path / "out"
+    write_records(out)
+    md = leaderboard.build(out, protocol, "demo")["md"].read_text()
+    assert "| preprocessing" not in md  # every row: box, the default
+    # One row with another preprocessing (options included): a column on the page and in the CSV.
+    for path in (out / "runs" / "demo" / "case1-none").glob("seed-*.json"):
+        record = json.loads(path.read_text())
+        record["run"]["dataset"].update(preprocessing="align5", preprocessing_options={"size": 2})
+        path.write_text(json.dumps(record))
+    paths = leaderboard.build(out, protocol, "demo")
+    md = paths["md"].read_text()
+    assert "| preprocessing" in md and "align5(size=2)" in md
+    table = read_csv(paths["csv"]).set_index("label")
+    assert table.loc["case1-none", "preprocessing"] == "align5(size=2)"
+    assert table.loc["case2-ground-truth", "preprocessing"] == "box"
