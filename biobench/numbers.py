@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["MISSING", "number", "p_value", "sort_key"]
+__all__ = ["MISSING", "as_float", "number", "p_value", "sort_key"]
 
 MISSING = "–"
 
 
-def _float(value: Any) -> float:
-    """``value`` as a float; NaN when it is missing or not a number."""
+def as_float(value: Any) -> float:
+    """``value`` as a float; ``None`` and non-numbers become NaN."""
     if value is None:
         return math.nan
     try:
@@ -27,7 +27,7 @@ def _float(value: Any) -> float:
 
 def number(value: Any, digits: int = 4) -> str:
     """``value`` with ``digits`` decimals; ``–`` when missing or NaN, ``inf``/``-inf``."""
-    x = _float(value)
+    x = as_float(value)
     if math.isnan(x):
         return MISSING
     if math.isinf(x):
@@ -37,7 +37,7 @@ def number(value: Any, digits: int = 4) -> str:
 
 def p_value(value: Any) -> str:
     """A p-value: 3 significant digits, ``<1e-4`` below that, ``–`` when not computed."""
-    x = _float(value)
+    x = as_float(value)
     if not math.isfinite(x):
         return MISSING
     return f"{x:.3g}" if x >= 1e-4 else "<1e-4"
@@ -46,7 +46,7 @@ def p_value(value: Any) -> str:
 def sort_key(value: Any) -> str:
     """A number as a sortable page attribute (JavaScript's ``parseFloat`` reads it back,
     ``Infinity`` included); empty when missing."""
-    x = _float(value)
+    x = as_float(value)
     if math.isnan(x):
         return ""
     if math.isinf(x):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,18 +21,9 @@ from typing import Any
 from biobench.errors import BiobenchError
 from biobench.identity import CONFIG_TABLES, canonical_json, config_hash
 from biobench.metric_contracts import AttributeResult, Curve, MetricReport, read_report
+from biobench.numbers import as_float
 
 __all__ = ["RunRecord", "as_float", "legacy_reports", "load_records", "read_record"]
-
-
-def as_float(value: Any) -> float:
-    """``value`` as a float; ``None`` and non-numbers become NaN."""
-    if value is None:
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def legacy_reports(record: Mapping[str, Any]) -> dict[str, MetricReport]:
