@@ -183,3 +183,33 @@ def _restore(previous: dict[int, set[int]]) -> None:
             os.sched_setaffinity(tid, mask)
         except OSError:  # the thread has ended
             pass
+
+
+def worker_core_sets(workers: int, threads: int) -> list[set[int]] | None:
+    """Disjoint core sets, ``threads`` cores each, for ``workers`` parallel processes; None
+    when they do not fit in the available cores or cannot be set here (see
+    :func:`reason_not_to_pin`).
+
+    Each ``--jobs`` worker then runs on its own cores, where its threads are pinned one per
+    core as in a single run; without this, the workers' threads share the cores as the
+    operating system places them.
+    """
+    if not sys.platform.startswith("linux") or not hasattr(os, "sched_setaffinity"):
+        return None
+    if any(os.environ.get(name) for name in USER_AFFINITY_VARIABLES):
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    if workers < 2 or threads < 1 or workers * threads > len(cores):
+        return None
+    return [set(cores[i * threads : (i + 1) * threads]) for i in range(workers)]
+
+
+def claim_core_set(core_sets: list[set[int]], counter: Any) -> set[int]:
+    """In a new worker process: take the next free core set (``counter``: a shared
+    ``multiprocessing.Value``) and keep this process, and every thread it starts, on it."""
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    cores = core_sets[index % len(core_sets)]
+    os.sched_setaffinity(0, cores)
+    return cores

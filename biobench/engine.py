@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from biobench import atomic
-from biobench.affinity import pinned_threads
+from biobench.affinity import claim_core_set, pinned_threads, worker_core_sets
 from biobench.context import RunContext, RunOptions, seed_everything
 from biobench.data import DataCache
 from biobench.errors import BiobenchError, RunFailed
@@ -145,11 +145,14 @@ class Engine:
         threads = self.options.threads or max(1, (os.cpu_count() or 1) // jobs)
         options = {k: v for k, v in vars(self.options).items() if k not in ("log", "jobs")}
         failures = []
+        context = multiprocessing.get_context("spawn")
+        # Each worker on cores of its own (when they fit), its threads pinned there per run.
+        core_sets = worker_core_sets(jobs, threads) if self.options.pin_threads else None
         with ProcessPoolExecutor(
             max_workers=jobs,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=torch.set_num_threads,
-            initargs=(threads,),
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(threads, core_sets, context.Value("i", 0)),
         ) as pool:
             for wave in _waves(plan):
                 futures = {
@@ -312,6 +315,9 @@ class Engine:
                 "world_size": ctx.dist.world_size,
                 "torch_threads": torch.get_num_threads(),
                 "thread_placement": placement.describe(),
+                "cpu_affinity": sorted(os.sched_getaffinity(0))
+                if hasattr(os, "sched_getaffinity")
+                else None,
             },
             model_info=parameter_counts(model),
             eval_info=eval_info,
@@ -388,6 +394,13 @@ def _build_board(output: Path, protocol: Protocol) -> dict[str, Path]:
     from biobench import leaderboard
 
     return leaderboard.build(output, protocol, protocol.name)
+
+
+def _init_worker(threads: int, core_sets: list[set[int]] | None, counter: Any) -> None:
+    """Start a ``--jobs`` worker: its torch threads, and its own cores when it has some."""
+    if core_sets:
+        claim_core_set(core_sets, counter)
+    torch.set_num_threads(threads)
 
 
 def _worker(

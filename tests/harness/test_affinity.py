@@ -170,3 +170,18 @@ def test_a_runtime_that_cannot_report_its_threads_leaves_them_alone(
     with affinity.pinned_threads() as placement:
         assert not placement.pinned and "GOMP_parallel" in placement.reason
         assert os.sched_getaffinity(0) == set(CORES)
+
+
+def test_jobs_workers_get_disjoint_cores_only_when_they_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if len(CORES) < 2:
+        pytest.skip(f"needs 2 or more cores; this machine gives {len(CORES)}")
+    monkeypatch.delenv("OMP_PROC_BIND", raising=False)
+    sets = affinity.worker_core_sets(2, len(CORES) // 2)
+    assert sets is not None and len(sets) == 2 and not sets[0] & sets[1]
+    assert sets[0] | sets[1] <= set(CORES)
+    assert affinity.worker_core_sets(2, len(CORES)) is None  # 2x the cores: left to the OS
+    assert affinity.worker_core_sets(1, 1) is None  # one worker: a single run's pinning
+    monkeypatch.setenv("OMP_PROC_BIND", "close")
+    assert affinity.worker_core_sets(2, 1) is None

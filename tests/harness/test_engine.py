@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from biobench import affinity
 from biobench.engine import Engine, RunOptions
 from biobench.errors import BiobenchError, RunFailed
 from biobench.metrics_core import generate_pairs
@@ -119,6 +121,13 @@ def test_jobs_run_cells_in_parallel_processes(tmp_path: Path) -> None:
         assert json.loads(b.read_text())["metrics"] == pytest.approx(
             json.loads(a.read_text())["metrics"]
         )
+    # Each worker ran on cores of its own when they fit (one each here, with one thread).
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    used = [json.loads(r.read_text())["environment"]["cpu_affinity"] for r in parallel.records]
+    if len(cores) >= 2 and not any(os.environ.get(v) for v in affinity.USER_AFFINITY_VARIABLES):
+        threads = len(cores) // 2
+        assert sorted(used) == [cores[:threads], cores[threads : 2 * threads]]
+    assert os.sched_getaffinity(0) == set(cores)  # the parent's own placement is untouched
 
 
 def test_atomic_open_leaves_old_file_on_error(tmp_path: Path) -> None:
