@@ -18,7 +18,11 @@ process (a single-threaded matrix-product loop), and prints the contended/quiet 
    data, training, evaluation, record, leaderboard) with the default (pinned), with
    ``--no-pin-threads`` and with ``--threads 1``; wall time of the whole command.
 
-Usage: ``python benchmarks/threading_contention.py [--epochs N] [--no-quick] [--smoke]``.
+3. with ``--whole-quick``, instead: the whole ``quick`` protocol (what ``make demo`` runs: 4
+   runs x 3 seeds) with the default policy, quiet and contended (about 8 minutes).
+
+Usage: ``python benchmarks/threading_contention.py [--epochs N] [--no-quick] [--whole-quick]
+[--smoke]``.
 Results go to ``benchmarks/results/threading_contention.csv`` (not with ``--smoke``).
 """
 
@@ -109,12 +113,14 @@ def training_loop(policy: str, epochs: int, size: int) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def quick_run(policy: str, smoke: bool) -> dict[str, float]:
+def quick_run(policy: str, smoke: bool, whole: bool = False) -> dict[str, float]:
     biobench = Path(sys.executable).with_name("biobench")
     extra = ["--dry-run"] if smoke else []
     with tempfile.TemporaryDirectory() as out:
-        command = [str(biobench), "run", "--protocol", "quick", "--runs", "case1-none"]
-        command += ["--seeds", "0", "--output", out, "--no-progress", *QUICK_POLICIES[policy]]
+        command = [str(biobench), "run", "--protocol", "quick"]
+        if not whole:
+            command += ["--runs", "case1-none", "--seeds", "0"]
+        command += ["--output", out, "--no-progress", *QUICK_POLICIES[policy]]
         start = time.perf_counter()
         subprocess.run(command + extra, capture_output=True, text=True, check=True)
         seconds = time.perf_counter() - start
@@ -151,10 +157,23 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--images", type=int, default=1280)
     parser.add_argument("--no-quick", action="store_true", help="skip the biobench run case")
+    parser.add_argument(
+        "--whole-quick",
+        action="store_true",
+        help="only the whole quick protocol (make demo's job: 4 runs x 3 seeds), default policy",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, nothing written")
     args = parser.parse_args()
     epochs, size = (1, 64) if args.smoke else (args.epochs, args.images)
     print(f"{len(os.sched_getaffinity(0))} cores, load average {os.getloadavg()[0]:.2f}")
+    if args.whole_quick:
+        rows = compare("whole quick", ["pinned"], lambda p: quick_run(p, args.smoke, True))
+        if not args.smoke:
+            sys.path.insert(0, os.path.dirname(__file__))
+            from _common import write_rows
+
+            print(f"wrote {write_rows('threading_contention_whole_quick', rows)}")
+        return
     loop_policies = ["pinned", "unpinned"] if args.smoke else list(POLICIES)
     rows = compare("training loop", loop_policies, lambda p: training_loop(p, epochs, size))
     if not args.no_quick:
