@@ -271,8 +271,11 @@ def load_protocol(path: Path, resolve: Any = None, _seen: tuple[Path, ...] = ())
     parent_data: dict[str, Any] = DEFAULTS
     if "extends" in data:
         target = path.parent / data["extends"]
-        if not target.suffix and resolve is not None and not target.exists():
-            target = resolve(data["extends"])
+        if not target.suffix and not target.exists():
+            # A protocol name: the caller's index of protocols, else the file of that name
+            # beside this one (how a record's protocol file is read back by verify/reproduce).
+            sibling = path.parent / f"{data['extends']}.toml"
+            target = resolve(data["extends"]) if resolve is not None else sibling
         if not target.exists():
             raise ProtocolError(source, "extends", f"no protocol file {data['extends']!r}")
         parent = load_protocol(target, resolve, (*_seen, path))

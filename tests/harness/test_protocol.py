@@ -74,6 +74,16 @@ def test_extends_merges_tables(tmp_path: Path) -> None:
     assert len(p.sources) == 2
 
 
+def test_extends_by_name_reads_the_protocol_beside_it(tmp_path: Path) -> None:
+    # How verify and reproduce read a record's protocol file back: by path, with no index of
+    # protocols; ``extends = "base"`` (a name, as quick-pretrain extends quick) must resolve.
+    base = load_protocol(write(tmp_path, TINY_PROTOCOL, "base.toml"))
+    child = write(tmp_path, 'extends = "base"\nname = "tiny-2"\nversion = 2\n', "child.toml")
+    p = load_protocol(child)
+    assert p.sources == [str(child), str(tmp_path / "base.toml")]
+    assert p.runs()[0].training == base.runs()[0].training
+
+
 def test_circular_extends(tmp_path: Path) -> None:
     write(tmp_path, 'extends = "b.toml"\nname = "a"\nversion = 1\n', "a.toml")
     write(tmp_path, 'extends = "a.toml"\nname = "b"\nversion = 1\n', "b.toml")
