@@ -53,6 +53,28 @@ class Reproduction:
         return not any(c.differs(self.tolerance) for c in self.comparisons)
 
 
+def _initial_weights(item: Any, path: Path, record: dict[str, Any], protocol: Any) -> None:
+    """Start the re-run from the weights the record started from (``model.init``): the source
+    run's weights beside its record (under the same output folder), or the protocol's file."""
+    from biobench.plan import record_path, weights_path
+
+    init = (record.get("run", {}).get("model") or {}).get("init")
+    if not init:
+        return
+    if "weights" in init:
+        item.init_weights = (protocol.base_dir / init["weights"]).resolve()
+        item.init_source = {"weights": str(item.init_weights)}
+    else:
+        output = path.parents[3]  # <output>/runs/<protocol>/<label>/seed-N.json
+        source = record_path(output, protocol.name, init["from_run"], item.seed)
+        item.init_weights = weights_path(source)
+        item.init_source = {"from_run": init["from_run"], "record": str(source)}
+    if not item.init_weights.is_file():
+        raise BiobenchError(
+            f"{path}: the run started from {item.init_weights} (model.init), which is not here"
+        )
+
+
 def reproduce(
     path: Path, pm: Any, *, data_root: Path | None = None, tolerance: float | None = None
 ) -> Reproduction:
@@ -103,6 +125,7 @@ def reproduce(
             cell_label=run.get("protocol_label", spec.label),
             overrides=list(run.get("overrides", [])),
         )
+        _initial_weights(item, Path(path), record, protocol)
         from biobench.preflight import preflight
 
         preflight(engine.ctx, protocol, [spec], engine.data)

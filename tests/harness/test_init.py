@@ -46,6 +46,11 @@ def test_finetune_starts_from_the_pretrained_run(tmp_path: Path, run_cli) -> Non
     # 8 pre-training identities vs 6: the identity head's output layer cannot be copied.
     assert "identity_head.out.weight" in init["skipped"]
     assert fine["run"]["model"]["init"] == {"from_run": "pretrain"}
+    # Reproducing the fine-tuned run starts from the same pre-trained weights (it used to train
+    # from scratch and report every metric as differing).
+    again = run_cli("reproduce", str(out / "runs/tiny/finetune/seed-0.json"))
+    assert again.exit_code == 0, again.output
+    assert "reproduced (tolerance 0)" in again.output and "DIFFERS" not in again.output
 
 
 def test_a_missing_source_run_fails_before_training(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
