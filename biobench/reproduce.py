@@ -53,14 +53,14 @@ class Reproduction:
         return not any(c.differs(self.tolerance) for c in self.comparisons)
 
 
-def _initial_weights(item: Any, path: Path, record: dict[str, Any], protocol: Any) -> None:
+def _initial_weights(item: Any, path: Path, record: dict[str, Any], protocol: Any) -> bool:
     """Start the re-run from the weights the record started from (``model.init``): the source
     run's weights beside its record (under the same output folder), or the protocol's file."""
     from biobench.plan import record_path, weights_path
 
     init = (record.get("run", {}).get("model") or {}).get("init")
     if not init:
-        return
+        return False
     if "weights" in init:
         item.init_weights = (protocol.base_dir / init["weights"]).resolve()
         item.init_source = {"weights": str(item.init_weights)}
@@ -73,6 +73,7 @@ def _initial_weights(item: Any, path: Path, record: dict[str, Any], protocol: An
         raise BiobenchError(
             f"{path}: the run started from {item.init_weights} (model.init), which is not here"
         )
+    return True
 
 
 def reproduce(
@@ -125,7 +126,8 @@ def reproduce(
             cell_label=run.get("protocol_label", spec.label),
             overrides=list(run.get("overrides", [])),
         )
-        _initial_weights(item, Path(path), record, protocol)
+        if _initial_weights(item, Path(path), record, protocol):
+            notes.append(f"started from {item.init_weights} (model.init), as the record did")
         from biobench.preflight import preflight
 
         preflight(engine.ctx, protocol, [spec], engine.data)

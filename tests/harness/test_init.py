@@ -51,6 +51,7 @@ def test_finetune_starts_from_the_pretrained_run(tmp_path: Path, run_cli) -> Non
     again = run_cli("reproduce", str(out / "runs/tiny/finetune/seed-0.json"))
     assert again.exit_code == 0, again.output
     assert "reproduced (tolerance 0)" in again.output and "DIFFERS" not in again.output
+    assert "pretrain/seed-0-model.safetensors (model.init)" in again.output
 
 
 def test_a_missing_source_run_fails_before_training(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
