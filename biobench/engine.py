@@ -32,6 +32,7 @@ from biobench.model import (
     load_initial_weights,
     parameter_counts,
     place_model,
+    plain_names,
 )
 from biobench.plan import Plan, PlannedRun, make_plan, weights_path
 from biobench.plugins import PluginManager
@@ -374,7 +375,7 @@ def _save_weights(model: torch.nn.Module, path: Path) -> dict[str, Any]:
     """The trained weights as safetensors (no code in the file), with their sha256."""
     from safetensors.torch import save
 
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {k: v.detach().contiguous().cpu() for k, v in plain_names(model.state_dict()).items()}
     data = save(state)
     atomic.write_bytes(path, data)
     return {"path": path.name, "sha256": hashlib.sha256(data).hexdigest(), "format": "safetensors"}

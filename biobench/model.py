@@ -269,6 +269,13 @@ def origin_of(provenance: dict[str, Any]) -> str:
     return f"plugin '{provenance.get('plugin')}', {dist} {provenance.get('version') or ''}".strip()
 
 
+def plain_names(state: dict[str, Any]) -> dict[str, Any]:
+    """A state dict under the names of the uncompiled model: ``torch.compile`` (``--compile``)
+    wraps the backbone and puts ``_orig_mod.`` into every name below it.  Saved weights use the
+    plain names, so that any model built from the record (uncompiled) reads them."""
+    return {k.replace("._orig_mod.", "."): v for k, v in state.items()}
+
+
 def load_initial_weights(
     model: nn.Module, path: Path, expected_sha256: str | None
 ) -> dict[str, Any]:
@@ -296,6 +303,7 @@ def load_initial_weights(
         tensors = load(data)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is one message
         raise BiobenchError(f"initial weights {path}: not a safetensors file ({exc})") from exc
+    tensors = plain_names(tensors)
     own = model.state_dict()
     matching = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
     skipped = sorted(set(tensors) - set(matching))

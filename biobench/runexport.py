@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from biobench.errors import BiobenchError
+from biobench.model import plain_names
 from biobench.records import load_record
 
 #: Largest relative difference between the exported file's embeddings and the model's.
@@ -128,9 +129,9 @@ def export_record(
         )
     record = read_record(record_path)
     weights, sha256 = weights_file(record_path, record)
-    # A backbone compiled with --compile saved its tensors under "_orig_mod." (torch.compile's
-    # wrapper); the rebuilt model is not compiled.
-    tensors = {k.replace("._orig_mod.", "."): v for k, v in load_weights(weights, sha256).items()}
+    # Records written before weights were saved under plain names hold "_orig_mod." names when
+    # the backbone was compiled (--compile); the rebuilt model is not compiled.
+    tensors = plain_names(load_weights(weights, sha256))
     model = rebuild_model(pm, record)
     try:
         model.load_state_dict(tensors, strict=True)

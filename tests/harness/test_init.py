@@ -97,3 +97,34 @@ def test_parallel_jobs_run_the_pretraining_first(tmp_path: Path, run_cli) -> Non
     assert result.exit_code == 0, result.output
     fine = json.loads((out / "runs/tiny/finetune/seed-0.json").read_text())
     assert fine["artifacts"]["init"]["loaded"] > 0
+
+
+def test_weights_of_a_compiled_backbone_load_into_an_uncompiled_model(tmp_path: Path) -> None:
+    # --compile wraps the backbone (torch.compile), which puts "_orig_mod." into its tensors'
+    # names; a run starting from such weights (model.init) skipped the whole backbone.
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from biobench.engine import _save_weights
+    from biobench.model import load_initial_weights
+
+    class Model(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = torch.nn.Linear(3, 2)
+            self.head = torch.nn.Linear(2, 2)
+
+    compiled = Model()
+    compiled.backbone = torch.compile(compiled.backbone)  # compiles on first call only
+    assert "backbone._orig_mod.weight" in compiled.state_dict()
+    _save_weights(compiled, tmp_path / "new.safetensors")
+    names = {"backbone.weight", "backbone.bias", "head.weight", "head.bias"}
+    assert set(load_file(tmp_path / "new.safetensors")) == names
+    # A file written before (compiled names) still loads every tensor.
+    old = {k: v.contiguous() for k, v in compiled.state_dict().items()}
+    save_file(old, tmp_path / "old.safetensors")
+    for name in ("new", "old"):
+        fresh = Model()
+        info = load_initial_weights(fresh, tmp_path / f"{name}.safetensors", None)
+        assert (info["loaded"], info["skipped"]) == (4, []), name
+        assert torch.equal(fresh.backbone.weight, compiled.backbone._orig_mod.weight)
