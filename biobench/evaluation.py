@@ -34,8 +34,10 @@ def infer(
     index: np.ndarray,
     spec: RunSpec,
     desc: str,
+    keep: tuple[str, ...] = ("attr", "ident", "emb"),
 ) -> dict[str, np.ndarray]:
-    """Batched forward pass over ``index``: attribute/identity probabilities and embeddings.
+    """Batched forward pass over ``index``: attribute/identity probabilities and embeddings
+    (the outputs named in ``keep``).
 
     Under torchrun each rank computes ``index[rank::world]`` and the shards are gathered, so every
     rank ends with the same arrays a single process computes.
@@ -48,6 +50,7 @@ def infer(
     batcher = Batcher.for_model(model, ctx)
     attrs = data.attributes[:, prepared.attribute_columns].astype(np.float32)
     outputs: dict[str, list[torch.Tensor]] = {"attr": [], "ident": [], "emb": []}
+    want_attr, want_ident, want_emb = ("attr" in keep, "ident" in keep, "emb" in keep)
     for start in tqdm(
         range(0, len(shard), batch_size),
         desc=desc,
@@ -61,13 +64,14 @@ def infer(
         a = torch.from_numpy(attrs[idx]).to(ctx.device)
         with ctx.accel.autocast(ctx.device):
             out = model(x, a if "ground_truth" in model.fusion_inputs else None)
-        if out.attribute_logits is not None:
+        if want_attr and out.attribute_logits is not None:
             outputs["attr"].append(out.attribute_logits.float().softmax(-1)[..., 1].cpu())
-        if out.identity_logits is not None:
+        if want_ident and out.identity_logits is not None:
             outputs["ident"].append(out.identity_logits.float().softmax(-1).cpu())
-        use_hidden = embedding == "identity_hidden" and out.identity_hidden is not None
-        emb = out.identity_hidden if use_hidden else out.features
-        outputs["emb"].append(emb.float().cpu())
+        if want_emb:
+            use_hidden = embedding == "identity_hidden" and out.identity_hidden is not None
+            emb = out.identity_hidden if use_hidden else out.features
+            outputs["emb"].append(emb.float().cpu())
     local = {k: torch.cat(v).numpy() for k, v in outputs.items() if v}
     return gather_shards(local, len(index), dist_ctx)
 
@@ -90,7 +94,8 @@ def evaluate(
     data = prepared.data
     test = infer(ctx, model, prepared, prepared.test, spec, "evaluate test")
     _check_finite(test, spec, seed, "test")
-    gallery = infer(ctx, model, prepared, prepared.train, spec, "evaluate gallery")
+    # The gallery (training split) serves the 1:N search: its embeddings only.
+    gallery = infer(ctx, model, prepared, prepared.train, spec, "evaluate gallery", keep=("emb",))
     _check_finite(gallery, spec, seed, "gallery")
     test_keys = [data.keys[i] for i in prepared.test]
     info: dict[str, Any] = {}
