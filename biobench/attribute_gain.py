@@ -49,7 +49,8 @@ def _setup(row: Any) -> tuple[Any, ...]:
     its preprocessing, the backbone and the command-line overrides of a variant (a variant's
     learning rate is not compared with the protocol's)."""
     overrides = tuple(sorted(getattr(row, "overrides", []) or []))
-    return (row.dataset, getattr(row, "preprocessing", ""), row.backbone, overrides)
+    backbone = getattr(row, "backbone_full", "") or row.backbone  # untruncated options
+    return (row.dataset, getattr(row, "preprocessing", ""), backbone, overrides)
 
 
 def attribute_gain_table(board: Any) -> pd.DataFrame:

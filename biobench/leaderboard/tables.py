@@ -271,17 +271,19 @@ def attribute_grid(
 
 
 def _baseline_for(row: MeasuredRow, rows: Sequence[MeasuredRow]) -> MeasuredRow | None:
-    """The ``none``-fusion row with the same dataset, backbone and tasks (same optimizer first)."""
+    """The ``none``-fusion row with the same dataset, preprocessing, backbone (with all its
+    options: the shortened display text could hide a difference) and tasks (same optimizer
+    first)."""
     candidates = [
         r
         for r in rows
         if r is not row
         and r.fusion_name == BASELINE_FUSION
-        and r.dataset == row.dataset
-        and r.backbone == row.backbone
+        and (r.dataset, r.preprocessing, r.backbone_full)
+        == (row.dataset, row.preprocessing, row.backbone_full)
         and r.tasks == row.tasks
     ]
-    same_optimizer = [r for r in candidates if r.optimizer == row.optimizer]
+    same_optimizer = [r for r in candidates if r.optimizer_full == row.optimizer_full]
     pool = same_optimizer or candidates
     return pool[0] if len(pool) == 1 else None
 

@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from biobench import leaderboard, plots
+from biobench import board, leaderboard, plots
 from biobench.errors import BiobenchError
+from biobench.leaderboard.tables import comparison_table
 
 
 @pytest.fixture(autouse=True)
@@ -294,3 +295,26 @@ def test_rows_that_differ_in_preprocessing_say_so(tmp_path: Path, protocol, writ
     table = read_csv(paths["csv"]).set_index("label")
     assert table.loc["case1-none", "preprocessing"] == "align5(size=2)"
     assert table.loc["case2-ground-truth", "preprocessing"] == "box"
+
+
+def test_a_baseline_matches_the_backbone_options_in_full(
+    tmp_path: Path,
+    protocol,
+    write_records,  # noqa: ANN001
+) -> None:
+    # Options long enough that the shortened display text (60 characters) is the same for
+    # both rows: only the last option differs, and these are two different backbones.
+    out = tmp_path / "out"
+    write_records(out)
+    long = {"width": 0.25, "an_option_with_a_rather_long_name": "x" * 30}
+    for label, last in (("case1-none", 1), ("case2-ground-truth", 2)):
+        for path in (out / "runs" / "demo" / label).glob("seed-*.json"):
+            record = json.loads(path.read_text())
+            record["run"]["model"]["backbone_options"] = {**long, "zz": last}
+            path.write_text(json.dumps(record))
+    board_ = board.collect(out, protocol, "demo")
+    rows = {r.label: r for r in board_.rows}
+    assert rows["case1-none"].backbone == rows["case2-ground-truth"].backbone  # display text
+    assert rows["case1-none"].backbone_full != rows["case2-ground-truth"].backbone_full
+    table = comparison_table(board_)
+    assert "case2-ground-truth" not in set(table.get("label", []))
