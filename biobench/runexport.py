@@ -27,6 +27,7 @@ import torch
 
 from biobench.errors import BiobenchError
 from biobench.model import plain_names
+from biobench.paths import relative_inside
 from biobench.records import load_record
 
 #: Largest relative difference between the exported file's embeddings and the model's.
@@ -62,7 +63,7 @@ def weights_file(record_path: Path, record: dict[str, Any]) -> tuple[Path, str]:
         raise BiobenchError(
             f"{record_path}: weights format {model.get('format')!r} is not safetensors"
         )
-    path = Path(record_path).parent / model["path"]
+    path = relative_inside(Path(record_path).parent, str(model["path"]), f"{record_path}: weights")
     if not path.is_file():
         raise BiobenchError(f"{record_path}: the weights file {path} is missing")
     return path, model["sha256"]

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from biobench import records
-from biobench.errors import DataError
+from biobench.errors import BiobenchError, DataError
+from biobench.paths import relative_inside
 from biobench.scores.identification import identification_trials, true_identity_ranks
 from biobench.scores.read import read_scores
 from biobench.scores.rescore import VERIFICATION_OPTIONS, score_set_metrics
@@ -36,7 +37,10 @@ def record_score_files(record_path: Path, record: Mapping[str, Any]) -> dict[str
     out: dict[str, Path] = {}
     listed = (record.get("artifacts") or {}).get("scores") or {}
     for rel in listed.values():
-        p = record_path.parent / rel
+        try:  # a path in a record never leads out of the record's folder
+            p = relative_inside(record_path.parent, str(rel), f"{record_path}: score file")
+        except BiobenchError:
+            continue
         if p.exists():
             out[p.name] = p
     if folder.is_dir():
