@@ -38,7 +38,7 @@ from biobench.plan import Plan, PlannedRun, make_plan, weights_path
 from biobench.plugins import PluginManager
 from biobench.preflight import build_metrics, check_output, preflight
 from biobench.protocol import Protocol, RunSpec
-from biobench.records import build_record, environment, write_json
+from biobench.records import build_record, environment
 from biobench.scores import write_scores
 from biobench.training import Checkpointing, TrainState, train
 
@@ -72,10 +72,6 @@ class Engine:
     @property
     def dist(self) -> Any:
         return self.ctx.dist
-
-    @property
-    def device(self) -> torch.device:
-        return self.ctx.device
 
     # -- the job ------------------------------------------------------------------------------
 
@@ -324,7 +320,7 @@ class Engine:
             eval_info=eval_info,
             trained_tasks=sorted(model.task_parameters()) if optimizer is not None else [],
         )
-        write_json(item.record_path, record)
+        atomic.write_json(item.record_path, record)
         _remove_checkpoint(checkpointing.path, ctx.output)
         warnings += notify(
             "biobench_run_finished", run=run_info, record=record, record_path=item.record_path

@@ -39,6 +39,7 @@ __all__ = [
     "EmbedderPreprocessing",
     "EmbeddingModule",
     "export_embedder",
+    "file_sha256",
     "harness_preprocessing",
     "read_sidecar",
     "sidecar_path",
@@ -147,10 +148,7 @@ def harness_preprocessing(image_size: int) -> EmbedderPreprocessing:
     ``x = (p / 255 - imagenet_mean) / imagenet_std`` is ``(p - 255 mean) / (255 std)``: RGB,
     NCHW, no normalisation of the embedding, no flip.
     """
-    try:
-        from biobench.training import IMAGENET_MEAN, IMAGENET_STD
-    except ImportError:  # the engine before its split into modules
-        from biobench.engine import IMAGENET_MEAN, IMAGENET_STD  # type: ignore[attr-defined]
+    from biobench.training import IMAGENET_MEAN, IMAGENET_STD
 
     # float32 products, as the engine's Batcher computes them.
     mean = (torch.tensor(IMAGENET_MEAN) * 255).tolist()
@@ -238,7 +236,8 @@ def read_sidecar(model_file: str | Path) -> dict[str, Any] | None:
     return data
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -304,7 +303,7 @@ def export_embedder(
             "format": SIDECAR_FORMAT,
             "model_format": fmt,
             "model_file": out.name,
-            "model_sha256": _file_sha256(out),
+            "model_sha256": file_sha256(out),
             "preprocessing": preprocessing.as_dict(),
             "embedding": {"name": embedding, "dim": dim},
             "exporter": {"torch": torch.__version__, "opset": opset if fmt == "onnx" else None},

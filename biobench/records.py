@@ -11,18 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import biobench
-from biobench import atomic
-from biobench.atomic import atomic_open  # noqa: F401 - re-exported for plugins
 from biobench.errors import BiobenchError
 
 #: 2: run identity (config_hash, protocol_label, overrides), typed metric reports, training
 #: accuracy, model parameter counts and weights.
 RECORD_SCHEMA = 2
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write a record (sorted keys, non-finite floats as null) atomically."""
-    atomic.write_json(path, data)
 
 
 def load_record(path: Path, *required: str) -> dict[str, Any]:

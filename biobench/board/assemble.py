@@ -34,7 +34,6 @@ class Board:
     metrics: list[str]  # headline metrics, in table order
     lower_is_better: set[str]
     stale: list[RunRecord]
-    n_records: int
     #: Values that describe the test data, not a model (majority baselines): never compared.
     reference: set[str] = field(default_factory=set)
     #: Checks of :func:`biobench.verify.verify_record` per record path (see
@@ -117,6 +116,5 @@ def collect(
         rows=rows,
         reported=reported,
         stale=sorted(stale, key=lambda r: r.path),
-        n_records=len(records),
         **_headline(rows),
     )

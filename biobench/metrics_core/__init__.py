@@ -31,9 +31,6 @@ from __future__ import annotations
 
 from biobench.metrics_core.attributes import attribute_metrics
 from biobench.metrics_core.common import (
-    _EPS as _EPS,
-)
-from biobench.metrics_core.common import (
     DEFAULT_FAR_TARGETS,
     DEFAULT_FOLDS,
     DEFAULT_FPIR_TARGETS,
@@ -56,12 +53,6 @@ from biobench.metrics_core.dev_to_eval import (
     rates_at,
 )
 from biobench.metrics_core.figures import (
-    _cllr as _cllr,
-)
-from biobench.metrics_core.figures import (
-    _roc_hull as _roc_hull,
-)
-from biobench.metrics_core.figures import (
     average_precision,
     cllr,
     far_at_frr,
@@ -82,15 +73,9 @@ from biobench.metrics_core.fta import (
     split_fta,
 )
 from biobench.metrics_core.identification import (
-    _rank_rate as _rank_rate,
-)
-from biobench.metrics_core.identification import (
     class_ranks,
     closed_set_rates,
     cmc_curve,
-)
-from biobench.metrics_core.kfold import (
-    _best_threshold_sorted as _best_threshold_sorted,
 )
 from biobench.metrics_core.kfold import (
     best_accuracy_threshold,
@@ -117,22 +102,10 @@ from biobench.metrics_core.search import (
     search_geometry,
 )
 from biobench.metrics_core.search import (
-    _class_max_chunks as _class_max_chunks,
-)
-from biobench.metrics_core.search import (
-    _group_gallery as _group_gallery,
-)
-from biobench.metrics_core.search import (
-    _GroupedGallery as _GroupedGallery,
-)
-from biobench.metrics_core.search import (
     _split_blocks as _split_blocks,
 )
 from biobench.metrics_core.verification import (
     _auc as _auc,
-)
-from biobench.metrics_core.verification import (
-    _check_binary as _check_binary,
 )
 from biobench.metrics_core.verification import (
     _det as _det,
@@ -148,9 +121,6 @@ from biobench.metrics_core.verification import (
     tar_at_far,
     verification_from_scores,
 )
-
-#: The old module's private name of :func:`resolution_note`.
-_resolution_note = resolution_note
 
 __all__ = [
     "DEFAULT_FAR_TARGETS",

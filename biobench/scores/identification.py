@@ -44,10 +44,6 @@ class IdentificationTrials:
     aggregate: str
     notes: list[str]
 
-    @property
-    def genuine(self) -> np.ndarray:
-        return self.claimed == self.probe_real[self.probe]
-
 
 def identification_trials(scores: ScoreSet, aggregate: str = "max") -> IdentificationTrials:
     """One score per (probe, identity), whatever the file's rows (see the module docstring).

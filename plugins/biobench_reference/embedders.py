@@ -28,7 +28,6 @@ file's sha256, its size and the effective preprocessing (:meth:`FileEmbedder.pro
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata as md
 import warnings
@@ -42,7 +41,7 @@ from torch import nn
 
 from biobench.contracts import Backbone
 from biobench.errors import BiobenchError
-from biobench.export import EmbedderPreprocessing, read_sidecar
+from biobench.export import EmbedderPreprocessing, file_sha256, read_sidecar
 
 ONNX_HINT = "install the onnx extra: pip install 'biobench[onnx]' (or: pip install onnxruntime)"
 #: Options that set the preprocessing (the rest: ``output``).
@@ -63,14 +62,6 @@ def import_onnxruntime(component: str) -> ModuleType:
         return importlib.import_module("onnxruntime")
     except ImportError as exc:
         raise BiobenchError(f"{component} needs onnxruntime ({exc}); {ONNX_HINT}") from exc
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class FileEmbedder(Backbone):
@@ -100,7 +91,7 @@ class FileEmbedder(Backbone):
                 f"gives {self.image_size}x{self.image_size}; set model.image_size = "
                 f"{self.preprocessing.input_size}"
             )
-        self.sha256 = _sha256(self.path)
+        self.sha256 = file_sha256(self.path)
         shape = self._load()
         self._check_static_shape(shape)
         # The width comes from a dry run: only the forward pass is authoritative.

@@ -14,7 +14,6 @@ from biobench.engine import Engine, RunOptions
 from biobench.errors import BiobenchError, RunFailed
 from biobench.metrics_core import generate_pairs
 from biobench.protocol import load_protocol
-from biobench.records import atomic_open
 from biobench.splits import split_indices
 from biobench.testing import TINY_PROTOCOL, make_tiny_data, new_plugin_manager
 
@@ -128,16 +127,6 @@ def test_jobs_run_cells_in_parallel_processes(tmp_path: Path) -> None:
         threads = len(cores) // 2
         assert sorted(used) == [cores[:threads], cores[threads : 2 * threads]]
     assert os.sched_getaffinity(0) == set(cores)  # the parent's own placement is untouched
-
-
-def test_atomic_open_leaves_old_file_on_error(tmp_path: Path) -> None:
-    target = tmp_path / "file.txt"
-    target.write_text("old")
-    with pytest.raises(RuntimeError), atomic_open(target) as f:
-        f.write("half")
-        raise RuntimeError("interrupted")
-    assert target.read_text() == "old"
-    assert list(tmp_path.iterdir()) == [target]
 
 
 def test_per_identity_split_is_stable_and_disjoint(tmp_path: Path) -> None:

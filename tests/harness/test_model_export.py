@@ -27,19 +27,12 @@ from biobench.export import (
 )
 from biobench.model import ComposedModel
 from biobench.testing import new_plugin_manager
+from biobench.training import Batcher
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 pytest.importorskip("onnx", reason="the onnx extra is not installed")
 
 SIZE = 32
-
-
-def _batcher() -> type:
-    try:
-        from biobench.training import Batcher
-    except ImportError:  # the engine before its split into modules
-        from biobench.engine import Batcher
-    return Batcher
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +80,7 @@ def faces() -> tuple[np.ndarray, np.ndarray]:
 
 def _native(model: ComposedModel, images: np.ndarray, embedding: str) -> np.ndarray:
     """Embeddings as the engine computes them: its Batcher, then the composed model."""
-    batcher = _batcher()(torch.device("cpu"), False)
+    batcher = Batcher(torch.device("cpu"), False)
     with torch.inference_mode():
         out = model(batcher(torch.from_numpy(images)))
     chosen = out.identity_hidden if embedding == "identity_hidden" else out.features
