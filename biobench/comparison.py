@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from biobench.board import MeasuredRow, load_records, make_rows, read_record
+from biobench.board import MeasuredRow, headline, load_records, make_rows, read_record
 from biobench.errors import BiobenchError
 from biobench.stats import PairedComparison, Summary, paired_comparison, summarize
 
@@ -36,7 +36,6 @@ __all__ = [
     "as_json",
     "check_pairable",
     "compare_rows",
-    "row_metrics",
     "rows_from_paths",
     "table",
 ]
@@ -68,18 +67,6 @@ class MetricComparison:
         return "A" if a_higher != self.lower_is_better else "B"
 
 
-def row_metrics(rows: Iterable[MeasuredRow]) -> list[str]:
-    """Headline metrics of the rows' records, in first-seen order (all metrics when a record
-    names no headline)."""
-    out: list[str] = []
-    for row in rows:
-        for record in row.records:
-            for metric in record.data.get("headline") or sorted(record.metrics):
-                if metric not in out:
-                    out.append(metric)
-    return out
-
-
 def compare_rows(
     a: MeasuredRow,
     b: MeasuredRow,
@@ -92,17 +79,10 @@ def compare_rows(
     Metrics that neither row has a finite value for are left out.  ``lower_is_better`` and
     ``reference`` default to what the rows' records declare.
     """
-    records = [*a.records, *b.records]
-    if metrics is None:
-        metrics = row_metrics([a, b])
-    lower = set(lower_is_better) if lower_is_better is not None else set()
-    if lower_is_better is None:
-        for record in records:
-            lower.update(record.data.get("lower_is_better") or [])
-    ref = set(reference) if reference is not None else set()
-    if reference is None:
-        for record in records:
-            ref |= record.reference_values
+    declared = headline([a, b])
+    metrics = declared["metrics"] if metrics is None else metrics
+    lower = declared["lower_is_better"] if lower_is_better is None else set(lower_is_better)
+    ref = declared["reference"] if reference is None else set(reference)
     out = []
     for metric in metrics:
         va, vb = a.values(metric), b.values(metric)

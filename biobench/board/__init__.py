@@ -18,7 +18,7 @@ Every name is importable from ``biobench.board`` itself.
 
 from __future__ import annotations
 
-from biobench.board.assemble import Board, collect
+from biobench.board.assemble import Board, collect, headline
 from biobench.board.records import RunRecord, as_float, legacy_reports, load_records, read_record
 from biobench.board.rows import MeasuredRow, component_summary, format_option, make_rows
 from biobench.board.verification import (
@@ -40,6 +40,7 @@ __all__ = [
     "collect",
     "component_summary",
     "format_option",
+    "headline",
     "legacy_reports",
     "load_records",
     "make_rows",

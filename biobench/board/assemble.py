@@ -63,7 +63,7 @@ def _split_stale(
     return current, stale
 
 
-def _headline(rows: Sequence[MeasuredRow]) -> dict[str, Any]:
+def headline(rows: Sequence[MeasuredRow]) -> dict[str, Any]:
     """The board's ``metrics`` (headline metrics in table order), ``lower_is_better`` names and
     ``reference`` names, gathered over the rows' records."""
     metrics: list[str] = []
@@ -116,5 +116,5 @@ def collect(
         rows=rows,
         reported=reported,
         stale=sorted(stale, key=lambda r: r.path),
-        **_headline(rows),
+        **headline(rows),
     )
