@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from biobench.numbers import p_value
 from biobench.stats import paired_comparisons
 
 COLUMNS = [
@@ -135,7 +136,7 @@ def attribute_gain_markdown(table: pd.DataFrame, csv_name: str = "the CSV") -> s
                 if not math.isfinite(ci)
                 else f"[{line.difference_mean - ci:+.4f}, {line.difference_mean + ci:+.4f}]"
             )
-            p = "–" if not math.isfinite(line.p_value) else f"{line.p_value:.3g}"
+            p = p_value(line.p_value)
             parts.append(
                 f"| {line.attribute} | {line.joint_mean:.4f} | {line.alone_mean:.4f} | "
                 f"{fmt(line.difference_mean)} | {interval} | {p} |"

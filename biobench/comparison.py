@@ -29,6 +29,7 @@ from pathlib import Path
 
 from biobench.board import MeasuredRow, headline, load_records, make_rows, read_record
 from biobench.errors import BiobenchError
+from biobench.numbers import number, p_value
 from biobench.stats import PairedComparison, Summary, paired_comparison, summarize
 
 __all__ = [
@@ -120,10 +121,6 @@ def rows_from_paths(path: Path) -> list[MeasuredRow]:
     return make_rows(records)
 
 
-def _fmt(value: float, digits: int = 4) -> str:
-    return "–" if not math.isfinite(value) else f"{value:.{digits}f}"
-
-
 def table(comparisons: Sequence[MetricComparison]) -> tuple[list[str], list[list[str]]]:
     """Headers and text rows of a comparison (the terminal form of the comparison page)."""
     headers = [
@@ -141,18 +138,18 @@ def table(comparisons: Sequence[MetricComparison]) -> tuple[list[str], list[list
         arrow = "" if c.reference else (" ↓" if c.lower_is_better else " ↑")
 
         def side(s: Summary) -> str:
-            return _fmt(s.mean) + (f" ± {_fmt(s.std)}" if s.n > 1 else "") + f" (n={s.n})"
+            return number(s.mean) + (f" ± {number(s.std)}" if s.n > 1 else "") + f" (n={s.n})"
 
         if c.reference:
             rest = ["not compared (reference)", "", "", "", ""]
         else:
             p = c.paired
             tested = math.isfinite(p.p_value)
-            ci = f"[{_fmt(p.ci95_low)}, {_fmt(p.ci95_high)}]" if tested else "–"
-            p_text = "–" if not math.isfinite(p.p_value) else f"{p.p_value:.3g}"
+            ci = f"[{number(p.ci95_low)}, {number(p.ci95_high)}]" if tested else "–"
+            p_text = p_value(p.p_value)
             if p.reason:
                 p_text += f" ({p.reason})"
-            rest = [_fmt(p.mean_difference), ci, p_text, str(p.n), c.favours]
+            rest = [number(p.mean_difference), ci, p_text, str(p.n), c.favours]
         rows.append([c.metric + arrow, side(c.a), side(c.b), *rest])
     return headers, rows
 
