@@ -40,6 +40,13 @@ class Board:
     #: :func:`biobench.board.verification.verify_board`).
     checks: dict[str, list[Any]] = field(default_factory=dict)
 
+    def arrow(self, metric: str) -> str:
+        """↓ for a lower-is-better metric, ↑ otherwise, nothing for a reference value (it
+        describes the test data: neither direction is better)."""
+        if metric in self.reference:
+            return ""
+        return "↓" if metric in self.lower_is_better else "↑"
+
     def row(self, label: str) -> MeasuredRow | None:
         """The row shown as ``label`` (or whose key is ``label``), if any."""
         for row in self.rows:

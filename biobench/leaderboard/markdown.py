@@ -22,8 +22,6 @@ from biobench.leaderboard.tables import BASELINE_FUSION, attribute_grid, reporte
 
 __all__ = ["attributes_markdown", "claims_markdown", "markdown"]
 
-_UP, _DOWN = "↑", "↓"
-
 
 def _fmt(value: float, digits: int = 4) -> str:
     return numbers.number(value, digits)
@@ -39,10 +37,6 @@ def _mean_std(mean: float, std: float) -> str:
 
 def _p_value(p: float) -> str:
     return numbers.p_value(p)
-
-
-def _arrow(board: Board, metric: str) -> str:
-    return _DOWN if metric in board.lower_is_better else _UP
 
 
 def _md_table(rows: list[list[str]], headers: list[str]) -> str:
@@ -117,7 +111,7 @@ def _measured(board: Board, main: pd.DataFrame) -> list[str]:
     # stay in the CSV but would only widen the page with dashes.
     shown = [m for m in board.metrics if measured[f"{m}_mean"].notna().any()]
     hidden = [m for m in board.metrics if m not in shown]
-    metric_headers = [f"{m} {_arrow(board, m)}" for m in shown]
+    metric_headers = [f"{m} {board.arrow(m)}".rstrip() for m in shown]
     body = []
     rows = {row.label: row for row in board.rows}
     for _, r in measured.iterrows():
@@ -177,7 +171,7 @@ def _reported(board: Board, main: pd.DataFrame) -> list[str]:
         cells += [_fmt(r[f"{m}_mean"]) for m in shown]
         body.append(cells)
     headers = ["label", "backbone", "fusion", "tasks", "source"]
-    headers += [f"{m} {_arrow(board, m)}" for m in shown]
+    headers += [f"{m} {board.arrow(m)}".rstrip() for m in shown]
     return ["", "## Reported (published numbers, not measured here)", "", _md_table(body, headers)]
 
 

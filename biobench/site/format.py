@@ -65,10 +65,8 @@ def breakable(name: str) -> Any:
 
 
 def arrow(board: Board, metric: str) -> str:
-    """↓ for a lower-is-better metric, ↑ otherwise, nothing for a reference value."""
-    if metric in board.reference:
-        return ""
-    return DOWN if metric in board.lower_is_better else UP
+    """The metric's direction as every page shows it (:meth:`Board.arrow`)."""
+    return board.arrow(metric)
 
 
 def environment() -> Any:
