@@ -8,7 +8,6 @@ training step, and reported as one line naming the protocol, the dataset and the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from biobench.errors import BiobenchError, PluginError
 from biobench.identity import canonical_json
 from biobench.protocol import RunSpec
 from biobench.schema import DEFAULT_PREPROCESSING
+from biobench.scores.write import split_sha256
 from biobench.splits import filter_identities, split_indices
 
 
@@ -43,8 +43,7 @@ class PreparedData:
     @property
     def split_sha256(self) -> str:
         """sha256 of the test keys in order: which images were evaluated."""
-        keys = "\n".join(self.data.keys[i] for i in self.test)
-        return hashlib.sha256(keys.encode()).hexdigest()
+        return split_sha256([self.data.keys[i] for i in self.test])
 
 
 def _select(value: Any, data: FaceData, key: str) -> list[str]:
