@@ -10,7 +10,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["MISSING", "as_float", "number", "p_value", "sort_key"]
+__all__ = [
+    "JSON_NONFINITE",
+    "MISSING",
+    "as_float",
+    "from_json_number",
+    "number",
+    "p_value",
+    "sort_key",
+    "to_json_number",
+]
 
 MISSING = "–"
 
@@ -52,3 +61,32 @@ def sort_key(value: Any) -> str:
     if math.isinf(x):
         return "Infinity" if x > 0 else "-Infinity"
     return repr(x)
+
+
+#: How biobench's JSON (run records, ``--json`` outputs) keeps the values JSON has no literal
+#: for apart: +inf, -inf and NaN are the strings below; ``null`` means "no value" (not computed).
+JSON_NONFINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def to_json_number(value: float) -> float | str:
+    """A float as biobench writes it to JSON: itself when finite, else ``"inf"``, ``"-inf"``
+    or ``"nan"`` (read back by :func:`from_json_number`)."""
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "nan"
+    return "inf" if value > 0 else "-inf"
+
+
+def from_json_number(value: Any) -> float | None:
+    """A number read from biobench's JSON: a JSON number, or one of the strings of
+    :data:`JSON_NONFINITE`; ``None`` for ``null``. Anything else is not a number: ``ValueError``."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value in JSON_NONFINITE:
+        return JSON_NONFINITE[value]
+    raise ValueError(f"not a number: {value!r}")
