@@ -6,7 +6,9 @@ is described in :mod:`biobench_synthfaces.population`; how they are drawn in
 :mod:`biobench_synthfaces.render`.
 
 Rendered images are cached under the run's cache directory as one ``.npy`` file per (options,
-image size, generator version); labels are recomputed from the seed, which takes milliseconds.
+image size, generator version), with the sha256 of its pixels beside it (``.npy.sha256``): a
+cache whose bytes changed is rendered again (with a warning) rather than trusted; labels are
+recomputed from the seed, which takes milliseconds.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +25,7 @@ import numpy as np
 
 from biobench.atomic import atomic_open
 from biobench.errors import BiobenchError
-from biobench.imagecache import images_checksum
+from biobench.imagecache import CacheWarning, images_checksum
 from biobench_synthfaces.population import (
     ATTRIBUTES,
     IDENTITY_ATTRIBUTES,
@@ -120,21 +123,42 @@ class SynthFaces:
             o["people_per_profile"],
         )
 
+    @staticmethod
+    def _checksum_path(path: Path) -> Path:
+        """The sidecar holding the cached array's :func:`images_checksum`."""
+        return path.with_name(path.name + ".sha256")
+
     def _read_cache(self, path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
-        """The cached images, or None when absent, unreadable or of the wrong shape."""
+        """The cached images, or None when absent, unreadable, of the wrong shape, or when their
+        bytes do not match the checksum written with them (then a :class:`CacheWarning` names
+        the file, and the caller renders the images again and rewrites the cache)."""
+        if not path.exists():
+            return None
         try:
             images = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            return None
-        if images.shape != shape or images.dtype != np.uint8:
-            return None
-        return images
+            recorded = self._checksum_path(path).read_text(encoding="ascii").strip()
+        except (OSError, ValueError, EOFError, UnicodeDecodeError):
+            images, recorded = None, None
+        if images is not None and (images.shape != shape or images.dtype != np.uint8):
+            images = None
+        if images is not None and images_checksum(images) == recorded:
+            return images
+        warnings.warn(
+            f"synthfaces cache {path} is unreadable or failed its checksum: rendering the "
+            f"images again",
+            CacheWarning,
+            stacklevel=2,
+        )
+        return None
 
     def _write_cache(self, path: Path, images: np.ndarray) -> bool:
-        """Write atomically (temporary file + rename); a read-only cache is not an error."""
+        """Write atomically (temporary file + rename), array first, then its checksum: a reader
+        that finds the checksum finds the array it belongs to. A read-only cache is no error."""
         try:
             with atomic_open(path, "wb") as f:
                 np.save(f, images, allow_pickle=False)
+            with atomic_open(self._checksum_path(path), "wb") as f:
+                f.write((images_checksum(images) + "\n").encode("ascii"))
             return True
         except OSError:
             return False

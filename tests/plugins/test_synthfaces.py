@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import biobench_synthfaces.dataset as synth_dataset
@@ -19,6 +20,7 @@ from PIL import Image
 
 from biobench.contracts import DataContext, FaceData
 from biobench.errors import BiobenchError
+from biobench.imagecache import CacheWarning
 from biobench.preview import contact_sheet, person_attributes
 from biobench.protocol import load_protocol
 from biobench.testing import make_tiny_data
@@ -198,9 +200,36 @@ def test_corrupt_cache_is_rendered_again(tmp_path: Path) -> None:
     first = dataset.load(ctx(tmp_path))
     path = Path(first.info["cache_file"])
     path.write_bytes(path.read_bytes()[:100])  # truncated, as after a crash without os.replace
-    again = dataset.load(ctx(tmp_path))
+    with pytest.warns(CacheWarning, match="failed its checksum"):
+        again = dataset.load(ctx(tmp_path))
     assert again.info["cache_hit"] is False
     assert np.array_equal(first.images, again.images)
+
+
+def test_overwritten_cache_payload_is_detected_and_rebuilt(tmp_path: Path) -> None:
+    """Same shape and dtype, other pixels: the old check (shape and dtype only) trusted it."""
+    dataset = SynthFaces(identities=3, images_per_identity=2)
+    first = dataset.load(ctx(tmp_path))
+    path = Path(first.info["cache_file"])
+    tampered = np.load(path).copy()
+    tampered[:, :, :, 0] = 255 - tampered[:, :, :, 0]
+    np.save(path, tampered)  # a valid .npy of the right shape: only the checksum can tell
+    with pytest.warns(CacheWarning, match=re.escape(str(path))):
+        again = dataset.load(ctx(tmp_path))
+    assert again.info["cache_hit"] is False
+    assert np.array_equal(first.images, again.images)
+    assert again.fingerprint == first.fingerprint
+    # The cache was rewritten: the next load trusts it again, with the original pixels.
+    third = dataset.load(ctx(tmp_path))
+    assert third.info["cache_hit"] is True and np.array_equal(third.images, first.images)
+
+
+def test_cache_without_its_checksum_is_not_trusted(tmp_path: Path) -> None:
+    dataset = SynthFaces(identities=3, images_per_identity=2)
+    path = Path(dataset.load(ctx(tmp_path)).info["cache_file"])
+    Path(str(path) + ".sha256").unlink()
+    with pytest.warns(CacheWarning):
+        assert dataset.load(ctx(tmp_path)).info["cache_hit"] is False
 
 
 def test_cache_can_be_disabled(tmp_path: Path) -> None:
