@@ -75,6 +75,9 @@ class RunOptions:
     #: Keep each torch CPU thread on its own core while training and evaluating (when the
     #: threads fill the available cores; see :mod:`biobench.affinity`).  Results unchanged.
     pin_threads: bool = True
+    #: Which CPU kernels compute the numbers (:mod:`biobench.cpumath`): ``native``, ``avx2`` or
+    #: ``portable``; ``None``: ``BIOBENCH_CPU_MATH``, else native.  Recorded with every run.
+    cpu_math: str | None = None
     #: A name for a user's variant of the protocol's runs (``--label``).
     label: str | None = None
     log: Callable[[str], None] = _stderr
@@ -97,6 +100,10 @@ class RunContext:
             or (options.device == "auto" and torch.cuda.is_available())
             else "cpu"
         )
+        from biobench import cpumath
+
+        # Before torch computes anything: the math libraries read their settings once.
+        cpumath.apply(cpumath.requested(options.cpu_math))
         dist_ctx = init_distributed(kind)
         device = resolve_device(options.device, dist_ctx)
         if options.threads is not None:

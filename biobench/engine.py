@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from biobench import atomic
+from biobench import atomic, cpumath
 from biobench.affinity import claim_core_set, pinned_threads, worker_core_sets
 from biobench.context import RunContext, RunOptions, seed_everything
 from biobench.data import DataCache
@@ -309,6 +309,7 @@ class Engine:
             env={
                 **environment(str(ctx.device), ctx.output),
                 "accelerator": ctx.accel.describe(ctx.device),
+                "cpu_math": cpumath.describe(),
                 "world_size": ctx.dist.world_size,
                 "torch_threads": torch.get_num_threads(),
                 "thread_placement": placement.describe(),

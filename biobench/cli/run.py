@@ -123,6 +123,15 @@ def _parse_seeds(text: str | None) -> list[int] | None:
     "threads fill the available cores: much steadier beside other CPU work; results unchanged.",
 )
 @click.option(
+    "--cpu-math",
+    type=click.Choice(["native", "avx2", "portable"]),
+    default=None,
+    help="Which CPU kernels compute the numbers (recorded; reproduce uses the record's): native "
+    "= fastest for this processor, exact on the same processor model; avx2 = instruction set "
+    "pinned to AVX2; portable = the same numbers on any x86-64 CPU with AVX2, slower. Default: "
+    "$BIOBENCH_CPU_MATH, else native.",
+)
+@click.option(
     "--nproc",
     type=click.IntRange(1),
     metavar="N",
@@ -153,6 +162,7 @@ def run(
     jobs: int,
     threads: int | None,
     pin_threads: bool,
+    cpu_math: str | None,
     nproc: int | None,
 ) -> None:
     """Run a protocol's grid of runs over its seeds and rebuild its leaderboard.
@@ -207,6 +217,7 @@ def run(
             jobs=jobs,
             threads=threads,
             pin_threads=pin_threads,
+            cpu_math=cpu_math,
             label=variant,
         ),
     )
