@@ -108,8 +108,8 @@ class RunContext:
         device = resolve_device(options.device, dist_ctx)
         if options.threads is not None:
             torch.set_num_threads(options.threads)
-        elif device.type == "cpu" and sys.stderr.isatty():
-            _warn_if_contended(options.log)  # a hint for people at a terminal, not for logs
+        elif device.type == "cpu" and not options.dry_run:
+            _warn_if_contended(options.log)  # on a terminal or in a log alike
         return cls(pm=pm, options=options, device=device, dist=dist_ctx)
 
     @property

@@ -236,12 +236,39 @@ def run(
         return
     for warning in result.warnings:
         click.echo(f"biobench: warning: {warning}", err=True)
-    md = result.leaderboard.get("md")
-    if md is not None and Path(md).exists():
-        click.echo(Path(md).read_text(encoding="utf-8"))
+    csv_path = result.leaderboard.get("csv")
+    if csv_path is not None and Path(csv_path).exists():
+        for line in board_summary(Path(csv_path)):
+            click.echo(line)
     click.echo(f"{len(result.records)} run records under {Path(output) / 'runs' / protocol.name}")
-    for kind, path in sorted(result.leaderboard.items()):
-        click.echo(f"leaderboard ({kind}): {path}")
+    md = result.leaderboard.get("md")
+    if md is not None:
+        others = len(result.leaderboard) - 1
+        click.echo(f"leaderboard: {md} (and {others} more files beside it: CSV, plots)")
+
+
+def board_summary(csv_path: Path, metrics: int = 2, rows: int = 12) -> list[str]:
+    """A few lines for the end of a run: each measured row's label, seeds and its first
+    ``metrics`` metrics (mean ± standard deviation over seeds), not the whole board."""
+    import csv
+
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        table = [r for r in csv.DictReader(handle) if r.get("kind", "measured") == "measured"]
+    if not table:
+        return []
+    names = [c[: -len("_mean")] for c in table[0] if c.endswith("_mean")]
+    width = max(len(r["label"]) for r in table)
+    lines = []
+    for row in table[:rows]:
+        shown = [n for n in names if row.get(f"{n}_mean")][:metrics]
+        values = "  ".join(
+            f"{n} {float(row[n + '_mean']):.4f} ± {float(row.get(n + '_std') or 0):.4f}"
+            for n in shown
+        )
+        lines.append(f"  {row['label']:<{width}}  {row.get('n_seeds', '?')} seeds  {values}")
+    if len(table) > rows:
+        lines.append(f"  ... and {len(table) - rows} more rows")
+    return lines
 
 
 def _show(value: Any) -> str:
