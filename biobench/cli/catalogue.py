@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
+from typing import Any
 
 import click
 
@@ -70,7 +72,8 @@ def protocols_list(ctx: click.Context) -> None:
     for name in index.names():
         try:
             p = index.load(name)
-            rows.append([name, p.version, len(p.data.get("runs") or [1]), p.description[:60]])
+            description = textwrap.shorten(" ".join(p.description.split()), 72, placeholder=" …")
+            rows.append([name, p.version, len(p.data.get("runs") or [1]), description])
         except BiobenchError as exc:
             rows.append([name, "?", "?", f"INVALID: {exc}"])
     click.echo(tabulate(rows, headers=["protocol", "version", "runs", "description"]))
@@ -81,21 +84,45 @@ def protocols_list(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the resolved protocol as JSON.")
 @click.pass_context
 def protocols_show(ctx: click.Context, name: str, as_json: bool) -> None:
-    """Show a protocol with its defaults and `extends` resolved."""
+    """Show a protocol as TOML with `extends` and every default resolved: each run's complete
+    configuration (what its configuration hash covers), its seeds, and the protocol's claims.
+
+    \b
+    Examples:
+      biobench protocols show quick
+      biobench protocols show quick --json
+    """
     p = _protocols(_manager(ctx)).load(name)
-    resolved = {**p.data, "_file": str(p.path), "_sha256": p.sha256}
+    resolved = resolved_protocol(p)
     if as_json:
         click.echo(json.dumps(resolved, indent=2))
         return
-    click.echo(f"# {p.name} v{p.version} ({p.path})\n# sha256 {p.sha256}")
-    for spec in p.runs():
-        click.echo(
-            f"- {spec.label}: dataset={spec.dataset['name']} backbone="
-            f"{spec.model['backbone']} fusion={spec.model['fusion']} optimizer="
-            f"{spec.training['optimizer']} tasks={'+'.join(spec.training['tasks']) or '-'}"
-            f" seeds={spec.seeds}"
-        )
-    click.echo(json.dumps(resolved, indent=2))
+    import tomli_w
+
+    click.echo(f"# {p.name} v{p.version}, from {p.path}\n# sha256 of that file: {p.sha256}\n")
+    click.echo(tomli_w.dumps(resolved), nl=False)
+
+
+def resolved_protocol(p: Any) -> dict[str, Any]:
+    """The protocol's top-level keys and every run resolved (no internal keys, no nulls)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value if v is not None]
+        return value
+
+    top = {k: p.data[k] for k in ("name", "version", "description", "citation") if k in p.data}
+    runs = [
+        {"label": spec.label, "description": spec.description, "seeds": list(spec.seeds),
+         **spec.config()}
+        for spec in p.runs()
+    ]  # fmt: skip
+    out = {**top, "runs": runs}
+    if p.data.get("claims"):
+        out["claims"] = p.data["claims"]
+    return clean(out)
 
 
 @protocols.command("validate", context_settings=CONTEXT)

@@ -176,3 +176,33 @@ def test_data_preview_check_and_missing_dataset(run_cli, tmp_path: Path) -> None
     line = one_line_error(missing)
     assert "lfw" in line and str(tmp_path / "nowhere") in line and "biobench data prepare" in line
     assert files_under(out) == []
+
+
+def test_protocols_show_prints_toml_with_defaults_resolved(run_cli, protocol_file: Path) -> None:
+    import tomllib
+
+    from biobench.protocol import load_protocol
+
+    result = run_cli("protocols", "show", str(protocol_file))
+    assert result.exit_code == 0, result.output
+    shown = tomllib.loads(result.output)  # the header lines are TOML comments
+    protocol = load_protocol(protocol_file)
+    assert [r["label"] for r in shown["runs"]] == [s.label for s in protocol.runs()]
+    first, spec = shown["runs"][0], protocol.runs()[0]
+    # Every default is spelled out: the whole configuration the run's hash covers.
+    assert first["training"] == {k: v for k, v in spec.config()["training"].items()}
+    assert first["model"]["dropout"] == spec.model["dropout"]
+    assert not any(key.startswith("_") for key in shown)
+    as_json = json.loads(run_cli("protocols", "show", str(protocol_file), "--json").output)
+    assert as_json["runs"][0]["label"] == first["label"] and "_file" not in as_json
+
+
+def test_protocols_list_shortens_descriptions_at_a_word(run_cli) -> None:
+    lines = run_cli("protocols", "list").output.splitlines()
+    quick = next(line for line in lines if line.startswith("quick "))
+    # "... medium difficulty, 32 px, …" rather than "... 32 px, rende"
+    assert quick.endswith(" …") and "Demo on synthfaces" in quick
+    assert (
+        quick.rstrip(" …").split()[-1]
+        in "Demo on synthfaces (16 people x 100 images, medium difficulty, 32 px,".split()
+    )
