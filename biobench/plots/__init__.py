@@ -10,11 +10,13 @@ Each plot is drawn from run records only, averaged over seeds, and only when its
 - ``attributes_alone_vs_joint``: per-attribute accuracy of the run trained on attributes alone
   against the jointly trained runs (Fig. 4), as dots on an axis scaled to the data (dots, not
   bars, because the axis does not start at zero), legend above the axes;
-- ``roc`` (TAR against FAR, log FAR axis) and ``det`` (FRR against FAR on normal-deviate
+- ``roc`` (TMR against FMR, log FMR axis) and ``det`` (FNMR against FMR on normal-deviate
   (probit) axes, the standard DET form): each curve is the seeds' curves stepped onto a common
-  FAR grid and averaged; FAR below ``1 / n_impostor`` is not drawn; the legend gives the mean
+  FMR grid and averaged; FMR below ``1 / n_impostor`` is not drawn; the legend gives the mean
   AUC and EER over seeds;
 - ``cmc``: identification rate by rank, averaged over seeds.
+
+A run has one colour in every plot of a board (its place among the board's rows).
 
 Each plot is computed in two steps: its *inputs* (plain numbers, JSON-serialisable) and the
 drawing.  The sha256 of the inputs and of :data:`STYLE` is written into the PNG's metadata
@@ -50,7 +52,7 @@ __all__ = ["DIGEST_KEY", "PLOT_KINDS", "STYLE", "Board", "input_digest", "png_di
 
 PLOT_KINDS = ("loss_curves", "identification", "attributes_alone_vs_joint", "roc", "det", "cmc")
 #: Bumped whenever drawing code changes, so cached PNGs are redrawn.
-STYLE = "plots-4"
+STYLE = "plots-5"
 
 _TITLES = {
     "loss_curves": "Training loss and accuracy per task",
@@ -98,6 +100,8 @@ def render_all(
         inputs = gather(rows)
         if inputs is None:
             continue
+        # Every plot colours a run by its place among all the board's rows: one run, one colour.
+        inputs["palette"] = [row.label for row in rows]
         digest = input_digest(kind, inputs)
         old = previous(kind) if previous is not None else None
         if old is not None and png_digest(old) == digest:

@@ -24,6 +24,7 @@ from biobench.plots.figure import (
     nan_list,
     new_figure,
     png_bytes,
+    run_colours,
 )
 
 __all__ = ["attribute_inputs", "draw_attributes", "draw_identification", "identification_inputs"]
@@ -64,7 +65,8 @@ def draw_identification(inputs: dict[str, Any], digest: str) -> bytes:
     )
     ax = fig.subplots()
     x = np.arange(len(labels))
-    ax.bar(x, means, yerr=stds, capsize=3, color="#4c72b0")
+    colours = run_colours(labels, inputs.get("palette"))
+    ax.bar(x, means, yerr=stds, capsize=3, color=[colours[label] for label in labels])
     for xi, m, sd in zip(x, means, stds, strict=True):  # the value, above its error bar
         ax.annotate(f"{m:.3f}", (xi, m + sd), ha="center", va="bottom", fontsize=7,
                     xytext=(0, 3), textcoords="offset points")  # fmt: skip
@@ -121,9 +123,10 @@ def draw_attributes(inputs: dict[str, Any], digest: str) -> bytes:
     y = np.arange(len(names))
     markers = "osD^v<>ph*"
     offsets = np.linspace(-0.25, 0.25, len(series)) if len(series) > 1 else [0.0]
+    colours = run_colours([label for label, _ in series], inputs.get("palette"))
     for i, (label, acc) in enumerate(series):
         ax.plot(as_array(acc), y + offsets[i], markers[i % len(markers)], markersize=4, label=label,
-                linestyle="none")  # fmt: skip
+                linestyle="none", color=colours[label])  # fmt: skip
     ax.set_yticks(y, names, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("attribute accuracy (mean over seeds); axis scaled to the data")

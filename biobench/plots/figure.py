@@ -128,9 +128,18 @@ def legend_width(labels: Sequence[str]) -> float:
     return 0.2 + columns * (0.45 + 0.045 * longest)
 
 
-def run_colours(labels: Sequence[str]) -> dict[str, Any]:
-    """A colour per label: tab10 up to 10 labels, tab20 up to 20, spread over turbo beyond."""
+def run_colours(labels: Sequence[str], palette: Sequence[str] | None = None) -> dict[str, Any]:
+    """A colour per label: tab10 up to 10 labels, tab20 up to 20, spread over turbo beyond.
+
+    :param palette: every label of the board, in order: a label's colour is then its place among
+        them, the same in every plot whichever of them a plot shows (a label that is not in the
+        palette, e.g. ``"label (source)"``, takes the colour of its first word).
+    """
     from matplotlib import colormaps
+
+    if palette:
+        full = run_colours(list(dict.fromkeys(palette)))
+        return {label: full.get(label, full.get(label.split(" ")[0], "black")) for label in labels}
 
     cmap = colormaps["tab10" if len(labels) <= 10 else "tab20" if len(labels) <= 20 else "turbo"]
     n = max(len(labels), 1)

@@ -1,8 +1,8 @@
 """Operating-curve plots: ROC and DET of verification, CMC of identification, averaged over seeds.
 
-- ``roc`` (TAR against FAR, log FAR axis) and ``det`` (FRR against FAR on normal-deviate
+- ``roc`` (TMR against FMR, log FMR axis) and ``det`` (FNMR against FMR on normal-deviate
   (probit) axes, the standard DET form): each curve is the seeds' curves stepped onto a common
-  FAR grid and averaged; FAR below ``1 / n_impostor`` is not drawn; the legend gives the mean
+  FMR grid and averaged; FMR below ``1 / n_impostor`` is not drawn; the legend gives the mean
   AUC and EER over seeds;
 - ``cmc``: identification rate by rank, averaged over seeds (the identity head's CMC when the
   row has one, else the 1:N search's).
@@ -121,7 +121,7 @@ def draw_operating(inputs: dict[str, Any], digest: str) -> bytes:
     width = 4.6 + legend
     fig = new_figure(width, 4.0, right=legend + 0.1)
     ax = fig.subplots()
-    colours = run_colours(labels)
+    colours = run_colours(labels, inputs.get("palette"))
     for (label, curve, _), text in zip(inputs["curves"], legend_labels, strict=True):
         y = as_array(curve)
         if kind == "roc":
@@ -134,8 +134,8 @@ def draw_operating(inputs: dict[str, Any], digest: str) -> bytes:
                     drawstyle="steps-post")  # fmt: skip
     if kind == "roc":
         ax.set_xscale("log")
-        ax.set_xlabel("false accept rate (FAR)")
-        ax.set_ylabel("true accept rate (TAR)")
+        ax.set_xlabel("false match rate (FMR)")
+        ax.set_ylabel("true match rate (TMR = 1 - FNMR)")
         ax.set_ylim(0.0, 1.02)
         ax.set_title("ROC (mean over seeds)")
     else:
@@ -146,9 +146,9 @@ def draw_operating(inputs: dict[str, Any], digest: str) -> bytes:
         bounds = _probit(np.asarray([_DET_LOW, _DET_HIGH]))
         ax.set_xlim(*bounds)
         ax.set_ylim(*bounds)
-        ax.set_xlabel("false accept rate (FAR), normal-deviate scale")
-        ax.set_ylabel("false reject rate (FRR)")
-        ax.set_title(f"DET (mean over seeds; FRR < {_DET_LOW:g} on the bottom edge)", fontsize=9)
+        ax.set_xlabel("false match rate (FMR), normal-deviate scale")
+        ax.set_ylabel("false non-match rate (FNMR)")
+        ax.set_title(f"DET (mean over seeds; FNMR < {_DET_LOW:g} on the bottom edge)", fontsize=9)
     ax.grid(alpha=0.3, which="both")
     outside_legend(ax, len(labels))
     return png_bytes(fig, digest)
@@ -161,7 +161,7 @@ def draw_cmc(inputs: dict[str, Any], digest: str) -> bytes:
     width = 4.6 + legend
     fig = new_figure(width, 4.0, right=legend + 0.1)
     ax = fig.subplots()
-    colours = run_colours(labels)
+    colours = run_colours(labels, inputs.get("palette"))
     for text, (_, _, curve) in zip(labels, inputs["curves"], strict=True):
         y = as_array(curve)
         ax.plot(np.arange(1, len(y) + 1), y, marker="o", markersize=3, label=text,

@@ -51,7 +51,7 @@ def draw_loss(inputs: dict[str, Any], digest: str) -> bytes:
     panels = inputs["panels"]
     titles = list(panels)
     labels = sorted({label for curves in panels.values() for label in curves})
-    colours = run_colours(labels)
+    colours = run_colours(labels, inputs.get("palette"))
     legend = legend_width(labels)
     cols = min(2, len(titles))
     nrows = math.ceil(len(titles) / cols)
