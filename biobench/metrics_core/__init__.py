@@ -114,6 +114,7 @@ from biobench.metrics_core.verification import (
     _roc_counts as _roc_counts,
 )
 from biobench.metrics_core.verification import (
+    eer_of_counts,
     eer_of_points,
     equal_error_rate,
     point_at_far,
@@ -147,6 +148,7 @@ __all__ = [
     "dev_eval",
     "dev_thresholds",
     "downsample_indices",
+    "eer_of_counts",
     "eer_of_points",
     "equal_error_rate",
     "evaluation_pairs",
