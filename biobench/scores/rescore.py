@@ -104,13 +104,14 @@ def _verification_result(
     scores: ScoreSet, opts: Mapping[str, Any]
 ) -> tuple[dict[str, float], set[str], dict[str, Any], list[str]]:
     """``(values, lower_is_better, details, notes)`` of the verification metric on a score set:
-    its rates by the ``convention``'s rules, then its further figures when no score is NaN."""
+    its rates by the ``convention``'s rules, then its further figures (with failures to acquire
+    counted by :mod:`biobench.metrics_core.figures`' rule)."""
     from biobench import metrics_core as mc
 
     far = _as_list(opts.get("far", mc.DEFAULT_FAR_TARGETS), float, "far")
     convention = str(opts.get("convention", "biobench"))
     nan_free = not np.isnan(scores.score).any()
-    # One sort serves the rates and the further figures (computed only when no score is NaN).
+    # One sort serves the rates and the further figures (re-sorted on the acquired trials).
     order = mc.descending_order(scores.score) if nan_free else None
     if convention == "bob":  # bob.measure's threshold rules (biobench.metrics_bob)
         from biobench.metrics_bob import bob_verification
@@ -121,29 +122,26 @@ def _verification_result(
         values, lower, details, notes = verification_values(scores, far, order)
     else:
         raise BiobenchError(f"convention must be 'biobench' or 'bob', got {convention!r}")
-    if nan_free:
-        # The verification metric's further figures, with its option defaults.
-        extra, extra_lower, extra_details = mc.verification_figures(
-            scores.score,
-            scores.genuine,
-            far,
-            _as_list(opts.get("frr", [0.01]), float, "frr"),
-            _as_list(opts.get("p_target", [0.01]), float, "p_target"),
-            float(opts.get("c_miss", 1.0)),
-            float(opts.get("c_fa", 1.0)),
-            _thresholds(opts.get("thresholds", [])),
-            bool(opts.get("scores_are_llr", False)),
-            order=order,
-        )
-        extra = {k: v for k, v in extra.items() if k not in values}  # bob's stay
-        values.update(extra)
-        lower = set(lower) | (extra_lower & set(extra))
-        reasons = details.get("nan_reasons", {}) | extra_details.pop("nan_reasons", {})
-        details.update(extra_details)
-        if reasons:
-            details["nan_reasons"] = reasons
-    else:
-        notes.append("FTA present: FRR at FAR, min HTER, min DCF and the like not computed")
+    # The verification metric's further figures, with its option defaults.
+    extra, extra_lower, extra_details = mc.verification_figures(
+        scores.score,
+        scores.genuine,
+        far,
+        _as_list(opts.get("frr", [0.01]), float, "frr"),
+        _as_list(opts.get("p_target", [0.01]), float, "p_target"),
+        float(opts.get("c_miss", 1.0)),
+        float(opts.get("c_fa", 1.0)),
+        _thresholds(opts.get("thresholds", [])),
+        bool(opts.get("scores_are_llr", False)),
+        order=order,
+    )
+    extra = {k: v for k, v in extra.items() if k not in values}  # bob's stay
+    values.update(extra)
+    lower = set(lower) | (extra_lower & set(extra))
+    reasons = details.get("nan_reasons", {}) | extra_details.pop("nan_reasons", {})
+    details.update(extra_details)
+    if reasons:
+        details["nan_reasons"] = reasons
     return values, lower, details, notes
 
 
