@@ -40,7 +40,7 @@ from biobench.metrics_core.common import (
     rate_label,
     resolution_note,
 )
-from biobench.metrics_core.fta import fta_counts, split_fta
+from biobench.metrics_core.fta import fta_counts, generalised_rates, split_fta
 from biobench.metrics_core.verification import _check_binary, _roc_counts, point_at_far
 
 
@@ -275,12 +275,16 @@ def min_cllr(
     return float((miss + false_alarm) / (2.0 * ln2))
 
 
-def precision_recall_at(scores: np.ndarray, genuine: np.ndarray, threshold: float) -> dict:
+def precision_recall_at(
+    scores: np.ndarray, genuine: np.ndarray, threshold: float, betas: Sequence[float] = ()
+) -> dict:
     """Precision, recall and F1 of accepting ``score >= threshold`` (genuine = positive).
 
     precision = TP / (TP + FP), recall = TP / N_g, F1 = 2 P R / (P + R); precision is NaN
     when nothing is accepted (0/0), and F1 is 0 when P = R = 0.  A NaN score (failure to
-    acquire) is never accepted; N_g counts it.
+    acquire) is never accepted; N_g counts it.  For each ``beta`` of ``betas``, the F-score
+    ``f_beta[beta]`` = (1 + beta^2) P R / (beta^2 P + R) (Bob's ``f_score`` with
+    ``weight = beta``; beta > 1 weighs recall more), with F1's rules for 0/0.
     """
     scores = np.asarray(scores, dtype=np.float64).ravel()
     genuine = np.asarray(genuine, dtype=bool).ravel()
@@ -292,11 +296,19 @@ def precision_recall_at(scores: np.ndarray, genuine: np.ndarray, threshold: floa
     n_accepted = int(accepted.sum())
     precision = tp / n_accepted if n_accepted else math.nan
     recall = tp / int(genuine.sum())
-    if n_accepted and precision + recall > 0:
-        f1 = 2.0 * precision * recall / (precision + recall)
-    else:
-        f1 = 0.0 if n_accepted else math.nan
-    return {"precision": precision, "recall": recall, "f1": f1}
+    out = {"precision": precision, "recall": recall, "f1": _f_beta(precision, recall, 1.0)}
+    if betas:
+        out["f_beta"] = {float(b): _f_beta(precision, recall, float(b)) for b in betas}
+    return out
+
+
+def _f_beta(precision: float, recall: float, beta: float) -> float:
+    if math.isnan(precision):
+        return math.nan
+    b2 = beta * beta
+    if b2 * precision + recall == 0:
+        return 0.0
+    return (1.0 + b2) * precision * recall / (b2 * precision + recall)
 
 
 def average_precision(
@@ -348,19 +360,31 @@ def _rates_at_targets(
 
 
 def _at_thresholds(
-    scores: np.ndarray, genuine: np.ndarray, thresholds: Sequence[float]
-) -> tuple[dict[str, float], dict[str, str]]:
-    """Precision, recall and F1 at each caller-given threshold: ``(values, nan_reasons)``."""
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    thresholds: Sequence[float],
+    betas: Sequence[float] = (),
+) -> tuple[dict[str, float], set[str], dict[str, str]]:
+    """Rates, precision, recall, F1 and F-beta at each caller-given threshold: ``(values,
+    lower, nan_reasons)``; the rates are those of :func:`biobench.metrics_core.fta.
+    generalised_rates` (FMR, FNMR on acquired trials; GFAR, GFRR over all)."""
     values: dict[str, float] = {}
+    lower: set[str] = set()
     notes: dict[str, str] = {}
     for t in thresholds:
         label = number_label(t)
-        prf = precision_recall_at(scores, genuine, float(t))
+        prf = precision_recall_at(scores, genuine, float(t), betas)
         for key in ("precision", "recall", "f1"):
             values[f"{key}_at_threshold_{label}"] = prf[key]
+        for beta, f in prf.get("f_beta", {}).items():
+            values[f"f_beta_{number_label(beta)}_at_threshold_{label}"] = f
+        rates = generalised_rates(scores, genuine, float(t))
+        for key in ("fmr", "fnmr", "gfar", "gfrr"):
+            values[f"{key}_at_threshold_{label}"] = rates[key]
+            lower.add(f"{key}_at_threshold_{label}")
         if math.isnan(prf["precision"]):
             notes[f"precision_at_threshold_{label}"] = "no trial scores >= the threshold"
-    return values, notes
+    return values, lower, notes
 
 
 def verification_figures(
@@ -374,6 +398,8 @@ def verification_figures(
     thresholds: Sequence[float] = (),
     scores_are_llr: bool = False,
     order: np.ndarray | None = None,
+    betas: Sequence[float] = (),
+    log_auc: bool = False,
 ) -> tuple[dict[str, float], set[str], dict[str, Any]]:
     """The figures beyond ``verification_from_scores``: ``(values, lower, details)``.
 
@@ -383,7 +409,11 @@ def verification_figures(
     ``cllr`` only when ``scores_are_llr`` (Cllr of scores that are not log-likelihood ratios,
     such as cosine similarities, measures their scale rather than the system);
     ``average_precision``; and per caller-given threshold t ``precision_at_threshold_<t>``,
-    ``recall_at_threshold_<t>``, ``f1_at_threshold_<t>``.  NaN values have their reason in
+    ``recall_at_threshold_<t>``, ``f1_at_threshold_<t>``, ``f_beta_<b>_at_threshold_<t>`` per
+    ``b`` of ``betas``, and the rates ``fmr_at_threshold_<t>``, ``fnmr_at_threshold_<t>``,
+    ``gfar_at_threshold_<t>``, ``gfrr_at_threshold_<t>``; with ``log_auc``, ``auc_log``
+    (:func:`log_scaled_auc`).  ``details["rocch"]`` holds the ROC convex hull's points and
+    ``details["det_probit"]`` the DET curve on the probit scale.  NaN values have their reason in
     ``details["nan_reasons"]``; the precision-recall curve is ``details["precision_recall"]``.
     ``order``: :func:`~biobench.metrics_core.common.descending_order` of ``scores`` when the
     caller has it (the sort ``verification_from_scores`` used), so the scores are sorted once.
@@ -407,13 +437,29 @@ def verification_figures(
         values["cllr"] = cllr(scores, genuine)
         lower.add("cllr")
     values["average_precision"], curve = average_precision(scores, genuine, counts)
-    threshold_values, threshold_notes = _at_thresholds(scores, genuine, thresholds)
+    if log_auc:
+        values["auc_log"] = log_scaled_auc(scores, genuine, counts)
+        if math.isnan(values["auc_log"]):
+            notes["auc_log"] = "fewer than two operating points with FAR > 0"
+    threshold_values, threshold_lower, threshold_notes = _at_thresholds(
+        scores, genuine, thresholds, betas
+    )
     values |= threshold_values
+    lower |= threshold_lower
     notes |= threshold_notes
     lower |= {"min_hter", "rocch_eer", "min_cllr"}
     keep = downsample_indices(curve["recall"], 200)
+    tables = curve_points(scores, genuine, counts=counts)
+    det_keep = downsample_indices(tables["det"]["far"][::-1], 200)
     details: dict[str, Any] = {
         "precision_recall": {k: json_list(v[keep]) for k, v in curve.items()},
+        "rocch": {
+            k: json_list(v[downsample_indices(tables["rocch"]["far"], 200)])
+            for k, v in tables["rocch"].items()
+        },
+        "det_probit": {
+            k: json_list(tables["det"][k][::-1][det_keep]) for k in ("probit_far", "probit_frr")
+        },
         "dcf_costs": {"c_miss": c_miss, "c_fa": c_fa, "normalised": True},
         "cllr": "scores taken as natural-log likelihood ratios"
         if scores_are_llr
@@ -422,3 +468,55 @@ def verification_figures(
     if notes:
         details["nan_reasons"] = notes
     return values, lower, details
+
+
+def probit(rates: np.ndarray) -> np.ndarray:
+    """The DET axes' probit scale: the standard normal quantile of each rate, the rates first
+    clipped to [eps, 1 - eps] (machine epsilon, as Bob's ``ppndf``) so 0 and 1 stay finite."""
+    from scipy.special import ndtri
+
+    eps = float(np.finfo(np.float64).eps)
+    return ndtri(np.clip(np.asarray(rates, dtype=np.float64), eps, 1.0 - eps))
+
+
+def log_scaled_auc(
+    scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
+) -> float:
+    """The area under TAR against log10(FAR) (Bob's ``roc_auc_score(log_scale=True)`` on the
+    exact ROC): the trapezoidal rule over the operating points with FAR > 0, in decades of FAR;
+    it weighs the low-FAR end.  NaN when fewer than two such points exist."""
+    if counts is None:
+        counts = figure_counts(scores, genuine)
+    fps, tps, _, n_i, n_g = _totals(counts)
+    keep = fps > 0
+    if keep.sum() < 2:
+        return math.nan
+    return float(np.trapezoid(tps[keep] / n_g, np.log10(fps[keep] / n_i)))
+
+
+def curve_points(
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    order: np.ndarray | None = None,
+    counts: tuple[np.ndarray, ...] | None = None,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Every operating point, not sampled: ``roc`` (``threshold``, ``far``, ``tar``), ``det``
+    (``threshold``, ``far``, ``frr``, ``probit_far``, ``probit_frr``: :func:`probit`) and
+    ``rocch``, the vertices of the ROC convex hull (``threshold``, ``far``, ``frr``), thresholds
+    from +inf down; FTA-aware with NaN scores (module docstring)."""
+    if counts is None:
+        counts = figure_counts(scores, genuine, order)
+    fps, tps, thresholds, n_i, n_g = _totals(counts)
+    far, frr = fps / n_i, (n_g - tps) / n_g
+    hull = _roc_hull(counts)
+    return {
+        "roc": {"threshold": thresholds, "far": far, "tar": tps / n_g},
+        "det": {
+            "threshold": thresholds,
+            "far": far,
+            "frr": frr,
+            "probit_far": probit(far),
+            "probit_frr": probit(frr),
+        },
+        "rocch": {"threshold": thresholds[hull], "far": far[hull], "frr": frr[hull]},
+    }
