@@ -21,7 +21,7 @@ from typing import Any, TypedDict, Unpack
 import numpy as np
 
 from biobench.errors import BiobenchError
-from biobench.metrics_core.common import check_rate, json_list, rate_label
+from biobench.metrics_core.common import check_rate, rate_label
 from biobench.metrics_core.figures import (
     figure_counts,
     frr_at_far,
@@ -182,13 +182,14 @@ def expected_performance_curve(
     eval_genuine: np.ndarray,
     points: int = 11,
     convention: str = "biobench",
-) -> dict[str, list[float | None]]:
+) -> dict[str, list[float]]:
     """The EPC (Bengio & Mariéthoz 2004): ``alpha``, ``threshold_dev``, ``hter_eval`` lists.
 
     For ``alpha`` in ``linspace(0, 1, points)``: the DEV threshold minimising
     ``alpha * FAR + (1 - alpha) * FRR`` over DEV's operating points (the highest of equally
     good ones; with ``convention="bob"``, Bob's ``min_weighted_error_rate_threshold``) and the
-    HTER it gives on EVAL (rates by the convention's FTA rule).
+    HTER it gives on EVAL (rates by the convention's FTA rule).  Plain floats (+inf is the
+    threshold that accepts nothing).
     """
     alphas = np.linspace(0.0, 1.0, int(points))
     rates: Callable[..., tuple[float, float]] = rates_at
@@ -204,7 +205,7 @@ def expected_performance_curve(
         far, frr = rates(eval_scores, eval_genuine, threshold)
         hter.append((far + frr) / 2.0)
     return {
-        "alpha": json_list(alphas),
-        "threshold_dev": json_list(thresholds),
-        "hter_eval": json_list(hter),
+        "alpha": [float(a) for a in alphas],
+        "threshold_dev": [float(t) for t in thresholds],
+        "hter_eval": [float(h) for h in hter],
     }

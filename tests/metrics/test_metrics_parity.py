@@ -171,3 +171,219 @@ def test_score_computes_every_figure_with_nan_scores(tmp_path: Path) -> None:
         names = ["frr_at_far_1e_1", "rocch_eer", "min_cllr", "average_precision"]
         for name in names + (["min_hter"] if convention == "biobench" else []):
             assert from_json_number(values[name]) == pytest.approx(expected[name]), name
+
+
+# ---------------------------------------------------------------------------------------------
+# biobench score DEV --eval EVAL: NaN scores, the convention, errors naming the file
+# ---------------------------------------------------------------------------------------------
+
+
+def _plain_rates(scores: np.ndarray, genuine: np.ndarray, t: float) -> tuple[float, float]:
+    """biobench's FTA rule: an FTA is never accepted; rates over all trials of the class."""
+    accepted = [not np.isnan(s) and s >= t for s in scores]
+    far = sum(a for a, g in zip(accepted, genuine, strict=True) if not g) / (~genuine).sum()
+    frr = sum(not a for a, g in zip(accepted, genuine, strict=True) if g) / genuine.sum()
+    return far, frr
+
+
+def _plain_bob_rates(scores: np.ndarray, genuine: np.ndarray, t: float) -> tuple[float, float]:
+    """Bob's rule: NaN removed, FMR/FNMR on the rest, one FTA rate pooled over the set."""
+    ok = ~np.isnan(scores)
+    fta = 1 - ok.mean()
+    fmr = np.mean(scores[ok & ~genuine] >= t)
+    fnmr = np.mean(scores[ok & genuine] < t)
+    return fmr * (1 - fta), fta + fnmr * (1 - fta)
+
+
+def test_score_eval_counts_nan_scores_by_the_fta_rule(tmp_path: Path) -> None:
+    dev, dev_g = _fta_set(11)
+    ev, ev_g = _fta_set(12)
+    _write_bob(tmp_path / "dev.scores", dev, dev_g)
+    _write_bob(tmp_path / "eval.scores", ev, ev_g)
+    values = _score(str(tmp_path / "dev.scores"), "--eval", str(tmp_path / "eval.scores"))
+    t = _first_crossing(dev, dev_g)
+    assert values["threshold_dev_eer"] == t == values["threshold_at_eer"]
+    far, frr = _plain_rates(ev, ev_g, t)
+    assert values["far_eval_at_dev_eer"] == pytest.approx(far, abs=1e-15)
+    assert values["frr_eval_at_dev_eer"] == pytest.approx(frr, abs=1e-15)
+    points = _plain_points(dev, dev_g)
+    hter = [(a + b) / 2 for _, a, b in points]
+    t = points[int(np.argmin(hter))][0]
+    assert values["threshold_dev_min_hter"] == t
+    far, frr = _plain_rates(ev, ev_g, t)
+    assert values["hter_eval_at_dev_min_hter"] == pytest.approx((far + frr) / 2, abs=1e-15)
+
+
+def test_score_eval_uses_the_bob_convention(tmp_path: Path) -> None:
+    from biobench import metrics_bob as mb
+
+    dev, dev_g = _fta_set(13)
+    ev, ev_g = _fta_set(14)
+    _write_bob(tmp_path / "dev.scores", dev, dev_g)
+    _write_bob(tmp_path / "eval.scores", ev, ev_g)
+    values = _score(
+        str(tmp_path / "dev.scores"), "--eval", str(tmp_path / "eval.scores"), "--convention", "bob"
+    )
+    neg, pos = np.sort(dev[~dev_g & ~np.isnan(dev)]), np.sort(dev[dev_g & ~np.isnan(dev)])
+    t = mb.minimizing_threshold(neg, pos, "absolute-difference")
+    assert values["threshold_dev_eer"] == values["threshold_at_eer"] == t  # one EER threshold
+    far, frr = _plain_bob_rates(ev, ev_g, t)
+    assert values["far_eval_at_dev_eer"] == pytest.approx(far, abs=1e-15)
+    assert values["frr_eval_at_dev_eer"] == pytest.approx(frr, abs=1e-15)
+    far, frr = _plain_bob_rates(dev, dev_g, t)
+    assert values["fta_far_at_eer"] == pytest.approx(far, abs=1e-15)
+    assert values["fta_frr_at_eer"] == pytest.approx(frr, abs=1e-15)
+
+
+def test_score_eval_errors_name_the_file(tmp_path: Path) -> None:
+    dev, dev_g = _fta_set(15)
+    _write_bob(tmp_path / "dev.scores", dev, dev_g)
+    (tmp_path / "eval.scores").write_text("a a t1 0.5\na a t2 0.7\n")  # genuine trials only
+    result = _invoke(str(tmp_path / "dev.scores"), "--eval", str(tmp_path / "eval.scores"))
+    assert result.exit_code == 2
+    assert "eval.scores (eval)" in result.output and "0 impostor" in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Formats: the CSV header, JSON numbers
+# ---------------------------------------------------------------------------------------------
+
+
+def test_csv_with_another_header_names_the_header_expected(tmp_path: Path) -> None:
+    path = tmp_path / "scores.csv"
+    path.write_text("real_id,claimed_id,test_label,score\na,a,t1,0.5\nb,a,t2,0.1\n")
+    result = _invoke(str(path))
+    assert result.exit_code == 2
+    assert f"{path}:1:" in result.output and "'claimed_id,'" in result.output
+    assert "expected 4 columns" not in result.output
+
+
+def test_json_keeps_inf_and_nan_apart(tmp_path: Path) -> None:
+    # Impostors all above the genuine scores: FAR jumps from 0 to 1 at the first score, so
+    # the threshold at FAR 0.1 is +inf; 20 impostors cannot resolve FAR 1e-4 (NaN).
+    scores = np.r_[np.zeros(5), np.full(20, 10.0)]
+    genuine = np.r_[np.ones(5, bool), np.zeros(20, bool)]
+    _write_bob(tmp_path / "s.scores", scores, genuine)
+    result = _invoke(str(tmp_path / "s.scores"), "--json")
+    assert result.exit_code == 0, result.output
+    values = json.loads(result.stdout)["values"]
+    assert values["threshold_at_far_1e_1"] == "inf"
+    assert values["tar_at_far_1e_4"] == "nan"
+    assert None not in values.values()
+    assert from_json_number(values["threshold_at_far_1e_1"]) == np.inf
+
+
+# ---------------------------------------------------------------------------------------------
+# Repeated trials
+# ---------------------------------------------------------------------------------------------
+
+
+def test_score_refuses_repeated_trials_or_keeps_the_first(tmp_path: Path) -> None:
+    scores, genuine = _fta_set(16, n_nan=0)
+    _write_bob(tmp_path / "clean.scores", scores, genuine)
+    lines = (tmp_path / "clean.scores").read_text().splitlines()
+    repeated = lines + [lines[i] for i in (0, 1, 2, 3, 4)]  # 5 genuine trials twice
+    (tmp_path / "dup.scores").write_text("\n".join(repeated) + "\n")
+    result = _invoke(str(tmp_path / "dup.scores"))
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'dup.scores'}:{len(lines) + 1}:" in result.output
+    assert "first at line 1" in result.output and "5 repeated trials" in result.output
+    kept = _score(str(tmp_path / "dup.scores"), "--duplicates", "first")
+    assert kept == _score(str(tmp_path / "clean.scores"))
+
+
+# ---------------------------------------------------------------------------------------------
+# New figures: rates and F-beta at a threshold, log-scaled AUC, curves as CSV
+# ---------------------------------------------------------------------------------------------
+
+
+def test_at_threshold_and_beta(tmp_path: Path) -> None:
+    scores, genuine = _fta_set(17)
+    _write_bob(tmp_path / "s.scores", scores, genuine)
+    values = _score(str(tmp_path / "s.scores"), "--at-threshold", "0.5", "--beta", "2")
+    ok = ~np.isnan(scores)
+    fmr = np.mean(scores[ok & ~genuine] >= 0.5)
+    fnmr = np.mean(scores[ok & genuine] < 0.5)
+    gfar, gfrr = _plain_rates(scores, genuine, 0.5)
+    assert values["fmr_at_threshold_0p5"] == pytest.approx(fmr, abs=1e-15)
+    assert values["fnmr_at_threshold_0p5"] == pytest.approx(fnmr, abs=1e-15)
+    assert values["gfar_at_threshold_0p5"] == pytest.approx(gfar, abs=1e-15)
+    assert values["gfrr_at_threshold_0p5"] == pytest.approx(gfrr, abs=1e-15)
+    accepted = ok & (np.nan_to_num(scores, nan=-np.inf) >= 0.5)
+    p = (accepted & genuine).sum() / accepted.sum()
+    r = (accepted & genuine).sum() / genuine.sum()
+    assert values["f_beta_2_at_threshold_0p5"] == pytest.approx(5 * p * r / (4 * p + r))
+    bad = _invoke(str(tmp_path / "s.scores"), "--beta", "2")
+    assert bad.exit_code == 2 and "option 'beta' needs score thresholds" in bad.output
+
+
+def test_log_scaled_auc_in_both_conventions(tmp_path: Path) -> None:
+    from biobench import metrics_bob as mb
+
+    scores, genuine = _fta_set(18, n_nan=0)
+    _write_bob(tmp_path / "s.scores", scores, genuine)
+    values = _score(str(tmp_path / "s.scores"), "-o", "log_auc=true")
+    points = _plain_points(scores, genuine)
+    x = [np.log10(far) for _, far, _ in points if far > 0]
+    y = [1 - frr for _, far, frr in points if far > 0]
+    area = sum(
+        (x1 - x0) * (y0 + y1) / 2 for x0, x1, y0, y1 in zip(x, x[1:], y, y[1:], strict=False)
+    )
+    assert values["auc_log"] == pytest.approx(area, abs=1e-12)
+    bob = _score(str(tmp_path / "s.scores"), "-o", "log_auc=true", "--convention", "bob")
+    neg, pos = np.sort(scores[~genuine]), np.sort(scores[genuine])
+    half = 1000
+    rates = 10.0 ** (np.arange(1 - half, 1) / 125)
+    ts = sorted([*mb.frr_threshold(pos, rates), *mb.far_threshold(neg, rates)])
+    curve = [(np.mean(neg >= t), 1 - np.mean(pos < t)) for t in ts]
+    curve = [(np.log10(f), tar) for f, tar in curve if f > 0]
+    area = -sum((b[0] - a[0]) * (a[1] + b[1]) / 2 for a, b in zip(curve, curve[1:], strict=False))
+    assert bob["auc_log"] == pytest.approx(area, abs=1e-12)
+
+
+def _read_csv(path: Path) -> tuple[list[str], np.ndarray]:
+    header, *rows = path.read_text().splitlines()
+    return header.split(","), np.asarray([[float(v) for v in r.split(",")] for r in rows])
+
+
+def test_curves_as_csv(tmp_path: Path) -> None:
+    from scipy.stats import norm
+
+    dev, dev_g = _fta_set(19)
+    ev, ev_g = _fta_set(20)
+    _write_bob(tmp_path / "dev.scores", dev, dev_g)
+    _write_bob(tmp_path / "eval.scores", ev, ev_g)
+    out = tmp_path / "curves"
+    result = _invoke(
+        str(tmp_path / "dev.scores"), "--eval", str(tmp_path / "eval.scores"), "--curves", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    points = np.asarray(_plain_points(dev, dev_g))
+    header, roc = _read_csv(out / "roc.csv")
+    assert header == ["threshold", "far", "tar"]
+    np.testing.assert_array_equal(roc[:, 0], points[:, 0])
+    np.testing.assert_allclose(roc[:, 1:], np.c_[points[:, 1], 1 - points[:, 2]], atol=1e-15)
+    header, det = _read_csv(out / "det.csv")
+    assert header == ["threshold", "far", "frr", "probit_far", "probit_frr"]
+    eps = np.finfo(float).eps
+    clipped = np.clip(points[:, 1:], eps, 1 - eps)
+    np.testing.assert_allclose(det[:, 3:], norm.ppf(clipped), rtol=1e-12)
+    # The hull: the upper convex chain of (FAR, TAR) from (0, 0), by a monotone-chain scan.
+    hull: list[tuple[float, float]] = []
+    for far, tar in zip(points[:, 1], 1 - points[:, 2], strict=True):
+        while len(hull) >= 2:
+            (x0, y0), (x1, y1) = hull[-2], hull[-1]
+            if (y1 - y0) * (far - x0) <= (tar - y0) * (x1 - x0):
+                hull.pop()
+            else:
+                break
+        hull.append((far, tar))
+    header, rocch = _read_csv(out / "rocch.csv")
+    assert header == ["threshold", "far", "frr"]
+    np.testing.assert_allclose(rocch[:, 1:], np.c_[[h[0] for h in hull], [1 - h[1] for h in hull]])
+    header, epc = _read_csv(out / "epc.csv")
+    assert header == ["alpha", "threshold_dev", "hter_eval"]
+    for alpha, t, hter in epc:
+        i = int(np.argmin(alpha * points[:, 1] + (1 - alpha) * points[:, 2]))
+        assert t == points[i, 0]
+        assert hter == pytest.approx(sum(_plain_rates(ev, ev_g, t)) / 2, abs=1e-15)
