@@ -22,7 +22,7 @@ from biobench.errors import BiobenchError
 @click.option(
     "--metrics",
     default=None,
-    help="Comma-separated: verification, identification, attributes "
+    help="Comma-separated: verification, identification, open_set_identification, attributes "
     "(default: the CSV's kind, else verification).",
 )
 @click.option(
@@ -62,7 +62,8 @@ from biobench.errors import BiobenchError
     multiple=True,
     metavar="T",
     help="Verification (repeatable): FMR, FNMR, GFAR, GFRR, precision, recall and F1 at the "
-    "score threshold T (accept score >= T).",
+    "score threshold T (accept score >= T); open_set_identification: DIR, FPIR and Bob's "
+    "recognition rate at T.",
 )
 @click.option(
     "--beta",
@@ -118,6 +119,8 @@ def score(
       biobench score my_system.scores --metrics verification --json
       biobench score dev.scores --eval eval.scores --convention bob --curves curves/
       biobench score dev.scores --at-threshold 0.5 --beta 2
+      biobench score search.scores --metrics open_set_identification -o fpir=[0.1] \\
+          --at-threshold 0.6
     """
     from biobench.numbers import to_json_number
     from biobench.scores import read_scores, score_set_metrics
@@ -129,11 +132,12 @@ def score(
     verification = (names is None and scores.kind not in _NOT_VERIFICATION) or (
         names is not None and "verification" in names
     )
+    open_set = names is not None and "open_set_identification" in names
     asked = [
         flag
         for flag, given in (
             ("--eval", eval_file),
-            ("--at-threshold", at_threshold),
+            ("--at-threshold", at_threshold and not open_set),
             ("--beta", beta),
             ("--curves", curves_dir),
         )
@@ -147,16 +151,16 @@ def score(
     scores, notes = repeated_trials(scores, duplicates, names)
     if aggregate != "max" or "aggregate" not in options:
         options["aggregate"] = aggregate
-    if names is None or "identification" not in names:
+    if names is None or not {"identification", "open_set_identification"} & set(names):
         if not (names is None and scores.kind in ("identification", "nn_identification")):
             options.pop("aggregate")
+    if at_threshold:
+        given = options.get("thresholds", [])
+        options["thresholds"] = [*(given if isinstance(given, list) else [given])]
+        options["thresholds"] += list(at_threshold)
     if verification:
         if convention != "biobench":
             options["convention"] = convention
-        if at_threshold:
-            given = options.get("thresholds", [])
-            options["thresholds"] = [*(given if isinstance(given, list) else [given])]
-            options["thresholds"] += list(at_threshold)
         if beta:
             options["beta"] = list(beta)
     result = score_set_metrics(scores, names, options)

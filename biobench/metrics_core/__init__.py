@@ -90,7 +90,11 @@ from biobench.metrics_core.kfold import (
     kfold_summary,
     kfold_thresholds,
 )
-from biobench.metrics_core.open_set import open_set_at_threshold, open_set_rates
+from biobench.metrics_core.open_set import (
+    open_set_at_threshold,
+    open_set_rates,
+    recognition_rate_at_threshold,
+)
 from biobench.metrics_core.pairs import (
     DEFAULT_MAX_PAIRS,
     DEFAULT_PAIR_SEED,
@@ -190,6 +194,7 @@ __all__ = [
     "probit",
     "rate_label",
     "rates_at",
+    "recognition_rate_at_threshold",
     "require_finite",
     "resolution_note",
     "roc_points",

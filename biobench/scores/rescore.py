@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 
 from biobench.errors import BiobenchError, DataError
-from biobench.scores.identification import identification_values
+from biobench.scores.identification import identification_values, open_set_values
 from biobench.scores.read import read_scores
 from biobench.scores.scoreset import ScoreSet
 from biobench.scores.verification import verification_values
 
 #: Metrics ``score_file`` can compute, by kind of score file.
-SCORE_FILE_METRICS = ("verification", "identification", "attributes")
+SCORE_FILE_METRICS = ("verification", "identification", "open_set_identification", "attributes")
 #: The verification metric's options that act on its scores (the others choose the pairs):
 #: the figures of :func:`biobench.metrics_core.verification_from_scores` and
 #: :func:`biobench.metrics_core.verification_figures`, and the convention.
@@ -40,7 +40,15 @@ VERIFICATION_OPTIONS = (
     "log_auc",
 )
 #: Score-file options :func:`score_set_metrics` accepts.
-SCORE_OPTIONS = ("far", "k", "max_rank", "threshold", "aggregate", *VERIFICATION_OPTIONS[1:])
+SCORE_OPTIONS = (
+    "far",
+    "k",
+    "max_rank",
+    "threshold",
+    "aggregate",
+    "fpir",
+    *VERIFICATION_OPTIONS[1:],
+)
 
 
 def _attribute_values(
@@ -211,6 +219,16 @@ def score_set_metrics(
                 scores, ks, opts.get("max_rank", 20), aggregate, prefix
             )
             result[name] = {"values": values, "lower_is_better": []}
+        elif name == "open_set_identification":
+            from biobench.metrics_core import DEFAULT_FPIR_TARGETS
+
+            values, lower, details, notes = open_set_values(
+                scores,
+                _as_list(opts.get("fpir", list(DEFAULT_FPIR_TARGETS)), float, "fpir"),
+                _thresholds(opts.get("thresholds", [])),
+                str(opts.get("aggregate", "max")),
+            )
+            result[name] = {"values": values, "lower_is_better": sorted(lower)}
         else:
             values, details = _attribute_values(scores, opts)
             notes = []
@@ -267,7 +285,7 @@ def repeated_trials(
     if rule not in DUPLICATE_RULES:
         raise BiobenchError(f"duplicates must be one of {', '.join(DUPLICATE_RULES)}, got {rule!r}")
     names = list(metric_names or [_default_metric(scores)])
-    if "identification" in names and scores.item is None:
+    if {"identification", "open_set_identification"} & set(names) and scores.item is None:
         return scores, []
     repeats, firsts = scores.repeated_trials()
     if len(repeats) == 0:

@@ -179,7 +179,9 @@ class OpenSetIdentificationMetric:
     ``held_out`` (explicit identity names, overrides the fraction), ``seed`` (default 0),
     ``scores``, ``chunk_mb``, ``thresholds`` (score thresholds T given by the caller: values
     ``dir_at_threshold_<T>`` and ``fpir_at_threshold_<T>``, the detection-and-identification
-    rate at rank 1 and the false alarm rate at T; default none).
+    rate at rank 1 and the false alarm rate at T, and Bob's open-set
+    ``recognition_rate_at_threshold_<T>``
+    (:func:`biobench.metrics_core.recognition_rate_at_threshold`); default none).
     """
 
     name = "open_set_identification"
@@ -303,6 +305,9 @@ class OpenSetIdentificationMetric:
             at = mc.open_set_at_threshold(best[~mated], true_score[mated], rank[mated], threshold)
             values[f"dir_at_threshold_{label}"] = at["dir"]
             values[f"fpir_at_threshold_{label}"] = at["fpir"]
+            values[f"recognition_rate_at_threshold_{label}"] = mc.recognition_rate_at_threshold(
+                best[~mated], true_score[mated], rank[mated], threshold
+            )
             lower.add(f"fpir_at_threshold_{label}")
         details = {
             "scores": source,

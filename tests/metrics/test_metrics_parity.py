@@ -387,3 +387,64 @@ def test_curves_as_csv(tmp_path: Path) -> None:
         i = int(np.argmin(alpha * points[:, 1] + (1 - alpha) * points[:, 2]))
         assert t == points[i, 0]
         assert hter == pytest.approx(sum(_plain_rates(ev, ev_g, t)) / 2, abs=1e-15)
+
+
+# ---------------------------------------------------------------------------------------------
+# Open-set identification from a score file; Bob's recognition_rate(threshold)
+# ---------------------------------------------------------------------------------------------
+
+
+def loop_recognition_rate(cmc: list, threshold: float) -> float:
+    """bob.measure's ``recognition_rate(cmc_scores, threshold, rank=1)``, as Bob writes it."""
+    correct = counter = 0
+    for neg, pos in cmc:
+        neg = [s for s in neg if s > threshold]
+        if pos is None:
+            counter += 1 if neg else 0  # a false alarm; else a correct rejection, not counted
+            continue
+        counter += 1
+        pos = [s for s in pos if s > threshold]
+        if pos and sum(s >= max(pos) for s in neg) < 1:
+            correct += 1
+    return correct / counter
+
+
+def test_open_set_identification_from_a_score_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(21)
+    gallery = ["A", "B", "C", "D", "E"]
+    lines, cmc, searches = [], [], []
+    for i in range(40):
+        mated = i < 25
+        real = gallery[i % 5] if mated else f"X{i}"
+        row = {g: round(float(rng.normal(1.0 if g == real else 0.0, 0.6)), 2) for g in gallery}
+        if i in (3, 30):
+            row[gallery[i % 5]] = float("nan")  # a failure to acquire
+        lines += [f"{g} {real} p{i} {s!r}" for g, s in row.items()]
+        neg = [s for g, s in row.items() if g != real]
+        cmc.append((neg, [row[real]] if mated else None))
+        searches.append((mated, row, real))
+    path = tmp_path / "search.scores"
+    path.write_text("\n".join(lines) + "\n")
+    values = _score(
+        str(path),
+        "--metrics",
+        "open_set_identification",
+        "-o",
+        "fpir=[0.2]",
+        "--at-threshold",
+        "0.8",
+    )
+    assert values["recognition_rate_at_threshold_0p8"] == pytest.approx(
+        loop_recognition_rate(cmc, 0.8), abs=1e-15
+    )
+    nonmated_best = [np.nanmax(list(r.values())) for m, r, _ in searches if not m]
+    mates = [(r[real], sum(s >= r[real] for s in r.values())) for m, r, real in searches if m]
+    fpir = np.mean([b >= 0.8 for b in nonmated_best])
+    dir_ = np.mean([t >= 0.8 and rank == 1 for t, rank in mates])
+    assert values["fpir_at_threshold_0p8"] == pytest.approx(fpir, abs=1e-15)
+    assert values["dir_at_threshold_0p8"] == pytest.approx(dir_, abs=1e-15)
+    candidates = sorted(s for s in [*nonmated_best, *(t for t, _ in mates)] if not np.isnan(s))
+    t = next(c for c in candidates if np.mean([b >= c for b in nonmated_best]) <= 0.2)
+    assert values["threshold_at_fpir_2e_1"] == t
+    expected = np.mean([s >= t and rank == 1 for s, rank in mates])
+    assert values["dir_at_fpir_2e_1"] == pytest.approx(expected, abs=1e-15)
