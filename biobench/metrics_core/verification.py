@@ -21,8 +21,8 @@ Definitions (names follow Bob and NIST):
 - **Inputs are refused, never guessed**: a non-finite score (a diverged model) raises
   :class:`~biobench.errors.BiobenchError` with the count of bad rows, because every comparison
   with NaN is false; so do trial sets without both genuine and impostor trials.
-  Failure-to-acquire trials marked by NaN scores are read only by
-  :mod:`biobench.metrics_core.fta`.
+  Failure-to-acquire trials marked by NaN scores are read by :mod:`biobench.metrics_core.fta`
+  (and, through it, by :mod:`biobench.metrics_core.figures`).
 """
 
 from __future__ import annotations

@@ -248,10 +248,13 @@ def score_file(
     :param path: a Bob 4-/5-column or biobench CSV score file.
     :param metric_names: ``verification`` (EER and its threshold, TAR at FAR with thresholds,
         AUC, k-fold accuracy when the file has folds, FTA count and rate), ``identification``
-        (rank-k accuracy over mated probes, ``n_probes_unmated``) or ``attributes``.
+        (rank-k accuracy over mated probes, ``n_probes_unmated``), ``open_set_identification``
+        (:func:`biobench.scores.identification.open_set_values`) or ``attributes``.
         Default: from the file's ``kind`` metadata, else ``verification``.
     :param options: ``far`` (FAR targets), ``k`` (ranks), ``max_rank``, ``aggregate``
-        (``max``/``mean``), ``threshold`` (attributes).
+        (``max``/``mean``), ``threshold`` (attributes), ``fpir`` (open set), and the
+        verification metric's ``frr``, ``p_target``, ``c_miss``, ``c_fa``, ``thresholds``,
+        ``beta``, ``scores_are_llr``, ``log_auc``, ``convention``.
     :returns: the metric values, flat and named as in run records.  :func:`score_set_metrics`
         also returns details and notes.
     """

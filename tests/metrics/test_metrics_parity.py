@@ -448,3 +448,37 @@ def test_open_set_identification_from_a_score_file(tmp_path: Path) -> None:
     assert values["threshold_at_fpir_2e_1"] == t
     expected = np.mean([s >= t and rank == 1 for s, rank in mates])
     assert values["dir_at_fpir_2e_1"] == pytest.approx(expected, abs=1e-15)
+
+
+def test_metric_plugins_offer_the_new_figures(make_evaluation) -> None:  # noqa: ANN001
+    from biobench_metrics.metrics import METRICS
+
+    from biobench.contracts import Evaluation
+    from biobench.errors import BiobenchError
+
+    # Open set, hand-worked (classes A, B, C; C held out): at T = 0.5 the mated searches have
+    # mates 0.9 (rank 1), 0.4 (below T) and 0.7 (rank 1); the non-mated best scores are 0.3
+    # (a correct rejection, not counted) and 0.6 (a false alarm): Bob's rate 2 / (3 + 1).
+    scores = np.asarray(
+        [[0.9, 0.05, 0.05], [0.4, 0.5, 0.1], [0.2, 0.7, 0.1], [0.3, 0.2, 0.5], [0.1, 0.6, 0.3]]
+    )
+    ev = Evaluation(
+        keys=[f"k{i}" for i in range(5)],
+        identity_true=np.asarray([0, 0, 1, 2, 2]),
+        identity_names=["A", "B", "C"],
+        identity_scores=scores,
+    )
+    metric = METRICS["open_set_identification"](fpir=[0.5], held_out=["C"], thresholds=[0.5])
+    assert metric.compute(ev).values["recognition_rate_at_threshold_0p5"] == 0.5
+    # Verification: F-beta and the rates at a threshold, the log-scaled AUC, hull and probit DET.
+    out = METRICS["verification"](thresholds=[0.2], beta=[0.5], log_auc=True).compute(
+        make_evaluation()
+    )
+    p, r = out.values["precision_at_threshold_0p2"], out.values["recall_at_threshold_0p2"]
+    assert out.values["f_beta_0p5_at_threshold_0p2"] == pytest.approx(1.25 * p * r / (0.25 * p + r))
+    assert out.values["fnmr_at_threshold_0p2"] == pytest.approx(1 - r)
+    assert out.values["gfar_at_threshold_0p2"] == out.values["fmr_at_threshold_0p2"]
+    assert 0 < out.values["auc_log"]
+    assert {"rocch", "det_probit"} <= set(out.details)
+    with pytest.raises(BiobenchError, match="option 'beta' needs score thresholds"):
+        METRICS["verification"](beta=[2])
