@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -150,16 +151,26 @@ class ScoreSet:
     def repeated_trials(self) -> tuple[np.ndarray, np.ndarray]:
         """``(repeats, firsts)``: the rows (increasing) whose trial (:meth:`trial_keys`) an
         earlier row already holds, and for each the row of that trial's first occurrence."""
-        keys = [np.asarray(k, dtype=np.int64) for k in self.trial_keys()]
+        none = np.zeros(0, np.int64), np.zeros(0, np.int64)
         if len(self.score) < 2:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            return none
+        keys = [np.asarray(k, dtype=np.int64) for k in self.trial_keys()]
+        sizes = [int(k.max()) - int(k.min()) + 1 for k in keys]
+        if math.prod(sizes) < 2**62:  # one int64 per trial: a sort finds any repeat fast
+            combined = np.zeros(len(self.score), np.int64)
+            for k, size in zip(keys, sizes, strict=True):
+                combined = combined * size + (k - k.min())
+            ordered = np.sort(combined)
+            if not (ordered[1:] == ordered[:-1]).any():
+                return none
+            keys = [combined]
         order = np.lexsort(keys[::-1])  # stable: equal trials stay in file order
         same = np.ones(len(order) - 1, bool)
         for k in keys:
             sorted_k = k[order]
             same &= sorted_k[1:] == sorted_k[:-1]
         if not same.any():
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            return none
         starts = np.r_[True, ~same]  # first row of each group in sorted order
         group_first = order[np.flatnonzero(starts)][np.cumsum(starts) - 1]
         repeats, firsts = order[1:][same], group_first[1:][same]

@@ -482,3 +482,25 @@ def test_metric_plugins_offer_the_new_figures(make_evaluation) -> None:  # noqa:
     assert {"rocch", "det_probit"} <= set(out.details)
     with pytest.raises(BiobenchError, match="option 'beta' needs score thresholds"):
         METRICS["verification"](beta=[2])
+
+
+def test_repeated_trials_are_found_with_their_first_occurrence(tmp_path: Path) -> None:
+    from biobench.scores import read_scores, score_set_from_lists
+
+    s = score_set_from_lists(
+        ["a", "b", "a", "b", "a", "a"],
+        ["a", "a", "a", "a", "a", "b"],
+        ["t1", "t2", "t1", "t2", "t1", "t1"],
+        [0.1, 0.2, 0.3, 0.2, 0.1, 0.5],
+    )
+    repeats, firsts = s.repeated_trials()
+    assert repeats.tolist() == [2, 3, 4] and firsts.tolist() == [0, 1, 0]
+    assert s.take(np.asarray([0, 1, 5])).repeated_trials()[0].tolist() == []
+    # In a CSV the reference sample and the fold are part of the trial.
+    path = tmp_path / "v.csv"
+    path.write_text(
+        "claimed_id,real_id,test_label,reference_label,fold,score\n"
+        "a,a,t1,r1,0,0.9\na,a,t1,r2,0,0.8\na,a,t1,r1,1,0.9\nb,a,t1,r3,0,0.1\na,a,t1,r2,0,0.7\n"
+    )
+    repeats, firsts = read_scores(path).repeated_trials()
+    assert repeats.tolist() == [4] and firsts.tolist() == [1]
