@@ -210,7 +210,12 @@ def score_set_metrics(
             what = "an attribute" if is_attr else "a comparison"
             raise BiobenchError(f"{scores.where} is {what} score file: cannot compute {name}")
         if name == "verification":
-            values, lower, details, notes = _verification_result(scores, opts)
+            try:
+                values, lower, details, notes = _verification_result(scores, opts)
+            except BiobenchError as exc:  # one line naming the file
+                if scores.where in str(exc):
+                    raise
+                raise BiobenchError(f"{scores.where}: {exc}") from None
             result[name] = {"values": values, "lower_is_better": sorted(lower)}
         elif name == "identification":
             ks = sorted(set(_as_list(opts.get("k", (1, 5)), int, "k")))

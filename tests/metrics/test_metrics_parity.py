@@ -504,3 +504,10 @@ def test_repeated_trials_are_found_with_their_first_occurrence(tmp_path: Path) -
     )
     repeats, firsts = read_scores(path).repeated_trials()
     assert repeats.tolist() == [4] and firsts.tolist() == [1]
+
+
+def test_bob_convention_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "nan.scores"
+    path.write_text("a a t1 nan\na a t2 0.7\nb a t3 nan\n")  # no impostor with a score
+    result = _invoke(str(path), "--convention", "bob")
+    assert result.exit_code == 2 and f"{path}:" in result.output
