@@ -167,9 +167,9 @@ def _verification_result(
         for t in thresholds:
             label = mc.number_label(t)
             far_t, frr_t = bob_rates_at(scores.score, scores.genuine, t)
-            extra[f"fta_far_at_threshold_{label}"] = far_t
-            extra[f"fta_frr_at_threshold_{label}"] = frr_t
-            extra_lower |= {f"fta_far_at_threshold_{label}", f"fta_frr_at_threshold_{label}"}
+            values[f"fta_far_at_threshold_{label}"] = far_t
+            values[f"fta_frr_at_threshold_{label}"] = frr_t
+            lower |= {f"fta_far_at_threshold_{label}", f"fta_frr_at_threshold_{label}"}
     reasons = details.get("nan_reasons", {}) | extra_details.pop("nan_reasons", {})
     details.update(extra_details)
     if reasons:

@@ -511,3 +511,12 @@ def test_bob_convention_errors_name_the_file(tmp_path: Path) -> None:
     path.write_text("a a t1 nan\na a t2 0.7\nb a t3 nan\n")  # no impostor with a score
     result = _invoke(str(path), "--convention", "bob")
     assert result.exit_code == 2 and f"{path}:" in result.output
+
+
+def test_bob_fta_adjusted_rates_at_a_threshold(tmp_path: Path) -> None:
+    scores, genuine = _fta_set(22)
+    _write_bob(tmp_path / "s.scores", scores, genuine)
+    values = _score(str(tmp_path / "s.scores"), "--convention", "bob", "--at-threshold", "0.3")
+    far, frr = _plain_bob_rates(scores, genuine, 0.3)
+    assert values["fta_far_at_threshold_0p3"] == pytest.approx(far, abs=1e-15)
+    assert values["fta_frr_at_threshold_0p3"] == pytest.approx(frr, abs=1e-15)
