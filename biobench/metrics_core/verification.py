@@ -135,7 +135,9 @@ def eer_of_points(far: np.ndarray, frr: np.ndarray, thresholds: np.ndarray) -> t
     The crossing of FAR and FRR (module docstring), linearly interpolated between the last
     point with FRR > FAR and the first with FRR <= FAR; ``(nan, nan)`` when FRR never falls
     to FAR (possible only when some trials are never accepted, see
-    :mod:`biobench.metrics_core.fta`).
+    :mod:`biobench.metrics_core.fta`).  The rates are compared as floats, so a rounded rate
+    can miss an exact tie; biobench's values come from :func:`eer_of_counts`, which compares
+    the counts.
     """
     crossed = np.flatnonzero(frr <= far)
     if len(crossed) == 0:
