@@ -149,9 +149,14 @@ def _log_values(points: int, min_power: int) -> np.ndarray:
 
 
 def roc_auc(
-    neg: np.ndarray, pos: np.ndarray, points: int = AUC_POINTS, min_power: int = AUC_MIN_POWER
+    neg: np.ndarray,
+    pos: np.ndarray,
+    points: int = AUC_POINTS,
+    min_power: int = AUC_MIN_POWER,
+    log_scale: bool = False,
 ) -> float:
-    """Bob's ``roc_auc_score``: trapezoidal area under the sampled ROC (module docs)."""
+    """Bob's ``roc_auc_score``: trapezoidal area under the sampled ROC (module docs); with
+    ``log_scale``, the points with FAR > 0 only and FAR on a log10 axis."""
     half = points // 2
     thresholds = np.sort(
         np.r_[
@@ -160,6 +165,9 @@ def roc_auc(
         ]
     )
     far, frr = farfrr(neg, pos, thresholds)
+    if log_scale:
+        keep = far > 0
+        return float(-np.trapezoid(1.0 - frr[keep], np.log10(far[keep])))
     return float(-np.trapezoid(1.0 - frr, far))
 
 
@@ -184,14 +192,20 @@ def split_nan(scores: np.ndarray, genuine: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def bob_verification(
-    scores: np.ndarray, genuine: np.ndarray, far_targets: Sequence[float] = DEFAULT_FAR_TARGETS
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    far_targets: Sequence[float] = DEFAULT_FAR_TARGETS,
+    log_auc: bool = False,
 ) -> tuple[dict[str, float], set[str], dict[str, Any]]:
     """Bob's verification figures under biobench's names: ``(values, lower_is_better, details)``.
 
     Values: ``eer`` and ``threshold_at_eer`` (Bob's EER rule), ``auc`` (sampled),
     ``tar_at_far_<f>`` and ``threshold_at_far_<f>`` (``far_threshold``), ``min_hter`` and
-    ``threshold_at_min_hter``, ``fta_rate``.  Details: the FAR and FRR at each threshold,
-    plain (FMR, FNMR on acquired trials) and FTA-generalised the way Bob reports them.
+    ``threshold_at_min_hter``, ``fta_rate``; at each of those thresholds (``eer``,
+    ``far_<f>``, ``min_hter``) Bob's FTA-adjusted rates ``fta_far_at_<point>`` = FMR (1 - FTA)
+    and ``fta_frr_at_<point>`` = FTA + FNMR (1 - FTA) (:func:`fta_rates`); with ``log_auc``,
+    ``auc_log`` (``roc_auc_score(log_scale=True)``).  Details: the FAR and FRR at each
+    threshold, plain (FMR, FNMR on acquired trials) and FTA-generalised.
     """
     neg, pos, fta = split_nan(scores, genuine)
     values: dict[str, float] = {}
@@ -199,13 +213,9 @@ def bob_verification(
 
     def record(name: str, threshold: float) -> tuple[float, float]:
         fmr, fnmr = (float(v[0]) for v in farfrr(neg, pos, [threshold]))
-        operating[name] = {
-            "threshold": threshold,
-            "fmr": fmr,
-            "fnmr": fnmr,
-            "far": fmr * (1.0 - fta),
-            "frr": fta + fnmr * (1.0 - fta),
-        }
+        far, frr = fta_rates(fmr, fnmr, fta)
+        operating[name] = {"threshold": threshold, "fmr": fmr, "fnmr": fnmr, "far": far, "frr": frr}
+        values[f"fta_far_at_{name}"], values[f"fta_frr_at_{name}"] = far, frr
         return fmr, fnmr
 
     eer_threshold = minimizing_threshold(neg, pos, "absolute-difference")
@@ -213,6 +223,8 @@ def bob_verification(
     values["eer"] = (fmr + fnmr) / 2.0
     values["threshold_at_eer"] = eer_threshold
     values["auc"] = roc_auc(neg, pos)
+    if log_auc:
+        values["auc_log"] = roc_auc(neg, pos, log_scale=True)
     for target in sorted({check_rate(f, "a FAR target") for f in far_targets}, reverse=True):
         label = rate_label(target)
         threshold = float(far_threshold(neg, [target])[0])
@@ -232,4 +244,62 @@ def bob_verification(
         "operating_points": operating,
         "auc_points": AUC_POINTS,
     }
-    return values, {"eer", "min_hter", "fta_rate"}, details
+    lower = {"eer", "min_hter", "fta_rate"} | {k for k in values if k.startswith("fta_")}
+    return values, lower, details
+
+
+def dcf_cost(p_target: float, c_miss: float = 1.0, c_fa: float = 1.0) -> float:
+    """The ``cost`` of Bob's ``min_weighted_error_rate_threshold`` (cost FAR + (1 - cost) FRR)
+    that minimises the detection cost c_miss P FRR + c_fa (1 - P) FAR:
+    ``c_fa (1 - P) / (c_fa (1 - P) + c_miss P)``."""
+    if not 0.0 < float(p_target) < 1.0:
+        raise BiobenchError(f"P_target must be in (0, 1), got {p_target!r}")
+    if not (c_miss > 0 and c_fa > 0):
+        raise BiobenchError(f"detection costs must be positive, got c_miss={c_miss}, c_fa={c_fa}")
+    weight_fa = c_fa * (1.0 - p_target)
+    return weight_fa / (weight_fa + c_miss * p_target)
+
+
+def dev_thresholds(
+    scores: np.ndarray,
+    genuine: np.ndarray,
+    far_targets: Sequence[float] = (1e-3,),
+    p_targets: Sequence[float] = (1e-2,),
+    c_miss: float = 1.0,
+    c_fa: float = 1.0,
+) -> dict[str, float]:
+    """Thresholds chosen on development scores by Bob's rules, by criterion name (the names of
+    :func:`biobench.metrics_core.dev_thresholds`): ``eer`` (``eer_threshold``), ``far_<f>``
+    (``far_threshold``), ``min_hter`` (``min_hter_threshold``), ``min_dcf_p_target_<p>``
+    (``min_weighted_error_rate_threshold`` with :func:`dcf_cost`); NaN scores removed first."""
+    neg, pos, _ = split_nan(scores, genuine)
+    chosen = {"eer": minimizing_threshold(neg, pos, "absolute-difference")}
+    for f in sorted({check_rate(f, "a FAR target") for f in far_targets}, reverse=True):
+        chosen[f"far_{rate_label(f)}"] = float(far_threshold(neg, [f])[0])
+    chosen["min_hter"] = minimizing_threshold(neg, pos, "weighted-error", 0.5)
+    for p in sorted({float(p) for p in p_targets}):
+        chosen[f"min_dcf_p_target_{rate_label(p)}"] = minimizing_threshold(
+            neg, pos, "weighted-error", dcf_cost(p, c_miss, c_fa)
+        )
+    return chosen
+
+
+def fta_rates(fmr: float, fnmr: float, fta: float) -> tuple[float, float]:
+    """Bob's FTA-adjusted ``(far, frr)``: FMR (1 - FTA) and FTA + FNMR (1 - FTA), FTA pooled."""
+    return fmr * (1.0 - fta), fta + fnmr * (1.0 - fta)
+
+
+def rates_at(scores: np.ndarray, genuine: np.ndarray, threshold: float) -> tuple[float, float]:
+    """Bob's FTA-adjusted ``(far, frr)`` of one score set at ``threshold`` (:func:`fta_rates`
+    of ``farfrr`` on the acquired trials); NaN for a NaN threshold."""
+    neg, pos, fta = split_nan(scores, genuine)
+    if math.isnan(threshold):
+        return math.nan, math.nan
+    fmr, fnmr = (float(v[0]) for v in farfrr(neg, pos, [threshold]))
+    return fta_rates(fmr, fnmr, fta)
+
+
+def epc_thresholds(scores: np.ndarray, genuine: np.ndarray, alphas: Any) -> list[float]:
+    """Bob's EPC thresholds: ``min_weighted_error_rate_threshold(neg, pos, alpha)`` per alpha."""
+    neg, pos, _ = split_nan(scores, genuine)
+    return [minimizing_threshold(neg, pos, "weighted-error", float(a)) for a in alphas]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,7 +22,7 @@ from biobench.errors import BiobenchError
 @click.option(
     "--metrics",
     default=None,
-    help="Comma-separated: verification, identification, attributes "
+    help="Comma-separated: verification, identification, open_set_identification, attributes "
     "(default: the CSV's kind, else verification).",
 )
 @click.option(
@@ -52,7 +53,41 @@ from biobench.errors import BiobenchError
     type=click.Path(path_type=Path),
     default=None,
     help="Verification: thresholds chosen on SCORE_FILE (dev) applied to this file (eval), "
-    "with the expected performance curve.",
+    "with the expected performance curve; read, FTA rule and convention as SCORE_FILE's.",
+)
+@click.option(
+    "--at-threshold",
+    "at_threshold",
+    type=float,
+    multiple=True,
+    metavar="T",
+    help="Verification (repeatable): FMR, FNMR, GFAR, GFRR, precision, recall and F1 at the "
+    "score threshold T (accept score >= T); open_set_identification: DIR, FPIR and Bob's "
+    "recognition rate at T.",
+)
+@click.option(
+    "--beta",
+    type=click.FloatRange(min=0, min_open=True),
+    multiple=True,
+    metavar="B",
+    help="Verification (repeatable): the F-score with weight B at each --at-threshold.",
+)
+@click.option(
+    "--curves",
+    "curves_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Verification: write every ROC, DET (probit too), ROCCH and, with --eval, EPC point "
+    "as CSV files in DIR.",
+)
+@click.option(
+    "--duplicates",
+    type=click.Choice(["refuse", "first"]),
+    default="refuse",
+    show_default=True,
+    help="A trial repeated in a file: refuse (exit 2, naming the file and line) or keep the "
+    "first of each with a note.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def score(
@@ -62,13 +97,19 @@ def score(
     aggregate: str,
     convention: str,
     eval_file: Path | None,
+    at_threshold: tuple[float, ...],
+    beta: tuple[float, ...],
+    curves_dir: Path | None,
+    duplicates: str,
     as_json: bool,
 ) -> None:
     """Compute metrics from a score file (Bob 4-/5-column or biobench CSV).
 
-    NaN scores are failures to acquire (counted; rejections in the rates). Identification
-    files with several rows per (probe, identity) are aggregated per identity (--aggregate).
-    Notes on what was done go to stderr.
+    NaN scores are failures to acquire (counted; rejections in the rates, or Bob's pooled FTA
+    with --convention bob). Identification files with several rows per (probe, identity) are
+    aggregated per identity (--aggregate); a trial repeated in a file is refused unless
+    --duplicates first. Notes on what was done go to stderr. With --json, +inf, -inf and NaN
+    values are the strings "inf", "-inf" and "nan" (docs/metrics.md).
 
     \b
     Examples:
@@ -76,40 +117,68 @@ def score(
       biobench score leaderboards/runs/orl/case1-none/seed-0-scores/identification.scores \\
           --metrics identification -o k=[1,5]
       biobench score my_system.scores --metrics verification --json
+      biobench score dev.scores --eval eval.scores --convention bob --curves curves/
+      biobench score dev.scores --at-threshold 0.5 --beta 2
+      biobench score search.scores --metrics open_set_identification -o fpir=[0.1] \\
+          --at-threshold 0.6
     """
-    from biobench.atomic import jsonable
+    from biobench.numbers import to_json_number
     from biobench.scores import read_scores, score_set_metrics
+    from biobench.scores.rescore import dev_eval_values, repeated_trials, write_curves
 
-    if not score_file.is_file():
-        raise BiobenchError(f"no such score file: {score_file}")
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     options = _options(option_pairs)
+    scores = _score_set(score_file, read_scores)
+    verification = (names is None and scores.kind not in _NOT_VERIFICATION) or (
+        names is not None and "verification" in names
+    )
+    open_set = names is not None and "open_set_identification" in names
+    asked = [
+        flag
+        for flag, given in (
+            ("--eval", eval_file),
+            ("--at-threshold", at_threshold and not open_set),
+            ("--beta", beta),
+            ("--curves", curves_dir),
+        )
+        if given
+    ]
+    if asked and not verification:
+        raise BiobenchError(
+            f"{', '.join(asked)}: verification options, but {score_file} is scored as "
+            f"{', '.join(names or [scores.kind or '?'])}"
+        )
+    scores, notes = repeated_trials(scores, duplicates, names)
     if aggregate != "max" or "aggregate" not in options:
         options["aggregate"] = aggregate
-    scores = read_scores(score_file)
-    if names is None or "identification" not in names:
+    if names is None or not {"identification", "open_set_identification"} & set(names):
         if not (names is None and scores.kind in ("identification", "nn_identification")):
             options.pop("aggregate")
-    verification = names is None and scores.kind not in (
-        "identification",
-        "nn_identification",
-        "attributes",
-    )
-    if convention != "biobench" and (verification or (names and "verification" in names)):
-        options["convention"] = convention
+    if at_threshold:
+        given = options.get("thresholds", [])
+        options["thresholds"] = [*(given if isinstance(given, list) else [given])]
+        options["thresholds"] += list(at_threshold)
+    if verification:
+        if convention != "biobench":
+            options["convention"] = convention
+        if beta:
+            options["beta"] = list(beta)
     result = score_set_metrics(scores, names, options)
+    epc = None
     if eval_file is not None:
-        from biobench.metrics_core import dev_eval
-
-        if not eval_file.is_file():
-            raise BiobenchError(f"no such score file: {eval_file}")
-        evaluation = read_scores(eval_file)
-        dev_values, _, dev_details = dev_eval(
-            scores.score, scores.genuine, evaluation.score, evaluation.genuine
-        )
-        result["dev_eval"] = {"values": dev_values, "details": dev_details, "notes": []}
+        evaluation = _score_set(eval_file, read_scores)
+        evaluation, eval_notes = repeated_trials(evaluation, duplicates, ["verification"])
+        dev_values, _, dev_details, dev_notes = dev_eval_values(scores, evaluation, options)
+        epc = dev_details["epc"]
+        result["dev_eval"] = {
+            "values": dev_values,
+            "details": dev_details,
+            "notes": eval_notes + dev_notes,
+        }
+    if curves_dir is not None:
+        written = write_curves(curves_dir, scores, epc)
+        notes.append(f"curves: wrote {', '.join(str(p) for p in written)}")
     values: dict[str, float] = {}
-    notes: list[str] = []
     for name, output in result.items():
         values.update(output["values"])
         notes += [f"{name}: {n}" for n in output["notes"]]
@@ -118,9 +187,12 @@ def score(
             for k, why in output["details"].get("nan_reasons", {}).items()
         ]
     if as_json:
+        numbers = {k: to_json_number(float(v)) for k, v in values.items()}
         click.echo(
             json.dumps(
-                jsonable({"file": str(score_file), "values": values, "notes": notes}), indent=2
+                {"file": str(score_file), "values": numbers, "notes": notes},
+                indent=2,
+                allow_nan=False,
             )
         )
         return
@@ -128,6 +200,17 @@ def score(
         click.echo(f"biobench: note: {note}", err=True)
     for key, value in values.items():
         click.echo(f"{key}\t{value}")
+
+
+_NOT_VERIFICATION = ("identification", "nn_identification", "attributes")
+
+
+def _score_set(path: Path, read: Any) -> Any:
+    """The score set of ``path`` (``read``: :func:`biobench.scores.read_scores`), or one error
+    naming it."""
+    if not path.is_file():
+        raise BiobenchError(f"no such score file: {path}")
+    return read(path)
 
 
 # ---------------------------------------------------------------------------------------------

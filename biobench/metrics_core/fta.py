@@ -24,7 +24,7 @@ import numpy as np
 from biobench.errors import BiobenchError
 from biobench.metrics_core.common import DEFAULT_FAR_TARGETS, descending_order, rate_label
 from biobench.metrics_core.kfold import fold_accuracies, kfold_summary, kfold_thresholds
-from biobench.metrics_core.verification import _roc_counts, eer_of_points, point_at_far
+from biobench.metrics_core.verification import _roc_counts, eer_of_counts, point_at_far
 
 #: The convention, as records and notes state it.
 FTA_CONVENTION = (
@@ -84,6 +84,17 @@ def generalised_rates(scores: np.ndarray, genuine: np.ndarray, threshold: float)
     }
 
 
+def fta_counts(
+    acquired: np.ndarray, labels: np.ndarray, order: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(false accepts, true accepts, thresholds)`` of the acquired trials, thresholds from +inf
+    down (:mod:`biobench.metrics_core.verification`'s exact counts); only the point at +inf
+    when every trial failed to acquire."""
+    if len(acquired):
+        return _roc_counts(acquired, labels, order)
+    return np.zeros(1), np.zeros(1), np.asarray([math.inf])
+
+
 def fta_operating_points(
     acquired: np.ndarray,
     labels: np.ndarray,
@@ -99,10 +110,7 @@ def fta_operating_points(
     integers of :mod:`biobench.metrics_core.verification`'s ROC (``order``: its sort of
     ``acquired``); when every trial failed to acquire, only the point at +inf remains.
     """
-    if len(acquired):
-        fp, tp, thresholds = _roc_counts(acquired, labels, order)
-    else:
-        fp, tp, thresholds = np.zeros(1), np.zeros(1), np.asarray([math.inf])
+    fp, tp, thresholds = fta_counts(acquired, labels, order)
     return fp / n_impostor, tp / n_genuine, thresholds
 
 
@@ -168,10 +176,11 @@ def _fta_rates(
 ) -> tuple[dict[str, float], dict[str, str]]:
     """EER, AUC and TAR at FAR of :func:`fta_verification`: ``(values, nan_reasons)``."""
     n_gen, n_imp = counts["n_genuine"], counts["n_impostor"]
-    far, tar, thresholds = fta_operating_points(acquired, labels, n_gen, n_imp, order)
+    fp, tp, thresholds = fta_counts(acquired, labels, order)
+    far, tar = fp / n_imp, tp / n_gen
     values: dict[str, float] = {}
     nan_reasons: dict[str, str] = {}
-    values["eer"], values["threshold_at_eer"] = eer_of_points(far, 1.0 - tar, thresholds)
+    values["eer"], values["threshold_at_eer"] = eer_of_counts(fp, tp, thresholds, n_imp, n_gen)
     if math.isnan(values["eer"]):
         nan_reasons["eer"] = (
             f"FRR never falls to FAR: {counts['fta_genuine']} of {n_gen} genuine trials failed "

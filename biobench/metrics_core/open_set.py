@@ -3,6 +3,7 @@
 FPIR(T) is the fraction of *non-mated* searches whose best candidate scores >= T; FNIR(T) is the
 fraction of *mated* searches whose mate is not returned at rank 1 with a score >= T (at rank
 <= r for :func:`open_set_at_threshold`); DIR = 1 - FNIR.  Bob calls FPIR the false alarm rate.
+Bob's open-set recognition rate at a threshold is :func:`recognition_rate_at_threshold`.
 """
 
 from __future__ import annotations
@@ -89,3 +90,28 @@ def open_set_at_threshold(
     )
     fpir = float(np.mean(nonmated >= threshold)) if len(nonmated) else math.nan
     return {"dir": dir_value, "fnir": 1.0 - dir_value, "fpir": fpir}
+
+
+def recognition_rate_at_threshold(
+    nonmated_best: np.ndarray,
+    mated_true: np.ndarray,
+    mated_rank: np.ndarray,
+    threshold: float,
+) -> float:
+    """Bob's open-set ``recognition_rate(cmc_scores, threshold=T, rank=1)``.
+
+    Scores at or below T are discarded (Bob's ``> threshold``).  A mated search counts, and is
+    correct when its mate scores above T and no other candidate scores at least as high
+    (rank 1, ties against it); a non-mated search counts, as an error, only when some
+    candidate scores above T (a false alarm), and is otherwise a correct rejection left out of
+    both counts.  Rate = correct / counted; NaN when nothing is counted.  A NaN score (failure
+    to acquire) is below every threshold: a mated search with a NaN mate is an error.
+    """
+    nonmated = np.asarray(nonmated_best, dtype=np.float64)
+    mated_true = np.asarray(mated_true, dtype=np.float64)
+    mated_rank = np.asarray(mated_rank, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        correct = int(np.sum((mated_true > threshold) & (mated_rank <= 1)))
+        alarms = int(np.sum(nonmated > threshold))
+    counted = len(mated_true) + alarms
+    return correct / counted if counted else math.nan

@@ -11,7 +11,9 @@ Definitions (names follow Bob and NIST):
 - **EER** is where the FAR and FRR curves cross, linearly interpolated between the two adjacent
   operating points of the ROC (so it is exact for step curves and 0 for perfectly separated
   scores); ``threshold_at_eer`` is the threshold of the first operating point (from high to
-  low thresholds) where FRR <= FAR.
+  low thresholds) where FRR <= FAR, decided on the counts
+  (``false rejects * N_i <= false accepts * N_g``, exact integers), never on ``1 - TAR``,
+  whose rounding (``1 - 0.85 > 0.15``) would skip a point where FAR = FRR exactly.
 - **TAR at FAR f** is the highest TAR among operating points with FAR <= f, i.e. at the lowest
   threshold whose FAR does not exceed f.  It is NaN when fewer than ``1/f`` impostor trials
   exist, because such a FAR cannot be resolved from the data; for f = 0 no finite number of
@@ -19,8 +21,8 @@ Definitions (names follow Bob and NIST):
 - **Inputs are refused, never guessed**: a non-finite score (a diverged model) raises
   :class:`~biobench.errors.BiobenchError` with the count of bad rows, because every comparison
   with NaN is false; so do trial sets without both genuine and impostor trials.
-  Failure-to-acquire trials marked by NaN scores are read only by
-  :mod:`biobench.metrics_core.fta`.
+  Failure-to-acquire trials marked by NaN scores are read by :mod:`biobench.metrics_core.fta`
+  (and, through it, by :mod:`biobench.metrics_core.figures`).
 """
 
 from __future__ import annotations
@@ -133,7 +135,9 @@ def eer_of_points(far: np.ndarray, frr: np.ndarray, thresholds: np.ndarray) -> t
     The crossing of FAR and FRR (module docstring), linearly interpolated between the last
     point with FRR > FAR and the first with FRR <= FAR; ``(nan, nan)`` when FRR never falls
     to FAR (possible only when some trials are never accepted, see
-    :mod:`biobench.metrics_core.fta`).
+    :mod:`biobench.metrics_core.fta`).  The rates are compared as floats, so a rounded rate
+    can miss an exact tie; biobench's values come from :func:`eer_of_counts`, which compares
+    the counts.
     """
     crossed = np.flatnonzero(frr <= far)
     if len(crossed) == 0:
@@ -169,13 +173,50 @@ def point_at_far(
     return float(values[i]), float(thresholds[i]), float(far[i]), ""
 
 
+def eer_of_counts(
+    fps: np.ndarray,
+    tps: np.ndarray,
+    thresholds: np.ndarray,
+    n_impostor: int | None = None,
+    n_genuine: int | None = None,
+) -> tuple[float, float]:
+    """``(eer, threshold_at_eer)`` from accept counts at thresholds from high to low.
+
+    ``fps``/``tps`` are the false and true accepts at each threshold; ``n_impostor`` and
+    ``n_genuine`` the denominators (default: the last counts, every trial accepted; larger
+    when some trials are never accepted, :mod:`biobench.metrics_core.fta`).  The crossing is
+    the first point with ``(n_genuine - tps) * n_impostor <= fps * n_genuine``, compared as
+    exact integers, so a point with FAR = FRR is the crossing whatever the float rounding of
+    the rates; the EER is interpolated as in :func:`eer_of_points`.
+    """
+    n_i = int(fps[-1]) if n_impostor is None else int(n_impostor)
+    n_g = int(tps[-1]) if n_genuine is None else int(n_genuine)
+    fa = np.asarray(fps).astype(np.int64)
+    fr = n_g - np.asarray(tps).astype(np.int64)
+    crossed = np.flatnonzero(fr * n_i <= fa * n_g)
+    if len(crossed) == 0:
+        return math.nan, math.nan
+    i = int(crossed[0])
+    far, frr = fa / n_i, fr / n_g
+    if i == 0:  # cannot happen (FRR = 1 > FAR = 0 at +inf) but keep the maths safe
+        return float(far[0]), float(thresholds[0])
+    if fr[i] * n_i == fa[i] * n_g:  # FAR = FRR exactly at this point
+        return float(far[i]), float(thresholds[i])
+    d0 = far[i - 1] - frr[i - 1]  # < 0
+    d1 = far[i] - frr[i]  # > 0
+    alpha = d0 / (d0 - d1)
+    return float(far[i - 1] + alpha * (far[i] - far[i - 1])), float(thresholds[i])
+
+
 def equal_error_rate(
     scores: np.ndarray, genuine: np.ndarray, counts: tuple[np.ndarray, ...] | None = None
 ) -> tuple[float, float]:
-    """``(eer, threshold_at_eer)`` as defined in the module docstring."""
-    far, tar, thresholds = roc_points(scores, genuine, counts)
+    """``(eer, threshold_at_eer)`` as defined in the module docstring (:func:`eer_of_counts`)."""
+    if counts is None:
+        scores, genuine = _check_binary(scores, genuine)
+        counts = _roc_counts(scores, genuine)
     # The last point has FAR = 1 >= FRR = 0: a crossing always exists.
-    return eer_of_points(far, 1.0 - tar, thresholds)
+    return eer_of_counts(*counts)
 
 
 def tar_at_far(

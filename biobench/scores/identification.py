@@ -187,3 +187,87 @@ def identification_values(
     if fta:
         notes.append(f"{fta} NaN scores (failures to acquire) never outrank the true identity")
     return values, details, notes
+
+
+def open_set_values(
+    scores: ScoreSet,
+    fpir_targets: Sequence[float],
+    thresholds: Sequence[float],
+    aggregate: str = "max",
+) -> tuple[dict[str, float], set[str], dict[str, Any], list[str]]:
+    """``(values, lower_is_better, details, notes)`` of open-set identification on a score set.
+
+    Each probe is a search: *mated* when the file has a row for its own identity, *non-mated*
+    otherwise (NIST IR 8271; :mod:`biobench.metrics_core.open_set`), after the rows are reduced
+    to one score per (probe, identity) (:func:`identification_trials`).  Values, as the
+    open-set metric names them: ``dir_at_fpir_<f>``, ``fnir_at_fpir_<f>``,
+    ``threshold_at_fpir_<f>`` per FPIR target; per threshold T ``dir_at_threshold_<T>``,
+    ``fpir_at_threshold_<T>`` and Bob's ``recognition_rate_at_threshold_<T>``
+    (:func:`biobench.metrics_core.recognition_rate_at_threshold`).  A NaN score (failure to
+    acquire) never reaches a threshold: a mated search with a NaN mate is missed, a
+    non-mated search whose scores are all NaN raises no alarm.
+    """
+    from biobench import metrics_core as mc
+
+    trials = identification_trials(scores, aggregate)
+    true_score, has_true, rank = true_identity_ranks(
+        trials.probe, trials.claimed, trials.score, trials.probe_real
+    )
+    best = np.full(len(trials.probe_real), np.nan)
+    np.fmax.at(best, trials.probe, trials.score)  # NaN only when every score is NaN
+    mated = has_true[trials.probes]
+    nonmated_best = best[trials.probes][~mated]
+    mated_true, mated_rank = true_score[trials.probes][mated], rank[trials.probes][mated]
+    if not mated.any() or mated.all():
+        raise BiobenchError(
+            f"{scores.where}: open-set identification needs mated and non-mated searches "
+            f"(probes with and without a row for their own identity); got {int(mated.sum())} "
+            f"mated and {int((~mated).sum())} non-mated"
+        )
+    # For the FPIR targets, a NaN stands below every score: it is never the chosen threshold
+    # (targets are below 1) and never reaches one.
+    finite = trials.score[~np.isnan(trials.score)]
+    low = (float(finite.min()) - 1.0) if len(finite) else 0.0
+    values: dict[str, float] = {}
+    lower: set[str] = set()
+    reasons: dict[str, str] = {}
+    for target in sorted({float(f) for f in fpir_targets}, reverse=True):
+        if not 0.0 < target < 1.0:
+            raise BiobenchError(f"option 'fpir': rates must be in (0, 1), got {target!r}")
+        label = mc.rate_label(target)
+        rates = mc.open_set_rates(
+            np.nan_to_num(nonmated_best, nan=low),
+            np.nan_to_num(mated_true, nan=low),
+            mated_rank,
+            target,
+        )
+        values[f"dir_at_fpir_{label}"] = rates["dir"]
+        values[f"fnir_at_fpir_{label}"] = rates["fnir"]
+        values[f"threshold_at_fpir_{label}"] = rates["threshold"]
+        lower.add(f"fnir_at_fpir_{label}")
+        if rates["note"]:
+            reasons[f"dir_at_fpir_{label}"] = rates["note"]
+    with np.errstate(invalid="ignore"):
+        for t in thresholds:
+            label = mc.number_label(t)
+            values[f"dir_at_threshold_{label}"] = float(
+                np.mean((mated_rank <= 1) & (mated_true >= t))
+            )
+            values[f"fpir_at_threshold_{label}"] = float(np.mean(nonmated_best >= t))
+            values[f"recognition_rate_at_threshold_{label}"] = mc.recognition_rate_at_threshold(
+                nonmated_best, mated_true, mated_rank, t
+            )
+            lower.add(f"fpir_at_threshold_{label}")
+    details: dict[str, Any] = {
+        "n_mated_searches": int(mated.sum()),
+        "n_nonmated_searches": int((~mated).sum()),
+        "rank": 1,
+        "mated_rule": "a probe with a row for its own identity is a mated search",
+    }
+    if reasons:
+        details["nan_reasons"] = reasons
+    notes = list(trials.notes)
+    fta = int(np.isnan(scores.score).sum())
+    if fta:
+        notes.append(f"{fta} NaN scores (failures to acquire) never reach a threshold")
+    return values, lower, details, notes

@@ -52,8 +52,9 @@ def read_scores(path: Path) -> ScoreSet:
 
     The format is recognised from the content: a first non-comment line starting with
     ``claimed_id,`` or ``test_label,`` is CSV, 5 whitespace-separated fields are Bob's 5-column
-    format, anything else is read as Bob's 4 columns.  Large files are read in chunks by
-    pandas' C parser into integer codes.
+    format, anything else is read as Bob's 4 columns; a first line with commas that is neither
+    (a CSV with another header) is an error naming the header expected.  Large files are read
+    in chunks by pandas' C parser into integer codes.
 
     :raises DataError: naming the file and line when a line is malformed or a score is
         infinite.
@@ -68,6 +69,12 @@ def read_scores(path: Path) -> ScoreSet:
         scores = _read_csv(path, metadata, skipped)
     else:
         n_fields = len(first.split())
+        if "," in first and n_fields not in (4, 5):
+            raise DataError(
+                f"{path}:{skipped + 1}: a CSV score file's header must start with 'claimed_id,' "
+                "(claimed_id,real_id,test_label,score: comparisons) or 'test_label,' "
+                f"(test_label,attribute,truth,score: attributes); got {first.strip()!r}"
+            )
         fmt = "bob5" if n_fields == 5 else "bob4"
         scores = _read_bob(path, fmt)
         scores.metadata = metadata

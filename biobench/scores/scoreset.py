@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,70 @@ class ScoreSet:
     @property
     def where(self) -> str:
         return str(self.path) if self.path is not None else "score set"
+
+    def trial_keys(self) -> list[np.ndarray]:
+        """The columns that name a trial: (claimed, real, probe) plus, when the file has them,
+        reference, item (gallery) and fold; (probe, attribute) in an attribute file."""
+        if self.attribute is not None:
+            return [self.probe, self.attribute]
+        extra = [self.reference, self.item, self.fold]
+        return [self.claimed, self.real, self.probe, *(c for c in extra if c is not None)]
+
+    def repeated_trials(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(repeats, firsts)``: the rows (increasing) whose trial (:meth:`trial_keys`) an
+        earlier row already holds, and for each the row of that trial's first occurrence."""
+        none = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        if len(self.score) < 2:
+            return none
+        keys = [np.asarray(k, dtype=np.int64) for k in self.trial_keys()]
+        sizes = [int(k.max()) - int(k.min()) + 1 for k in keys]
+        if math.prod(sizes) < 2**62:  # one int64 per trial: a sort finds any repeat fast
+            combined = np.zeros(len(self.score), np.int64)
+            for k, size in zip(keys, sizes, strict=True):
+                combined = combined * size + (k - k.min())
+            ordered = np.sort(combined)
+            if not (ordered[1:] == ordered[:-1]).any():
+                return none
+            keys = [combined]
+        order = np.lexsort(keys[::-1])  # stable: equal trials stay in file order
+        same = np.ones(len(order) - 1, bool)
+        for k in keys:
+            sorted_k = k[order]
+            same &= sorted_k[1:] == sorted_k[:-1]
+        if not same.any():
+            return none
+        starts = np.r_[True, ~same]  # first row of each group in sorted order
+        group_first = order[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+        repeats, firsts = order[1:][same], group_first[1:][same]
+        by_row = np.argsort(repeats, kind="stable")
+        return repeats[by_row], firsts[by_row]
+
+    def take(self, rows: np.ndarray) -> ScoreSet:
+        """A new set holding only ``rows`` (indices or a mask), vocabularies shared."""
+        rows = np.asarray(rows)
+
+        def cut(column: Any) -> Any:
+            return None if column is None else np.asarray(column)[rows]
+
+        return ScoreSet(
+            self.ids,
+            self.labels,
+            self.claimed[rows],
+            self.real[rows],
+            cut(self.probe),
+            self.score[rows],
+            kind=self.kind,
+            metadata=self.metadata,
+            reference=cut(self.reference),
+            fold=cut(self.fold),
+            item=cut(self.item),
+            rows=self.rows,
+            path=self.path,
+            format=self.format,
+            attribute=cut(self.attribute),
+            attribute_names=self.attribute_names,
+            truth=cut(self.truth),
+        )
 
 
 def vocabulary_codes(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

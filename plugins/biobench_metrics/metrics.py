@@ -179,7 +179,9 @@ class OpenSetIdentificationMetric:
     ``held_out`` (explicit identity names, overrides the fraction), ``seed`` (default 0),
     ``scores``, ``chunk_mb``, ``thresholds`` (score thresholds T given by the caller: values
     ``dir_at_threshold_<T>`` and ``fpir_at_threshold_<T>``, the detection-and-identification
-    rate at rank 1 and the false alarm rate at T; default none).
+    rate at rank 1 and the false alarm rate at T, and Bob's open-set
+    ``recognition_rate_at_threshold_<T>``
+    (:func:`biobench.metrics_core.recognition_rate_at_threshold`); default none).
     """
 
     name = "open_set_identification"
@@ -303,6 +305,9 @@ class OpenSetIdentificationMetric:
             at = mc.open_set_at_threshold(best[~mated], true_score[mated], rank[mated], threshold)
             values[f"dir_at_threshold_{label}"] = at["dir"]
             values[f"fpir_at_threshold_{label}"] = at["fpir"]
+            values[f"recognition_rate_at_threshold_{label}"] = mc.recognition_rate_at_threshold(
+                best[~mated], true_score[mated], rank[mated], threshold
+            )
             lower.add(f"fpir_at_threshold_{label}")
         details = {
             "scores": source,
@@ -345,8 +350,12 @@ class VerificationMetric:
     default ``[0.01]``); ``min_hter`` and ``threshold_at_min_hter``; the normalised minimum
     detection cost ``min_dcf_p_target_<p>`` and its threshold (options ``p_target``, default
     ``[0.01]``, ``c_miss`` and ``c_fa``, default 1); ``rocch_eer``; ``min_cllr`` (PAV), and
-    ``cllr`` only with ``scores_are_llr = true``; ``average_precision``; precision, recall and
-    F1 at each score threshold of the option ``thresholds`` (default none).
+    ``cllr`` only with ``scores_are_llr = true``; ``average_precision``; at each score
+    threshold of the option ``thresholds`` (default none) precision, recall, F1, the F-score
+    ``f_beta_<b>_at_threshold_<t>`` for each ``b`` of the option ``beta`` (default none) and
+    the rates ``fmr_``, ``fnmr_``, ``gfar_``, ``gfrr_at_threshold_<t>``; ``auc_log``, the area
+    under TAR against log10(FAR), with ``log_auc = true``.  ``details`` holds the ROC convex
+    hull's points (``rocch``) and the DET curve on the probit scale (``det_probit``).
 
     ``convention = "bob"`` (default ``"biobench"``) places ``eer``, ``threshold_at_eer``,
     ``auc``, ``tar_at_far_<f>``, ``threshold_at_far_<f>``, ``min_hter`` and
@@ -375,6 +384,8 @@ class VerificationMetric:
         "thresholds",
         "scores_are_llr",
         "convention",
+        "beta",
+        "log_auc",
     )
 
     def __init__(self, **options: Any) -> None:
@@ -408,6 +419,20 @@ class VerificationMetric:
         self.scores_are_llr = options.get("scores_are_llr", False)
         if not isinstance(self.scores_are_llr, bool):
             raise BiobenchError(f"metric '{self.name}': option 'scores_are_llr' must be true/false")
+        self.beta = (
+            []
+            if options.get("beta") is None
+            else sorted(set(_number_list(self.name, "beta", options["beta"])))
+        )
+        if self.beta and not self.thresholds:
+            raise BiobenchError(
+                f"metric '{self.name}': option 'beta' needs score thresholds (option 'thresholds')"
+            )
+        for b in self.beta:
+            mc.number_label(b)
+        self.log_auc = options.get("log_auc", False)
+        if not isinstance(self.log_auc, bool):
+            raise BiobenchError(f"metric '{self.name}': option 'log_auc' must be true/false")
         self.convention = str(options.get("convention", "biobench"))
         if self.convention not in ("biobench", "bob"):
             raise BiobenchError(f"metric '{self.name}': convention must be 'biobench' or 'bob'")
@@ -446,6 +471,8 @@ class VerificationMetric:
             self.thresholds,
             self.scores_are_llr,
             order=order,
+            betas=self.beta,
+            log_auc=self.log_auc,
         )
         values.update(extra)
         lower |= extra_lower
@@ -457,10 +484,15 @@ class VerificationMetric:
         if self.convention == "bob":
             from biobench.metrics_bob import bob_verification
 
-            bob_values, bob_lower, bob_details = bob_verification(scores, pairs.same, self.far)
-            bob_values.pop("fta_rate")  # embeddings are finite: never a failure to acquire
+            bob_values, bob_lower, bob_details = bob_verification(
+                scores, pairs.same, self.far, self.log_auc
+            )
+            # Embeddings are finite: never a failure to acquire, so no FTA rate or FTA-adjusted
+            # rates (they equal the plain ones, in details["bob_operating_points"]).
+            fta = {k for k in bob_values if k.startswith("fta_")}
+            bob_values = {k: v for k, v in bob_values.items() if k not in fta}
             values.update(bob_values)
-            lower |= bob_lower - {"fta_rate"}
+            lower |= bob_lower - fta
             details["bob_operating_points"] = bob_details["operating_points"]
             for name in bob_values:  # Bob's rules have no resolution limit: no NaN reasons
                 details["nan_reasons"].pop(name, None)

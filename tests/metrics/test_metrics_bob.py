@@ -109,16 +109,26 @@ def loop_bob(scores, genuine, far_targets):  # noqa: ANN001, ANN201
     ok = [not math.isnan(s) for s in scores]
     neg = [s for s, g, k in zip(scores, genuine, ok, strict=True) if k and not g]
     pos = [s for s, g, k in zip(scores, genuine, ok, strict=True) if k and g]
-    out = {"fta_rate": ok.count(False) / len(scores)}
+    fta = ok.count(False) / len(scores)
+    out = {"fta_rate": fta}
+
+    def adjusted(name, far, frr):  # noqa: ANN001, ANN202 - Bob's reports: FTA pooled
+        out[f"fta_far_at_{name}"] = far * (1 - fta)
+        out[f"fta_frr_at_{name}"] = fta + frr * (1 - fta)
+
     t = loop_minimizing_threshold(neg, pos, lambda a, b: abs(a - b))
     far, frr = loop_farfrr(neg, pos, t)
+    adjusted("eer", far, frr)
     out |= {"eer": (far + frr) / 2, "threshold_at_eer": t, "auc": loop_auc(neg, pos)}
     for f in far_targets:
         t = loop_far_threshold(neg, f)
-        out[f"tar_at_far_{mc.rate_label(f)}"] = 1 - loop_farfrr(neg, pos, t)[1]
+        far, frr = loop_farfrr(neg, pos, t)
+        adjusted(f"far_{mc.rate_label(f)}", far, frr)
+        out[f"tar_at_far_{mc.rate_label(f)}"] = 1 - frr
         out[f"threshold_at_far_{mc.rate_label(f)}"] = t
     t = loop_minimizing_threshold(neg, pos, lambda a, b: 0.5 * a + 0.5 * b)
     far, frr = loop_farfrr(neg, pos, t)
+    adjusted("min_hter", far, frr)
     out |= {"min_hter": (far + frr) / 2, "threshold_at_min_hter": t}
     return out
 
@@ -168,7 +178,7 @@ def test_score_file_with_ties_and_nans_matches_the_rules(tmp_path: Path) -> None
     eer = details["operating_points"]["eer"]
     assert eer["far"] == pytest.approx(eer["fmr"] * (1 - 2 / 15))  # Bob's pooled FTA
     assert eer["frr"] == pytest.approx(2 / 15 + eer["fnmr"] * (1 - 2 / 15))
-    assert lower == {"eer", "min_hter", "fta_rate"}
+    assert lower == {"eer", "min_hter", "fta_rate"} | {k for k in values if k.startswith("fta_f")}
 
 
 @pytest.mark.parametrize("seed", range(6))
