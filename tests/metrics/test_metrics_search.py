@@ -83,13 +83,30 @@ def test_tiny_chunks_agree_up_to_float32_rounding() -> None:
     # float32 sums of the 8 products may round differently in the last bits; the previous
     # implementation differed in the same way between chunk sizes.  Identities and ranks
     # agree; scores to a few units in the last place.
-    data = _data(4, 50, 30, 8, 3, False)
+    # The data hold exact duplicates under other identities, so some probes have two identities
+    # at the same score: which of them wins then depends on that rounding, and differs between
+    # processors (AVX-512 and AVX2 kernels round differently). Identities and ranks must agree
+    # wherever the float64 scores are not tied within the rounding.
+    probes, probe_ids, gallery, gallery_ids = data = _data(4, 50, 30, 8, 3, False)
     got = mc.search_gallery(*data, chunk_bytes=64)
     want = _reference_search(*data, chunk_bytes=64)
-    np.testing.assert_array_equal(got.best_identity, want.best_identity)
-    np.testing.assert_array_equal(got.rank, want.rank)
-    np.testing.assert_allclose(got.best_score, want.best_score, rtol=0, atol=4 * 2.0**-23)
-    np.testing.assert_allclose(got.true_score, want.true_score, rtol=0, atol=4 * 2.0**-23)
+    atol = 4 * 2.0**-23
+    np.testing.assert_allclose(got.best_score, want.best_score, rtol=0, atol=atol)
+    np.testing.assert_allclose(got.true_score, want.true_score, rtol=0, atol=atol)
+    sims = (
+        mc.l2_normalize(probes.astype(np.float64)) @ mc.l2_normalize(gallery.astype(np.float64)).T
+    )
+    classes = got.classes
+    exact = np.stack([sims[:, gallery_ids == c].max(axis=1) for c in classes], axis=1)
+    position = {int(c): k for k, c in enumerate(classes)}
+    for i in np.flatnonzero(got.best_identity != want.best_identity):
+        a, b = position[int(got.best_identity[i])], position[int(want.best_identity[i])]
+        assert abs(exact[i, a] - exact[i, b]) <= atol, f"probe {i}: not a tie"
+    for i in np.flatnonzero(got.rank != want.rank):
+        near = np.abs(exact[i] - exact[i, position[int(probe_ids[i])]]) <= atol
+        assert abs(got.rank[i] - want.rank[i]) <= near.sum() - 1, f"probe {i}: not a tie"
+    # Most probes have no tie: the two implementations must agree on nearly all of them.
+    assert (got.best_identity == want.best_identity).mean() >= 0.9
 
 
 def test_blocks_split_at_identity_boundaries_cover_every_row_once() -> None:
