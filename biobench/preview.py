@@ -68,6 +68,13 @@ def person_attributes(data: FaceData, identity: int) -> list[str]:
     return [name for name, s, c in zip(names, share, counts, strict=True) if c and s > 0.5]
 
 
+def row_heading(data: FaceData, identity: int, shown: int) -> str:
+    """``"id0003 (8 of 12 images)"``: the person and how many of their images the row shows."""
+    total = int((data.identities == identity).sum())
+    count = f"{shown} of {total} images" if shown < total else f"{total} images"
+    return f"{data.identity_names[identity]} ({count})"
+
+
 def contact_sheet(
     data: FaceData, out: Path, identities: int = 6, per_identity: int = 8, seed: int = 0
 ) -> Path:
@@ -75,7 +82,8 @@ def contact_sheet(
 
     Rows are ``identities`` people drawn at random (with ``seed``) among those with images;
     columns are up to ``per_identity`` of their images, in dataset order.  Under each row: the
-    identity's name, its number of images, and its attributes (see :func:`person_attributes`).
+    identity's name, how many of its images are shown out of how many, and its attributes (see
+    :func:`person_attributes`).
     """
     if len(data) == 0:
         raise ValueError("contact_sheet: the dataset has no images")
@@ -101,10 +109,9 @@ def contact_sheet(
     text_width = width - 2 * MARGIN
 
     captions = []
-    for identity, _ in rows:
+    for identity, index in rows:
         attrs = person_attributes(data, identity)
-        total = int((data.identities == identity).sum())
-        head = f"{data.identity_names[identity]} ({total} images)"
+        head = row_heading(data, identity, len(index))
         body = _wrap(measure, ", ".join(attrs) if attrs else "(no attributes)", small, text_width)
         captions.append((head, body))
     total_height = MARGIN + sum(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +104,18 @@ def data_preview(
     from biobench.preview import contact_sheet
 
     _, dataset, data_ctx = _load_dataset(ctx, name, _options(option_pairs), image_size, data_root)
+    started = time.perf_counter()
+    click.echo(
+        f"loading dataset '{name}' at {image_size} px (a first load can take a minute)", err=True
+    )
+    loaded = _plugin_call(f"dataset '{name}'", dataset.load, data_ctx)
+    click.echo(
+        f"loaded {len(loaded)} images of {len(loaded.identity_names)} identities in "
+        f"{time.perf_counter() - started:.1f} s",
+        err=True,
+    )
     path = contact_sheet(
-        _plugin_call(f"dataset '{name}'", dataset.load, data_ctx),
+        loaded,
         out or Path(f"{name}.png"),
         identities=identities,
         per_identity=per_identity,

@@ -21,7 +21,7 @@ from PIL import Image
 from biobench.contracts import DataContext, FaceData
 from biobench.errors import BiobenchError
 from biobench.imagecache import CacheWarning
-from biobench.preview import contact_sheet, person_attributes
+from biobench.preview import contact_sheet, person_attributes, row_heading
 from biobench.protocol import load_protocol
 from biobench.testing import make_tiny_data
 
@@ -297,3 +297,11 @@ def test_protocols_validate(name: str) -> None:
         assert spec.dataset["fusion_attributes"] == "identity"
         assert spec.model["backbone"] == "vgg16"
         assert spec.training["optimizer"] == "modified_adamax"
+
+
+def test_a_row_says_how_many_of_the_persons_images_it_shows() -> None:
+    data = SynthFaces(identities=2, images_per_identity=12, cache=False).load(
+        DataContext(roots=[], cache_dir=Path("."), image_size=16, progress=False)
+    )
+    assert row_heading(data, 1, 8) == "id0001 (8 of 12 images)"
+    assert row_heading(data, 0, 12) == "id0000 (12 images)"
