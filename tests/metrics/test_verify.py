@@ -177,9 +177,14 @@ def test_verification_score_options_of_the_record_are_used(tmp_path: Path, make_
     options = {"far": [0.1], "frr": [0.1], "p_target": [0.05], "c_miss": 10.0, "c_fa": 2.0}
     metrics = [{"name": "verification", "options": options}]
     ev = make_evaluation()
-    write_scores(ev, tmp_path / "seed-0-scores", metrics=metrics)
+    written = write_scores(ev, tmp_path / "seed-0-scores", metrics=metrics)
     stored = METRICS["verification"](**options).compute(ev).values
-    record = {"run": {"seed": 0, "metrics": metrics}, "metrics": stored}
+    listed = {k: str(p.relative_to(tmp_path)) for k, p in written.items()}
+    record = {
+        "run": {"seed": 0, "metrics": metrics},
+        "metrics": stored,
+        "artifacts": {"scores": listed, "scores_not_kept": {}},
+    }
     values, _ = vf.recompute_metrics(tmp_path / "seed-0.json", record)
     for name in ("min_dcf_p_target_5e_2", "far_at_frr_1e_1", "tar_at_far_1e_1", "eer"):
         assert values[name] == stored[name], name  # a recomputation with default costs differs
