@@ -124,6 +124,8 @@ def _metric_check(name: str, stored: Any, got: float) -> Check:
     if value is None:
         if math.isfinite(got):
             return Check(item, DIFFERS, stored, got, "the record holds no value (null)")
+        if math.isnan(got):  # no value either way: both read as "–"
+            return Check(item, OK, stored, got, "null: no value, recomputed nan")
         # Records written before non-finite values were kept as strings wrote them as null.
         return Check(
             item,
