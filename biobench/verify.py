@@ -3,24 +3,35 @@
 For each record (a ``seed-*.json`` file, or every one under a folder) :func:`verify_record`
 returns one :class:`Check` per item:
 
-- **every metric value** in ``record["metrics"]``, recomputed from the score files the run wrote
+- the **score files** (:func:`biobench.scores.record.record_score_files`): every file the record
+  lists (``artifacts.scores``) is a regular file inside the record's folder, reached without a
+  symbolic link and examined with ``lstat`` before anything opens it (a link or a FIFO is
+  refused by name); a listed file that is missing fails unless ``artifacts.scores_not_kept``
+  names it with why; a file in the score folder the record does not list fails;
+- the **copies**: each ``<kind>.scores`` file (Bob's format) holds the same trials, in the same
+  order, as ``<kind>.csv``, from which the metrics are recomputed;
+- **every metric value** in ``record["metrics"]``, recomputed from the score files
   (:mod:`biobench.scores.record`) with the metric options recorded in ``record["run"]["metrics"]``.
-  Values agree when both are NaN/null or when ``|a - b| <= max(REL_TOL * max(|a|, |b|),
-  ABS_TOL)`` (:data:`REL_TOL` = 1e-9, :data:`ABS_TOL` = 1e-12): score files hold every score as
-  the shortest text that reads back to the same float64, so a recomputation follows the
-  metric's own arithmetic and the tolerance only absorbs summation order;
+  A stored value is biobench's JSON number (:func:`biobench.numbers.from_json_number`: ``"inf"``,
+  ``"-inf"``, ``"nan"`` for the non-finite ones); values agree when both are NaN, both the same
+  infinity, or when ``|a - b| <= max(REL_TOL * max(|a|, |b|), ABS_TOL)`` (:data:`REL_TOL` =
+  1e-9, :data:`ABS_TOL` = 1e-12): score files hold every score as the shortest text that reads
+  back to the same float64, so a recomputation follows the metric's own arithmetic and the
+  tolerance only absorbs summation order.  ``null`` (no value) agrees with NaN only; older
+  records wrote infinities as ``null`` too, so ``null`` against an infinity cannot be checked;
 - the **protocol file's sha256** (when the file named in the record exists);
 - the **split**: sha256 of the test keys the score files list (``test_keys.txt``, or the probe
   order of an identification file) against ``data.split_sha256``, and every sample a score file
   names belongs to that split;
-- the **plugin versions** installed now against the record's components;
+- the **components**: the distribution that provides each component's plugin now, and the
+  installed version of that distribution, against every component of ``record["components"]``;
 - the **data fingerprint**: not recomputed (it needs the dataset loaded): reported as
   "cannot check" with the command that computes it.
 
-Each check is ``ok``, ``differs`` (with both values) or ``cannot check`` (with why): a record
-written before score files carried folds, attribute predictions or the 1:N search says so rather
-than failing.  The leaderboard marks rows whose records do not verify with
-:func:`record_verifies`.
+Each check is ``ok``, ``differs`` (with both values, or why) or ``cannot check`` (with why): a
+record written before score files carried folds, attribute predictions or the 1:N search says
+so rather than failing.  A record verifies when no check differs; the leaderboard calls a row
+``ok`` only when every value it shows was recomputed (:mod:`biobench.board.verification`).
 """
 
 from __future__ import annotations
