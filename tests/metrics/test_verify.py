@@ -396,6 +396,37 @@ def test_a_fresh_run_declares_the_files_it_did_not_keep(tmp_path: Path) -> None:
     assert "verification.csv was not kept" in by_item["metric eer"].reason
 
 
+def test_records_missing_score_files_fail_unless_declared_not_kept(tmp_path: Path) -> None:
+    """A committed record whose 1:N search files are gone fails (it does not say they were not
+    kept); declared not kept, it verifies what it can and says 'cannot check' for the rest."""
+    source = REPO / "leaderboards" / "runs" / "quick" / "case1-none"
+    if not (source / "seed-0.json").is_file():
+        pytest.skip("no committed quick records")
+    runs = tmp_path / "case1-none"
+    runs.mkdir()
+    shutil.copy(source / "seed-0.json", runs / "seed-0.json")
+    shutil.copytree(source / "seed-0-scores", runs / "seed-0-scores")
+    for path in (runs / "seed-0-scores").glob("nn_identification.*"):
+        path.unlink()
+    results = vf.verify_path(runs)
+    assert results
+    for checks in results.values():
+        items = {c.item: c for c in checks}
+        assert items["metric top1_accuracy"].status == vf.OK
+        assert items["metric nn_top1_accuracy"].status == vf.CANNOT
+        assert items["score file seed-0-scores/nn_identification.csv"].status == vf.DIFFERS
+    record = runs / "seed-0.json"
+    data = json.loads(record.read_text())
+    data["artifacts"]["scores_not_kept"] = {
+        "nn_identification.csv": "kept out of git",
+        "nn_identification.scores": "kept out of git",
+    }
+    record.write_text(json.dumps(data))
+    items = {c.item: c for c in vf.verify_record(record)}
+    assert vf.record_verifies(record)
+    assert "not kept (kept out of git)" in items["metric nn_top1_accuracy"].reason
+
+
 def test_verify_errors_are_one_line(tmp_path: Path) -> None:
     result = _verify(str(tmp_path / "nothing.json"))
     assert result.exit_code == 2 and result.output.count("\n") == 1
