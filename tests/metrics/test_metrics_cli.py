@@ -48,8 +48,8 @@ def test_score_dev_against_eval(tmp_path: Path) -> None:
     values = _run(str(tmp_path / "dev.scores"), "--eval", str(tmp_path / "eval.scores"))
     expected, _, _ = mc.dev_eval(dev, dev_g, ev, ev_g)
     for name, value in expected.items():
-        if np.isnan(value):  # strict JSON: NaN is null (60 DEV impostors cannot resolve 1e-3)
-            assert values[name] is None, name
+        if np.isnan(value):  # NaN is "nan" in JSON (60 DEV impostors cannot resolve 1e-3)
+            assert values[name] == "nan", name
         else:
             assert values[name] == pytest.approx(value, abs=1e-12), name
     assert "eer" in values  # the DEV file's own figures too
