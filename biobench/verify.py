@@ -28,6 +28,9 @@ returns one :class:`Check` per item:
 - the **data fingerprint**: not recomputed (it needs the dataset loaded): reported as
   "cannot check" with the command that computes it.
 
+Nothing is read from score files that fail their checks: the split and every metric are then
+"cannot check" and the record fails on the files alone, at once (a FIFO is never opened).
+
 Each check is ``ok``, ``differs`` (with both values, or why) or ``cannot check`` (with why): a
 record written before score files carried folds, attribute predictions or the 1:N search says
 so rather than failing.  A record verifies when no check differs; the leaderboard calls a row
@@ -439,10 +442,20 @@ def verify_record(path: Path, data: Path | None = None) -> list[Check]:
     files = record_score_files(path, record)
     checks = [_protocol_check(record)]
     checks += _file_checks(files)
-    checks += _copy_checks(files)
-    checks += _split_check(files, record)
     checks += _plugin_checks(record)
     checks.append(_data_check(record, data))
+    if files.problems:
+        # Nothing is read from score files that fail their checks: the failure is the verdict,
+        # and reading and recomputing (which imports the metric libraries) would only delay it.
+        why = "not recomputed: the record's score files fail their checks (see above)"
+        stored = (record.get("data") or {}).get("split_sha256")
+        checks.append(Check("split sha256", CANNOT, stored, reason=why))
+        metrics = record.get("metrics")
+        for name, value in sorted(metrics.items() if isinstance(metrics, Mapping) else []):
+            checks.append(Check(f"metric {name}", CANNOT, value, reason=why))
+        return checks
+    checks += _copy_checks(files)
+    checks += _split_check(files, record)
     checks += _metric_checks(path, record)
     return checks
 

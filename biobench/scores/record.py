@@ -57,7 +57,7 @@ class ScoreFiles(dict[str, Path]):
         """Why ``name`` is not among the files: not kept (with the record's reason) or absent."""
         if name in self.not_kept:
             return f"{name} was not kept ({self.not_kept[name]})"
-        if any(n == name for n, _ in self.problems):
+        if any(Path(n).name == name for n, _ in self.problems):
             return f"{name} is refused (see the score file checks)"
         return f"no {name} among the run's score files"
 

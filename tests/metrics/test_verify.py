@@ -135,12 +135,12 @@ def test_missing_files_fail_unless_the_record_says_they_were_not_kept(
     (scores / "attributes.csv").unlink()
     (scores / "test_keys.txt").unlink()
     by_item = {c.item: c for c in vf.verify_record(record)}
-    assert by_item["metric mean_accuracy"].status == vf.CANNOT
-    assert "attributes.csv" in by_item["metric mean_accuracy"].reason
-    assert by_item["split sha256"].status == vf.OK  # from the identification file's probes
     for name in ("attributes.csv", "test_keys.txt"):
         check = by_item[f"score file seed-0-scores/{name}"]
         assert check.status == vf.DIFFERS and "scores_not_kept" in check.reason
+    # Nothing is recomputed from score files that fail.
+    assert by_item["metric top1_accuracy"].status == vf.CANNOT
+    assert "not recomputed" in by_item["metric top1_accuracy"].reason
     assert not vf.record_verifies(record)
     # Declared not kept, with why: the values cannot be checked, nothing fails.
     data = json.loads(record.read_text())
@@ -148,6 +148,8 @@ def test_missing_files_fail_unless_the_record_says_they_were_not_kept(
     record.write_text(json.dumps(data))
     by_item = {c.item: c for c in vf.verify_record(record)}
     assert "attributes.csv was not kept (too large)" in by_item["metric mean_accuracy"].reason
+    assert by_item["metric top1_accuracy"].status == vf.OK
+    assert by_item["split sha256"].status == vf.OK  # from the identification file's probes
     assert by_item["score files"].status == vf.OK
     assert vf.record_verifies(record)
 
@@ -412,9 +414,8 @@ def test_records_missing_score_files_fail_unless_declared_not_kept(tmp_path: Pat
     assert results
     for checks in results.values():
         items = {c.item: c for c in checks}
-        assert items["metric top1_accuracy"].status == vf.OK
-        assert items["metric nn_top1_accuracy"].status == vf.CANNOT
         assert items["score file seed-0-scores/nn_identification.csv"].status == vf.DIFFERS
+        assert items["metric top1_accuracy"].status == vf.CANNOT
     record = runs / "seed-0.json"
     data = json.loads(record.read_text())
     data["artifacts"]["scores_not_kept"] = {
@@ -424,6 +425,8 @@ def test_records_missing_score_files_fail_unless_declared_not_kept(tmp_path: Pat
     record.write_text(json.dumps(data))
     items = {c.item: c for c in vf.verify_record(record)}
     assert vf.record_verifies(record)
+    assert items["metric top1_accuracy"].status == vf.OK
+    assert items["metric nn_top1_accuracy"].status == vf.CANNOT
     assert "not kept (kept out of git)" in items["metric nn_top1_accuracy"].reason
 
 
