@@ -60,6 +60,9 @@ class Engine:
         self.ctx = RunContext.create(pm, options)
         self.data = DataCache(self.ctx)
         self._profiled = False
+        # Score files above this size are not written (and the record says so); a bad value
+        # is refused here, before any training.
+        self._max_score_file_bytes = max_file_bytes_from_env()
 
     # Kept as attributes for callers of the former engine API.
     @property
@@ -270,7 +273,7 @@ class Engine:
                 "seed": seed,
             },
             metrics=spec.metrics,
-            max_file_bytes=max_file_bytes_from_env(),
+            max_file_bytes=self._max_score_file_bytes,
         )
         artifacts: dict[str, Any] = {
             "scores": {k: os.path.relpath(v, folder) for k, v in written.items()},
