@@ -357,21 +357,18 @@ def _components(value: Any, where: str) -> Iterable[tuple[str, Mapping[str, Any]
             yield from _components(v, f"{where}[{i}]")
 
 
-def _plugin_distribution(plugin: str) -> tuple[bool, str | None]:
+def _plugin_distribution(plugin: str, entry_points: Mapping[str, Any]) -> tuple[bool, str | None]:
     """``(known, distribution)`` that provides the plugin called ``plugin`` now: an entry
-    point of biobench's group, a built-in plugin, or a module given with ``-p``."""
-    from importlib import metadata as md
+    point of biobench's group (``entry_points``, by name), a built-in plugin, or a module given
+    with ``-p``."""
+    import importlib.util
 
     from biobench import plugins as pl
 
-    for ep in md.entry_points(group=pl.ENTRY_POINT_GROUP):
-        if ep.name == plugin:
-            return True, pl._dist_of(ep)[0]
-    modules = dict(pl.BUILTIN_PLUGINS)
-    module = modules.get(plugin, plugin)
+    if plugin in entry_points:
+        return True, pl._dist_of(entry_points[plugin])[0]
+    module = dict(pl.BUILTIN_PLUGINS).get(plugin, plugin)
     try:
-        import importlib.util
-
         found = importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         found = False
@@ -382,15 +379,18 @@ def _plugin_distribution(plugin: str) -> tuple[bool, str | None]:
 
 def _plugin_checks(record: Mapping[str, Any]) -> list[Check]:
     """Every component's distribution and version against what provides it now."""
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError, entry_points, version
 
+    from biobench.plugins import ENTRY_POINT_GROUP
+
+    eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     checks = []
     for where, comp in _components(record.get("components") or {}, ""):
         dist, ver, plugin = comp.get("distribution"), comp.get("version"), comp.get("plugin")
         what = f"({where} '{comp.get('name')}'"
         what += f", plugin '{plugin}')" if plugin else ")"
         if plugin:
-            known, now_dist = _plugin_distribution(str(plugin))
+            known, now_dist = _plugin_distribution(str(plugin), eps)
             if not known:
                 checks.append(
                     Check(f"plugin {dist} {what}", CANNOT, dist, reason="plugin not found now")
