@@ -458,3 +458,18 @@ def test_verification_score_options_of_the_record_are_used(tmp_path: Path, make_
     values, _ = vf.recompute_metrics(tmp_path / "seed-0.json", record)
     for name in ("min_dcf_p_target_5e_2", "far_at_frr_1e_1", "tar_at_far_1e_1", "eer"):
         assert values[name] == stored[name], name  # a recomputation with default costs differs
+
+
+def test_the_score_writer_removes_an_earlier_copy_of_a_file_it_does_not_keep(
+    tmp_path: Path, make_evaluation
+) -> None:  # noqa: ANN001
+    from biobench.scores import write_scores
+
+    ev = make_evaluation()
+    full = write_scores(ev, tmp_path)
+    assert full.not_kept == {} and (tmp_path / "identification.csv").is_file()
+    limit = (tmp_path / "verification.csv").stat().st_size  # files larger than this go
+    kept = write_scores(ev, tmp_path, max_file_bytes=limit)
+    assert "verification_csv" in kept and "identification.csv" in kept.not_kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept.values())
+    assert str(limit) in kept.not_kept["identification.csv"]
