@@ -5,7 +5,9 @@ recomputes every metric family it can with the metric options recorded in
 ``record["run"]["metrics"]``: identification (identity head and 1:N search), verification,
 attributes and open-set identification.  What cannot be recomputed (a file missing, a file
 written by an older biobench, options that do not match the file) is returned with the reason,
-never guessed.
+never guessed.  :func:`record_score_files` only hands out regular files inside the record's
+folder, examined with ``lstat`` before anything opens them, and lists every missing, extra or
+refused file as a problem (what ``biobench verify`` fails on).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def load_record(path: Path) -> dict[str, Any]:
 
 
 #: The record's field (under ``artifacts``) naming the score files a run deliberately did not
-#: keep, each with why: ``{"identification.csv": "2.3 MB, above --max-score-file-mb 1"}``.
+#: keep, each with why (written by :func:`biobench.scores.write.write_scores`), e.g.
+#: ``{"identification.csv": "2300000 bytes, above the limit of 1000000 bytes (...)"}``.
 NOT_KEPT = "scores_not_kept"
 
 

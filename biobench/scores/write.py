@@ -19,6 +19,10 @@ What the trials are:
 - ``test_keys.txt``: the test split's keys in order, one per line (its sha256 over the keys
   joined by newlines is the record's ``split_sha256``).
 
+A file larger than ``max_file_bytes`` (``BIOBENCH_MAX_SCORE_FILE_MB`` in a run) is deliberately
+not written; the run's record names it with why in ``artifacts.scores_not_kept``, and
+``biobench verify`` fails on any other missing file.
+
 The layouts are those of :mod:`biobench.scores.formats`.  A run's files are written together
 (:func:`biobench.atomic.write_many`): a reader never sees half a file, and none is replaced
 unless every one could be written.
