@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from biobench.errors import BiobenchError
+from biobench.numbers import to_json_number
 
 __all__ = [
     "DiskFullError",
@@ -114,10 +115,11 @@ def write_text(path: Path, text: str) -> None:
 
 
 def jsonable(obj: Any) -> Any:
-    """Plain JSON types: numpy scalars and arrays as numbers and lists, non-finite floats as null
-    (JSON has no NaN), paths as strings."""
+    """Plain JSON types: numpy scalars and arrays as numbers and lists, paths as strings, and
+    non-finite floats as the strings ``"inf"``, ``"-inf"`` and ``"nan"`` (JSON has no literal for
+    them; :func:`biobench.numbers.to_json_number`), so that ``null`` keeps meaning "no value"."""
     if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
+        return obj if math.isfinite(obj) else to_json_number(obj)
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):

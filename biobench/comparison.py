@@ -16,8 +16,10 @@ metric:
   zero-width interval that means nothing).  It is not corrected for the number of metrics compared.
 
 Reference values (e.g. the majority baseline of the test labels) describe the test data, not a
-model: they are shown for both rows and never tested.  Rows of different protocols or versions
-are never paired: a seed means a different split there.
+model: they are shown for both rows and never tested.  Only like is compared with like
+(:func:`like_for_like`): rows of different protocols, protocol versions or protocol files, other
+data (fingerprint, identity count) or, for a seed both have, another test split are refused
+(:func:`check_pairable`), unless forced, when the output says it is not like-for-like.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "as_json",
     "check_pairable",
     "compare_rows",
+    "like_for_like",
     "rows_from_paths",
     "table",
 ]
@@ -154,8 +157,14 @@ def table(comparisons: Sequence[MetricComparison]) -> tuple[list[str], list[list
     return headers, rows
 
 
-def as_json(a: MeasuredRow, b: MeasuredRow, comparisons: Sequence[MetricComparison]) -> dict:
-    """JSON-ready form of a comparison (``biobench compare --json``)."""
+def as_json(
+    a: MeasuredRow,
+    b: MeasuredRow,
+    comparisons: Sequence[MetricComparison],
+    not_like_for_like: Sequence[str] = (),
+) -> dict:
+    """JSON-ready form of a comparison (``biobench compare --json``); ``like_for_like`` is
+    false, with the reasons, when the rows were compared with ``--force``."""
     from biobench.atomic import jsonable
 
     def describe(row: MeasuredRow) -> dict:
@@ -170,6 +179,8 @@ def as_json(a: MeasuredRow, b: MeasuredRow, comparisons: Sequence[MetricComparis
         {
             "a": describe(a),
             "b": describe(b),
+            "like_for_like": not not_like_for_like,
+            "not_like_for_like": list(not_like_for_like),
             "metrics": [
                 {
                     "metric": c.metric,
@@ -186,10 +197,55 @@ def as_json(a: MeasuredRow, b: MeasuredRow, comparisons: Sequence[MetricComparis
     )
 
 
-def check_pairable(a: MeasuredRow, b: MeasuredRow) -> None:
-    """Refuse rows of different protocols or protocol versions (their seeds are not paired).
+def _field(row: MeasuredRow, section: str, key: str) -> dict[int, object]:
+    """``record[section][key]`` of each of the row's records, by seed (``None`` when absent)."""
+    return {r.seed: (r.data.get(section) or {}).get(key) for r in row.records}
 
-    :raises BiobenchError: naming both protocols.
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text[:12] if len(text) == 64 else text  # a sha256: its first 12 characters
+
+
+def like_for_like(a: MeasuredRow, b: MeasuredRow) -> list[str]:
+    """Why rows ``a`` and ``b`` were not measured on the same test data; empty when they were.
+
+    Paired by seed, two rows are comparable only when their records share the protocol name
+    and version, the protocol file's sha256, the data fingerprint and the number of identities,
+    and each seed both rows have used the same test split (``data.split_sha256``).  A value a
+    record does not hold counts as different: it cannot be shown to be the same.
+    """
+    reasons = []
+    for label, section, key in (
+        ("protocol", "protocol", "name"),
+        ("protocol version", "protocol", "version"),
+        ("protocol sha256", "protocol", "sha256"),
+        ("data fingerprint", "data", "fingerprint"),
+        ("identity count", "data", "n_identities"),
+    ):
+        va, vb = set(_field(a, section, key).values()), set(_field(b, section, key).values())
+        if va != vb or None in va:
+
+            def shown(values: set[object]) -> str:
+                return ", ".join(sorted("missing" if v is None else _short(v) for v in values))
+
+            reasons.append(f"{label} {shown(va)} (A) vs {shown(vb)} (B)")
+    sa, sb = _field(a, "data", "split_sha256"), _field(b, "data", "split_sha256")
+    for seed in sorted(set(sa) & set(sb)):
+        if sa[seed] is None or sa[seed] != sb[seed]:
+            reasons.append(
+                f"seed {seed}: test split (split_sha256) {_short(sa[seed] or 'missing')} (A) vs "
+                f"{_short(sb[seed] or 'missing')} (B)"
+            )
+    return reasons
+
+
+def check_pairable(a: MeasuredRow, b: MeasuredRow, force: bool = False) -> list[str]:
+    """Refuse rows whose seeds are not paired on the same test data (:func:`like_for_like`).
+
+    :param force: return the reasons instead of raising (the caller marks its output as not
+        like-for-like).
+    :raises BiobenchError: naming what differs, unless ``force``.
     """
 
     def protocol(row: MeasuredRow) -> tuple[str, object]:
@@ -199,8 +255,16 @@ def check_pairable(a: MeasuredRow, b: MeasuredRow) -> None:
         return found.pop()
 
     pa, pb = protocol(a), protocol(b)
+    reasons = like_for_like(a, b)
     if pa != pb:
-        raise BiobenchError(
+        reasons.insert(
+            0,
             f"'{a.label}' is protocol {pa[0]} version {pa[1]} and '{b.label}' is protocol "
-            f"{pb[0]} version {pb[1]}: seeds pair only within one protocol version"
+            f"{pb[0]} version {pb[1]}: seeds pair only within one protocol version",
         )
+    if reasons and not force:
+        raise BiobenchError(
+            f"'{a.label}' and '{b.label}' are not like for like: {'; '.join(reasons)} "
+            "(--force compares them anyway, marked as not like-for-like)"
+        )
+    return reasons

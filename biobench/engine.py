@@ -40,6 +40,7 @@ from biobench.preflight import build_metrics, check_output, preflight
 from biobench.protocol import Protocol, RunSpec
 from biobench.records import build_record, environment
 from biobench.scores import write_scores
+from biobench.scores.write import max_file_bytes_from_env
 from biobench.training import Checkpointing, TrainState, train
 
 __all__ = ["Engine", "RunOptions", "RunResult", "train"]
@@ -59,6 +60,9 @@ class Engine:
         self.ctx = RunContext.create(pm, options)
         self.data = DataCache(self.ctx)
         self._profiled = False
+        # Score files above this size are not written (and the record says so); a bad value
+        # is refused here, before any training.
+        self._max_score_file_bytes = max_file_bytes_from_env()
 
     # Kept as attributes for callers of the former engine API.
     @property
@@ -271,9 +275,13 @@ class Engine:
                 "seed": seed,
             },
             metrics=spec.metrics,
+            max_file_bytes=self._max_score_file_bytes,
         )
         artifacts: dict[str, Any] = {
             "scores": {k: os.path.relpath(v, folder) for k, v in written.items()},
+            # Files deliberately not written, with why: biobench verify fails on any other
+            # missing file.
+            "scores_not_kept": dict(written.not_kept),
             "model": _save_weights(model, weights_path(item.record_path)),
         }
         if init:

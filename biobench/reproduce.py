@@ -21,6 +21,7 @@ import torch
 
 from biobench.errors import BiobenchError
 from biobench.identity import config_hash
+from biobench.numbers import from_json_number
 from biobench.records import load_record
 
 #: Absolute tolerance when the environment differs from the record's (threads, torch, device).
@@ -36,8 +37,19 @@ class Comparison:
     def differs(self, tolerance: float) -> bool:
         a, b = self.recorded, self.reproduced
         if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
-            return (a is None) != (b is None) or (a is not None and b is not None and a != b)
+            if a is None or b is None:
+                return (a is None) != (b is None)
+            return a != b and not (math.isnan(a) and math.isnan(b))
         return abs(a - b) > tolerance
+
+
+def _metric_value(path: Path, record: dict[str, Any], name: str) -> float | None:
+    """A metric value of a record as a float (``"inf"``, ``"-inf"``, ``"nan"`` included, see
+    :func:`biobench.numbers.from_json_number`); ``None`` when the record holds ``null``."""
+    try:
+        return from_json_number((record.get("metrics") or {}).get(name))
+    except ValueError as exc:
+        raise BiobenchError(f"{path}: metrics.{name}: {exc}") from None
 
 
 @dataclass
@@ -149,6 +161,10 @@ def reproduce(
         result.notes.append("the data fingerprint differs from the record's: other data")
     for name in sorted(set(record.get("metrics", {})) | set(new["metrics"])):
         result.comparisons.append(
-            Comparison(name, record.get("metrics", {}).get(name), new["metrics"].get(name))
+            Comparison(
+                name,
+                _metric_value(path, record, name),
+                _metric_value(Path(out_path), new, name),
+            )
         )
     return result

@@ -3,29 +3,45 @@
 For each record (a ``seed-*.json`` file, or every one under a folder) :func:`verify_record`
 returns one :class:`Check` per item:
 
-- **every metric value** in ``record["metrics"]``, recomputed from the score files the run wrote
+- the **score files** (:func:`biobench.scores.record.record_score_files`): every file the record
+  lists (``artifacts.scores``) is a regular file inside the record's folder, reached without a
+  symbolic link and examined with ``lstat`` before anything opens it (a link or a FIFO is
+  refused by name); a listed file that is missing fails unless ``artifacts.scores_not_kept``
+  names it with why; a file in the score folder the record does not list fails;
+- the **copies**: each ``<kind>.scores`` file (Bob's format) holds the same trials, in the same
+  order, as ``<kind>.csv``, from which the metrics are recomputed;
+- **every metric value** in ``record["metrics"]``, recomputed from the score files
   (:mod:`biobench.scores.record`) with the metric options recorded in ``record["run"]["metrics"]``.
-  Values agree when both are NaN/null or when ``|a - b| <= max(REL_TOL * max(|a|, |b|),
-  ABS_TOL)`` (:data:`REL_TOL` = 1e-9, :data:`ABS_TOL` = 1e-12): score files hold every score as
-  the shortest text that reads back to the same float64, so a recomputation follows the
-  metric's own arithmetic and the tolerance only absorbs summation order;
+  A stored value is biobench's JSON number (:func:`biobench.numbers.from_json_number`: ``"inf"``,
+  ``"-inf"``, ``"nan"`` for the non-finite ones); values agree when both are NaN, both the same
+  infinity, or when ``|a - b| <= max(REL_TOL * max(|a|, |b|), ABS_TOL)`` (:data:`REL_TOL` =
+  1e-9, :data:`ABS_TOL` = 1e-12): score files hold every score as the shortest text that reads
+  back to the same float64, so a recomputation follows the metric's own arithmetic and the
+  tolerance only absorbs summation order.  ``null`` (no value) agrees with NaN only; older
+  records wrote infinities as ``null`` too, so ``null`` against an infinity cannot be checked;
 - the **protocol file's sha256** (when the file named in the record exists);
 - the **split**: sha256 of the test keys the score files list (``test_keys.txt``, or the probe
   order of an identification file) against ``data.split_sha256``, and every sample a score file
   names belongs to that split;
-- the **plugin versions** installed now against the record's components;
+- the **components**: the distribution that provides each component's plugin now, and the
+  installed version of that distribution, against every component of ``record["components"]``;
 - the **data fingerprint**: not recomputed (it needs the dataset loaded): reported as
   "cannot check" with the command that computes it.
 
-Each check is ``ok``, ``differs`` (with both values) or ``cannot check`` (with why): a record
-written before score files carried folds, attribute predictions or the 1:N search says so rather
-than failing.  The leaderboard marks rows whose records do not verify with
-:func:`record_verifies`.
+Nothing is read from score files that fail their checks: the split and every metric are then
+"cannot check" and the record fails on the files alone, at once (a FIFO is never opened).
+
+Each check is ``ok``, ``differs`` (with both values, or why) or ``cannot check`` (with why): a
+record written before score files carried folds, attribute predictions or the 1:N search says
+so rather than failing.  A record verifies when no check differs; the leaderboard calls a row
+``ok`` only when every value it shows was recomputed (:mod:`biobench.board.verification`).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,7 +50,8 @@ from typing import Any
 import numpy as np
 
 from biobench.errors import BiobenchError
-from biobench.scores.record import load_record, recompute_metrics, record_score_files
+from biobench.numbers import from_json_number, to_json_number
+from biobench.scores.record import ScoreFiles, load_record, recompute_metrics, record_score_files
 
 __all__ = [
     "ABS_TOL",
@@ -68,6 +85,8 @@ class Check:
     def line(self) -> str:
         if self.status == OK:
             return f"ok            {self.item}" + (f" ({self.reason})" if self.reason else "")
+        if self.status == DIFFERS and self.stored is None and self.recomputed is None:
+            return f"DIFFERS       {self.item}: {self.reason}"
         if self.status == DIFFERS:
             return (
                 f"DIFFERS       {self.item}: record {self.stored!r}, recomputed "
@@ -94,12 +113,12 @@ def find_records(path: Path) -> list[Path]:
     return [path]
 
 
-def _same(a: Any, b: Any) -> bool:
-    fa = math.nan if a is None else float(a)
-    fb = math.nan if b is None else float(b)
-    if math.isnan(fa) or math.isnan(fb):
-        return math.isnan(fa) and math.isnan(fb)
-    return abs(fa - fb) <= max(REL_TOL * max(abs(fa), abs(fb)), ABS_TOL)
+def _same(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return abs(a - b) <= max(REL_TOL * max(abs(a), abs(b)), ABS_TOL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,15 +126,42 @@ def _same(a: Any, b: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
+def _metric_check(name: str, stored: Any, got: float) -> Check:
+    """A stored value (biobench's JSON: a number, ``"inf"``, ``"-inf"``, ``"nan"`` or ``null``)
+    against its recomputation."""
+    item = f"metric {name}"
+    try:
+        value = from_json_number(stored)
+    except ValueError:
+        return Check(item, DIFFERS, stored, got, "the record's value is not a number")
+    got = float(got)
+    if value is None:
+        if math.isfinite(got):
+            return Check(item, DIFFERS, stored, got, "the record holds no value (null)")
+        if math.isnan(got):  # no value either way: both read as "–"
+            return Check(item, OK, stored, got, "null: no value, recomputed nan")
+        # Records written before non-finite values were kept as strings wrote them as null.
+        return Check(
+            item,
+            CANNOT,
+            stored,
+            got,
+            f"the record holds null and the recomputation is {to_json_number(got)}: records "
+            "written before biobench kept non-finite values wrote every one of them as null",
+        )
+    return Check(item, OK if _same(value, got) else DIFFERS, stored, got)
+
+
 def _metric_checks(record_path: Path, record: Mapping[str, Any]) -> list[Check]:
     values, reasons = recompute_metrics(record_path, record)
     checks = []
     generic = "; ".join(v for k, v in reasons.items() if k.startswith("metric:"))
-    for name, stored in sorted(record["metrics"].items()):
+    metrics = record.get("metrics")
+    if not isinstance(metrics, Mapping):
+        return [Check("metrics", DIFFERS, reason="the record's metrics are not a JSON object")]
+    for name, stored in sorted(metrics.items()):
         if name in values:
-            got = values[name]
-            status = OK if _same(stored, got) else DIFFERS
-            checks.append(Check(f"metric {name}", status, stored, got))
+            checks.append(_metric_check(name, stored, values[name]))
             continue
         why = next((v for k, v in reasons.items() if name.startswith(k)), None)
         checks.append(
@@ -127,6 +173,74 @@ def _metric_checks(record_path: Path, record: Mapping[str, Any]) -> list[Check]:
             )
         )
     return checks
+
+
+# ---------------------------------------------------------------------------------------------
+# Score files
+# ---------------------------------------------------------------------------------------------
+
+
+def _file_checks(files: ScoreFiles) -> list[Check]:
+    """A failing check per score file problem (missing, extra, not a regular file, outside);
+    one ``ok`` check when there is none."""
+    if not files.problems:
+        kept = f"{len(files)} file(s)"
+        if files.not_kept:
+            kept += ", not kept: " + ", ".join(
+                f"{name} ({why})" for name, why in sorted(files.not_kept.items())
+            )
+        return [Check("score files", OK, reason=kept)]
+    return [Check(f"score file {name}", DIFFERS, reason=why) for name, why in files.problems]
+
+
+def _copy_checks(files: ScoreFiles) -> list[Check]:
+    """Every trial of a ``<kind>.scores`` copy (Bob's format) against ``<kind>.csv``: the same
+    claimed and real identities, test sample and score, in the same order."""
+    from biobench import scores as sc
+
+    checks = []
+    for name in sorted(files):
+        if not name.endswith(".scores"):
+            continue
+        kind = name[: -len(".scores")]
+        csv_name = f"{kind}.csv"
+        item = f"copies {csv_name} and {name}"
+        if csv_name not in files:
+            checks.append(Check(item, CANNOT, reason=files.why_absent(csv_name)))
+            continue
+        try:
+            a, b = sc.read_scores(files[csv_name]), sc.read_scores(files[name])
+        except BiobenchError as exc:
+            checks.append(Check(item, DIFFERS, reason=f"unreadable: {exc}"))
+            continue
+        checks.append(_same_trials(item, a, b))
+    return checks
+
+
+def _same_trials(item: str, a: Any, b: Any) -> Check:
+    if len(a) != len(b):
+        return Check(item, DIFFERS, f"{len(a)} trials", f"{len(b)} trials")
+    columns = (
+        ("claimed_id", a.ids[a.claimed], b.ids[b.claimed]),
+        ("real_id", a.ids[a.real], b.ids[b.real]),
+        ("test_label", a.labels[a.probe], b.labels[b.probe]),
+        ("score", a.score, b.score),
+    )
+    for column, x, y in columns:
+        if column == "score":
+            same = (x == y) | (np.isnan(x) & np.isnan(y))
+        else:
+            same = np.asarray(x, dtype=object) == np.asarray(y, dtype=object)
+        if not np.all(same):
+            row = int(np.flatnonzero(~same)[0])
+            return Check(
+                item,
+                DIFFERS,
+                f"{column} {x[row]!r}",
+                f"{column} {y[row]!r}",
+                f"trial {row + 1} differs between the two copies",
+            )
+    return Check(item, OK, reason=f"{len(a)} identical trials")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,6 +288,8 @@ def _protocol_check(record: Mapping[str, Any]) -> Check:
     path = proto.get("path")
     if not path or not Path(path).exists():
         return Check("protocol sha256", CANNOT, stored, reason=f"protocol file {path} not found")
+    if not Path(path).is_file():
+        return Check("protocol sha256", CANNOT, stored, reason=f"{path} is not a regular file")
     try:
         now = _protocol_sha256(Path(path))
     except BiobenchError as exc:
@@ -181,11 +297,10 @@ def _protocol_check(record: Mapping[str, Any]) -> Check:
     return Check("protocol sha256", OK if now == stored else DIFFERS, stored, now, str(path))
 
 
-def _split_check(record_path: Path, record: Mapping[str, Any]) -> list[Check]:
+def _split_check(files: ScoreFiles, record: Mapping[str, Any]) -> list[Check]:
     from biobench import scores as sc
 
     stored = (record.get("data") or {}).get("split_sha256")
-    files = record_score_files(record_path, record)
     keys: list[str] | None = None
     source = ""
     if "test_keys.txt" in files:
@@ -229,35 +344,73 @@ def _split_check(record_path: Path, record: Mapping[str, Any]) -> list[Check]:
     return checks
 
 
+def _components(value: Any, where: str) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    """Every component of ``record["components"]`` (and nested ones, e.g. a dataset's
+    preprocessing) with where it sits, e.g. ``metrics[1]``."""
+    if isinstance(value, Mapping):
+        if "distribution" in value or "version" in value:
+            yield where, value
+        for key, v in value.items():
+            yield from _components(v, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _components(v, f"{where}[{i}]")
+
+
+def _plugin_distribution(plugin: str, entry_points: Mapping[str, Any]) -> tuple[bool, str | None]:
+    """``(known, distribution)`` that provides the plugin called ``plugin`` now: an entry
+    point of biobench's group (``entry_points``, by name), a built-in plugin, or a module given
+    with ``-p``."""
+    import importlib.util
+
+    from biobench import plugins as pl
+
+    if plugin in entry_points:
+        return True, pl._dist_of(entry_points[plugin])[0]
+    module = dict(pl.BUILTIN_PLUGINS).get(plugin, plugin)
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        return False, None
+    return True, pl._dist_of_module(module)[0]
+
+
 def _plugin_checks(record: Mapping[str, Any]) -> list[Check]:
-    from importlib.metadata import PackageNotFoundError, version
+    """Every component's distribution and version against what provides it now."""
+    from importlib.metadata import PackageNotFoundError, entry_points, version
 
-    found: dict[str, str] = {}
+    from biobench.plugins import ENTRY_POINT_GROUP
 
-    def walk(value: Any) -> Iterable[Mapping[str, Any]]:
-        if isinstance(value, Mapping):
-            if "distribution" in value and "version" in value:
-                yield value
-            for v in value.values():
-                yield from walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                yield from walk(v)
-
-    for comp in walk(record.get("components") or {}):
-        dist, ver = comp.get("distribution"), comp.get("version")
-        if dist and dist not in found:
-            found[dist] = str(ver)
+    eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     checks = []
-    for dist, stored in sorted(found.items()):
-        try:
-            now = version(dist)
-        except PackageNotFoundError:
-            checks.append(Check(f"plugin {dist}", CANNOT, stored, reason="not installed now"))
+    for where, comp in _components(record.get("components") or {}, ""):
+        dist, ver, plugin = comp.get("distribution"), comp.get("version"), comp.get("plugin")
+        what = f"({where} '{comp.get('name')}'"
+        what += f", plugin '{plugin}')" if plugin else ")"
+        if plugin:
+            known, now_dist = _plugin_distribution(str(plugin), eps)
+            if not known:
+                checks.append(
+                    Check(f"plugin {dist} {what}", CANNOT, dist, reason="plugin not found now")
+                )
+            elif now_dist != dist:
+                checks.append(Check(f"plugin {dist} distribution {what}", DIFFERS, dist, now_dist))
+        if not dist:
+            checks.append(
+                Check(f"plugin {dist} version {what}", CANNOT, ver, reason="no distribution")
+            )
             continue
-        checks.append(
-            Check(f"plugin {dist} version", OK if now == stored else DIFFERS, stored, now)
-        )
+        try:
+            now = version(str(dist))
+        except (PackageNotFoundError, ValueError):
+            checks.append(
+                Check(f"plugin {dist} version {what}", CANNOT, ver, reason="not installed now")
+            )
+            continue
+        status = OK if now == str(ver) else DIFFERS
+        checks.append(Check(f"plugin {dist} version {what}", status, ver, now))
     return checks
 
 
@@ -279,11 +432,30 @@ def _data_check(record: Mapping[str, Any], data: Path | None) -> Check:
 def verify_record(path: Path, data: Path | None = None) -> list[Check]:
     """Every check of one run record (see the module docstring)."""
     path = Path(path)
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        raise BiobenchError(f"cannot read run record {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise BiobenchError(f"{path}: not a regular file; refused (not opened)")
     record = load_record(path)
+    files = record_score_files(path, record)
     checks = [_protocol_check(record)]
-    checks += _split_check(path, record)
+    checks += _file_checks(files)
     checks += _plugin_checks(record)
     checks.append(_data_check(record, data))
+    if files.problems:
+        # Nothing is read from score files that fail their checks: the failure is the verdict,
+        # and reading and recomputing (which imports the metric libraries) would only delay it.
+        why = "not recomputed: the record's score files fail their checks (see above)"
+        stored = (record.get("data") or {}).get("split_sha256")
+        checks.append(Check("split sha256", CANNOT, stored, reason=why))
+        metrics = record.get("metrics")
+        for name, value in sorted(metrics.items() if isinstance(metrics, Mapping) else []):
+            checks.append(Check(f"metric {name}", CANNOT, value, reason=why))
+        return checks
+    checks += _copy_checks(files)
+    checks += _split_check(files, record)
     checks += _metric_checks(path, record)
     return checks
 

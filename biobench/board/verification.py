@@ -1,14 +1,16 @@
 """Verification of a board: every record's numbers recomputed from its score files, rows marked.
 
 A record's *status* (:func:`record_status`) looks only at the checks that decide whether a
-published number is right (metric values and the test split); a row is ``differs`` when any of
-its records differs, else ``cannot check`` when some record had no metric that could be
-recomputed, else ``ok`` (:func:`verify_board`).
+published number is right: the metric values the board shows, the test split, and the score
+files themselves (none missing unless the record says it was not kept, none extra, none that is
+not a regular file, both copies of a file holding the same trials).  A row is ``differs`` when
+any of its records differs, else ``ok`` only when **every** number it shows was recomputed and
+agrees, on every record, else ``cannot check`` (:func:`verify_board`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,19 +32,31 @@ VERIFIED_OK, VERIFIED_DIFFERS, VERIFIED_CANNOT = "ok", "differs", "cannot check"
 
 
 def _numbers(checks: Sequence[Any]) -> list[Any]:
-    # The checks that decide whether a published number is right: every metric value and the
-    # test split.  The protocol file's sha256 is a row note already ("protocol file changed
-    # since the run"); plugin versions are noted separately.
-    return [c for c in checks if c.item.startswith(("metric ", "split "))]
+    # The checks that decide whether a published number is right: every metric value, the
+    # test split, the score files and their copies.  The protocol file's sha256 is a row note
+    # already ("protocol file changed since the run"); plugin versions are noted separately.
+    return [c for c in checks if c.item.startswith(("metric ", "split ", "score file", "copies "))]
 
 
-def record_status(checks: Sequence[Any]) -> str:
-    """``differs`` when a metric or split check differs; ``ok`` when at least one metric was
-    recomputed and none differs; ``cannot check`` when no metric could be recomputed."""
+def _shown(check: Any, shown: Collection[str] | None) -> bool:
+    """Whether a check is about a number the board shows (every metric when ``shown`` is
+    ``None``)."""
+    if not check.item.startswith("metric "):
+        return True
+    return shown is None or check.item.removeprefix("metric ") in shown
+
+
+def record_status(checks: Sequence[Any], shown: Collection[str] | None = None) -> str:
+    """``differs`` when a metric, split or score file check differs; ``ok`` when every metric
+    in ``shown`` (default: every metric of the record) was recomputed and agrees and the split
+    and score files check; else ``cannot check``."""
     numbers = _numbers(checks)
     if any(c.status == VERIFIED_DIFFERS for c in numbers):
         return VERIFIED_DIFFERS
-    if any(c.status == VERIFIED_OK and c.item.startswith("metric ") for c in numbers):
+    relevant = [c for c in numbers if _shown(c, shown)]
+    if not any(c.item.startswith("metric ") for c in relevant):
+        return VERIFIED_CANNOT
+    if all(c.status == VERIFIED_OK for c in relevant):
         return VERIFIED_OK
     return VERIFIED_CANNOT
 
@@ -51,11 +65,12 @@ def verify_board(board: Board, output: Path) -> None:
     """Check every record of the board's rows against its score files and mark the rows.
 
     Each record goes through :func:`biobench.verify.verify_record` (metric values recomputed
-    from the score files, test split, plugin versions, protocol file).  A row is ``differs``
-    when any of its records has a metric value or split that differs (the values are named in
-    its notes), else ``cannot check`` when some record had no metric that could be recomputed
-    (old score files, none kept), else ``ok``.  "cannot check" is not a failure.  Installed
-    plugin versions that differ from a record's are noted, not counted against the row.
+    from the score files, the score files themselves, test split, plugin versions, protocol
+    file).  A row is ``differs`` when any of its records has a metric value, split or score
+    file that fails (named in its notes), else ``ok`` only when every metric value the board
+    shows was recomputed and agrees on every record, else ``cannot check`` (old score files,
+    files not kept, old null values).  Installed plugins that differ from a record's are noted,
+    not counted against the row.
     """
     from biobench.verify import verify_record
 
@@ -81,18 +96,22 @@ def _verify_row(
             row.notes.append(f"cannot verify seed {record.seed}: {exc}")
             continue
         board.checks[record.path] = checks
-        statuses.append(record_status(checks))
+        statuses.append(record_status(checks, board.metrics))
         for c in _numbers(checks):
             if c.status == VERIFIED_DIFFERS:
-                differing.append(
-                    f"seed {record.seed} {c.item}: record {c.stored!r}, recomputed {c.recomputed!r}"
-                )
-            elif c.item.startswith("metric "):
+                if c.stored is None and c.recomputed is None:
+                    differing.append(f"seed {record.seed} {c.item}: {c.reason}")
+                else:
+                    differing.append(
+                        f"seed {record.seed} {c.item}: record {c.stored!r}, "
+                        f"recomputed {c.recomputed!r}"
+                    )
+            elif c.item.startswith("metric ") and _shown(c, board.metrics):
                 n_ok += c.status == VERIFIED_OK
                 n_cannot += c.status != VERIFIED_OK
         for c in checks:
             if c.item.startswith("plugin ") and c.status == VERIFIED_DIFFERS:
-                plugins.add(f"{c.item.split()[1]} {c.stored} (installed {c.recomputed})")
+                plugins.add(f"{c.item}: {c.stored} (installed {c.recomputed})")
     if VERIFIED_DIFFERS in statuses:
         row.verified = VERIFIED_DIFFERS
         row.verified_detail = "; ".join(differing)
@@ -100,7 +119,7 @@ def _verify_row(
     else:
         row.verified = VERIFIED_CANNOT if VERIFIED_CANNOT in statuses else VERIFIED_OK
         row.verified_detail = (
-            f"{n_ok} metric value(s) recomputed from score files, {n_cannot} not recomputable"
+            f"{n_ok} shown metric value(s) recomputed from score files, {n_cannot} not recomputable"
         )
     if plugins:
         row.notes.append(

@@ -197,6 +197,12 @@ def _compare_side(
     "--output", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Compare rows measured on different test data anyway; the output says they are not "
+    "like-for-like, and why.",
+)
 @click.pass_context
 def compare(
     ctx: click.Context,
@@ -205,6 +211,7 @@ def compare(
     protocol_name: str | None,
     output: Path,
     as_json: bool,
+    force: bool,
 ) -> None:
     """Compare two configurations metric by metric, paired by seed.
 
@@ -212,6 +219,11 @@ def compare(
     records. For each headline metric: both means over their own seeds, the mean difference
     A - B over the seeds both have with its 95 % t confidence interval, and the two-sided
     paired t test's p-value (not corrected for the number of metrics).
+
+    Only like is compared with like: rows of different protocols, protocol files (sha256),
+    data (fingerprint, identity count) or test splits (split sha256 of a common seed) are
+    refused (exit status 2, naming what differs) unless --force is given, when the output is
+    marked NOT LIKE-FOR-LIKE.
 
     \b
     Examples:
@@ -225,7 +237,7 @@ def compare(
     boards: dict[str, Any] = {}
     row_a = _compare_side(ctx, a, protocol_name, output, boards)
     row_b = _compare_side(ctx, b, protocol_name, output, boards)
-    comparison.check_pairable(row_a, row_b)
+    unlike = comparison.check_pairable(row_a, row_b, force=force)
     if protocol_name in boards:
         board = boards[protocol_name]
         results = comparison.compare_rows(
@@ -234,8 +246,10 @@ def compare(
     else:
         results = comparison.compare_rows(row_a, row_b)
     if as_json:
-        click.echo(json.dumps(comparison.as_json(row_a, row_b, results), indent=2))
+        click.echo(json.dumps(comparison.as_json(row_a, row_b, results, unlike), indent=2))
         return
+    if unlike:
+        click.echo("NOT LIKE-FOR-LIKE (--force): " + "; ".join(unlike))
     for name, row in (("A", row_a), ("B", row_b)):
         click.echo(
             f"{name}: {row.label} ({row.backbone}, fusion {row.fusion}, optimizer "
@@ -250,4 +264,5 @@ def compare(
     click.echo(
         "\nA - B over common seeds; 95 % t interval; two-sided paired t test, uncorrected. "
         "favours: the better side when the interval excludes zero."
+        + ("\nNOT LIKE-FOR-LIKE: the rows were measured on different test data." if unlike else "")
     )

@@ -231,16 +231,19 @@ def verify(target: Path, data: Path | None, as_json: bool, quiet: bool) -> None:
     """Recompute a run record's numbers from its score files and check its provenance.
 
     For each record (a seed-*.json file, or every record under DIR): every metric value from
-    the score files with the recorded metric options (agreement: relative 1e-9), the protocol
-    file's sha256, the split sha256, and the plugin versions installed now. Each check is ok,
-    DIFFERS (both values) or cannot check (why). Exit status 1 when any check differs.
+    the score files with the recorded metric options (agreement: relative 1e-9), the score
+    files themselves (a listed file missing without the record saying it was not kept, an
+    unlisted file, a link, FIFO or other non-regular file, or two copies of a file with
+    different trials fail), the protocol file's sha256, the split sha256, and the distribution
+    and version of every component. Each check is ok, DIFFERS (both values, or why) or cannot
+    check (why). Exit status 1 when any check differs.
 
     \b
     Examples:
       biobench verify leaderboards/runs/quick/case1-none/seed-0.json
       biobench verify leaderboards/runs/ --json
     """
-    from biobench.verify import DIFFERS, verify_path
+    from biobench.verify import CANNOT, DIFFERS, verify_path
     from biobench.verify import as_json as to_json
 
     results = verify_path(target, data)
@@ -250,7 +253,10 @@ def verify(target: Path, data: Path | None, as_json: bool, quiet: bool) -> None:
     else:
         for path, checks in results.items():
             bad = sum(c.status == DIFFERS for c in checks)
-            click.echo(f"{path}: {'DIFFERS' if bad else 'verifies'} ({len(checks)} checks)")
+            cannot = sum(c.status == CANNOT for c in checks)
+            verdict = "DIFFERS" if bad else "verifies" if not cannot else "no check fails"
+            extra = f", {cannot} cannot check" if cannot and not bad else ""
+            click.echo(f"{path}: {verdict} ({len(checks)} checks{extra})")
             for check in checks:
                 if not quiet or check.status != "ok":
                     click.echo(f"  {check.line()}")

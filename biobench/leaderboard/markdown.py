@@ -146,8 +146,9 @@ def _verification(board: Board) -> list[str]:
     return [
         "",
         "Verification (`biobench verify`, metric values recomputed from each record's score "
-        f"files): {counts['ok']} row(s) ok, {counts['cannot check']} cannot be checked "
-        f"(score files too old or not kept; not a failure), {counts['differs']} differ"
+        f"files): {counts['ok']} row(s) ok (every value shown recomputed), "
+        f"{counts['cannot check']} cannot be checked (some value shown not recomputable: score "
+        f"files too old or not kept), {counts['differs']} differ"
         + (" (marked ✗, see the notes)." if counts["differs"] else "."),
     ]
 

@@ -5,13 +5,17 @@ recomputes every metric family it can with the metric options recorded in
 ``record["run"]["metrics"]``: identification (identity head and 1:N search), verification,
 attributes and open-set identification.  What cannot be recomputed (a file missing, a file
 written by an older biobench, options that do not match the file) is returned with the reason,
-never guessed.
+never guessed.  :func:`record_score_files` only hands out regular files inside the record's
+folder, examined with ``lstat`` before anything opens them, and lists every missing, extra or
+refused file as a problem (what ``biobench verify`` fails on).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,21 +35,149 @@ def load_record(path: Path) -> dict[str, Any]:
     return records.load_record(path, "metrics")
 
 
-def record_score_files(record_path: Path, record: Mapping[str, Any]) -> dict[str, Path]:
-    """Score files of a record, by name (``verification.csv``, ...), that exist."""
-    folder = record_path.parent / f"seed-{record.get('run', {}).get('seed')}-scores"
-    out: dict[str, Path] = {}
-    listed = (record.get("artifacts") or {}).get("scores") or {}
+#: The record's field (under ``artifacts``) naming the score files a run deliberately did not
+#: keep, each with why (written by :func:`biobench.scores.write.write_scores`), e.g.
+#: ``{"identification.csv": "2300000 bytes, above the limit of 1000000 bytes (...)"}``.
+NOT_KEPT = "scores_not_kept"
+
+
+class ScoreFiles(dict[str, Path]):
+    """A record's score files that can be read, by file name (``verification.csv``, ...).
+
+    Only regular files inside the record's folder, reached without a symbolic link, are
+    entries.  ``problems`` lists ``(file, why)`` for every file that makes the record fail:
+    listed but missing (and not declared not kept), not a regular file (never opened), outside
+    the record's folder, or present in the score folder without being listed.  ``not_kept``
+    maps the names the record says were not kept to why.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[tuple[str, str]] = []
+        self.not_kept: dict[str, str] = {}
+
+    def why_absent(self, name: str) -> str:
+        """Why ``name`` is not among the files: not kept (with the record's reason) or absent."""
+        if name in self.not_kept:
+            return f"{name} was not kept ({self.not_kept[name]})"
+        if any(Path(n).name == name for n, _ in self.problems):
+            return f"{name} is refused (see the score file checks)"
+        return f"no {name} among the run's score files"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "not a regular file"
+
+
+def _lstat_path(root: Path, relative: str) -> tuple[os.stat_result | None, str]:
+    """``lstat`` of ``root / relative`` walking component by component without following a
+    link: ``(result, "")``, ``(None, "missing")`` or ``(None, why it is refused)``."""
+    parts = Path(relative).parts
+    current = Path(root)
+    for i, part in enumerate(parts):
+        current = current / part
+        try:
+            info = os.lstat(current)
+        except FileNotFoundError:
+            return None, "missing"
+        except OSError as exc:
+            return None, f"cannot be examined: {exc.strerror}"
+        last = i == len(parts) - 1
+        if stat.S_ISLNK(info.st_mode):
+            return None, f"{current.relative_to(root)} is a symbolic link; refused (not followed)"
+        if not last and not stat.S_ISDIR(info.st_mode):
+            return None, f"{current.relative_to(root)} is not a folder"
+        if last:
+            return info, ""
+    return None, "empty path"  # pragma: no cover - a relative path has a component
+
+
+def record_score_files(record_path: Path, record: Mapping[str, Any]) -> ScoreFiles:
+    """The score files of a record (``record["artifacts"]["scores"]``), checked.
+
+    Each listed path must be relative, lie inside the record's folder and be a regular file
+    reached without a symbolic link; it is examined with ``lstat`` and never opened here, so a
+    FIFO or a link is refused by name.  A listed file that is missing is a problem unless
+    ``artifacts.scores_not_kept`` names it with a reason; a file in the score folder that the
+    record does not list is a problem.  See :class:`ScoreFiles`.
+    """
+    root = Path(record_path).parent
+    out = ScoreFiles()
+    artifacts = record.get("artifacts") or {}
+    listed = artifacts.get("scores")
+    not_kept = artifacts.get(NOT_KEPT)
+    if not isinstance(listed, Mapping) or not listed:
+        out.problems.append(("artifacts.scores", "the record lists no score files"))
+        listed = {}
+    if not_kept is not None and not (
+        isinstance(not_kept, Mapping)
+        and all(isinstance(v, str) and v.strip() for v in not_kept.values())
+    ):
+        out.problems.append(
+            (f"artifacts.{NOT_KEPT}", "must map each file name not kept to why it was not kept")
+        )
+        not_kept = {}
+    out.not_kept = dict(not_kept or {})
+    folders = {f"seed-{(record.get('run') or {}).get('seed')}-scores"}
+    names: set[str] = set()
     for rel in listed.values():
-        try:  # a path in a record never leads out of the record's folder
-            p = relative_inside(record_path.parent, str(rel), f"{record_path}: score file")
-        except BiobenchError:
+        rel = str(rel)
+        parts = Path(rel).parts
+        if not rel or Path(rel).is_absolute() or ".." in parts or "." in parts:
+            out.problems.append((rel, f"not a relative path inside {root}; refused"))
             continue
-        if p.exists():
-            out[p.name] = p
-    if folder.is_dir():
-        for p in folder.iterdir():
-            out.setdefault(p.name, p)
+        name = Path(rel).name
+        names.add(name)
+        if len(parts) > 1:
+            folders.add(str(Path(rel).parent))
+        info, why = _lstat_path(root, rel)
+        if info is not None:
+            try:  # a path in a record never leads out of the record's folder
+                relative_inside(root, rel, f"{record_path}: score file")
+            except BiobenchError as exc:
+                out.problems.append((rel, str(exc)))
+                continue
+        if info is None:
+            if why == "missing":
+                if name in out.not_kept:
+                    continue
+                why = (
+                    "listed in the record but missing; the record does not say it was not "
+                    f"kept (artifacts.{NOT_KEPT})"
+                )
+            out.problems.append((rel, why))
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            out.problems.append((rel, f"is {_kind(info.st_mode)}; refused (not opened)"))
+            continue
+        if name in out or name in out.not_kept:
+            out.problems.append((rel, f"{name} is listed twice or also as not kept"))
+            continue
+        out[name] = root / rel
+    for folder in sorted(folders):
+        info, why = _lstat_path(root, folder)
+        if info is None:
+            if why != "missing":
+                out.problems.append((folder, why))
+            continue
+        if not stat.S_ISDIR(info.st_mode):
+            out.problems.append((folder, f"is {_kind(info.st_mode)}, not the score folder"))
+            continue
+        for entry in sorted(os.scandir(root / folder), key=lambda e: e.name):
+            if entry.name not in names:
+                out.problems.append(
+                    (f"{folder}/{entry.name}", "in the score folder but not listed in the record")
+                )
     return out
 
 
@@ -53,10 +185,16 @@ class _Cannot(Exception):
     """A metric family cannot be recomputed; the message says why."""
 
 
+def _absent(files: Mapping[str, Path], name: str) -> str:
+    if isinstance(files, ScoreFiles):
+        return files.why_absent(name)
+    return f"no {name} among the run's score files"
+
+
 def _read(files: Mapping[str, Path], name: str, what: str) -> Any:
     path = files.get(name)
     if path is None:
-        raise _Cannot(f"no {name} among the run's score files ({what})")
+        raise _Cannot(f"{_absent(files, name)} ({what})")
     return read_scores(path)
 
 
@@ -80,9 +218,9 @@ def _identification(
         out = score_set_metrics(s, ["identification"], opts, prefix=prefix)
         values.update(out["identification"]["values"])
     if not any(k.startswith("nn_") for k in values):
-        reasons["nn_"] = "no nn_identification.csv among the run's score files (1:N search)"
+        reasons["nn_"] = f"{_absent(files, 'nn_identification.csv')} (1:N search)"
     if not any(k.startswith("top") for k in values):
-        reasons["top"] = "no identity-head identification.csv among the run's score files"
+        reasons["top"] = f"{_absent(files, 'identification.csv')} (identity head)"
     return values, reasons
 
 

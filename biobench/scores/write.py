@@ -19,6 +19,10 @@ What the trials are:
 - ``test_keys.txt``: the test split's keys in order, one per line (its sha256 over the keys
   joined by newlines is the record's ``split_sha256``).
 
+A file larger than ``max_file_bytes`` (``BIOBENCH_MAX_SCORE_FILE_MB`` in a run) is deliberately
+not written; the run's record names it with why in ``artifacts.scores_not_kept``, and
+``biobench verify`` fails on any other missing file.
+
 The layouts are those of :mod:`biobench.scores.formats`.  A run's files are written together
 (:func:`biobench.atomic.write_many`): a reader never sees half a file, and none is replaced
 unless every one could be written.
@@ -30,6 +34,8 @@ import csv
 import hashlib
 import io
 import json
+import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from biobench import atomic
-from biobench.errors import DataError
+from biobench.errors import BiobenchError, DataError
 from biobench.scores.formats import FORMAT, encode, format_scores
 
 if TYPE_CHECKING:  # only for annotations: reading and re-scoring files needs no torch
@@ -210,6 +216,35 @@ def _attribute_rows(evaluation: Evaluation) -> tuple[dict[str, Any], dict[str, A
     return meta, columns
 
 
+class WrittenScores(dict[str, Path]):
+    """The score files :func:`write_scores` wrote, keyed as in a record's ``artifacts.scores``;
+    ``not_kept`` maps the file names it deliberately did not write to why (a record's
+    ``artifacts.scores_not_kept``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.not_kept: dict[str, str] = {}
+
+
+#: Environment variable: score files larger than this many MB (10**6 bytes) are not written
+#: by a run, and its record says so (``artifacts.scores_not_kept``).  Unset: every file kept.
+MAX_FILE_MB_ENV = "BIOBENCH_MAX_SCORE_FILE_MB"
+
+
+def max_file_bytes_from_env() -> int | None:
+    """The byte limit of :data:`MAX_FILE_MB_ENV`, ``None`` when unset or empty."""
+    raw = os.environ.get(MAX_FILE_MB_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        limit = float(raw)
+    except ValueError:
+        limit = math.nan
+    if not math.isfinite(limit) or limit < 0:
+        raise BiobenchError(f"{MAX_FILE_MB_ENV}={raw!r}: expected a number of MB >= 0")
+    return int(limit * 1_000_000)
+
+
 def write_scores(
     evaluation: Evaluation,
     directory: Path,
@@ -218,7 +253,8 @@ def write_scores(
     metrics: Sequence[Mapping[str, Any]] | None = None,
     full_matrix_limit: int = FULL_MATRIX_LIMIT,
     top_candidates: int = TOP_CANDIDATES,
-) -> dict[str, Path]:
+    max_file_bytes: int | None = None,
+) -> WrittenScores:
     """Write every score the run's metrics are computed from into ``directory``.
 
     :param evaluation: the run's test-split evaluation.
@@ -230,10 +266,13 @@ def write_scores(
         metric's ``max_pairs``/``pair_seed``/``folds`` and identification files keep at least its
         ``k``/``max_rank`` candidates, so the files reproduce the record.  Default: the
         metrics' default options.
+    :param max_file_bytes: a score file larger than this is not written; it is named with its
+        size in the result's ``not_kept`` (``test_keys.txt`` is always written).  ``None``:
+        every file is written.
     :returns: the files written, keyed ``test_keys`` and ``<kind>_csv`` / ``<kind>_scores``
         for each kind the evaluation supports: ``verification`` (test embeddings),
         ``identification`` (identity head), ``nn_identification`` (test and gallery
-        embeddings), ``attributes`` (attribute predictions; CSV only).
+        embeddings), ``attributes`` (attribute predictions; CSV only); and ``not_kept``.
     """
     directory = Path(directory)
     meta = {k: str(v) for k, v in dict(metadata or {}).items()}
@@ -246,19 +285,29 @@ def write_scores(
     attributes = _attribute_rows(evaluation)
     if attributes is not None:
         files["attributes"] = attributes
-    written = {"test_keys": directory / "test_keys.txt"}
-    texts = ["".join(f"{k}\n" for k in evaluation.keys)]
+    texts = {"test_keys": (directory / "test_keys.txt", "".join(f"{k}\n" for k in evaluation.keys))}
     for kind, (kind_meta, columns) in files.items():
-        written[f"{kind}_csv"] = directory / f"{kind}.csv"
-        texts.append(_csv_text({**meta, **kind_meta}, list(columns), list(columns.values())))
+        csv_text = _csv_text({**meta, **kind_meta}, list(columns), list(columns.values()))
+        texts[f"{kind}_csv"] = (directory / f"{kind}.csv", csv_text)
         if kind != "attributes":  # Bob's format has no place for attribute truths
-            written[f"{kind}_scores"] = directory / f"{kind}.scores"
             names = ("claimed_id", "real_id", "test_label", "score")
-            texts.append(_bob_text(*(columns[c] for c in names)))
+            bob = _bob_text(*(columns[c] for c in names))
+            texts[f"{kind}_scores"] = (directory / f"{kind}.scores", bob)
+    written = WrittenScores()
+    payload = []
+    for key, (path, text) in texts.items():
+        data = text.encode("utf-8")
+        if key != "test_keys" and max_file_bytes is not None and len(data) > max_file_bytes:
+            written.not_kept[path.name] = (
+                f"{len(data)} bytes, above the limit of {max_file_bytes} bytes ({MAX_FILE_MB_ENV})"
+            )
+            continue
+        written[key] = path
+        payload.append((path, data))
     # One set of files: none replaced unless every one could be written.
-    atomic.write_many(
-        [(p, t.encode("utf-8")) for p, t in zip(written.values(), texts, strict=True)]
-    )
+    atomic.write_many(payload)
+    for name in written.not_kept:  # an earlier run's copy would contradict the record
+        (directory / name).unlink(missing_ok=True)
     return written
 
 

@@ -230,7 +230,9 @@ def _run_page(site: ProtocolSite, row: MeasuredRow, record: RunRecord, shown: li
         scores=scores,
         missing_scores=missing_scores,
         checks=_checks(board, record),
-        status=record_status(board.checks[record.path]) if board.checks.get(record.path) else "",
+        status=record_status(board.checks[record.path], board.metrics)
+        if board.checks.get(record.path)
+        else "",
         configuration=json.dumps(record.run, indent=2, sort_keys=True),
         extra=json.dumps(extra, indent=2, sort_keys=True) if extra else "",
     )

@@ -52,9 +52,10 @@ def test_disk_full_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
 
 
-def test_json_has_no_nan_and_sorted_keys(tmp_path: Path) -> None:
+def test_json_has_no_nan_literal_and_sorted_keys(tmp_path: Path) -> None:
     import numpy as np
 
     target = tmp_path / "r.json"
     atomic.write_json(target, {"b": float("nan"), "a": np.float32(0.5), "c": np.arange(2)})
-    assert target.read_text() == '{\n  "a": 0.5,\n  "b": null,\n  "c": [\n    0,\n    1\n  ]\n}\n'
+    # NaN as the string "nan" (biobench.numbers.to_json_number): null means "no value".
+    assert target.read_text() == '{\n  "a": 0.5,\n  "b": "nan",\n  "c": [\n    0,\n    1\n  ]\n}\n'

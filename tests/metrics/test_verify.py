@@ -127,22 +127,280 @@ def test_an_edited_score_line_differs(run_dir: Path, tmp_path: Path) -> None:
     assert auc["stored"] != auc["recomputed"]
 
 
-def test_missing_files_cannot_be_checked_rather_than_crash(run_dir: Path, tmp_path: Path) -> None:
+def test_missing_files_fail_unless_the_record_says_they_were_not_kept(
+    run_dir: Path, tmp_path: Path
+) -> None:
     record = _copy(run_dir, tmp_path)
     scores = record.parent / "seed-0-scores"
     (scores / "attributes.csv").unlink()
     (scores / "test_keys.txt").unlink()
     by_item = {c.item: c for c in vf.verify_record(record)}
-    assert by_item["metric mean_accuracy"].status == vf.CANNOT
-    assert "attributes.csv" in by_item["metric mean_accuracy"].reason
+    for name in ("attributes.csv", "test_keys.txt"):
+        check = by_item[f"score file seed-0-scores/{name}"]
+        assert check.status == vf.DIFFERS and "scores_not_kept" in check.reason
+    # Nothing is recomputed from score files that fail.
+    assert by_item["metric top1_accuracy"].status == vf.CANNOT
+    assert "not recomputed" in by_item["metric top1_accuracy"].reason
+    assert not vf.record_verifies(record)
+    # Declared not kept, with why: the values cannot be checked, nothing fails.
+    data = json.loads(record.read_text())
+    data["artifacts"]["scores_not_kept"] = {"attributes.csv": "too large", "test_keys.txt": "x"}
+    record.write_text(json.dumps(data))
+    by_item = {c.item: c for c in vf.verify_record(record)}
+    assert "attributes.csv was not kept (too large)" in by_item["metric mean_accuracy"].reason
+    assert by_item["metric top1_accuracy"].status == vf.OK
     assert by_item["split sha256"].status == vf.OK  # from the identification file's probes
+    assert by_item["score files"].status == vf.OK
+    assert vf.record_verifies(record)
 
 
-def test_records_missing_score_files_cannot_be_checked_rather_than_crash(tmp_path: Path) -> None:
-    """Records written before the 1:N search had a score file (or with some files not kept, as
-    the committed synthfaces records) verify what they can and say 'cannot check' for the rest."""
-    import shutil
+def test_an_edited_value_with_its_score_file_deleted_fails(run_dir: Path, tmp_path: Path) -> None:
+    """Regression: deleting the score file a value comes from made an edited value verify."""
+    record = _copy(run_dir, tmp_path)
+    data = json.loads(record.read_text())
+    data["metrics"]["top1_accuracy"] = 0.99
+    record.write_text(json.dumps(data))
+    (record.parent / "seed-0-scores" / "identification.csv").unlink()
+    result = _verify(str(record))
+    assert result.exit_code == 1, result.output
+    assert "DIFFERS       score file seed-0-scores/identification.csv: listed in the record" in (
+        result.output
+    )
 
+
+def test_a_deleted_score_folder_fails(run_dir: Path, tmp_path: Path) -> None:
+    record = _copy(run_dir, tmp_path)
+    shutil.rmtree(record.parent / "seed-0-scores")
+    result = _verify(str(record), "--json")
+    assert result.exit_code == 1
+    checks = json.loads(result.output)[0]["checks"]
+    missing = [c["item"] for c in checks if c["item"].startswith("score file ")]
+    assert len(missing) == len(json.loads(record.read_text())["artifacts"]["scores"])
+    assert json.loads(result.output)[0]["verifies"] is False
+
+
+def test_an_extra_score_file_fails(run_dir: Path, tmp_path: Path) -> None:
+    record = _copy(run_dir, tmp_path)
+    (record.parent / "seed-0-scores" / "extra.csv").write_text("claimed_id,real_id\n")
+    result = _verify(str(record))
+    assert result.exit_code == 1
+    assert "score file seed-0-scores/extra.csv: in the score folder but not listed" in (
+        result.output
+    )
+
+
+def test_a_record_without_its_list_of_score_files_fails(run_dir: Path, tmp_path: Path) -> None:
+    record = _copy(run_dir, tmp_path)
+    data = json.loads(record.read_text())
+    del data["artifacts"]["scores"]
+    record.write_text(json.dumps(data))
+    result = _verify(str(record))
+    assert result.exit_code == 1 and "the record lists no score files" in result.output
+
+
+def _within(seconds: float, call) -> object:  # noqa: ANN001
+    """``call()`` in a thread; fails the test when it does not return within ``seconds`` (a
+    read of a FIFO would block for ever)."""
+    import threading
+
+    out: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            out["value"] = call()
+        except BaseException as exc:  # noqa: BLE001
+            out["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s (blocked on a FIFO?)"
+    if "error" in out:
+        raise out["error"]  # type: ignore[misc]
+    return out["value"]
+
+
+@pytest.mark.parametrize("name", ["verification.csv", "planted.csv"])
+def test_a_fifo_among_the_score_files_is_refused_at_once(
+    run_dir: Path, tmp_path: Path, name: str
+) -> None:
+    """Regression: a FIFO among the score files blocked verify (and leaderboard builds)."""
+    import os
+
+    record = _copy(run_dir, tmp_path)
+    path = record.parent / "seed-0-scores" / name
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+    result = _within(5, lambda: _verify(str(record)))
+    assert result.exit_code == 1, result.output
+    assert f"seed-0-scores/{name}" in result.output
+    if name == "verification.csv":
+        assert "is a FIFO; refused (not opened)" in result.output
+
+
+def test_score_files_linked_out_of_the_record_folder_are_refused(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """Regression: a score file linked to another record's verified another record's numbers."""
+    import os
+
+    record = _copy(run_dir, tmp_path)
+    other = tmp_path / "other"
+    shutil.copytree(record.parent / "seed-0-scores", other)
+    data = json.loads(record.read_text())
+    data["metrics"]["top1_accuracy"] = 0.5  # "the numbers of the other record"
+    record.write_text(json.dumps(data))
+    scores = record.parent / "seed-0-scores"
+    (scores / "identification.csv").unlink()
+    os.symlink(other / "identification.csv", scores / "identification.csv")
+    result = _within(5, lambda: _verify(str(record)))
+    assert result.exit_code == 1
+    assert "seed-0-scores/identification.csv is a symbolic link; refused" in result.output
+    # A linked score folder is refused too.
+    shutil.rmtree(scores)
+    os.symlink(other, scores)
+    result = _within(5, lambda: _verify(str(record)))
+    assert result.exit_code == 1 and "seed-0-scores is a symbolic link" in result.output
+    assert "metric top1_accuracy: record" not in result.output  # nothing read through it
+
+
+def test_an_edited_bob_copy_fails(run_dir: Path, tmp_path: Path) -> None:
+    """Regression: only the .csv copy was read; an edited .scores copy (what 'biobench score'
+    reads) passed."""
+    record = _copy(run_dir, tmp_path)
+    path = record.parent / "seed-0-scores" / "verification.scores"
+    lines = path.read_text().splitlines()
+    fields = lines[0].split(" ")
+    fields[-1] = repr(float(fields[-1]) - 0.5)
+    lines[0] = " ".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    result = _verify(str(record))
+    assert result.exit_code == 1
+    line = next(x for x in result.output.splitlines() if "copies verification.csv" in x)
+    assert "DIFFERS" in line and "trial 1 differs" in line
+    assert "ok            copies nn_identification.csv and nn_identification.scores" in (
+        result.output
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "value"),
+    [
+        (("metrics", -1), "version", "9.9.9"),
+        (("fusion",), "distribution", "someone-elses-plugins"),
+        (("dataset", "preprocessing"), "version", "0.0.1"),
+    ],
+)
+def test_every_component_is_checked(run_dir: Path, tmp_path: Path, where, key, value) -> None:  # noqa: ANN001
+    """Regression: only the first component of each distribution was checked."""
+    record = _copy(run_dir, tmp_path)
+    data = json.loads(record.read_text())
+    node = data["components"]
+    for step in where:
+        node = node[step]
+    if key not in node:
+        pytest.skip(f"the tiny run's {where} has no {key}")
+    node[key] = value
+    record.write_text(json.dumps(data))
+    result = _verify(str(record))
+    assert result.exit_code == 1, result.output
+    line = next(x for x in result.output.splitlines() if "DIFFERS" in x and "plugin" in x)
+    assert value in line
+
+
+def test_non_finite_values_round_trip_through_records(tmp_path: Path, make_evaluation) -> None:  # noqa: ANN001
+    """Regression: infinities were written as null and then differed from the recomputation."""
+    import dataclasses
+    import math
+
+    import numpy as np
+    from biobench_metrics.metrics import METRICS
+
+    from biobench import atomic
+    from biobench.numbers import from_json_number
+    from biobench.scores import split_sha256, write_scores
+
+    text = atomic.dumps_json({"a": math.inf, "b": -math.inf, "c": math.nan, "d": None})
+    assert {k: from_json_number(v) for k, v in json.loads(text).items() if k != "c"} == {
+        "a": math.inf,
+        "b": -math.inf,
+        "d": None,
+    }
+    assert json.loads(text)["c"] == "nan"
+    # Every test image the same embedding: no threshold below +inf keeps FAR at 0.1.
+    ev = make_evaluation()
+    ev = dataclasses.replace(ev, embeddings=np.ones_like(ev.embeddings))
+    metrics = [{"name": "verification", "options": {}}]
+    written = write_scores(ev, tmp_path / "seed-0-scores", metrics=metrics)
+    values = METRICS["verification"]().compute(ev).values
+    infinite = sorted(k for k, v in values.items() if v == math.inf)
+    assert infinite, values
+    record = {
+        "run": {"seed": 0, "metrics": metrics},
+        "data": {"split_sha256": split_sha256(ev.keys)},
+        "metrics": values,
+        "artifacts": {
+            "scores": {k: str(p.relative_to(tmp_path)) for k, p in written.items()},
+            "scores_not_kept": {},
+        },
+    }
+    path = tmp_path / "seed-0.json"
+    atomic.write_json(path, record)
+    assert json.loads(path.read_text())["metrics"][infinite[0]] == "inf"
+    by_item = {c.item: c for c in vf.verify_record(path)}
+    for name in values:
+        assert by_item[f"metric {name}"].status == vf.OK, by_item[f"metric {name}"].line()
+    # A record written before: null for an infinity cannot be checked, for a number it differs.
+    old = json.loads(path.read_text())
+    old["metrics"][infinite[0]] = None
+    old["metrics"]["eer"] = None
+    path.write_text(json.dumps(old))
+    by_item = {c.item: c for c in vf.verify_record(path)}
+    assert by_item[f"metric {infinite[0]}"].status == vf.CANNOT
+    assert by_item["metric eer"].status == vf.DIFFERS
+
+
+def test_a_fresh_run_declares_the_files_it_did_not_keep(tmp_path: Path) -> None:
+    """A run with a score file size limit writes no larger file and says so in its record; the
+    record then verifies, with those values 'cannot check'."""
+    from click.testing import CliRunner
+
+    from biobench.board.verification import record_status
+    from biobench.cli import cli
+    from biobench.scores.write import MAX_FILE_MB_ENV
+
+    protocol = tmp_path / "tiny.toml"
+    protocol.write_text(PROTOCOL, encoding="utf-8")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BIOBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    mp.setenv("BIOBENCH_CACHE", str(tmp_path / "cache"))
+    mp.setenv(MAX_FILE_MB_ENV, "0")  # only test_keys.txt is written (it is always kept)
+    try:
+        result = CliRunner().invoke(
+            cli,
+            ["-p", "biobench.testing_plugin", "run", "--protocol", str(protocol)]
+            + ["--runs", "none", "--output", str(tmp_path / "out"), "--no-progress"],
+            catch_exceptions=False,
+        )
+    finally:
+        mp.undo()
+    assert result.exit_code == 0, result.output
+    record = tmp_path / "out" / "runs" / "tiny" / "none" / "seed-0.json"
+    artifacts = json.loads(record.read_text())["artifacts"]
+    assert set(artifacts["scores"]) == {"test_keys"}
+    assert "verification.csv" in artifacts["scores_not_kept"]
+    assert "above the limit of 0 bytes" in artifacts["scores_not_kept"]["verification.csv"]
+    assert sorted(p.name for p in (record.parent / "seed-0-scores").iterdir()) == ["test_keys.txt"]
+    checks = vf.verify_record(record)
+    assert vf.record_verifies(record), [c.line() for c in checks if c.status == vf.DIFFERS]
+    assert record_status(checks) == "cannot check"
+    by_item = {c.item: c for c in checks}
+    assert "verification.csv was not kept" in by_item["metric eer"].reason
+
+
+def test_records_missing_score_files_fail_unless_declared_not_kept(tmp_path: Path) -> None:
+    """A committed record whose 1:N search files are gone fails (it does not say they were not
+    kept); declared not kept, it verifies what it can and says 'cannot check' for the rest."""
     source = REPO / "leaderboards" / "runs" / "quick" / "case1-none"
     if not (source / "seed-0.json").is_file():
         pytest.skip("no committed quick records")
@@ -156,8 +414,20 @@ def test_records_missing_score_files_cannot_be_checked_rather_than_crash(tmp_pat
     assert results
     for checks in results.values():
         items = {c.item: c for c in checks}
-        assert items["metric top1_accuracy"].status == vf.OK
-        assert items["metric nn_top1_accuracy"].status == vf.CANNOT
+        assert items["score file seed-0-scores/nn_identification.csv"].status == vf.DIFFERS
+        assert items["metric top1_accuracy"].status == vf.CANNOT
+    record = runs / "seed-0.json"
+    data = json.loads(record.read_text())
+    data["artifacts"]["scores_not_kept"] = {
+        "nn_identification.csv": "kept out of git",
+        "nn_identification.scores": "kept out of git",
+    }
+    record.write_text(json.dumps(data))
+    items = {c.item: c for c in vf.verify_record(record)}
+    assert vf.record_verifies(record)
+    assert items["metric top1_accuracy"].status == vf.OK
+    assert items["metric nn_top1_accuracy"].status == vf.CANNOT
+    assert "not kept (kept out of git)" in items["metric nn_top1_accuracy"].reason
 
 
 def test_verify_errors_are_one_line(tmp_path: Path) -> None:
@@ -177,9 +447,29 @@ def test_verification_score_options_of_the_record_are_used(tmp_path: Path, make_
     options = {"far": [0.1], "frr": [0.1], "p_target": [0.05], "c_miss": 10.0, "c_fa": 2.0}
     metrics = [{"name": "verification", "options": options}]
     ev = make_evaluation()
-    write_scores(ev, tmp_path / "seed-0-scores", metrics=metrics)
+    written = write_scores(ev, tmp_path / "seed-0-scores", metrics=metrics)
     stored = METRICS["verification"](**options).compute(ev).values
-    record = {"run": {"seed": 0, "metrics": metrics}, "metrics": stored}
+    listed = {k: str(p.relative_to(tmp_path)) for k, p in written.items()}
+    record = {
+        "run": {"seed": 0, "metrics": metrics},
+        "metrics": stored,
+        "artifacts": {"scores": listed, "scores_not_kept": {}},
+    }
     values, _ = vf.recompute_metrics(tmp_path / "seed-0.json", record)
     for name in ("min_dcf_p_target_5e_2", "far_at_frr_1e_1", "tar_at_far_1e_1", "eer"):
         assert values[name] == stored[name], name  # a recomputation with default costs differs
+
+
+def test_the_score_writer_removes_an_earlier_copy_of_a_file_it_does_not_keep(
+    tmp_path: Path, make_evaluation
+) -> None:  # noqa: ANN001
+    from biobench.scores import write_scores
+
+    ev = make_evaluation()
+    full = write_scores(ev, tmp_path)
+    assert full.not_kept == {} and (tmp_path / "identification.csv").is_file()
+    limit = (tmp_path / "verification.csv").stat().st_size  # files larger than this go
+    kept = write_scores(ev, tmp_path, max_file_bytes=limit)
+    assert "verification_csv" in kept and "identification.csv" in kept.not_kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept.values())
+    assert str(limit) in kept.not_kept["identification.csv"]

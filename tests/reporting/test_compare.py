@@ -29,11 +29,21 @@ def _values(folder: Path, metric: str) -> dict[int, float]:
     return out
 
 
-def _record(folder: Path, seed: int, label: str, top1: float, protocol: str = "toy") -> None:
+def _record(
+    folder: Path, seed: int, label: str, top1: float, protocol: str = "toy", **data: object
+) -> None:
+    """A minimal record; ``data`` overrides its ``data`` section (or ``protocol_sha256``)."""
     folder.mkdir(parents=True, exist_ok=True)
+    sha256 = data.pop("protocol_sha256", "0" * 64)
     record = {
         "schema": 2,
-        "protocol": {"name": protocol, "version": 1, "sha256": "0" * 64},
+        "protocol": {"name": protocol, "version": 1, "sha256": sha256},
+        "data": {
+            "fingerprint": "f" * 64,
+            "n_identities": 10,
+            "split_sha256": f"{seed:064d}",
+            **data,
+        },
         "run": {
             "label": label,
             "seed": seed,
@@ -137,3 +147,47 @@ def test_refusals_are_one_line_exit_2(tmp_path: Path) -> None:
     _record(tmp_path / "mixed" / "sub", 0, "run-y", 0.6)
     result = _invoke("compare", str(tmp_path / "mixed"), str(tmp_path / "a"))
     assert result.exit_code == 2 and "2 configurations" in result.output
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"protocol_sha256": "1" * 64}, "protocol sha256 000000000000 (A) vs 111111111111 (B)"),
+        ({"fingerprint": "e" * 64}, "data fingerprint ffffffffffff (A) vs eeeeeeeeeeee (B)"),
+        ({"n_identities": 11}, "identity count 10 (A) vs 11 (B)"),
+        ({"split_sha256": "9" * 64}, "seed 0: test split (split_sha256)"),
+    ],
+)
+def test_other_test_data_is_refused_unless_forced(tmp_path: Path, change, named) -> None:  # noqa: ANN001
+    """Regression: records of other test data were paired and given p-values."""
+    split = "split_sha256" in change
+    for seed, (a, b) in enumerate([(0.9, 0.7), (0.85, 0.7), (0.88, 0.7)]):
+        _record(tmp_path / "a", seed, "run-a", a)
+        # Every record of B on other data, or (the split) seed 0 only.
+        _record(tmp_path / "b", seed, "run-b", b, **(change if seed == 0 or not split else {}))
+    result = _invoke("compare", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert result.exit_code == 2, result.output
+    assert "not like for like" in result.output and named in result.output
+    assert result.output.count("\n") == 1
+    forced = _invoke("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert forced.output.startswith("NOT LIKE-FOR-LIKE (--force): ") and named in forced.output
+    data = json.loads(
+        _invoke("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--force", "--json").output
+    )
+    assert data["like_for_like"] is False and any(named in r for r in data["not_like_for_like"])
+
+
+def test_records_without_data_provenance_are_not_like_for_like(tmp_path: Path) -> None:
+    _record(tmp_path / "a", 0, "run-a", 0.9)
+    _record(tmp_path / "b", 0, "run-b", 0.8, split_sha256=None)
+    result = _invoke("compare", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert result.exit_code == 2 and "missing (B)" in result.output
+
+
+def test_like_for_like_records_say_so(tmp_path: Path) -> None:
+    _record(tmp_path / "a", 0, "run-a", 0.9)
+    _record(tmp_path / "b", 0, "run-b", 0.8)
+    data = json.loads(_invoke("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json").output)
+    assert data["like_for_like"] is True and data["not_like_for_like"] == []
+    assert "NOT LIKE" not in _invoke("compare", str(tmp_path / "a"), str(tmp_path / "b")).output

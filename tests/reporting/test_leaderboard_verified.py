@@ -64,3 +64,58 @@ def test_verification_can_be_skipped(tmp_path: Path) -> None:
     table = pd.read_csv(tmp_path / "quick.csv", keep_default_na=False).set_index("label")
     assert set(table["verified"]) == {""}
     assert "Verification (" not in (tmp_path / "quick.md").read_text(encoding="utf-8")
+
+
+def _drop_identification_files(record: Path, declare: bool) -> None:
+    scores = record.parent / f"{record.stem}-scores"
+    names = [p.name for p in scores.glob("identification.*")]
+    for name in names:
+        (scores / name).unlink()
+    if declare:
+        data = json.loads(record.read_text(encoding="utf-8"))
+        data["artifacts"]["scores_not_kept"] = {n: "kept out of git" for n in names}
+        record.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_a_row_is_ok_only_when_every_value_shown_was_recomputed(tmp_path: Path) -> None:
+    """Regression: a row was 'ok' when any metric was recomputed, though top-1 (shown) was not."""
+    shutil.copytree(QUICK, tmp_path / "runs" / "quick")
+    record = tmp_path / "runs" / "quick" / "case1-none" / "seed-0.json"
+    _drop_identification_files(record, declare=True)
+    built = _build(tmp_path)
+    assert "top1_accuracy" in built.board.metrics
+    table = pd.read_csv(tmp_path / "quick.csv").set_index("label")
+    assert table.loc["case1-none", "verified"] == "cannot check"
+    assert table.loc["case2-ground-truth", "verified"] == "ok"
+    md = (tmp_path / "quick.md").read_text(encoding="utf-8")
+    assert "1 cannot be checked" in md
+
+
+def test_a_row_with_an_undeclared_missing_score_file_differs(tmp_path: Path) -> None:
+    shutil.copytree(QUICK, tmp_path / "runs" / "quick")
+    record = tmp_path / "runs" / "quick" / "case1-none" / "seed-0.json"
+    _drop_identification_files(record, declare=False)
+    _build(tmp_path)
+    table = pd.read_csv(tmp_path / "quick.csv").set_index("label")
+    assert table.loc["case1-none", "verified"] == "differs"
+    md = (tmp_path / "quick.md").read_text(encoding="utf-8")
+    assert "seed 0 score file seed-0-scores/identification.csv: listed in the record" in md
+
+
+def test_record_status_counts_only_shown_values() -> None:
+    from types import SimpleNamespace as C
+
+    from biobench.board.verification import record_status
+
+    checks = [
+        C(item="metric top1_accuracy", status="ok"),
+        C(item="metric eer", status="cannot check"),
+        C(item="split sha256", status="ok"),
+        C(item="score files", status="ok"),
+    ]
+    assert record_status(checks) == "cannot check"
+    assert record_status(checks, ["top1_accuracy"]) == "ok"
+    assert record_status(checks, ["top1_accuracy", "eer"]) == "cannot check"
+    assert record_status([*checks, C(item="copies a.csv and a.scores", status="differs")]) == (
+        "differs"
+    )
