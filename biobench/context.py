@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from biobench.modelfiles import set_model_code_trust
 from biobench.runtime import Accel, DistContext, init_distributed, resolve_device
 
 if TYPE_CHECKING:
@@ -77,6 +78,9 @@ class RunOptions:
     pin_threads: bool = True
     #: A name for a user's variant of the protocol's runs (``--label``).
     label: str | None = None
+    #: Load model files of formats that hold code (TorchScript): ``--trust-model-code``
+    #: (:mod:`biobench.modelfiles`).  Never read from a protocol or a record.
+    trust_model_code: bool = False
     log: Callable[[str], None] = _stderr
 
 
@@ -97,6 +101,8 @@ class RunContext:
             or (options.device == "auto" and torch.cuda.is_available())
             else "cpu"
         )
+        # Every job says for itself whether model files may run code (--jobs workers too).
+        set_model_code_trust(options.trust_model_code)
         dist_ctx = init_distributed(kind)
         device = resolve_device(options.device, dist_ctx)
         if options.threads is not None:

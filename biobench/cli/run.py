@@ -123,6 +123,12 @@ def _parse_seeds(text: str | None) -> list[int] | None:
     "threads fill the available cores: much steadier beside other CPU work; results unchanged.",
 )
 @click.option(
+    "--trust-model-code",
+    is_flag=True,
+    help="Load model files that are programs (torchscript:); they run their own code. "
+    "Data formats (onnx:) need no consent.",
+)
+@click.option(
     "--nproc",
     type=click.IntRange(1),
     metavar="N",
@@ -153,6 +159,7 @@ def run(
     jobs: int,
     threads: int | None,
     pin_threads: bool,
+    trust_model_code: bool,
     nproc: int | None,
 ) -> None:
     """Run a protocol's grid of runs over its seeds and rebuild its leaderboard.
@@ -208,6 +215,7 @@ def run(
             threads=threads,
             pin_threads=pin_threads,
             label=variant,
+            trust_model_code=trust_model_code,
         ),
     )
     for message in dropped_options(protocol, specs, overrides):
