@@ -91,6 +91,14 @@ def test_a_planted_torchscript_model_runs_nothing_without_consent(
         text = _one_line(_run(run_cli, protocol, out, *backbone, *extra))
         assert "--trust-model-code" in text and str(model) in text
         assert not victim.exists() and not out.exists()
+    # protocols validate builds every run's model too.
+    frozen = protocol.with_name("frozen.toml")
+    frozen.write_text(
+        PROTOCOL.replace('backbone = "tiny_cnn"', f'backbone = "torchscript:{model}"'),
+        encoding="utf-8",
+    )
+    text = _one_line(run_cli("protocols", "validate", str(frozen)))
+    assert "--trust-model-code" in text and not victim.exists()
     # The dry run still checks the file: something that is not a TorchScript archive is named.
     fake = tmp_path / "models" / "fake.pt"
     fake.write_bytes(b"not a model")
@@ -305,6 +313,9 @@ def test_old_records_with_an_absolute_protocol_path_still_read(
     record = repo / "leaderboards" / "runs" / "quick" / "case1-none" / "seed-0.json"
     data = _record(record)
     assert "sources" not in data["protocol"] and "path" in data["protocol"]
+    from biobench.site.run_pages import _protocol_file
+
+    assert _protocol_file(data["protocol"]) == "quick.toml"  # the run page shows no path
     result = run_cli("verify", str(record), "--json", plugins=())
     checks = {c["item"]: c for c in json.loads(result.output)[0]["checks"]}
     assert checks["protocol sha256"]["status"] in ("ok", "differs")
