@@ -239,6 +239,8 @@ def reproduce(
         raise BiobenchError(f"{path}: run.seed is not an integer") from exc
     cell = safe_name(run.get("protocol_label", label), "run.protocol_label", str(path))
     threads = env.get("torch_threads")
+    if not (isinstance(threads, int) and 0 < threads <= 4096):
+        threads = None  # absent or not a thread count: torch's default (reported below)
     # Threads are set to the record's; the rest of the environment must match for exactness.
     same = env.get("torch") == torch.__version__ and env.get("platform") == platform.platform()
     try:
@@ -251,6 +253,12 @@ def reproduce(
             path, record, ProtocolIndex(pm.protocol_dirs()), out / "protocol"
         )
         notes = [found]
+        split = (run.get("dataset") or {}).get("split") or {}
+        if split.get("rule") == "file":
+            # The split file is read from the protocol's folder, never from elsewhere.
+            relative_inside(
+                protocol.base_dir, str(split.get("path", "")), f"{path}: run.dataset.split.path"
+            )
         options = RunOptions(
             output=out,
             device=env.get("device", "cpu") if env.get("device") == "cpu" else "auto",

@@ -192,6 +192,7 @@ def test_reproduce_checks_every_name_it_reads_from_a_record(
         (("protocol", "name"), "../../x", "protocol.name"),
         (("run", "model", "init"), {"from_run": "../../../x"}, "run.model.init.from_run"),
         (("run", "model", "init"), {"weights": "../../secret.safetensors"}, "init.weights"),
+        (("run", "dataset", "split"), {"rule": "file", "path": "../../x.tsv"}, "split.path"),
     ]
     for keys, value, named in cases:
         edited = json.loads(json.dumps(record))
