@@ -307,17 +307,36 @@ def test_the_carried_protocol_holds_its_split_file(tmp_path: Path) -> None:
 
 
 def test_old_records_with_an_absolute_protocol_path_still_read(
-    run_cli: Callable[..., Any],
+    tmp_path: Path, run_cli: Callable[..., Any]
 ) -> None:
-    """The committed records name their protocol by an absolute path: found by name now."""
-    repo = Path(__file__).resolve().parents[2]
-    record = repo / "leaderboards" / "runs" / "quick" / "case1-none" / "seed-0.json"
-    data = _record(record)
-    assert "sources" not in data["protocol"] and "path" in data["protocol"]
+    """Records written before carrying their protocol named its absolute path (the committed
+    ones did): the protocol is found by name, the path is neither read nor shown."""
     from biobench.site.run_pages import _protocol_file
 
+    repo = Path(__file__).resolve().parents[2]
+    folder = tmp_path / "runs" / "quick" / "case1-none"
+    shutil.copytree(repo / "leaderboards" / "runs" / "quick" / "case1-none", folder)
+    record = folder / "seed-0.json"
+    data = _record(record)
+    section = data["protocol"]
+    data["protocol"] = {
+        "name": section["name"],
+        "path": "/elsewhere/biobench/protocols/quick.toml",
+        "sha256": section["sha256"],
+        "version": section["version"],
+    }
+    record.write_text(json.dumps(data), encoding="utf-8")
     assert _protocol_file(data["protocol"]) == "quick.toml"  # the run page shows no path
     result = run_cli("verify", str(record), "--json", plugins=())
     checks = {c["item"]: c for c in json.loads(result.output)[0]["checks"]}
     assert checks["protocol sha256"]["status"] in ("ok", "differs")
-    assert "installed" in checks["protocol sha256"]["reason"]
+    assert "protocol 'quick' installed" in checks["protocol sha256"]["reason"]
+    # reproduce finds it the same way (by name, among the installed protocols).
+    from biobench.protocol import ProtocolIndex
+    from biobench.reproduce import find_protocol
+    from biobench.testing import new_plugin_manager
+
+    index = ProtocolIndex(new_plugin_manager().protocol_dirs())
+    protocol, how = find_protocol(record, data, index, tmp_path / "carried")
+    assert protocol.path == (repo / "protocols" / "quick.toml").resolve() and "quick" in how
+    assert not (tmp_path / "carried").exists()
