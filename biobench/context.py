@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from biobench.modelfiles import set_model_code_trust
 from biobench.runtime import Accel, DistContext, init_distributed, resolve_device
 
 if TYPE_CHECKING:
@@ -80,6 +81,9 @@ class RunOptions:
     cpu_math: str | None = None
     #: A name for a user's variant of the protocol's runs (``--label``).
     label: str | None = None
+    #: Load model files of formats that hold code (TorchScript): ``--trust-model-code``
+    #: (:mod:`biobench.modelfiles`).  Never read from a protocol or a record.
+    trust_model_code: bool = False
     log: Callable[[str], None] = _stderr
 
 
@@ -104,6 +108,8 @@ class RunContext:
 
         # Before torch computes anything: the math libraries read their settings once.
         cpumath.apply(cpumath.requested(options.cpu_math))
+        # Every job says for itself whether model files may run code (--jobs workers too).
+        set_model_code_trust(options.trust_model_code)
         dist_ctx = init_distributed(kind)
         device = resolve_device(options.device, dist_ctx)
         if options.threads is not None:

@@ -7,7 +7,9 @@ features (``evaluation.embedding = "trunk"``) or the identity branch's hidden la
 ``<file>.json`` holds an :class:`EmbedderPreprocessing` (input size, channel order, mean and
 standard deviation, layout, L2 normalisation, flip test-time augmentation) plus the embedding's
 name and width and the exporter's provenance, so that the ``onnx:<path>`` and
-``torchscript:<path>`` backbones evaluate the file with no other information.
+``torchscript:<path>`` backbones evaluate the file with no other information.  An ONNX file is
+data; a TorchScript file is a program, which those backbones load only with
+``--trust-model-code`` (:mod:`biobench.modelfiles`): prefer ONNX for files passed around.
 
 Preprocessing, exactly: for uint8 RGB pixels ``p`` (``[B, S, S, 3]``) the model input is
 ``x = (p[..., order] - mean) / std`` in float32, channels reordered to ``channel_order`` and

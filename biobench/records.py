@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from typing import Any
 
 import biobench
 from biobench.errors import BiobenchError
+from biobench.paths import relative_inside
 
 #: 2: run identity (config_hash, protocol_label, overrides), typed metric reports, training
 #: accuracy, model parameter counts and weights.
@@ -37,6 +40,69 @@ def load_record(path: Path, *required: str) -> dict[str, Any]:
         if not isinstance(node, dict):
             raise BiobenchError(f"{path}: not a run record (no '{key}' table)")
     return record
+
+
+def sources_sha256(texts: list[str]) -> str:
+    """The sha256 of a protocol from the texts of its files (itself first, then what it
+    extends), as :func:`biobench.protocol.load_protocol` computes it."""
+    digest: str | None = None
+    for text in reversed(texts):
+        h = hashlib.sha256(text.encode("utf-8"))
+        if digest is not None:
+            h.update(digest.encode())
+        digest = h.hexdigest()
+    return digest or ""
+
+
+def protocol_section(protocol: Any, dataset: dict[str, Any]) -> dict[str, Any]:
+    """A record's ``protocol`` table: the protocol by name, version and sha256, and the protocol
+    itself, so that the record re-runs and verifies in any checkout (no absolute path):
+
+    - ``file``: the protocol file's name;
+    - ``sources``: its files (itself first, then what it ``extends``), each ``file`` relative
+      to the protocol's folder and ``text``; left out when they no longer hash to ``sha256``;
+    - ``split_files``: the split file the run pinned (``dataset.split.path``), by that path.
+    """
+    base = Path(protocol.path).parent
+    section: dict[str, Any] = {
+        "name": protocol.name,
+        "version": protocol.version,
+        "sha256": protocol.sha256,
+        "file": Path(protocol.path).name,
+    }
+    try:
+        sources = [
+            {
+                "file": Path(os.path.relpath(Path(src), base)).as_posix(),
+                "text": Path(src).read_bytes().decode("utf-8"),
+            }
+            for src in (protocol.sources or [str(protocol.path)])
+        ]
+    except (OSError, UnicodeDecodeError, ValueError):
+        sources = []
+    if sources and sources_sha256([s["text"] for s in sources]) == protocol.sha256:
+        section["sources"] = sources
+    split = dataset.get("split") or {}
+    if split.get("rule") == "file" and isinstance(split.get("path"), str):
+        try:
+            path = relative_inside(base, split["path"], "dataset.split.path")
+            section["split_files"] = {split["path"]: path.read_bytes().decode("utf-8")}
+        except (BiobenchError, OSError, UnicodeDecodeError):
+            pass  # a split file outside the protocol's folder is not carried
+    return section
+
+
+def protocol_name(record: dict[str, Any]) -> str | None:
+    """The name of a record's protocol; for records that named it only by path, the file's
+    name without ``.toml`` (the path itself is never used)."""
+    proto = record.get("protocol") or {}
+    name = proto.get("name")
+    if isinstance(name, str) and name:
+        return name
+    for key in ("file", "path"):
+        if isinstance(proto.get(key), str) and proto[key]:
+            return Path(proto[key].replace("\\", "/")).stem
+    return None
 
 
 def git_state(start: Path | None = None, exclude: Path | None = None) -> dict[str, Any]:
@@ -107,12 +173,7 @@ def build_record(
     data = prepared.data
     return {
         "schema": RECORD_SCHEMA,
-        "protocol": {
-            "name": protocol.name,
-            "version": protocol.version,
-            "sha256": protocol.sha256,
-            "path": str(protocol.path),
-        },
+        "protocol": protocol_section(protocol, spec.dataset),
         "run": {
             "label": spec.label,
             "protocol_label": item.cell_label,

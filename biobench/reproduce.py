@@ -1,31 +1,45 @@
 """Reproduce a run from its record: same configuration, seed and thread count; metrics compared.
 
-The record holds the resolved configuration (not a reference to a protocol that may have
-changed since), so the run is rebuilt from it.  The protocol file named in the record is needed
-only for what lives beside it (pinned split files); a changed protocol file is reported.  On the
-same machine, torch version and thread count the metrics must agree exactly; elsewhere CPU
-kernels may round differently, so a tolerance applies (documented in the result).
+A record is untrusted input: it may come from anyone.  The run is rebuilt from the record's
+resolved configuration; its protocol is found by name among the installed protocols (used when
+its sha256 is the recorded one) or else taken from the copy the record carries (its files, which
+must hash to the recorded sha256, and its split file); no absolute path of the record is used.
+The run label, the protocol name and every path read from the record pass the same name checks
+as the command line, and everything is written under ``output`` (a temporary folder by
+default).  The model files the record's components name load only with their recorded sha256,
+and files of a code format (TorchScript) only with ``trust_model_code``
+(:mod:`biobench.modelfiles`).  On the same machine, torch version and thread count the metrics
+must agree exactly; elsewhere CPU kernels may round differently, so a tolerance applies
+(documented in the result).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import platform
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from biobench.atomic import write_text
 from biobench.errors import BiobenchError
 from biobench.identity import config_hash
+from biobench.modelfiles import expect_model_files, record_model_files
 from biobench.numbers import from_json_number
-from biobench.records import load_record
+from biobench.paths import inside, relative_inside, safe_name
+from biobench.records import load_record, protocol_name, sources_sha256
 
 #: Absolute tolerance when the environment differs from the record's (threads, torch, device).
 CROSS_TOLERANCE = 1e-3
+#: Most ``..`` steps a carried protocol file may take from the protocol's folder.
+MAX_UP = 8
 
 
 @dataclass
@@ -65,85 +79,224 @@ class Reproduction:
         return not any(c.differs(self.tolerance) for c in self.comparisons)
 
 
+def carried_protocol(path: Path, section: dict[str, Any], folder: Path) -> Any:
+    """The protocol a record carries (``protocol.sources``, ``protocol.split_files``), written
+    under ``folder`` and loaded; refused unless its files hash to the recorded sha256."""
+    from biobench.protocol import load_protocol
+
+    where = f"{path}: protocol.sources"
+    sources = section.get("sources")
+    if not isinstance(sources, list) or not sources:
+        raise BiobenchError(f"{where}: the record carries no protocol files")
+    texts, names = [], []
+    for i, source in enumerate(sources):
+        if not isinstance(source, dict) or not all(
+            isinstance(source.get(k), str) for k in ("file", "text")
+        ):
+            raise BiobenchError(f"{where}[{i}]: expected a table with 'file' and 'text'")
+        texts.append(source["text"])
+        names.append(source["file"])
+    if sources_sha256(texts) != section.get("sha256"):
+        raise BiobenchError(
+            f"{where}: the carried protocol files hash to {sources_sha256(texts)[:12]}..., not "
+            f"to the recorded sha256 {str(section.get('sha256'))[:12]}...: edited; refused"
+        )
+    # The files keep their places relative to the protocol's folder (how 'extends' finds
+    # them); that folder is nested deep enough for '..' steps to stay inside ``folder``.
+    up = max(Path(n).parts.count("..") for n in names)
+    if up > MAX_UP:
+        raise BiobenchError(f"{where}: a file lies {up} folders above the protocol's; refused")
+    base = Path(folder).joinpath(*(["p"] * up)) if up else Path(folder)
+    placed: dict[str, Path] = {}
+    for i, (name, text) in enumerate(zip(names, texts, strict=True)):
+        target = relative_inside(base, name, f"{where}[{i}].file")
+        inside(folder, target, f"{where}[{i}].file")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text(target, text)
+        placed.setdefault(target.stem, target)
+    top = relative_inside(base, names[0], f"{where}[0].file")
+    for rel, text in (section.get("split_files") or {}).items():
+        target = relative_inside(top.parent, str(rel), f"{path}: protocol.split_files")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text(target, str(text))
+
+    def resolve(name: str) -> Path:
+        if name not in placed:
+            raise BiobenchError(f"{where}: extends {name!r}, which the record does not carry")
+        return placed[name]
+
+    protocol = load_protocol(top, resolve=resolve)
+    if protocol.sha256 != section.get("sha256"):  # pragma: no cover - hashed above
+        raise BiobenchError(f"{where}: the carried protocol does not load as recorded")
+    return protocol
+
+
+def find_protocol(path: Path, record: dict[str, Any], index: Any, folder: Path) -> tuple[Any, str]:
+    """The protocol of a record and how it was found: the installed protocol of its name when
+    its sha256 is the recorded one, else the copy the record carries (written under
+    ``folder``), else the installed one that changed since (said so)."""
+    section = record.get("protocol") or {}
+    name = protocol_name(record)
+    if name is None:
+        raise BiobenchError(f"{path}: the record names no protocol (protocol.name)")
+    safe_name(name, "protocol.name", str(path))
+    stored = str(section.get("sha256") or "?")
+    installed = index.load(name) if index is not None and name in index.names() else None
+    if installed is not None and installed.sha256 == stored:
+        return installed, f"protocol '{name}' as installed (sha256 {stored[:12]})"
+    if section.get("sources"):
+        protocol = carried_protocol(path, section, folder)
+        if protocol.name != name:
+            raise BiobenchError(
+                f"{path}: the carried protocol is named {protocol.name!r}, the record says "
+                f"{name!r}; refused"
+            )
+        changed = (
+            f"; the installed protocol '{name}' differs (sha256 {installed.sha256[:12]})"
+            if installed is not None
+            else ""
+        )
+        return protocol, f"protocol '{name}' carried in the record (sha256 {stored[:12]}){changed}"
+    if installed is not None:
+        return installed, (
+            f"protocol '{name}' changed since the run (sha256 {stored[:12]} -> "
+            f"{installed.sha256[:12]}); the record's own configuration is used"
+        )
+    raise BiobenchError(
+        f"{path}: protocol '{name}' is not installed here and the record carries no copy of it "
+        f"(records written before biobench carried their protocol); install the plugin that "
+        f"ships it"
+    )
+
+
 def _initial_weights(item: Any, path: Path, record: dict[str, Any], protocol: Any) -> bool:
     """Start the re-run from the weights the record started from (``model.init``): the source
-    run's weights beside its record (under the same output folder), or the protocol's file."""
+    run's weights beside its record (under the same output folder), or the protocol's file.
+    Both paths come from the record: they are checked like the command line's names."""
     from biobench.plan import record_path, weights_path
 
     init = (record.get("run", {}).get("model") or {}).get("init")
     if not init:
         return False
+    if not isinstance(init, dict) or len(init) != 1:
+        raise BiobenchError(f"{path}: run.model.init must give one of from_run or weights")
     if "weights" in init:
-        item.init_weights = (protocol.base_dir / init["weights"]).resolve()
-        item.init_source = {"weights": str(item.init_weights)}
-    else:
-        output = path.parents[3]  # <output>/runs/<protocol>/<label>/seed-N.json
-        source = record_path(output, protocol.name, init["from_run"], item.seed)
+        item.init_weights = relative_inside(
+            protocol.base_dir, str(init["weights"]), f"{path}: run.model.init.weights"
+        )
+        item.init_source = {"weights": str(init["weights"])}
+    elif "from_run" in init:
+        source_label = safe_name(init["from_run"], "run.model.init.from_run", str(path))
+        output = Path(path).parents[3]  # <output>/runs/<protocol>/<label>/seed-N.json
+        source = record_path(output, protocol.name, source_label, item.seed)
         item.init_weights = weights_path(source)
-        item.init_source = {"from_run": init["from_run"], "record": str(source)}
+        item.init_source = {"from_run": source_label, "record": str(source)}
+    else:
+        raise BiobenchError(f"{path}: run.model.init must give one of from_run or weights")
     if not item.init_weights.is_file():
         raise BiobenchError(
             f"{path}: the run started from {item.init_weights} (model.init), which is not here"
         )
+    recorded = ((record.get("artifacts") or {}).get("init") or {}).get("sha256")
+    if recorded is not None:
+        digest = hashlib.sha256(item.init_weights.read_bytes()).hexdigest()
+        if digest != recorded:
+            raise BiobenchError(
+                f"{path}: the initial weights {item.init_weights} have sha256 {digest[:12]}..., "
+                f"the record {str(recorded)[:12]}...: not the weights the run started from"
+            )
     return True
 
 
+@contextmanager
+def _output_folder(output: Path | None, record: Path) -> Iterator[Path]:
+    """``output`` (created; it may not hold the record), or a temporary folder removed after."""
+    if output is None:
+        with tempfile.TemporaryDirectory(prefix="biobench-reproduce-") as tmp:
+            yield Path(tmp)
+        return
+    output = Path(output)
+    if Path(record).resolve().is_relative_to(output.resolve()):
+        raise BiobenchError(
+            f"--output {output} holds the record {record}; reproduce writes into a folder of "
+            f"its own (nothing under the record's folder changes)"
+        )
+    output.mkdir(parents=True, exist_ok=True)
+    yield output
+
+
 def reproduce(
-    path: Path, pm: Any, *, data_root: Path | None = None, tolerance: float | None = None
+    path: Path,
+    pm: Any,
+    *,
+    data_root: Path | None = None,
+    tolerance: float | None = None,
+    output: Path | None = None,
+    trust_model_code: bool = False,
 ) -> Reproduction:
-    """Re-run the record's configuration and seed in a temporary folder; compare every metric."""
+    """Re-run the record's configuration and seed under ``output`` (default: a temporary
+    folder); compare every metric."""
     from biobench.context import RunOptions
     from biobench.engine import Engine
-    from biobench.plan import PlannedRun
-    from biobench.protocol import RunSpec, load_protocol
+    from biobench.plan import PlannedRun, record_path
+    from biobench.protocol import ProtocolIndex, RunSpec
 
+    path = Path(path)
     record = load_record(path, "run", "protocol")
     run, env = record["run"], record.get("environment", {})
-    protocol_file = Path(record["protocol"].get("path", ""))
-    if not protocol_file.is_file():
-        raise BiobenchError(
-            f"{path}: the protocol file {protocol_file} named in the record is not here "
-            f"(it holds the split files the run used)"
-        )
-    protocol = load_protocol(protocol_file)
-    notes = []
-    if protocol.sha256 != record["protocol"].get("sha256"):
-        notes.append(
-            f"protocol file {protocol_file} changed since the run (sha256 "
-            f"{record['protocol'].get('sha256', '?')[:12]} -> {protocol.sha256[:12]}); the "
-            f"record's own configuration is used"
-        )
+    label = safe_name(run.get("label"), "run.label", str(path))
+    try:
+        seed = int(run["seed"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BiobenchError(f"{path}: run.seed is not an integer") from exc
+    cell = safe_name(run.get("protocol_label", label), "run.protocol_label", str(path))
     threads = env.get("torch_threads")
+    if not (isinstance(threads, int) and 0 < threads <= 4096):
+        threads = None  # absent or not a thread count: torch's default (reported below)
     # Threads are set to the record's; the rest of the environment must match for exactness.
     same = env.get("torch") == torch.__version__ and env.get("platform") == platform.platform()
-    spec = RunSpec.from_config(
-        run["label"], run, seeds=[int(run["seed"])], description=run.get("description", "")
-    )
+    try:
+        spec = RunSpec.from_config(label, run, seeds=[seed], description=run.get("description", ""))
+    except KeyError as exc:
+        raise BiobenchError(f"{path}: run.{exc.args[0]} is missing") from exc
     digest = config_hash(run)
-    with tempfile.TemporaryDirectory(prefix="biobench-reproduce-") as tmp:
+    with _output_folder(output, path) as out:
+        protocol, found = find_protocol(
+            path, record, ProtocolIndex(pm.protocol_dirs()), out / "protocol"
+        )
+        notes = [found]
+        split = (run.get("dataset") or {}).get("split") or {}
+        if split.get("rule") == "file":
+            # The split file is read from the protocol's folder, never from elsewhere.
+            relative_inside(
+                protocol.base_dir, str(split.get("path", "")), f"{path}: run.dataset.split.path"
+            )
         options = RunOptions(
-            output=Path(tmp),
+            output=out,
             device=env.get("device", "cpu") if env.get("device") == "cpu" else "auto",
             data_root=data_root,
             progress=False,
             threads=threads,
             log=lambda m: None,
+            trust_model_code=trust_model_code,
         )
         engine = Engine(pm, options)
         item = PlannedRun(
             spec=spec,
-            seed=int(run["seed"]),
-            record_path=Path(tmp) / "runs" / protocol.name / spec.label / "seed.json",
+            seed=seed,
+            record_path=record_path(out, protocol.name, label, seed),
             config_hash=digest,
-            cell_label=run.get("protocol_label", spec.label),
+            cell_label=cell,
             overrides=list(run.get("overrides", [])),
         )
-        if _initial_weights(item, Path(path), record, protocol):
+        if _initial_weights(item, path, record, protocol):
             notes.append(f"started from {item.init_weights} (model.init), as the record did")
         from biobench.preflight import preflight
 
-        preflight(engine.ctx, protocol, [spec], engine.data)
-        out_path, _ = engine.run_one(protocol, item)
+        # Model files the record names load only with the sha256 it recorded for them.
+        with expect_model_files(record_model_files(record), str(path)):
+            preflight(engine.ctx, protocol, [spec], engine.data)
+            out_path, _ = engine.run_one(protocol, item)
         new = json.loads(Path(out_path).read_text(encoding="utf-8"))
     same = same and new["environment"].get("device") == env.get("device")
     if not same:
@@ -152,7 +305,7 @@ def reproduce(
             f"{torch.__version__}, threads {threads}, device {env.get('device')})"
         )
     result = Reproduction(
-        record=Path(path),
+        record=path,
         tolerance=tolerance if tolerance is not None else (0.0 if same else CROSS_TOLERANCE),
         same_environment=same,
         notes=notes,

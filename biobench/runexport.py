@@ -12,6 +12,11 @@ The exported file is then read back through the ``onnx:`` / ``torchscript:`` bac
 evaluate it, and its embeddings of a fixed probe batch are compared with the rebuilt model's:
 the largest absolute difference, relative to the largest embedding value (at least 1), must not
 exceed :data:`EXPORT_TOLERANCE`, or the files are removed and the export is refused.
+
+A record is untrusted input: a model file it names (an ``onnx:`` / ``torchscript:`` backbone)
+is loaded only when its sha256 is the one the record holds, and a TorchScript file only with
+``trust_model_code`` (``--trust-model-code``; :mod:`biobench.modelfiles`).  The exported file
+read back is the one just written (checked by its sha256).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import torch
 
 from biobench.errors import BiobenchError
 from biobench.model import plain_names
+from biobench.modelfiles import expect_model_files, record_model_files
+from biobench.modelfiles import trust_model_code as trust
 from biobench.paths import relative_inside
 from biobench.records import load_record
 
@@ -115,9 +122,19 @@ def rebuild_model(pm: Any, record: dict[str, Any]) -> Any:
 
 
 def export_record(
-    record_path: Path, fmt: str, out: Path, pm: Any, *, tolerance: float = EXPORT_TOLERANCE
+    record_path: Path,
+    fmt: str,
+    out: Path,
+    pm: Any,
+    *,
+    tolerance: float = EXPORT_TOLERANCE,
+    trust_model_code: bool = False,
 ) -> ExportResult:
-    """Export the run of ``record_path`` as ``fmt`` to ``out`` (plus ``<out>.json``); checked."""
+    """Export the run of ``record_path`` as ``fmt`` to ``out`` (plus ``<out>.json``); checked.
+
+    :param trust_model_code: load a TorchScript model file the record names (with its
+        recorded sha256); never taken from the record.
+    """
     from biobench.export import FORMATS, export_embedder, harness_preprocessing
 
     if fmt not in FORMATS:
@@ -133,7 +150,13 @@ def export_record(
     # Records written before weights were saved under plain names hold "_orig_mod." names when
     # the backbone was compiled (--compile); the rebuilt model is not compiled.
     tensors = plain_names(load_weights(weights, sha256))
-    model = rebuild_model(pm, record)
+    # The model files the record names load only with their recorded sha256 (and code
+    # formats only with consent), before anything of the model runs.
+    with (
+        trust(trust_model_code),
+        expect_model_files(record_model_files(record), str(record_path)),
+    ):
+        model = rebuild_model(pm, record)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
@@ -186,7 +209,10 @@ def _compare(
     images = torch.from_numpy(
         rng.integers(0, 256, size=(PROBE_IMAGES, image_size, image_size, 3), dtype=np.uint8)
     )
-    backbone, _ = pm.build("backbone", f"{fmt}:{out}", {}, image_size=image_size, in_channels=3)
+    # The file just written is read back: its own sha256 is the expected one.
+    written = {str(out): hashlib.sha256(Path(out).read_bytes()).hexdigest()}
+    with trust(True), expect_model_files(written, "the export"):
+        backbone, _ = pm.build("backbone", f"{fmt}:{out}", {}, image_size=image_size, in_channels=3)
     with torch.no_grad():
         reference = EmbeddingModule(model, embedding)(
             harness_preprocessing(image_size).to_input(images)

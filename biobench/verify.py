@@ -19,7 +19,8 @@ returns one :class:`Check` per item:
   back to the same float64, so a recomputation follows the metric's own arithmetic and the
   tolerance only absorbs summation order.  ``null`` (no value) agrees with NaN only; older
   records wrote infinities as ``null`` too, so ``null`` against an infinity cannot be checked;
-- the **protocol file's sha256** (when the file named in the record exists);
+- the **protocol's sha256**: the installed protocol of the record's name, else the copy of the
+  protocol the record carries (no path from the record is read);
 - the **split**: sha256 of the test keys the score files list (``test_keys.txt``, or the probe
   order of an identification file) against ``data.split_sha256``, and every sample a score file
   names belongs to that split;
@@ -42,7 +43,7 @@ from __future__ import annotations
 import math
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -282,19 +283,49 @@ def _protocol_sha256(path: Path) -> str:
     return protocol.sha256
 
 
-def _protocol_check(record: Mapping[str, Any]) -> Check:
+def _protocol_check(
+    record: Mapping[str, Any], protocols: Callable[[str], Path | None] | None = None
+) -> Check:
+    """The recorded protocol sha256 against the installed protocol of the record's name
+    (``protocols``: name -> file, or None), else against the copy the record carries.  No path
+    from the record is read (records written before carrying their protocol named its
+    absolute path: only the name is used)."""
+    from biobench.records import protocol_name, sources_sha256
+
     proto = record.get("protocol") or {}
     stored = proto.get("sha256")
-    path = proto.get("path")
-    if not path or not Path(path).exists():
-        return Check("protocol sha256", CANNOT, stored, reason=f"protocol file {path} not found")
-    if not Path(path).is_file():
-        return Check("protocol sha256", CANNOT, stored, reason=f"{path} is not a regular file")
-    try:
-        now = _protocol_sha256(Path(path))
-    except BiobenchError as exc:
-        return Check("protocol sha256", CANNOT, stored, reason=f"cannot load {path}: {exc}")
-    return Check("protocol sha256", OK if now == stored else DIFFERS, stored, now, str(path))
+    name = protocol_name(dict(record))
+    found = protocols(name) if protocols is not None and name else None
+    now = None
+    if found is not None:
+        try:
+            now = _protocol_sha256(Path(found))
+        except BiobenchError as exc:
+            return Check("protocol sha256", CANNOT, stored, reason=f"cannot load {name}: {exc}")
+        if now == stored:
+            return Check("protocol sha256", OK, stored, now, f"protocol '{name}' installed")
+    sources = proto.get("sources")
+    if isinstance(sources, list) and sources:
+        try:
+            carried = sources_sha256([str(s["text"]) for s in sources])
+        except (TypeError, KeyError):
+            carried = None
+        changed = f"; installed '{name}' is {now[:12]}" if now else ""
+        return Check(
+            "protocol sha256",
+            OK if carried == stored else DIFFERS,
+            stored,
+            carried,
+            f"protocol '{name}' carried in the record{changed}",
+        )
+    if found is not None:
+        return Check("protocol sha256", DIFFERS, stored, now, f"protocol '{name}' installed")
+    return Check(
+        "protocol sha256",
+        CANNOT,
+        stored,
+        reason=f"protocol '{name}' is not installed and the record carries no copy of it",
+    )
 
 
 def _split_check(files: ScoreFiles, record: Mapping[str, Any]) -> list[Check]:
@@ -429,8 +460,11 @@ def _data_check(record: Mapping[str, Any], data: Path | None) -> Check:
 # ---------------------------------------------------------------------------------------------
 
 
-def verify_record(path: Path, data: Path | None = None) -> list[Check]:
-    """Every check of one run record (see the module docstring)."""
+def verify_record(
+    path: Path, data: Path | None = None, protocols: Callable[[str], Path | None] | None = None
+) -> list[Check]:
+    """Every check of one run record (see the module docstring); ``protocols`` finds an
+    installed protocol's file by name."""
     path = Path(path)
     try:
         info = os.lstat(path)
@@ -440,7 +474,7 @@ def verify_record(path: Path, data: Path | None = None) -> list[Check]:
         raise BiobenchError(f"{path}: not a regular file; refused (not opened)")
     record = load_record(path)
     files = record_score_files(path, record)
-    checks = [_protocol_check(record)]
+    checks = [_protocol_check(record, protocols)]
     checks += _file_checks(files)
     checks += _plugin_checks(record)
     checks.append(_data_check(record, data))
@@ -460,9 +494,11 @@ def verify_record(path: Path, data: Path | None = None) -> list[Check]:
     return checks
 
 
-def verify_path(path: Path, data: Path | None = None) -> dict[Path, list[Check]]:
+def verify_path(
+    path: Path, data: Path | None = None, protocols: Callable[[str], Path | None] | None = None
+) -> dict[Path, list[Check]]:
     """:func:`verify_record` for a record or every record under a folder."""
-    return {p: verify_record(p, data) for p in find_records(Path(path))}
+    return {p: verify_record(p, data, protocols) for p in find_records(Path(path))}
 
 
 def record_verifies(path: Path) -> bool:

@@ -74,8 +74,14 @@ def verify_board(board: Board, output: Path) -> None:
     """
     from biobench.verify import verify_record
 
+    protocol = board.protocol
+
+    def installed(name: str) -> Path | None:
+        # The board's own protocol is the installed one of its name (records name it so).
+        return Path(protocol.path) if protocol is not None and name == protocol.name else None
+
     for row in board.rows:
-        _verify_row(board, row, Path(output), verify_record)
+        _verify_row(board, row, Path(output), lambda path: verify_record(path, protocols=installed))
 
 
 def _verify_row(

@@ -10,6 +10,7 @@ import click
 
 from biobench.cli import CONTEXT, _manager, _protocols, cli
 from biobench.errors import BiobenchError
+from biobench.paths import safe_name
 
 # ---------------------------------------------------------------------------------------------
 # leaderboard
@@ -28,6 +29,9 @@ def _prepare_leaderboards(
     from biobench import leaderboard as lb
 
     index = _protocols(_manager(ctx))
+    if protocol_name:
+        # A name, never a path: it names OUTPUT/<protocol>.csv/.md and OUTPUT/runs/<protocol>.
+        safe_name(protocol_name, "--protocol")
     names = (
         [protocol_name]
         if protocol_name
@@ -49,7 +53,8 @@ def _prepare_leaderboards(
 @click.option(
     "--protocol",
     "protocol_name",
-    help="Only this protocol (default: every protocol with run records under OUTPUT/runs).",
+    help="Only this protocol, by name (default: every protocol with run records under "
+    "OUTPUT/runs).",
 )
 @click.option(
     "--output", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True

@@ -127,8 +127,15 @@ def resolved_protocol(p: Any) -> dict[str, Any]:
 
 @protocols.command("validate", context_settings=CONTEXT)
 @click.argument("targets", nargs=-1, required=True)
+@click.option(
+    "--trust-model-code",
+    is_flag=True,
+    help="Load model files that are programs (torchscript:); they run their own code.",
+)
 @click.pass_context
-def protocols_validate(ctx: click.Context, targets: tuple[str, ...]) -> None:
+def protocols_validate(
+    ctx: click.Context, targets: tuple[str, ...], trust_model_code: bool
+) -> None:
     """Validate protocols: schema, components and their options, data (when present), and one
     training step of every run's model on the CPU (the checks every real run starts with)."""
     from biobench.context import RunContext, RunOptions
@@ -140,7 +147,13 @@ def protocols_validate(ctx: click.Context, targets: tuple[str, ...]) -> None:
     for target in targets:
         p = index.load(target)
         run_ctx = RunContext.create(
-            pm, RunOptions(device="cpu", progress=sys.stderr.isatty(), log=lambda m: None)
+            pm,
+            RunOptions(
+                device="cpu",
+                progress=sys.stderr.isatty(),
+                log=lambda m: None,
+                trust_model_code=trust_model_code,
+            ),
         )
         checks = preflight(run_ctx, p, p.runs(), DataCache(run_ctx), need_data=False)
         notes = sorted({n for c in checks for n in c.notes})

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from biobench.cli import CONTEXT, _manager, _options, cli
+from biobench.cli import CONTEXT, _manager, _options, _protocols, cli
 from biobench.errors import BiobenchError
 
 # ---------------------------------------------------------------------------------------------
@@ -227,7 +227,8 @@ def _score_set(path: Path, read: Any) -> Any:
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--quiet", is_flag=True, help="Print only checks that are not ok.")
-def verify(target: Path, data: Path | None, as_json: bool, quiet: bool) -> None:
+@click.pass_context
+def verify(ctx: click.Context, target: Path, data: Path | None, as_json: bool, quiet: bool) -> None:
     """Recompute a run record's numbers from its score files and check its provenance.
 
     For each record (a seed-*.json file, or every record under DIR): every metric value from
@@ -246,7 +247,10 @@ def verify(target: Path, data: Path | None, as_json: bool, quiet: bool) -> None:
     from biobench.verify import CANNOT, DIFFERS, verify_path
     from biobench.verify import as_json as to_json
 
-    results = verify_path(target, data)
+    index = _protocols(_manager(ctx))
+    results = verify_path(
+        target, data, protocols=lambda name: index.path(name) if name in index.names() else None
+    )
     differs = any(c.status == DIFFERS for checks in results.values() for c in checks)
     if as_json:
         click.echo(json.dumps(to_json(results), indent=2))
@@ -264,6 +268,12 @@ def verify(target: Path, data: Path | None, as_json: bool, quiet: bool) -> None:
         sys.exit(1)
 
 
+TRUST_HELP = (
+    "Load model files that are programs (TorchScript) named by the record, when their sha256 "
+    "is the recorded one; they run their own code.  Never taken from the record."
+)
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("record", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -277,22 +287,46 @@ def verify(target: Path, data: Path | None, as_json: bool, quiet: bool) -> None:
     help="Largest absolute difference accepted (default: 0 on the record's environment, "
     "1e-3 elsewhere).",
 )
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the re-run (record, weights, score files) here (default: a temporary folder, "
+    "removed afterwards).  It may not hold the record.",
+)
+@click.option("--trust-model-code", is_flag=True, help=TRUST_HELP)
 @click.pass_context
-def reproduce(ctx: click.Context, record: Path, data_root: Path | None, tolerance: float) -> None:
+def reproduce(
+    ctx: click.Context,
+    record: Path,
+    data_root: Path | None,
+    tolerance: float,
+    output: Path | None,
+    trust_model_code: bool,
+) -> None:
     """Re-run a record's configuration and seed; compare every metric with the record.
 
-    Runs in a temporary folder (nothing under the record's folder changes) with the record's
-    thread count.  Exit 0 when every metric agrees within the tolerance, 1 otherwise.
+    Runs in a temporary folder, or --output (nothing under the record's folder changes), with
+    the record's thread count.  The protocol is the installed one of the record's name when its
+    sha256 matches, else the copy the record carries.  Exit 0 when every metric agrees within
+    the tolerance, 1 otherwise.
 
     \b
     Examples:
       biobench reproduce leaderboards/runs/quick/case1-none/seed-0.json
+      biobench reproduce seed-0.json --output rerun/
     """
     from tabulate import tabulate
 
     from biobench.reproduce import reproduce as run_again
 
-    result = run_again(record, _manager(ctx), data_root=data_root, tolerance=tolerance)
+    result = run_again(
+        record,
+        _manager(ctx),
+        data_root=data_root,
+        tolerance=tolerance,
+        output=output,
+        trust_model_code=trust_model_code,
+    )
     for note in result.notes:
         click.echo(f"note: {note}")
     rows = [
@@ -302,6 +336,8 @@ def reproduce(ctx: click.Context, record: Path, data_root: Path | None, toleranc
     click.echo(tabulate(rows, headers=["metric", "record", "reproduced", ""], floatfmt=".10g"))
     verdict = "reproduced" if result.ok else "NOT reproduced"
     click.echo(f"{verdict} (tolerance {result.tolerance:g}): {record}")
+    if output is not None:
+        click.echo(f"re-run written under {output}")
     if not result.ok:
         ctx.exit(1)
 
@@ -310,8 +346,11 @@ def reproduce(ctx: click.Context, record: Path, data_root: Path | None, toleranc
 @click.argument("record", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", required=True, help="onnx (runs in onnxruntime) or torchscript.")
+@click.option("--trust-model-code", is_flag=True, help=TRUST_HELP)
 @click.pass_context
-def export_model(ctx: click.Context, record: Path, out: Path, fmt: str) -> None:
+def export_model(
+    ctx: click.Context, record: Path, out: Path, fmt: str, trust_model_code: bool
+) -> None:
     """Export a run's trained model as an ONNX or TorchScript embedder.
 
     Rebuilds the model from the record's configuration, loads the weights the run saved
@@ -319,7 +358,9 @@ def export_model(ctx: click.Context, record: Path, out: Path, fmt: str) -> None:
     writes the embedding the protocol evaluated to OUT, with the preprocessing it needs in
     OUT.json.  The file is then read back through the onnx:/torchscript: backbone and its
     embeddings compared with the model's (1e-5).  Evaluate it with
-    --backbone onnx:OUT (or torchscript:OUT).
+    --backbone onnx:OUT (or torchscript:OUT --trust-model-code).  A record whose model is
+    itself a model file (onnx:, torchscript:) exports only when that file's sha256 is the
+    recorded one (and, for TorchScript, with --trust-model-code).
 
     \b
     Examples:
@@ -329,7 +370,7 @@ def export_model(ctx: click.Context, record: Path, out: Path, fmt: str) -> None:
 
     if not record.is_file():
         raise BiobenchError(f"record {record} does not exist")
-    result = export_record(record, fmt, out, _manager(ctx))
+    result = export_record(record, fmt, out, _manager(ctx), trust_model_code=trust_model_code)
     for path in result.files:
         click.echo(f"wrote {path}")
     click.echo(

@@ -132,6 +132,12 @@ def _parse_seeds(text: str | None) -> list[int] | None:
     "$BIOBENCH_CPU_MATH, else native.",
 )
 @click.option(
+    "--trust-model-code",
+    is_flag=True,
+    help="Load model files that are programs (torchscript:); they run their own code. "
+    "Data formats (onnx:) need no consent.",
+)
+@click.option(
     "--nproc",
     type=click.IntRange(1),
     metavar="N",
@@ -163,6 +169,7 @@ def run(
     threads: int | None,
     pin_threads: bool,
     cpu_math: str | None,
+    trust_model_code: bool,
     nproc: int | None,
 ) -> None:
     """Run a protocol's grid of runs over its seeds and rebuild its leaderboard.
@@ -219,6 +226,7 @@ def run(
             pin_threads=pin_threads,
             cpu_math=cpu_math,
             label=variant,
+            trust_model_code=trust_model_code,
         ),
     )
     for message in dropped_options(protocol, specs, overrides):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from biobench.board import Board, MeasuredRow, RunRecord, record_status
@@ -64,6 +65,11 @@ def _components(record: RunRecord) -> list[dict[str, str]]:
     return out
 
 
+def _protocol_file(proto: dict[str, Any]) -> str | None:
+    name = proto.get("file") or proto.get("path")
+    return PurePosixPath(str(name).replace("\\", "/")).name if name else None
+
+
 def _provenance(record: RunRecord) -> list[tuple[str, str, str]]:
     """(id, name, value) rows of a record's provenance; ids make cells findable by tests."""
     data = record.data
@@ -83,7 +89,8 @@ def _provenance(record: RunRecord) -> list[tuple[str, str, str]]:
     rows = [
         ("protocol-name", "protocol", f"{proto.get('name', '')} version {proto.get('version')}"),
         ("protocol-sha256", "protocol sha256", text(proto.get("sha256"))),
-        ("protocol-path", "protocol file", text(proto.get("path"))),
+        # The file's name only: older records named the absolute path of the machine that ran.
+        ("protocol-path", "protocol file", text(_protocol_file(proto))),
         ("git-commit", "git commit", text(env.get("git_commit"))),
         ("git-dirty", "uncommitted changes (dirty)", text(env.get("git_dirty"))),
         ("biobench-version", "biobench version", text(env.get("biobench_version"))),

@@ -24,13 +24,20 @@ The model always runs in float32 with autocast off, so an exported model gives t
 the model it came from.  ONNX models run on onnxruntime's CPU provider (the ``onnx`` extra:
 ``pip install 'biobench[onnx]'``), with as many threads as torch uses.  The record gets the
 file's sha256, its size and the effective preprocessing (:meth:`FileEmbedder.provenance`).
+
+A TorchScript file is a program (loading and running it executes the file's code): it is loaded
+only with ``--trust-model-code``; an ONNX file is data (:mod:`biobench.modelfiles`).  Without
+consent, the archive and the declared preprocessing are still checked (``--dry-run``).  The
+file is read once: the bytes whose sha256 is recorded are the bytes loaded.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata as md
+import io
 import warnings
+import zipfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -41,7 +48,8 @@ from torch import nn
 
 from biobench.contracts import Backbone
 from biobench.errors import BiobenchError
-from biobench.export import EmbedderPreprocessing, file_sha256, read_sidecar
+from biobench.export import EmbedderPreprocessing, read_sidecar
+from biobench.modelfiles import read_model_file
 
 ONNX_HINT = "install the onnx extra: pip install 'biobench[onnx]' (or: pip install onnxruntime)"
 #: Options that set the preprocessing (the rest: ``output``).
@@ -91,8 +99,11 @@ class FileEmbedder(Backbone):
                 f"gives {self.image_size}x{self.image_size}; set model.image_size = "
                 f"{self.preprocessing.input_size}"
             )
-        self.sha256 = file_sha256(self.path)
-        shape = self._load()
+        # What can be checked without running the file comes first (a dry run without consent
+        # for a code format stops at read_model_file, having checked the file and its shape).
+        self._check_file()
+        data, self.sha256 = read_model_file(self.component, self.path, self.kind)
+        shape = self._load(data)
         self._check_static_shape(shape)
         # The width comes from a dry run: only the forward pass is authoritative.
         probe = torch.zeros(1, self.image_size, self.image_size, 3, dtype=torch.uint8)
@@ -162,7 +173,11 @@ class FileEmbedder(Backbone):
 
     # -- running --------------------------------------------------------------------------------
 
-    def _load(self) -> list[Any] | None:  # pragma: no cover - abstract
+    def _check_file(self) -> None:
+        """Checks of the file that run none of its code (the format's container)."""
+
+    def _load(self, data: bytes) -> list[Any] | None:  # pragma: no cover - abstract
+        """Load the model from ``data`` (the file's bytes, checked by ``read_model_file``)."""
         raise NotImplementedError
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
@@ -220,7 +235,7 @@ class OnnxEmbedder(FileEmbedder):
         self.output_name = output
         super().__init__(path, image_size, options)
 
-    def _load(self) -> list[Any] | None:
+    def _load(self, data: bytes) -> list[Any] | None:
         ort = import_onnxruntime(self.component)
         self.ort = ort
         session_options = ort.SessionOptions()
@@ -228,7 +243,7 @@ class OnnxEmbedder(FileEmbedder):
         session_options.log_severity_level = 3  # errors only: no warnings on stderr
         try:
             session = ort.InferenceSession(
-                str(self.path), session_options, providers=["CPUExecutionProvider"]
+                data, session_options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -269,11 +284,27 @@ class TorchScriptEmbedder(FileEmbedder):
 
     kind = "torchscript"
 
-    def _load(self) -> list[Any] | None:
+    def _check_file(self) -> None:
+        # A TorchScript file is a zip archive holding the pickled module and its code.
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise BiobenchError(
+                f"{self.component}: {self.path} is not a TorchScript model (not a zip archive: "
+                f"{exc})"
+            ) from exc
+        if not any(n.endswith("/data.pkl") for n in names) or not any("/code/" in n for n in names):
+            raise BiobenchError(
+                f"{self.component}: {self.path} is not a TorchScript model (no data.pkl and "
+                "code/ in the archive)"
+            )
+
+    def _load(self, data: bytes) -> list[Any] | None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
-                self.model = torch.jit.load(str(self.path), map_location="cpu")
+                self.model = torch.jit.load(io.BytesIO(data), map_location="cpu")
         except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError and others
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise BiobenchError(

@@ -69,6 +69,7 @@ def test_exported_model_reproduces_the_record(
         "run", "--protocol", str(protocol), "--runs", "none", "--seeds", "0",
         "--output", str(out), "--no-progress", "--device", "cpu",
         "--backbone", f"{fmt}:{model_file}", "--label", fmt, *FROZEN,
+        *(["--trust-model-code"] if fmt == "torchscript" else []),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     frozen = _record(out / "runs" / "tiny" / f"none.{fmt}" / "seed-0.json")

@@ -26,6 +26,7 @@ from biobench.export import (
     sidecar_path,
 )
 from biobench.model import ComposedModel
+from biobench.modelfiles import trust_model_code
 from biobench.testing import new_plugin_manager
 from biobench.training import Batcher
 
@@ -38,6 +39,12 @@ SIZE = 32
 @pytest.fixture(scope="module")
 def pm():  # noqa: ANN201 - a plugin manager
     return new_plugin_manager()
+
+
+@pytest.fixture(autouse=True)
+def _trusted():  # noqa: ANN202 - the TorchScript files loaded here are the ones exported here
+    with trust_model_code():
+        yield
 
 
 @pytest.fixture(scope="module")
