@@ -62,6 +62,8 @@ def markdown(
     lines += _comparisons(comparisons)
     if claims is not None and len(claims):
         lines += ["", *claims_markdown(claims)]
+    elif claims_mod.declares_no_claims(board):
+        lines += ["", *no_claims_markdown(board)]
     lines += _links(board, attributes, plots)
     lines += _stale(board)
     return "\n".join(lines) + "\n"
@@ -264,13 +266,16 @@ def claims_markdown(claims: pd.DataFrame) -> list[str]:
     lines = [
         "## Claims",
         "",
-        "Each claim says that run *better* beats run *than* on a metric. Difference = mean over "
-        "common seeds of the per-seed difference, signed so that positive favours the claim, "
-        "with its 95 % t confidence interval; p = two-sided paired t test, Holm-corrected over "
-        f"this protocol's claims; verdict at family-wise alpha {claims_mod.ALPHA:g}. "
-        f"*Seeds needed*: seeds for a paired t test to detect the observed difference with "
-        f"{claims_mod.POWER:.0%} power at alpha / (number of tested claims), an estimate from "
-        "the seeds at hand.",
+        "Each claim says that run *better* beats run *than* on a metric. It is tested on "
+        "per-trial outcomes read from the runs' score files (a probe identified or not, an "
+        "attribute predicted right or not): difference = mean over common seeds of the "
+        "per-seed difference, signed so that positive favours the claim; 95 % interval and "
+        "two-sided p from a seeded paired bootstrap that resamples the test identities and "
+        "the seeds (the test set every seed shares is a sample too); p (Holm) is corrected "
+        "over every claim of the leaderboard folder, all protocols together. Verdict at "
+        f"family-wise alpha {claims_mod.ALPHA:g}: *supported* or *contradicted* need at "
+        f"least {claims_mod.MIN_SEEDS} seeds (fewer: *insufficient seeds*); *cannot test* "
+        "says why (score files not kept, a metric without per-trial outcomes).",
         "",
     ]
     body = []
@@ -278,26 +283,36 @@ def claims_markdown(claims: pd.DataFrame) -> list[str]:
         ci = (
             "–" if math.isnan(r["ci95_low"]) else f"[{_fmt(r['ci95_low'])}, {_fmt(r['ci95_high'])}]"
         )
-        needed = "" if pd.isna(r["seeds_needed"]) else str(int(r["seeds_needed"]))
         verdict = f"**{r['verdict']}**"
-        if r["reason"]:
+        if isinstance(r["reason"], str) and r["reason"]:
             verdict += f" ({r['reason']})"
         body.append(
             [
                 f"`{r['better']}` > `{r['than']}`",
                 r["metric"],
                 str(int(r["n_common_seeds"])),
+                str(int(r["n_test_units"])),
                 _fmt(r["mean_difference"]),
                 ci,
                 _p_value(r["p_value"]),
                 _p_value(r["p_holm"]),
                 verdict,
-                needed,
             ]
         )
-    headers = ["claim", "metric", "seeds", "difference", "95 % CI", "p", "p (Holm)", "verdict"]
-    lines.append(_md_table(body, [*headers, "seeds needed"]))
+    headers = ["claim", "metric", "seeds", "test units", "difference", "95 % CI", "p"]
+    lines.append(_md_table(body, [*headers, "p (Holm)", "verdict"]))
     return lines
+
+
+def no_claims_markdown(board: Board) -> list[str]:
+    """The "Claims" section of a protocol that declares none (``claims = []``)."""
+    return [
+        "## Claims",
+        "",
+        f"Protocol `{board.name}` declares that it makes no claims (`claims = []`): its numbers "
+        "show that the pipeline works and are not evidence for or against any ordering of "
+        "its runs.",
+    ]
 
 
 def attributes_markdown(

@@ -70,13 +70,14 @@ CLAIM_COLUMNS = [
     "better",
     "than",
     "n_common_seeds",
+    "n_test_units",
     "mean_difference",
     "ci95_low",
     "ci95_high",
     "p_value",
     "p_holm",
     "verdict",
-    "seeds_needed",
+    "method",
     "reason",
     "note",
 ]
@@ -389,13 +390,17 @@ def regression_table(board: Board) -> pd.DataFrame:
     return pd.DataFrame(out, columns=columns)
 
 
-def claims_table(board: Board) -> pd.DataFrame:
-    """The protocol's claims, evaluated (one row per claim, in the protocol's order)."""
-    rows = [r.as_dict() for r in claims_mod.evaluate(board)]
-    frame = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
-    # Integer column with gaps: keep it integral in the CSV (pandas would print 34.0).
-    frame["seeds_needed"] = frame["seeds_needed"].astype("Int64")
-    return frame
+def claims_table(
+    board: Board, results: Sequence[claims_mod.ClaimResult] | None = None
+) -> pd.DataFrame:
+    """The protocol's claims, evaluated (one row per claim, in the protocol's order).
+
+    :param results: the claims already evaluated (and Holm-corrected over a larger family,
+        :func:`biobench.claims.correct`); evaluated on ``board`` alone otherwise.
+    """
+    if results is None:
+        results = claims_mod.evaluate(board)
+    return pd.DataFrame([r.as_dict() for r in results], columns=CLAIM_COLUMNS)
 
 
 def to_csv(frame: pd.DataFrame) -> str:
