@@ -11,8 +11,9 @@
   baseline over common seeds (difference and paired t-test p-value);
 - ``<name>_regression.csv``: reported ("expected") vs measured values where a measured row
   matches a reported row's backbone / fusion / tasks (the mmpretrain regression view);
-- ``<name>_claims.csv``: the protocol's ``[[claims]]`` with paired difference, 95 % CI,
-  Holm-corrected p-value and verdict (see :mod:`biobench.claims`);
+- ``<name>_claims.csv``: the protocol's ``[[claims]]`` with the paired bootstrap's difference,
+  95 % interval, p-value Holm-corrected over every protocol of the folder, and verdict (see
+  :mod:`biobench.claims` and :func:`prepare_all`);
 - ``<name>_*.png``: plots (see :mod:`biobench.plots`), linked from the Markdown.
 
 Builds are idempotent: the same records give byte-identical files whatever their order on disk
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 from biobench.board import RunRecord, load_records
 from biobench.leaderboard.markdown import attributes_markdown, claims_markdown, markdown
-from biobench.leaderboard.publish import Built, build, prepare, write
+from biobench.leaderboard.publish import Built, build, prepare, prepare_all, write
 from biobench.leaderboard.tables import (
     BASELINE_FUSION,
     CLAIM_COLUMNS,
@@ -64,6 +65,7 @@ __all__ = [
     "main_table",
     "markdown",
     "prepare",
+    "prepare_all",
     "regression_table",
     "run_columns",
     "write",

@@ -62,7 +62,7 @@ def markdown(
     lines += _comparisons(comparisons)
     if claims is not None and len(claims):
         lines += ["", *claims_markdown(claims)]
-    elif claims_mod.declares_no_claims(board):
+    else:
         lines += ["", *no_claims_markdown(board)]
     lines += _links(board, attributes, plots)
     lines += _stale(board)
@@ -121,6 +121,7 @@ def _measured(board: Board, main: pd.DataFrame) -> list[str]:
         label = r["label"] + (" ⚠" if r["missing_images"] else "")
         label += " (overrides)" if row.overrides else ""
         label += " ✗" if row.verified == VERIFIED_DIFFERS else ""
+        label += " ⚑" if row.code_version else ""
         cells = [label, r["dataset"], *([r["preprocessing"]] if with_prep else [])]
         cells += [row.backbone, row.fusion, row.optimizer, r["tasks"]]
         cells.append(str(int(r["n_seeds"])))
@@ -158,7 +159,15 @@ def _notes(board: Board) -> list[str]:
     flagged = [row for row in board.rows if row.notes]
     if not flagged:
         return []
-    return ["", "Notes:", ""] + [f"- `{row.label}`: {'; '.join(row.notes)}" for row in flagged]
+    lines = ["", "Notes:", ""]
+    if any(row.code_version for row in board.rows):
+        lines += [
+            "⚑ marks a row whose seeds were not all made at one commit from a clean tree "
+            "(`code_version` in the CSV): its mean may mix code versions; `biobench leaderboard "
+            "build --strict` refuses it.",
+            "",
+        ]
+    return lines + [f"- `{row.label}`: {'; '.join(row.notes)}" for row in flagged]
 
 
 def _reported(board: Board, main: pd.DataFrame) -> list[str]:
@@ -203,29 +212,43 @@ def _regression(regression: pd.DataFrame) -> list[str]:
 
 def _comparisons(comparisons: pd.DataFrame) -> list[str]:
     if not len(comparisons):
-        return []
-    body = [
-        [
-            r["label"],
-            r["baseline"],
-            r["metric"],
-            str(int(r["n_common_seeds"])),
-            _fmt(r["mean_difference"]),
-            _p_value(r["p_value"]),
-            r["reason"],
+        return [
+            "",
+            f"## Paired comparisons against the `{BASELINE_FUSION}` fusion",
+            "",
+            f"None: no trained row has a fusion other than `{BASELINE_FUSION}` (the comparisons "
+            "CSV holds its header only).",
         ]
-        for _, r in comparisons.iterrows()
-    ]
-    headers = ["label", "baseline", "metric", "n_common_seeds", "difference", "p_value"]
-    return [
+    tested = comparisons[comparisons["metric"].astype(str) != ""]
+    untested = comparisons[comparisons["metric"].astype(str) == ""]
+    lines = [
         "",
         f"## Paired comparisons against the `{BASELINE_FUSION}` fusion",
         "",
-        "Difference = row − baseline, averaged over the seeds both have; p-value of a "
-        "two-sided paired t test.",
-        "",
-        _md_table(body, [*headers, "note"]),
+        f"Difference = row − baseline, averaged over the seeds both have; p-value of a "
+        f"two-sided paired t test. A row is compared only with the `{BASELINE_FUSION}` row whose "
+        "run configuration differs from it in the fusion alone (training, options and "
+        "overrides equal), so that a difference is the fusion's.",
     ]
+    if len(tested):
+        body = [
+            [
+                r["label"],
+                r["baseline"],
+                r["metric"],
+                str(int(r["n_common_seeds"])),
+                _fmt(r["mean_difference"]),
+                _p_value(r["p_value"]),
+                r["reason"] if isinstance(r["reason"], str) else "",
+            ]
+            for _, r in tested.iterrows()
+        ]
+        headers = ["label", "baseline", "metric", "n_common_seeds", "difference", "p_value"]
+        lines += ["", _md_table(body, [*headers, "note"])]
+    if len(untested):
+        lines += ["", "Not compared (a line each in the comparisons CSV, metric empty):", ""]
+        lines += [f"- `{r['label']}`: {r['reason']}" for _, r in untested.iterrows()]
+    return lines
 
 
 def _links(board: Board, attributes: pd.DataFrame, plots: Mapping[str, str]) -> list[str]:
@@ -305,14 +328,16 @@ def claims_markdown(claims: pd.DataFrame) -> list[str]:
 
 
 def no_claims_markdown(board: Board) -> list[str]:
-    """The "Claims" section of a protocol that declares none (``claims = []``)."""
-    return [
-        "## Claims",
-        "",
-        f"Protocol `{board.name}` declares that it makes no claims (`claims = []`): its numbers "
-        "show that the pipeline works and are not evidence for or against any ordering of "
-        "its runs.",
-    ]
+    """The "Claims" section of a protocol without claims: declared (``claims = []``) or not."""
+    if claims_mod.declares_no_claims(board):
+        text = (
+            f"Protocol `{board.name}` declares that it makes no claims (`claims = []`): its "
+            "numbers show that the pipeline works and are not evidence for or against any "
+            "ordering of its runs."
+        )
+    else:
+        text = f"Protocol `{board.name}` defines no `[[claims]]`; the claims CSV is empty."
+    return ["## Claims", "", text]
 
 
 def attributes_markdown(

@@ -68,6 +68,7 @@ def _row_view(built: Built, row: MeasuredRow, entry: Mapping[str, Any], page: st
         "n_seeds": len(row.records),
         "config_hash": row.config_hash,
         "overrides": row.overrides,
+        "code_version": row.code_version,
         "notes": row.notes,
         "missing_images": row.missing_images,
         "verified": row.verified,
