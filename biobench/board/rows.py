@@ -31,10 +31,11 @@ _NAMING_KEYS = ("label", "description", "seed", "config_hash", "protocol_label",
 
 
 def _flatten(node: Any, prefix: str, out: dict[str, Any]) -> None:
-    if isinstance(node, Mapping) and node:
+    # An empty table or a null value sets nothing: the same as a key left out.
+    if isinstance(node, Mapping):
         for key, value in node.items():
             _flatten(value, f"{prefix}.{key}" if prefix else str(key), out)
-    else:
+    elif node is not None:
         out[prefix] = node
 
 

@@ -16,7 +16,7 @@ from tabulate import tabulate
 
 from biobench import claims as claims_mod
 from biobench import numbers
-from biobench.attribute_gain import attribute_gain_markdown, attribute_gain_table
+from biobench.attribute_gain import attribute_gain_markdown, attribute_gain_table, unpaired_rows
 from biobench.board import VERIFIED_DIFFERS, Board
 from biobench.leaderboard.tables import BASELINE_FUSION, attribute_grid, reported_metrics
 
@@ -367,4 +367,15 @@ def attributes_markdown(
     section = attribute_gain_markdown(gain, f"`{board.name}_attribute_gain.csv`")
     if section:
         lines += ["", section.rstrip()]
+    unpaired = unpaired_rows(board)
+    if unpaired:
+        if not section:
+            lines += ["", "## Joint training vs the attribute branch alone"]
+        lines += [
+            "",
+            "Not paired (a joint row and an attribute-only row are compared only when their "
+            "configurations differ in joint training alone):",
+            "",
+        ]
+        lines += [f"- `{label}`: {why}" for label, why in unpaired]
     return "\n".join(lines) + "\n"

@@ -178,8 +178,8 @@ def _files(built: Built) -> dict[str, tuple[Path, bytes]]:
             "_attributes.md",
             attributes_markdown(built.board, built.attributes, gain),
         )
-        if len(gain):
-            add("attribute_gain_csv", "_attribute_gain.csv", to_csv(gain))
+        # Kept even without pairs (a header; the attributes page says why).
+        add("attribute_gain_csv", "_attribute_gain.csv", to_csv(gain))
     # Written even when empty (a header; the Markdown says why), so that a file never
     # disappears without a word from one build to the next.
     add("comparisons_csv", "_comparisons.csv", to_csv(built.comparisons))
