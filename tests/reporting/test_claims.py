@@ -66,9 +66,7 @@ def _strong(seeds: range, n: int = 60) -> dict[tuple[str, int], list[bool]]:
     return out
 
 
-def test_small_test_set_is_not_evidence_whatever_the_seeds_say(
-    tmp_path: Path, write_board
-) -> None:
+def test_small_test_set_is_not_evidence_whatever_the_seeds_say(tmp_path: Path, write_board) -> None:
     # Regression: a t test over seeds alone called this supported (p ~ 0.002), but the whole
     # gain comes from one of four test identities; resampling the test set says inconclusive.
     outcomes = {}
