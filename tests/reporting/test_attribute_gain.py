@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from scipy import stats
 
-from biobench.attribute_gain import attribute_gain_markdown, attribute_gain_table, unpaired_rows
+from biobench.attribute_gain import attribute_gain_markdown, attribute_gain_table
 
 
 @dataclass
@@ -157,5 +157,7 @@ def test_rows_differing_in_another_setting_are_not_paired() -> None:
     )
     table = attribute_gain_table(board)
     assert set(zip(table["joint"], table["alone"], strict=True)) == {("joint", "alone")}
+    from biobench.attribute_gain import unpaired_rows
+
     ((label, why),) = unpaired_rows(board)
     assert label == "joint.short" and "`training.epochs`" in why
