@@ -24,6 +24,7 @@ from biobench.claims import ClaimResult
 from biobench.errors import BiobenchError
 from biobench.leaderboard.markdown import attributes_markdown, markdown
 from biobench.leaderboard.tables import (
+    CLAIM_COLUMNS,
     attribute_table,
     claims_table,
     comparison_table,
@@ -33,7 +34,7 @@ from biobench.leaderboard.tables import (
 )
 from biobench.protocol import Protocol
 
-__all__ = ["Built", "build", "prepare", "prepare_all", "write"]
+__all__ = ["Built", "build", "prepare", "prepare_all", "write", "written_claims"]
 
 _OWNED_SUFFIXES = (
     ".csv",
@@ -214,8 +215,72 @@ def build(
         (only those with content).
     :raises BiobenchError: when there is nothing to build from or a record is unreadable; nothing
         is written then.
+
+    The protocol's claims are Holm-corrected together with the claims the folder's other
+    boards report (their ``<name>_claims.csv``, as :func:`written_claims` reads them), so that
+    a run that rebuilds one board corrects over the same family as a build of all.
     """
-    return write(prepare(output, protocol, protocol_name, records, verify=verify))
+    output = Path(output)
+    board = collect(output, protocol, protocol_name, records)
+    family = written_claims(output, exclude=protocol_name)
+    family[protocol_name] = claims_mod.evaluate(board)
+    own = claims_mod.correct(family)[protocol_name]
+    return write(prepare(output, protocol, protocol_name, verify=verify, board=board, claims=own))
+
+
+def written_claims(output: Path, exclude: str = "") -> dict[str, list[ClaimResult]]:
+    """The claims the boards of ``output`` report, ``{protocol: results}``, read back from each
+    ``<protocol>_claims.csv`` (but ``exclude``'s); a CSV an older biobench wrote (no
+    ``method`` column: a t test over seeds) is left out, as its p-values are not this test's."""
+    import math
+
+    out: dict[str, list[ClaimResult]] = {}
+    for path in sorted(Path(output).glob("*_claims.csv")):
+        name = path.name[: -len("_claims.csv")]
+        if name == exclude:
+            continue
+        try:
+            frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        except (OSError, ValueError) as exc:
+            raise BiobenchError(f"{path}: unreadable claims CSV ({exc})") from exc
+        if "method" not in frame.columns or set(CLAIM_COLUMNS) - set(frame.columns):
+            continue
+        results = []
+        for row in frame.to_dict("records"):
+
+            def number(key: str, row: dict = row) -> float:
+                value = row.get(key)
+                return math.nan if value is None or pd.isna(value) else float(value)
+
+            def count(key: str, row: dict = row) -> int:
+                value = row.get(key)
+                return 0 if value is None or pd.isna(value) else int(value)
+
+            def text(key: str, row: dict = row) -> str:
+                value = row.get(key)
+                return "" if value is None or pd.isna(value) else str(value)
+
+            results.append(
+                ClaimResult(
+                    metric=text("metric"),
+                    better=text("better"),
+                    than=text("than"),
+                    note=text("note"),
+                    lower_is_better=False,
+                    n_common_seeds=count("n_common_seeds"),
+                    n_test_units=count("n_test_units"),
+                    mean_difference=number("mean_difference"),
+                    ci95_low=number("ci95_low"),
+                    ci95_high=number("ci95_high"),
+                    p_value=number("p_value"),
+                    p_holm=number("p_holm"),
+                    verdict=text("verdict"),
+                    method=text("method"),
+                    reason=text("reason"),
+                )
+            )
+        out[name] = results
+    return out
 
 
 def write(built: Built) -> dict[str, Path]:
