@@ -181,19 +181,19 @@ def _attributes(path: Path, identity_only: bool, threshold: float) -> Outcomes:
     import pandas as pd
 
     metadata: dict[str, str] = {}
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if not line.startswith("#"):
-                break
-            key, _, value = line[1:].partition(":")
-            metadata[key.strip()] = value.strip()
     try:
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if not line.startswith("#"):
+                    break
+                key, _, value = line[1:].partition(":")
+                metadata[key.strip()] = value.strip()
         frame = pd.read_csv(
             path, comment="#", dtype={"test_label": str, "attribute": str}, keep_default_na=False
         )
         names = json.loads(metadata.get("attributes", "[]"))
         identity = set(json.loads(metadata.get("identity_attributes", "[]")))
-    except (ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError) as exc:
         raise _Cannot(f"{path}: unreadable attribute score file ({exc})") from exc
     if not {"test_label", "attribute", "truth", "score"} <= set(frame.columns):
         raise _Cannot(f"{path}: not an attribute score file (columns {list(frame.columns)})")
@@ -268,9 +268,7 @@ def trial_outcomes(record_path: Path, record: RunRecord, metric: str) -> Outcome
             raise _Cannot(
                 f"{metric} has no per-trial outcomes (claims test top-k and attribute accuracies)"
             )
-    except BiobenchError as exc:
-        raise BiobenchError(str(exc)) from exc
-    except _Cannot as exc:
+    except _Cannot as exc:  # score-file errors are BiobenchErrors already
         raise BiobenchError(str(exc)) from exc
     recorded = float(record.metrics.get(metric, math.nan))
     recomputed = outcomes.metric()

@@ -56,6 +56,14 @@ def test_seeds_of_several_commits_or_a_dirty_tree_are_flagged(
     md = files["md"].read_text()
     assert "| case1-none ⚑" in md and "| attributes-alone  " in md
     assert "`biobench leaderboard build --strict` refuses it" in md
+    # The website marks the same rows.
+    from biobench.site import build_site
+
+    built = leaderboard.prepare(tmp_path, protocol, "demo", verify=False)
+    build_site([built], tmp_path / "site")
+    page = (tmp_path / "site" / "p" / "demo" / "index.html").read_text(encoding="utf-8")
+    assert page.count('class="warn code-version"') == 2
+    assert "not one code version: seeds made at 2 commits" in page
 
 
 def test_strict_build_refuses_a_mixed_row_and_writes_nothing(
