@@ -207,3 +207,40 @@ def test_claim_naming_an_unknown_run_is_a_protocol_error(
     path.write_text(text)
     with pytest.raises(ProtocolError, match="case9"):
         load_protocol(path)
+
+
+def test_attribute_claim_reads_attribute_outcomes_and_resamples_identities(
+    tmp_path: Path, write_board, demo_protocol_text
+) -> None:
+    text = demo_protocol_text + (
+        '[[claims]]\nmetric = "identity_mean_accuracy"\nbetter = "case2-ground-truth"\n'
+        'than = "attributes-alone"\n'
+    )
+    runs = _strong(range(5), n=20)
+    runs.update({("attributes-alone", s): None for s in range(5)})
+    protocol = write_board(tmp_path, runs, text)
+    for label, right in (("case2-ground-truth", 20), ("attributes-alone", 12)):
+        for seed in range(5):
+            path = tmp_path / "runs" / "demo" / label / f"seed-{seed}.json"
+            record = json.loads(path.read_text())
+            lines = [
+                '# attributes: ["Male", "Smiling"]',
+                '# identity_attributes: ["Male"]',
+                "test_label,attribute,truth,score",
+            ]
+            for i in range(20):
+                probe = f"id{i // 2:03d}/{i:04d}"
+                lines.append(f"{probe},Male,1,{0.9 if i < right + seed % 2 else 0.2}")
+                lines.append(f"{probe},Smiling,,0.7")  # unknown truth: not a trial
+            folder = path.parent / f"seed-{seed}-scores"
+            folder.mkdir(exist_ok=True)
+            (folder / "attributes.csv").write_text("\n".join(lines) + "\n")
+            scores = record.setdefault("artifacts", {}).setdefault("scores", {})
+            scores["attributes_csv"] = f"seed-{seed}-scores/attributes.csv"
+            record["metrics"]["identity_mean_accuracy"] = min(20, right + seed % 2) / 20
+            path.write_text(json.dumps(record))
+    (result,) = claims.evaluate(board.collect(tmp_path, protocol, "demo"))
+    assert result.n_test_units == 10  # identities from case2's identification file
+    expected = sum((20 - min(20, 12 + s % 2)) / 20 for s in range(5)) / 5
+    assert result.mean_difference == pytest.approx(expected)
+    assert result.verdict == "supported"
