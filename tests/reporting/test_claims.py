@@ -196,6 +196,11 @@ def test_protocol_declaring_no_claims_says_so(
     files = leaderboard.build(tmp_path, protocol, "demo", verify=False)
     assert "declares that it makes no claims" in files["md"].read_text()
     assert pd.read_csv(files["claims_csv"]).empty  # the file stays, with its header
+    from biobench.site import build_site
+
+    build_site([leaderboard.prepare(tmp_path, protocol, "demo", verify=False)], tmp_path / "s")
+    page = (tmp_path / "s" / "p" / "demo" / "index.html").read_text(encoding="utf-8")
+    assert "declares that it makes no claims" in page
 
 
 def test_claim_naming_an_unknown_run_is_a_protocol_error(
