@@ -281,9 +281,29 @@ def trial_outcomes(record_path: Path, record: RunRecord, metric: str) -> Outcome
 
 
 def _pair_arrays(
-    board: Board, a: MeasuredRow, b: MeasuredRow, metric: str
+    board: Board, a: MeasuredRow, b: MeasuredRow, metric: str, cache: dict[Any, Any]
 ) -> tuple[list[int], np.ndarray, np.ndarray, str]:
-    """``(seeds, diffs [S, U, K], counts [S, U, K], unit word)`` of two rows (``a - b``)."""
+    """``(seeds, diffs [S, U, K], counts [S, U, K], unit word)`` of two rows (``a - b``);
+    ``cache`` keeps what was read from score files for the other claims of the board."""
+    output = board.output
+
+    def outcomes(record: RunRecord) -> Outcomes:
+        key = ("outcomes", record.path, metric)
+        if key not in cache:
+            try:
+                cache[key] = trial_outcomes(output / record.path, record, metric)
+            except BiobenchError as exc:
+                cache[key] = exc
+        if isinstance(cache[key], BiobenchError):
+            raise cache[key]
+        return cache[key]
+
+    def identities(record: RunRecord) -> dict[str, str]:
+        key = ("identities", record.path)
+        if key not in cache:
+            cache[key] = identities_of(output / record.path, record)
+        return cache[key]
+
     if board.output is None:
         raise _Cannot("the board was not read from a folder: no score files")
     by_seed_a = {r.seed: r for r in a.records}
@@ -294,8 +314,8 @@ def _pair_arrays(
     per_seed = []
     for seed in seeds:
         try:
-            oa = trial_outcomes(board.output / by_seed_a[seed].path, by_seed_a[seed], metric)
-            ob = trial_outcomes(board.output / by_seed_b[seed].path, by_seed_b[seed], metric)
+            oa = outcomes(by_seed_a[seed])
+            ob = outcomes(by_seed_b[seed])
         except BiobenchError as exc:
             raise _Cannot(str(exc)) from exc
         if set(oa.probes) != set(ob.probes) or oa.values.shape[1] != ob.values.shape[1]:
@@ -309,7 +329,7 @@ def _pair_arrays(
         if ids is None:  # attribute files name no identity: the pair's other score files do
             known: dict[str, str] = {}
             for record in (by_seed_a[seed], by_seed_b[seed]):
-                known = known or identities_of(board.output / record.path, record)
+                known = known or identities(record)
             if all(p in known for p in oa.probes):
                 ids = np.asarray([known[p] for p in oa.probes], dtype=object)
         per_seed.append((oa.probes, ids, oa.values, vb))
@@ -360,6 +380,7 @@ def evaluate(board: Board, claims: list[dict[str, Any]] | None = None) -> list[C
         claims = list((board.protocol.data.get("claims") or []) if board.protocol else [])
     out = []
     nan = math.nan
+    cache: dict[Any, Any] = {}
     for claim in claims:
         metric, better, than = str(claim["metric"]), str(claim["better"]), str(claim["than"])
         lower = metric in board.lower_is_better
@@ -378,7 +399,7 @@ def evaluate(board: Board, claims: list[dict[str, Any]] | None = None) -> list[C
             if metric in board.reference:
                 raise _Cannot(f"{metric} describes the data, not a model")
             first, second = (b, a) if lower else (a, b)
-            seeds, diffs, counts, unit = _pair_arrays(board, first, second, metric)
+            seeds, diffs, counts, unit = _pair_arrays(board, first, second, metric, cache)
         except _Cannot as exc:
             out.append(
                 ClaimResult(
