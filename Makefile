@@ -1,5 +1,6 @@
 # The two commands of the README.  Both create .venv on first use and install biobench with
-# its plugins; nothing else needs to be installed by hand.
+# its plugins; nothing else needs to be installed by hand.  `make demo` writes into an ignored
+# folder (DEMO_OUTPUT); only `make leaderboards` rewrites the committed boards in leaderboards/.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,9 +11,18 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 EXTRAS ?= test,orl,onnx
 # Plugin distributions that live in this repository but install separately (optional extras).
 LOCAL_PLUGINS ?= plugins/biobench-dlib
-OUTPUT ?= leaderboards
+# make demo's output: ignored by git, so the demo never changes a tracked file.
+DEMO_OUTPUT ?= demo-output
+# The committed boards, and the protocols whose records they hold.
+LEADERBOARDS ?= leaderboards
+LEADERBOARD_PROTOCOLS ?= quick quick-pretrain synthfaces orl
+# FRESH=1: remove those protocols' records first, so that every seed is made at this commit.
+FRESH ?=
+# Scripts adding rows that no protocol grid can (orl's case1-none.onnx): run with FRESH=1, which
+# removes their records too.
+LEADERBOARD_SCRIPTS ?= docs/orl_onnx_row.py
 
-.PHONY: demo test lint clean-venv
+.PHONY: demo test lint clean-venv leaderboards
 
 $(STAMP): Makefile pyproject.toml $(addsuffix /pyproject.toml,$(LOCAL_PLUGINS))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,10 +32,23 @@ $(STAMP): Makefile pyproject.toml $(addsuffix /pyproject.toml,$(LOCAL_PLUGINS))
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/biobench run --protocol quick --output $(OUTPUT)
+	$(BIN)/biobench run --protocol quick --output $(DEMO_OUTPUT)
 	@echo
-	@echo "Leaderboard: $(OUTPUT)/quick.md and $(OUTPUT)/quick.csv"
-	@echo "Run records: $(OUTPUT)/runs/quick/"
+	@echo "Leaderboard: $(DEMO_OUTPUT)/quick.md and $(DEMO_OUTPUT)/quick.csv (not tracked by git)"
+	@echo "Run records: $(DEMO_OUTPUT)/runs/quick/"
+	@echo "The committed boards in $(LEADERBOARDS)/ are unchanged (make leaderboards rebuilds them)."
+
+# Regenerate every committed board at one commit from a clean tree: refuse uncommitted changes,
+# run each protocol's missing seeds (all of them with FRESH=1), rebuild the boards with --strict
+# (a row whose seeds mix commits or come from a dirty tree is refused, naming the row), then
+# regenerate README.md's results section from the claims CSVs.
+leaderboards: $(STAMP)
+	@git diff --quiet HEAD -- || { echo "make leaderboards: uncommitted changes in the working tree; commit or stash them first, so that every record names one clean commit" >&2; exit 1; }
+	@if [ -n "$(FRESH)" ]; then for p in $(LEADERBOARD_PROTOCOLS); do rm -rf "$(LEADERBOARDS)/runs/$$p"; done; fi
+	for p in $(LEADERBOARD_PROTOCOLS); do $(BIN)/biobench run --protocol $$p --output $(LEADERBOARDS) --resume --no-progress || exit 1; done
+	@if [ -n "$(FRESH)" ]; then for s in $(LEADERBOARD_SCRIPTS); do $(BIN)/python $$s --output $(LEADERBOARDS) || exit 1; done; fi
+	$(BIN)/biobench leaderboard build --output $(LEADERBOARDS) --strict
+	$(BIN)/python -m biobench.leaderboard.readme --output $(LEADERBOARDS) --write README.md
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

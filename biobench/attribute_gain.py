@@ -2,10 +2,13 @@
 
 The paper reports that training the attribute branch jointly with the identity branch improves
 identity attributes (sex, race, nose shape, ...) by about 2 points over training it alone (its
-Table 1 and Figure 4).  For every jointly trained row of a board and every attribute-only row of
-the same dataset, backbone and overrides, this module pairs the two rows' per-attribute test
-accuracies by seed and reports, per identity attribute, both means, the mean of the per-seed
-differences (joint - alone) and the half-width of its 95 % t interval.
+Table 1 and Figure 4).  For every jointly trained row of a board and every attribute-only row
+whose run configuration differs from it in joint training alone (:data:`JOINT_FACTOR`: the
+trained tasks, the metrics, and the fusion, which only the identity branch uses; every other
+setting, training and overrides included, equal), this module pairs the two rows'
+per-attribute test accuracies by seed and reports, per identity attribute, both means, the mean
+of the per-seed differences (joint - alone) and the half-width of its 95 % t interval.  A row
+without such a partner is named in :func:`unpaired_rows` with the reason.
 """
 
 from __future__ import annotations
@@ -15,8 +18,12 @@ from typing import Any
 
 import pandas as pd
 
+from biobench.board import setting_differences
 from biobench.numbers import p_value
 from biobench.stats import paired_comparisons
+
+#: The settings a joint-vs-alone pair compares: everything else must be equal.
+JOINT_FACTOR = ("training.tasks", "metrics", "model.fusion", "model.fusion_options")
 
 COLUMNS = [
     "joint",
@@ -45,13 +52,35 @@ def _trained(row: Any) -> set[str]:
     return set(row.tasks)
 
 
-def _setup(row: Any) -> tuple[Any, ...]:
-    """What a joint row and an attribute-only row must share to be compared: the dataset and
-    its preprocessing, the backbone and the command-line overrides of a variant (a variant's
-    learning rate is not compared with the protocol's)."""
-    overrides = tuple(sorted(getattr(row, "overrides", []) or []))
-    backbone = getattr(row, "backbone_full", "") or row.backbone  # untruncated options
-    return (row.dataset, getattr(row, "preprocessing", ""), backbone, overrides)
+def _like(joint: Any, alone: Any) -> bool:
+    """The two rows differ in joint training alone (:data:`JOINT_FACTOR`)."""
+    return not setting_differences(joint, alone, JOINT_FACTOR)
+
+
+def unpaired_rows(board: Any) -> list[tuple[str, str]]:
+    """``(label, why)`` for each jointly trained or attribute-only row with no partner that
+    differs from it in joint training alone (so it has no line in the gain table)."""
+    joint_rows = [r for r in board.rows if _trained(r) >= {"attributes", "identity"}]
+    alone_rows = [r for r in board.rows if _trained(r) == {"attributes"}]
+    if not joint_rows or not alone_rows:
+        return []
+    out = []
+    for row, others in [(r, alone_rows) for r in joint_rows] + [
+        (r, joint_rows) for r in alone_rows
+    ]:
+        if any(_like(row, o) for o in others):  # symmetric
+            continue
+        closest = min(others, key=lambda o: len(setting_differences(row, o, JOINT_FACTOR)))
+        diff = setting_differences(row, closest, JOINT_FACTOR)
+        shown = ", ".join(f"`{k}`" for k in diff[:4]) + (" and more" if len(diff) > 4 else "")
+        out.append(
+            (
+                row.label,
+                f"no partner differs from it in joint training alone; the closest, "
+                f"`{closest.label}`, also differs in {shown}",
+            )
+        )
+    return out
 
 
 def attribute_gain_table(board: Any) -> pd.DataFrame:
@@ -64,7 +93,7 @@ def attribute_gain_table(board: Any) -> pd.DataFrame:
     for alone in alone_rows:
         alone_values = per_seed[id(alone)]
         for joint in joint_rows:
-            if _setup(joint) != _setup(alone):
+            if not _like(joint, alone):
                 continue
             for attribute, by_seed in per_seed[id(joint)].items():
                 if attribute in alone_values:

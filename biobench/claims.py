@@ -1,41 +1,79 @@
-"""Claims as data: a protocol's ``[[claims]]`` checked against its runs, seed by seed.
+"""Claims as data: a protocol's ``[[claims]]`` tested on per-trial outcomes over seeds.
 
 A claim ``{metric, better, than}`` says that run ``better`` beats run ``than`` on ``metric``
-(higher, or lower for a lower-is-better metric).  For each claim:
+(higher, or lower for a lower-is-better metric).  Every seed of a protocol tests the same test
+set, so a test over seeds alone ignores how that one test set was drawn: a claim is tested on
+what each run got right, trial by trial, read from the score files beside each record
+(``artifacts.scores``):
 
-- the paired difference ``d_s`` over the seeds both runs have, oriented so that a positive
-  difference favours the claim (``better - than``, or ``than - better`` when lower is better),
-  its mean and 95 % t confidence interval (:func:`biobench.stats.paired_comparison`);
-- the two-sided paired t test's p-value, and that p-value Holm-corrected over all the
-  protocol's claims that could be tested (:func:`biobench.stats.holm`);
-- a verdict at family-wise alpha = 0.05: **supported** when the corrected p-value is below
-  alpha and the mean difference favours the claim, **contradicted** when it is below alpha and
-  the difference goes the other way, **inconclusive** otherwise.  An inconclusive claim carries
-  the number of seeds a two-sided paired t test would need to detect the observed
-  standardised difference ``mean(d) / std(d)`` with 80 % power at level ``alpha / m`` (m =
-  the number of testable claims): a p-value below that level is significant after Holm's
-  correction whatever the other claims give.  It is an estimate from few seeds, not a promise.
+- ``top<k>_accuracy`` / ``nn_top<k>_accuracy``: per probe, whether its true identity ranks within
+  k (``identification.csv`` / ``nn_identification.csv``; unmated probes are not trials);
+- ``mean_accuracy`` / ``identity_mean_accuracy``: per probe and attribute (identity attributes
+  for the latter), whether the thresholded prediction is right (``attributes.csv``; unknown
+  truths are not trials); the metric is the mean over attributes of their accuracy.
 
-Claims compare each protocol cell's own configuration: rows run with overrides or under
-another configuration are never used.  A claim whose runs are missing is inconclusive and says
-so; it is not dropped.
+The per-trial outcomes are recomputed into the metric and checked against the record's value; a
+claim whose outcomes are missing or disagree with the record is **cannot test** with the reason,
+never supported.  For the seeds both runs have, :func:`biobench.stats.paired_bootstrap`
+resamples the test identities (the probes when no identity is known) and the seeds, giving the
+mean difference (oriented so that positive favours the claim), its 95 % percentile interval and
+a two-sided p-value; the generator is seeded from the claim's protocol, metric and runs, so a
+rebuild gives the same numbers.  The p-values of every claim reported together (every protocol
+of a leaderboard folder, see :func:`correct`) are Holm-corrected as one family.  Verdicts at
+family-wise alpha 0.05:
+
+- **supported** / **contradicted**: corrected p below alpha with the difference for / against
+  the claim, over at least :data:`MIN_SEEDS` seeds;
+- **insufficient seeds**: fewer common seeds than :data:`MIN_SEEDS` (the statistics are shown,
+  the verdict is withheld);
+- **inconclusive**: otherwise;
+- **cannot test**: no runs, no per-trial outcomes, or outcomes that do not reproduce the record.
+
+Claims compare each protocol cell's own configuration: rows run with overrides or under another
+configuration are never used.  A protocol that declares ``claims = []`` makes no claims, and its
+board says so (:func:`declares_no_claims`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+import re
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from biobench.board import Board, MeasuredRow
-from biobench.stats import holm, paired_comparison, seeds_for_power
+import numpy as np
 
-__all__ = ["ALPHA", "POWER", "ClaimResult", "evaluate"]
+from biobench.board import Board, MeasuredRow, RunRecord
+from biobench.errors import BiobenchError
+from biobench.stats import BOOTSTRAP_REPLICATES, holm, paired_bootstrap
+
+__all__ = [
+    "ALPHA",
+    "MIN_SEEDS",
+    "ClaimResult",
+    "correct",
+    "declares_no_claims",
+    "evaluate",
+    "trial_outcomes",
+]
 
 #: Family-wise significance level of the verdicts.
 ALPHA = 0.05
-#: Power for the "seeds needed" estimate.
-POWER = 0.8
+#: Fewest common seeds for a verdict of supported or contradicted.
+MIN_SEEDS = 5
+#: Largest difference between the metric recomputed from the trials and the record's value.
+TOLERANCE = 1e-6
+
+SUPPORTED = "supported"
+CONTRADICTED = "contradicted"
+INCONCLUSIVE = "inconclusive"
+INSUFFICIENT = "insufficient seeds"
+CANNOT = "cannot test"
 
 
 @dataclass(frozen=True)
@@ -49,20 +87,31 @@ class ClaimResult:
     #: True when lower values of the metric are better.
     lower_is_better: bool
     n_common_seeds: int
+    #: Test units the bootstrap resampled (identities, or probes; see ``method``).
+    n_test_units: int
     #: Mean of the per-seed differences, oriented so that positive favours the claim.
     mean_difference: float
     ci95_low: float
     ci95_high: float
     p_value: float
+    #: Holm-corrected over the family (:func:`correct`); over this board alone before.
     p_holm: float
     verdict: str
-    #: Seeds needed to detect the observed difference at 80 % power (inconclusive claims).
-    seeds_needed: int | None
-    #: Why a statistic is missing (no runs, too few seeds, identical differences).
+    #: How the test resampled (empty when it could not run).
+    method: str = ""
+    #: Why a verdict is withheld or a statistic is missing.
     reason: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def declares_no_claims(board: Board) -> bool:
+    """True when the board's protocol declares an empty ``claims`` list (it makes no claims)."""
+    if board.protocol is None:
+        return False
+    claims = board.protocol.data.get("claims")
+    return claims is not None and len(claims) == 0
 
 
 def _cell_row(board: Board, label: str) -> MeasuredRow | None:
@@ -74,60 +123,329 @@ def _cell_row(board: Board, label: str) -> MeasuredRow | None:
     return None
 
 
+# ---------------------------------------------------------------------------------------------
+# per-trial outcomes
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcomes:
+    """The trials of one record for one metric: per probe, its identity and outcomes."""
+
+    #: Probe keys (test labels), unique.
+    probes: np.ndarray
+    #: Identity per probe; None when the score file does not say.
+    identities: np.ndarray | None
+    #: ``[P, K]``: 1 right, 0 wrong, NaN not a trial (K components: attributes, or 1).
+    values: np.ndarray
+    #: The score file read (for messages).
+    source: str
+
+    def metric(self) -> float:
+        """The metric these outcomes give: mean over components of their accuracy."""
+        known = np.isfinite(self.values)
+        counts = known.sum(axis=0)
+        sums = np.where(known, self.values, 0.0).sum(axis=0)
+        rates = sums[counts > 0] / counts[counts > 0]
+        return float(rates.mean()) if rates.size else math.nan
+
+
+class _Cannot(Exception):
+    """The claim cannot be tested; the message says why."""
+
+
+_TOPK = re.compile(r"^(nn_)?top(\d+)_accuracy$")
+_ATTRIBUTE_METRICS = ("mean_accuracy", "identity_mean_accuracy")
+
+
+def _metric_options(record: RunRecord, name: str) -> dict[str, Any]:
+    for metric in record.run.get("metrics") or []:
+        if isinstance(metric, Mapping) and metric.get("name") == name:
+            return dict(metric.get("options") or {})
+    return {}
+
+
+def _identification(path: Path, k: int, aggregate: str) -> Outcomes:
+    from biobench.scores import identification_ranks, identification_trials, read_scores
+
+    scores = read_scores(path)
+    trials = identification_trials(scores, aggregate)
+    rank, mated = identification_ranks(trials)
+    values = np.where(mated, (rank <= k).astype(np.float64), np.nan)[:, None]
+    probes = np.asarray(scores.labels, dtype=object)[trials.probes]
+    identities = np.asarray(scores.ids, dtype=object)[trials.probe_real[trials.probes]]
+    return Outcomes(probes, identities, values, str(path))
+
+
+def _attributes(path: Path, identity_only: bool, threshold: float) -> Outcomes:
+    import pandas as pd
+
+    metadata: dict[str, str] = {}
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if not line.startswith("#"):
+                    break
+                key, _, value = line[1:].partition(":")
+                metadata[key.strip()] = value.strip()
+        frame = pd.read_csv(
+            path, comment="#", dtype={"test_label": str, "attribute": str}, keep_default_na=False
+        )
+        names = json.loads(metadata.get("attributes", "[]"))
+        identity = set(json.loads(metadata.get("identity_attributes", "[]")))
+    except (OSError, ValueError, KeyError) as exc:
+        raise _Cannot(f"{path}: unreadable attribute score file ({exc})") from exc
+    if not {"test_label", "attribute", "truth", "score"} <= set(frame.columns):
+        raise _Cannot(f"{path}: not an attribute score file (columns {list(frame.columns)})")
+    if identity_only:
+        names = [n for n in names if n in identity]
+    if not names:
+        raise _Cannot(f"{path}: names no {'identity ' if identity_only else ''}attributes")
+    frame = frame[frame["attribute"].isin(names)]
+    truth = pd.to_numeric(frame["truth"].replace("", np.nan), errors="coerce")
+    score = pd.to_numeric(frame["score"], errors="coerce")
+    correct = np.where(truth.isna(), np.nan, ((score >= threshold).astype(float) == truth))
+    table = (
+        pd.DataFrame({"probe": frame["test_label"], "attribute": frame["attribute"], "v": correct})
+        .pivot_table(index="probe", columns="attribute", values="v", aggfunc="first", dropna=False)
+        .reindex(columns=names)
+    )
+    return Outcomes(
+        np.asarray(table.index, dtype=object), None, table.to_numpy(dtype=np.float64), str(path)
+    )
+
+
+def identities_of(record_path: Path, record: RunRecord) -> dict[str, str]:
+    """Test label -> identity, from a record's identification or verification score files
+    (empty when it has neither): the units an attribute claim resamples."""
+    from biobench.scores import read_scores
+    from biobench.scores.record import record_score_files
+
+    files = record_score_files(record_path, record.data)
+    out: dict[str, str] = {}
+    for name in ("identification.csv", "nn_identification.csv", "verification.csv"):
+        if name not in files:
+            continue
+        try:
+            scores = read_scores(files[name])
+        except BiobenchError:
+            continue
+        out.update(zip(scores.test_label, scores.real_id, strict=True))
+        reference = scores.reference_label
+        if name == "verification.csv" and reference is not None:
+            out.update(zip(reference, scores.claimed_id, strict=True))
+        if out:
+            break
+    return out
+
+
+def trial_outcomes(record_path: Path, record: RunRecord, metric: str) -> Outcomes:
+    """The per-trial outcomes of ``metric`` for one record, checked against its value.
+
+    :raises BiobenchError: (one line) when the metric has no per-trial form, its score file is
+        missing, or the outcomes do not give the record's value.
+    """
+    from biobench.scores.record import record_score_files
+
+    try:
+        files = record_score_files(record_path, record.data)
+        topk = _TOPK.match(metric)
+        if topk:
+            name = "nn_identification.csv" if topk.group(1) else "identification.csv"
+            if name not in files:
+                raise _Cannot(f"no {name} beside {record.path} (score files not kept)")
+            options = _metric_options(record, "identification")
+            aggregate = str(options.get("aggregate", "max"))
+            outcomes = _identification(files[name], int(topk.group(2)), aggregate)
+        elif metric in _ATTRIBUTE_METRICS:
+            if "attributes.csv" not in files:
+                raise _Cannot(f"no attributes.csv beside {record.path} (score files not kept)")
+            threshold = float(_metric_options(record, "attributes").get("threshold", 0.5))
+            outcomes = _attributes(
+                files["attributes.csv"], metric == "identity_mean_accuracy", threshold
+            )
+        else:
+            raise _Cannot(
+                f"{metric} has no per-trial outcomes (claims test top-k and attribute accuracies)"
+            )
+    except _Cannot as exc:  # score-file errors are BiobenchErrors already
+        raise BiobenchError(str(exc)) from exc
+    recorded = float(record.metrics.get(metric, math.nan))
+    recomputed = outcomes.metric()
+    if not (math.isfinite(recorded) and abs(recomputed - recorded) <= TOLERANCE):
+        raise BiobenchError(
+            f"{outcomes.source}: gives {metric} = {recomputed:.6g}, the record says "
+            f"{recorded:.6g}; the score file does not match its record"
+        )
+    return outcomes
+
+
+def _pair_arrays(
+    board: Board, a: MeasuredRow, b: MeasuredRow, metric: str, cache: dict[Any, Any]
+) -> tuple[list[int], np.ndarray, np.ndarray, str]:
+    """``(seeds, diffs [S, U, K], counts [S, U, K], unit word)`` of two rows (``a - b``);
+    ``cache`` keeps what was read from score files for the other claims of the board."""
+    output = board.output
+
+    def outcomes(record: RunRecord) -> Outcomes:
+        key = ("outcomes", record.path, metric)
+        if key not in cache:
+            try:
+                cache[key] = trial_outcomes(output / record.path, record, metric)
+            except BiobenchError as exc:
+                cache[key] = exc
+        if isinstance(cache[key], BiobenchError):
+            raise cache[key]
+        return cache[key]
+
+    def identities(record: RunRecord) -> dict[str, str]:
+        key = ("identities", record.path)
+        if key not in cache:
+            cache[key] = identities_of(output / record.path, record)
+        return cache[key]
+
+    if board.output is None:
+        raise _Cannot("the board was not read from a folder: no score files")
+    by_seed_a = {r.seed: r for r in a.records}
+    by_seed_b = {r.seed: r for r in b.records}
+    seeds = sorted(set(by_seed_a) & set(by_seed_b))
+    if not seeds:
+        raise _Cannot("no common seeds")
+    per_seed = []
+    for seed in seeds:
+        try:
+            oa = outcomes(by_seed_a[seed])
+            ob = outcomes(by_seed_b[seed])
+        except BiobenchError as exc:
+            raise _Cannot(str(exc)) from exc
+        if set(oa.probes) != set(ob.probes) or oa.values.shape[1] != ob.values.shape[1]:
+            raise _Cannot(
+                f"seed {seed}: {a.label} and {b.label} were tested on different probes or "
+                "attributes; they cannot be paired"
+            )
+        order = {p: i for i, p in enumerate(ob.probes)}
+        vb = ob.values[[order[p] for p in oa.probes]]
+        ids = oa.identities
+        if ids is None:  # attribute files name no identity: the pair's other score files do
+            known: dict[str, str] = {}
+            for record in (by_seed_a[seed], by_seed_b[seed]):
+                known = known or identities(record)
+            if all(p in known for p in oa.probes):
+                ids = np.asarray([known[p] for p in oa.probes], dtype=object)
+        per_seed.append((oa.probes, ids, oa.values, vb))
+    identity_of: dict[Any, Any] = {}
+    for probes, ids, _, _ in per_seed:
+        if ids is not None:
+            identity_of.update(zip(probes, ids, strict=True))
+    all_probes = [p for probes, _, _, _ in per_seed for p in probes]
+    by_identity = bool(identity_of) and all(p in identity_of for p in all_probes)
+    unit_of = (lambda p: identity_of[p]) if by_identity else (lambda p: p)
+    units = sorted({unit_of(p) for p in all_probes}, key=str)
+    index = {u: i for i, u in enumerate(units)}
+    n_components = per_seed[0][2].shape[1]
+    diffs = np.zeros((len(seeds), len(units), n_components))
+    counts = np.zeros_like(diffs)
+    for s, (probes, _, va, vb) in enumerate(per_seed):
+        both = np.isfinite(va) & np.isfinite(vb)
+        if not np.array_equal(both, np.isfinite(va)) or not np.array_equal(both, np.isfinite(vb)):
+            raise _Cannot(
+                f"seed {seeds[s]}: {a.label} and {b.label} count different trials (mated probes "
+                "or known attribute labels differ)"
+            )
+        rows = np.asarray([index[unit_of(p)] for p in probes])
+        np.add.at(diffs[s], rows, np.where(both, va - vb, 0.0))
+        np.add.at(counts[s], rows, both.astype(np.float64))
+    return seeds, diffs, counts, "identities" if by_identity else "probes"
+
+
+def _rng_seed(board: Board, claim: Mapping[str, Any]) -> int:
+    key = f"{board.name}/{claim['metric']}/{claim['better']}/{claim['than']}"
+    return zlib.crc32(key.encode("utf-8"))
+
+
+def _verdict(n_seeds: int, mean: float, p_adjusted: float, tested: bool) -> tuple[str, str]:
+    if not tested:
+        return CANNOT, ""
+    if n_seeds < MIN_SEEDS:
+        return INSUFFICIENT, f"{n_seeds} common seeds; a verdict needs at least {MIN_SEEDS}"
+    if math.isfinite(p_adjusted) and p_adjusted < ALPHA and mean != 0:
+        return (SUPPORTED if mean > 0 else CONTRADICTED), ""
+    return INCONCLUSIVE, ""
+
+
 def evaluate(board: Board, claims: list[dict[str, Any]] | None = None) -> list[ClaimResult]:
-    """Evaluate ``claims`` (default: the board protocol's ``[[claims]]``) on ``board``."""
+    """Evaluate ``claims`` (default: the board protocol's ``[[claims]]``) on ``board``; p_holm
+    and the verdicts are over this board's claims (see :func:`correct` for a larger family)."""
     if claims is None:
         claims = list((board.protocol.data.get("claims") or []) if board.protocol else [])
-    partial = []
+    out = []
+    nan = math.nan
+    cache: dict[Any, Any] = {}
     for claim in claims:
         metric, better, than = str(claim["metric"]), str(claim["better"]), str(claim["than"])
         lower = metric in board.lower_is_better
+        base = {
+            "metric": metric,
+            "better": better,
+            "than": than,
+            "note": str(claim.get("note", "")),
+            "lower_is_better": lower,
+        }
         a, b = _cell_row(board, better), _cell_row(board, than)
         missing = [label for label, row in ((better, a), (than, b)) if row is None]
-        if missing:
-            partial.append((claim, lower, None, f"no measured run {', '.join(missing)}"))
+        try:
+            if missing:
+                raise _Cannot(f"no measured run {', '.join(missing)}")
+            if metric in board.reference:
+                raise _Cannot(f"{metric} describes the data, not a model")
+            first, second = (b, a) if lower else (a, b)
+            seeds, diffs, counts, unit = _pair_arrays(board, first, second, metric, cache)
+        except _Cannot as exc:
+            out.append(
+                ClaimResult(
+                    **base,
+                    n_common_seeds=0,
+                    n_test_units=0,
+                    mean_difference=nan,
+                    ci95_low=nan,
+                    ci95_high=nan,
+                    p_value=nan,
+                    p_holm=nan,
+                    verdict=CANNOT,
+                    reason=str(exc),
+                )
+            )
             continue
-        if metric in board.reference:
-            partial.append((claim, lower, None, f"{metric} describes the data, not a model"))
-            continue
-        first, second = (b, a) if lower else (a, b)
-        result = paired_comparison(first.values(metric), second.values(metric))
-        partial.append((claim, lower, result, result.reason))
-    p_raw = [r.p_value if r is not None else math.nan for _, _, r, _ in partial]
-    p_holm = holm(p_raw)
-    family_alpha = ALPHA / max(1, sum(math.isfinite(p) for p in p_raw))
-    out = []
-    for (claim, lower, result, reason), p_adj in zip(partial, p_holm, strict=True):
-        nan = math.nan
-        mean = result.mean_difference if result else nan
-        p = result.p_value if result else nan
-        if math.isfinite(p_adj) and p_adj < ALPHA:
-            verdict = "supported" if mean > 0 else "contradicted"
-            needed = None
-        else:
-            verdict = "inconclusive"
-            needed = None
-            # Only where the test could be run: identical differences have a rounding-noise
-            # spread, whose "effect size" would ask for 2 seeds.
-            if result is not None and not result.reason:
-                if result.std_difference > 0:
-                    needed = seeds_for_power(mean / result.std_difference, POWER, family_alpha)
+        result = paired_bootstrap(seeds, diffs, counts, rng_seed=_rng_seed(board, claim))
         out.append(
             ClaimResult(
-                metric=str(claim["metric"]),
-                better=str(claim["better"]),
-                than=str(claim["than"]),
-                note=str(claim.get("note", "")),
-                lower_is_better=lower,
-                n_common_seeds=result.n if result else 0,
-                mean_difference=mean,
-                ci95_low=result.ci95_low if result else nan,
-                ci95_high=result.ci95_high if result else nan,
-                p_value=p,
-                p_holm=p_adj,
-                verdict=verdict,
-                seeds_needed=needed,
-                reason=reason,
+                **base,
+                n_common_seeds=result.n,
+                n_test_units=result.n_units,
+                mean_difference=result.mean_difference,
+                ci95_low=result.ci95_low,
+                ci95_high=result.ci95_high,
+                p_value=result.p_value,
+                p_holm=nan,
+                verdict=INCONCLUSIVE,
+                method=f"paired bootstrap over test {unit} and seeds "
+                f"({BOOTSTRAP_REPLICATES} replicates)",
             )
         )
+    return correct({"": out})[""]
+
+
+def correct(family: Mapping[str, Sequence[ClaimResult]]) -> dict[str, list[ClaimResult]]:
+    """Holm-correct every tested claim of ``family`` (``{protocol: results}``) as one family
+    and set each verdict; returns new results in the same shape.  A claim that could not be
+    tested has no p-value and does not count in the family's size."""
+    keys = [(name, i) for name, results in family.items() for i in range(len(results))]
+    flat = [family[name][i] for name, i in keys]
+    adjusted = holm([r.p_value for r in flat])
+    out: dict[str, list[ClaimResult]] = {name: [] for name in family}
+    for (name, _), result, p_adj in zip(keys, flat, adjusted, strict=True):
+        tested = math.isfinite(result.p_value)
+        verdict, why = _verdict(result.n_common_seeds, result.mean_difference, p_adj, tested)
+        reason = result.reason if verdict == CANNOT else why
+        out[name].append(dataclasses.replace(result, p_holm=p_adj, verdict=verdict, reason=reason))
     return out

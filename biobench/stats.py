@@ -15,6 +15,11 @@ exactly, because the numbers end up in published tables:
   (:func:`holm`), which bounds the family-wise error rate.
 - :func:`seeds_for_power` is the number of seeds a two-sided paired t test needs to detect a
   given standardised difference with a given power (exact, from the noncentral t).
+- :func:`paired_bootstrap` compares two rows on per-trial outcomes (a probe identified or not,
+  an attribute predicted right or not) rather than on one number per seed: it resamples the
+  test units (identities) *and* the seeds, so an interval also covers the sampling of the one
+  test set every seed shares, which a t test over seeds ignores.  It is the test of a
+  protocol's claims (:mod:`biobench.claims`).
 
 Non-finite values (a metric that was NaN for a seed, e.g. TAR at a FAR the test set is too small
 to reach) are left out of a summary; ``n`` counts the finite values that were used.
@@ -33,9 +38,12 @@ from scipy import integrate
 from scipy import stats as scipy_stats
 
 __all__ = [
+    "BOOTSTRAP_REPLICATES",
+    "BootstrapComparison",
     "PairedComparison",
     "Summary",
     "holm",
+    "paired_bootstrap",
     "paired_comparison",
     "paired_comparisons",
     "paired_t_power",
@@ -327,3 +335,101 @@ def seeds_for_power(
         else:
             low = mid + 1
     return high
+
+
+#: Replicates of :func:`paired_bootstrap`: the smallest two-sided p-value it can give is
+#: ``2 / (replicates + 1)``, about 2e-4.
+BOOTSTRAP_REPLICATES = 9999
+
+
+@dataclass(frozen=True)
+class BootstrapComparison:
+    """Difference ``a - b`` of a metric, with a paired bootstrap over test units and seeds."""
+
+    #: Seeds both sides have (sorted).
+    seeds: tuple[int, ...]
+    #: Test units resampled (identities, or probes when the identities are unknown).
+    n_units: int
+    #: Mean over the seeds of the per-seed metric difference ``a - b``.
+    mean_difference: float
+    #: 2.5 % and 97.5 % percentiles of the bootstrap distribution of the mean difference.
+    ci95_low: float
+    ci95_high: float
+    #: Two-sided bootstrap p-value (H0: mean difference is zero), at least 2 / (replicates + 1).
+    p_value: float
+    replicates: int
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+
+def _seed_differences(diffs: np.ndarray, counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per replicate and seed, the metric difference under unit weights.
+
+    ``diffs`` and ``counts`` are ``[S, U, K]``; ``weights`` ``[R, U]``.  The metric of one seed
+    is the mean over the K components (attributes; one for a rank-k accuracy) of
+    ``sum_u w_u diffs[s, u, k] / sum_u w_u counts[s, u, k]``, components with no trial under
+    the weights left out.  Returns ``[R, S]``.
+    """
+    num = np.einsum("ru,suk->rsk", weights, diffs)
+    den = np.einsum("ru,suk->rsk", weights, counts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_component = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    known = np.isfinite(per_component)
+    total = np.where(known, per_component, 0.0).sum(axis=2)
+    n_known = known.sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_known > 0, total / np.maximum(n_known, 1), np.nan)
+
+
+def paired_bootstrap(
+    seeds: Sequence[int],
+    diffs: np.ndarray,
+    counts: np.ndarray,
+    *,
+    replicates: int = BOOTSTRAP_REPLICATES,
+    rng_seed: int = 0,
+) -> BootstrapComparison:
+    """Paired bootstrap of a metric difference over test units and seeds.
+
+    :param seeds: the seeds, one per first axis of ``diffs``.
+    :param diffs: ``[S, U, K]``: per seed, test unit (identity) and component (attribute), the
+        sum over the unit's trials of ``outcome_a - outcome_b`` (outcomes 1 correct, 0 wrong),
+        over the trials both sides scored.
+    :param counts: ``[S, U, K]``: the number of those trials.
+    :returns: the observed mean over seeds of the per-seed metric difference, its 95 %
+        percentile interval and two-sided p-value from ``replicates`` resamples.  Each replicate
+        draws the seeds with replacement and, independently, the test units with replacement
+        (one draw shared by every seed of the replicate, as every seed tests the same units);
+        a unit drawn twice counts its trials twice.  The generator is
+        ``numpy.random.default_rng(rng_seed)``: the same input gives the same numbers.  The
+        p-value is ``min(1, 2 min(#(T <= 0) + 1, #(T >= 0) + 1) / (replicates + 1))`` over the
+        replicates T, the usual percentile-interval inversion.
+    """
+    diffs = np.asarray(diffs, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
+    n_seeds, n_units = diffs.shape[0], diffs.shape[1]
+    if diffs.shape != counts.shape or diffs.ndim != 3 or n_seeds != len(seeds) or n_seeds == 0:
+        raise ValueError(f"diffs {diffs.shape} and counts {counts.shape} for {len(seeds)} seeds")
+    observed = _seed_differences(diffs, counts, np.ones((1, n_units)))[0]
+    mean = float(np.mean(observed))
+    rng = np.random.default_rng(rng_seed)
+    chunks = []
+    remaining = int(replicates)
+    while remaining > 0:  # chunks keep the [R, S, K] intermediates small
+        r = min(remaining, 2000)
+        unit_weights = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=r)
+        seed_weights = rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=r)
+        per_seed = _seed_differences(diffs, counts, unit_weights.astype(np.float64))
+        # A seed drawn k times counts k times; a component missing under the draw is NaN.
+        chunks.append(np.nansum(per_seed * seed_weights, axis=1) / n_seeds)
+        remaining -= r
+    stats = np.concatenate(chunks)
+    low, high = (float(x) for x in np.percentile(stats, [2.5, 97.5]))
+    below = int(np.count_nonzero(stats <= 0))
+    above = int(np.count_nonzero(stats >= 0))
+    p = min(1.0, 2.0 * (min(below, above) + 1) / (len(stats) + 1))
+    return BootstrapComparison(
+        tuple(int(s) for s in seeds), n_units, mean, low, high, p, int(replicates)
+    )

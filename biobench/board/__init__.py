@@ -20,7 +20,13 @@ from __future__ import annotations
 
 from biobench.board.assemble import Board, collect, headline
 from biobench.board.records import RunRecord, as_float, legacy_reports, load_records, read_record
-from biobench.board.rows import MeasuredRow, component_summary, format_option, make_rows
+from biobench.board.rows import (
+    MeasuredRow,
+    component_summary,
+    format_option,
+    make_rows,
+    setting_differences,
+)
 from biobench.board.verification import (
     VERIFIED_CANNOT,
     VERIFIED_DIFFERS,
@@ -46,5 +52,6 @@ __all__ = [
     "make_rows",
     "read_record",
     "record_status",
+    "setting_differences",
     "verify_board",
 ]

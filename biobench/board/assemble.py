@@ -39,6 +39,9 @@ class Board:
     #: Checks of :func:`biobench.verify.verify_record` per record path (see
     #: :func:`biobench.board.verification.verify_board`).
     checks: dict[str, list[Any]] = field(default_factory=dict)
+    #: The folder the records' paths are relative to (their score files lie beside them);
+    #: None for a board of records handed over without one.
+    output: Path | None = None
 
     def arrow(self, metric: str) -> str:
         """↓ for a lower-is-better metric, ↑ otherwise, nothing for a reference value (it
@@ -123,5 +126,6 @@ def collect(
         rows=rows,
         reported=reported,
         stale=sorted(stale, key=lambda r: r.path),
+        output=output,
         **headline(rows),
     )

@@ -18,7 +18,47 @@ from biobench.board.records import RunRecord, as_float
 from biobench.identity import SHORT
 from biobench.schema import DEFAULT_PREPROCESSING
 
-__all__ = ["MeasuredRow", "component_summary", "format_option", "make_rows"]
+__all__ = [
+    "MeasuredRow",
+    "component_summary",
+    "format_option",
+    "make_rows",
+    "setting_differences",
+]
+
+#: Keys of a record's ``run`` table that name a run rather than configure it.
+_NAMING_KEYS = ("label", "description", "seed", "config_hash", "protocol_label", "overrides")
+
+
+def _flatten(node: Any, prefix: str, out: dict[str, Any]) -> None:
+    # An empty table or a null value sets nothing: the same as a key left out.
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            _flatten(value, f"{prefix}.{key}" if prefix else str(key), out)
+    elif node is not None:
+        out[prefix] = node
+
+
+def setting_differences(a: MeasuredRow, b: MeasuredRow, factor: Sequence[str] = ()) -> list[str]:
+    """The settings (dotted keys of the records' ``run`` tables, e.g. ``training.epochs``) in
+    which two rows differ, leaving out the keys that only name a run and those under
+    ``factor`` (the compared factor, e.g. ``model.fusion``).  Empty: the rows differ in the
+    compared factor alone, so a comparison of the two measures that factor."""
+    flat_a: dict[str, Any] = {}
+    flat_b: dict[str, Any] = {}
+    for run, flat in ((a.run, flat_a), (b.run, flat_b)):
+        _flatten({k: v for k, v in run.items() if k not in _NAMING_KEYS}, "", flat)
+
+    def compared(key: str) -> bool:
+        return any(key == f or key.startswith(f + ".") for f in factor)
+
+    keys = sorted(set(flat_a) | set(flat_b))
+    return [
+        k for k in keys if not compared(k) and flat_a.get(k, _MISSING) != flat_b.get(k, _MISSING)
+    ]
+
+
+_MISSING = object()
 
 
 def format_option(value: Any) -> str:
@@ -75,6 +115,44 @@ class MeasuredRow:
     @property
     def seeds(self) -> list[int]:
         return [r.seed for r in self.records]
+
+    @property
+    def code_versions(self) -> list[str]:
+        """The git commits the row's seeds were made at (sorted; ``unknown`` where a record
+        does not say)."""
+        return sorted(
+            {
+                str((r.data.get("environment") or {}).get("git_commit") or "unknown")
+                for r in self.records
+            }
+        )
+
+    @property
+    def dirty_seeds(self) -> list[int]:
+        """Seeds made from a working tree with uncommitted changes (``git_dirty``)."""
+        return [r.seed for r in self.records if (r.data.get("environment") or {}).get("git_dirty")]
+
+    @property
+    def code_version(self) -> str:
+        """Empty when every seed was made at one known commit from a clean tree; otherwise what
+        is wrong, in words (the board flags such a row, ``leaderboard build --strict`` refuses
+        it): its numbers may mix code versions."""
+        problems = []
+        commits = self.code_versions
+        if len(commits) > 1:
+            problems.append(
+                f"seeds made at {len(commits)} commits ("
+                + ", ".join(c if c == "unknown" else c[:SHORT] for c in commits)
+                + ")"
+            )
+        elif commits == ["unknown"]:
+            problems.append("no git commit recorded")
+        dirty = self.dirty_seeds
+        if dirty:
+            problems.append(
+                "seed(s) " + ", ".join(map(str, dirty)) + " made from a dirty tree (git_dirty)"
+            )
+        return "; ".join(problems)
 
     @property
     def key(self) -> str:
@@ -199,6 +277,8 @@ def _make_row(
         notes=notes,
         **_components(run),
     )
+    if row.code_version:
+        row.notes.append(f"not one code version: {row.code_version}")
     if row.missing_images:
         row.notes.append(f"{row.missing_images} images missing from the dataset copy")
     return row

@@ -32,21 +32,19 @@ def _prepare_leaderboards(
     if protocol_name:
         # A name, never a path: it names OUTPUT/<protocol>.csv/.md and OUTPUT/runs/<protocol>.
         safe_name(protocol_name, "--protocol")
-    names = (
-        [protocol_name]
-        if protocol_name
-        else sorted(d.name for d in (output / "runs").glob("*") if d.is_dir())
-    )
+    # Every protocol of the folder: their claims are Holm-corrected together (prepare_all).
+    present = sorted(d.name for d in (output / "runs").glob("*") if d.is_dir())
+    names = [protocol_name] if protocol_name else present
     if not names:
         raise BiobenchError(f"no run records under {output / 'runs'}")
-    built = []
-    for name in names:
+    protocols = []
+    for name in dict.fromkeys([*present, *names]):
         try:
             protocol = index.load(name)
         except BiobenchError:
             protocol = None  # records of a protocol file given by path: rebuild without it
-        built.append(lb.prepare(output, protocol, name, verify=verify))
-    return built
+        protocols.append((name, protocol))
+    return lb.prepare_all(output, protocols, names, verify=verify)
 
 
 @leaderboard.command("build", context_settings=CONTEXT)
@@ -71,6 +69,12 @@ def _prepare_leaderboards(
     show_default=True,
     help="Check every record against its score files for the 'verified' column.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse (exit 1, nothing written) a row whose seeds were made at different commits or "
+    "from a dirty tree (its code_version column is not empty).",
+)
 @click.pass_context
 def leaderboard_build(
     ctx: click.Context,
@@ -78,6 +82,7 @@ def leaderboard_build(
     output: Path,
     html_dir: Path | None,
     verify: bool,
+    strict: bool,
 ) -> None:
     """Rebuild OUTPUT/<protocol>.csv and .md from OUTPUT/runs/<protocol>/.
 
@@ -86,10 +91,24 @@ def leaderboard_build(
       biobench leaderboard build
       biobench leaderboard build --protocol quick --output results/
       biobench leaderboard build --html site/      # then open site/index.html
+      biobench leaderboard build --strict          # refuse rows mixing code versions
     """
     from biobench import leaderboard as lb
 
     built = _prepare_leaderboards(ctx, output, protocol_name, verify=verify)
+    if strict:
+        mixed = [(b.board.name, r) for b in built for r in b.board.rows if r.code_version]
+        if mixed:
+            name, row = mixed[0]
+            more = f" (and {len(mixed) - 1} more row(s))" if len(mixed) > 1 else ""
+            # Exit 1 (the records are well formed; the board is refused), nothing written.
+            click.echo(
+                f"biobench: error: --strict: row '{row.label}' of protocol '{name}' is not one "
+                f"code version: {row.code_version}{more}; rerun its seeds at one commit from a "
+                "clean tree",
+                err=True,
+            )
+            ctx.exit(1)
     for item in built:
         paths = lb.write(item)
         for kind, path in sorted(paths.items()):

@@ -7,12 +7,14 @@
   seeds for each headline metric) plus the protocol's published ``reported`` rows, clearly
   marked ``kind = reported`` and never averaged with measured rows;
 - ``<name>_attributes.csv`` / ``.md``: per-attribute accuracy per run label;
-- ``<name>_comparisons.csv``: paired comparisons of each row against its ``none``-fusion
-  baseline over common seeds (difference and paired t-test p-value);
+- ``<name>_comparisons.csv``: paired comparisons of each row against the ``none``-fusion row
+  whose configuration differs from it in the fusion alone, over common seeds (difference and
+  paired t-test p-value); a row without one has a line saying why; written even when empty;
 - ``<name>_regression.csv``: reported ("expected") vs measured values where a measured row
   matches a reported row's backbone / fusion / tasks (the mmpretrain regression view);
-- ``<name>_claims.csv``: the protocol's ``[[claims]]`` with paired difference, 95 % CI,
-  Holm-corrected p-value and verdict (see :mod:`biobench.claims`);
+- ``<name>_claims.csv``: the protocol's ``[[claims]]`` with the paired bootstrap's difference,
+  95 % interval, p-value Holm-corrected over every protocol of the folder, and verdict (see
+  :mod:`biobench.claims` and :func:`prepare_all`);
 - ``<name>_*.png``: plots (see :mod:`biobench.plots`), linked from the Markdown.
 
 Builds are idempotent: the same records give byte-identical files whatever their order on disk
@@ -23,15 +25,16 @@ column is defined in ``leaderboards/README.md``.
 
 The package's modules: :mod:`biobench.leaderboard.tables` (the tables as DataFrames, CSV),
 :mod:`biobench.leaderboard.markdown` (the Markdown pages) and
-:mod:`biobench.leaderboard.publish` (:func:`prepare`, :func:`write`, :func:`build`).  Every
-name is importable from ``biobench.leaderboard`` itself.
+:mod:`biobench.leaderboard.publish` (:func:`prepare`, :func:`prepare_all`, :func:`write`,
+:func:`build`); :mod:`biobench.leaderboard.readme` generates the README's results section from
+the claims CSVs.  Every name is importable from ``biobench.leaderboard`` itself.
 """
 
 from __future__ import annotations
 
 from biobench.board import RunRecord, load_records
 from biobench.leaderboard.markdown import attributes_markdown, claims_markdown, markdown
-from biobench.leaderboard.publish import Built, build, prepare, write
+from biobench.leaderboard.publish import Built, build, prepare, prepare_all, write
 from biobench.leaderboard.tables import (
     BASELINE_FUSION,
     CLAIM_COLUMNS,
@@ -64,6 +67,7 @@ __all__ = [
     "main_table",
     "markdown",
     "prepare",
+    "prepare_all",
     "regression_table",
     "run_columns",
     "write",

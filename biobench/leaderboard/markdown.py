@@ -16,7 +16,7 @@ from tabulate import tabulate
 
 from biobench import claims as claims_mod
 from biobench import numbers
-from biobench.attribute_gain import attribute_gain_markdown, attribute_gain_table
+from biobench.attribute_gain import attribute_gain_markdown, attribute_gain_table, unpaired_rows
 from biobench.board import VERIFIED_DIFFERS, Board
 from biobench.leaderboard.tables import BASELINE_FUSION, attribute_grid, reported_metrics
 
@@ -62,6 +62,8 @@ def markdown(
     lines += _comparisons(comparisons)
     if claims is not None and len(claims):
         lines += ["", *claims_markdown(claims)]
+    else:
+        lines += ["", *no_claims_markdown(board)]
     lines += _links(board, attributes, plots)
     lines += _stale(board)
     return "\n".join(lines) + "\n"
@@ -119,6 +121,7 @@ def _measured(board: Board, main: pd.DataFrame) -> list[str]:
         label = r["label"] + (" ⚠" if r["missing_images"] else "")
         label += " (overrides)" if row.overrides else ""
         label += " ✗" if row.verified == VERIFIED_DIFFERS else ""
+        label += " ⚑" if row.code_version else ""
         cells = [label, r["dataset"], *([r["preprocessing"]] if with_prep else [])]
         cells += [row.backbone, row.fusion, row.optimizer, r["tasks"]]
         cells.append(str(int(r["n_seeds"])))
@@ -157,7 +160,15 @@ def _notes(board: Board) -> list[str]:
     flagged = [row for row in board.rows if row.notes]
     if not flagged:
         return []
-    return ["", "Notes:", ""] + [f"- `{row.label}`: {'; '.join(row.notes)}" for row in flagged]
+    lines = ["", "Notes:", ""]
+    if any(row.code_version for row in board.rows):
+        lines += [
+            "⚑ marks a row whose seeds were not all made at one commit from a clean tree "
+            "(`code_version` in the CSV): its mean may mix code versions; `biobench leaderboard "
+            "build --strict` refuses it.",
+            "",
+        ]
+    return lines + [f"- `{row.label}`: {'; '.join(row.notes)}" for row in flagged]
 
 
 def _reported(board: Board, main: pd.DataFrame) -> list[str]:
@@ -202,29 +213,43 @@ def _regression(regression: pd.DataFrame) -> list[str]:
 
 def _comparisons(comparisons: pd.DataFrame) -> list[str]:
     if not len(comparisons):
-        return []
-    body = [
-        [
-            r["label"],
-            r["baseline"],
-            r["metric"],
-            str(int(r["n_common_seeds"])),
-            _fmt(r["mean_difference"]),
-            _p_value(r["p_value"]),
-            r["reason"],
+        return [
+            "",
+            f"## Paired comparisons against the `{BASELINE_FUSION}` fusion",
+            "",
+            f"None: no trained row has a fusion other than `{BASELINE_FUSION}` (the comparisons "
+            "CSV holds its header only).",
         ]
-        for _, r in comparisons.iterrows()
-    ]
-    headers = ["label", "baseline", "metric", "n_common_seeds", "difference", "p_value"]
-    return [
+    tested = comparisons[comparisons["metric"].astype(str) != ""]
+    untested = comparisons[comparisons["metric"].astype(str) == ""]
+    lines = [
         "",
         f"## Paired comparisons against the `{BASELINE_FUSION}` fusion",
         "",
-        "Difference = row − baseline, averaged over the seeds both have; p-value of a "
-        "two-sided paired t test.",
-        "",
-        _md_table(body, [*headers, "note"]),
+        f"Difference = row − baseline, averaged over the seeds both have; p-value of a "
+        f"two-sided paired t test. A row is compared only with the `{BASELINE_FUSION}` row whose "
+        "run configuration differs from it in the fusion alone (training, options and "
+        "overrides equal), so that a difference is the fusion's.",
     ]
+    if len(tested):
+        body = [
+            [
+                r["label"],
+                r["baseline"],
+                r["metric"],
+                str(int(r["n_common_seeds"])),
+                _fmt(r["mean_difference"]),
+                _p_value(r["p_value"]),
+                r["reason"] if isinstance(r["reason"], str) else "",
+            ]
+            for _, r in tested.iterrows()
+        ]
+        headers = ["label", "baseline", "metric", "n_common_seeds", "difference", "p_value"]
+        lines += ["", _md_table(body, [*headers, "note"])]
+    if len(untested):
+        lines += ["", "Not compared (a line each in the comparisons CSV, metric empty):", ""]
+        lines += [f"- `{r['label']}`: {r['reason']}" for _, r in untested.iterrows()]
+    return lines
 
 
 def _links(board: Board, attributes: pd.DataFrame, plots: Mapping[str, str]) -> list[str]:
@@ -265,13 +290,16 @@ def claims_markdown(claims: pd.DataFrame) -> list[str]:
     lines = [
         "## Claims",
         "",
-        "Each claim says that run *better* beats run *than* on a metric. Difference = mean over "
-        "common seeds of the per-seed difference, signed so that positive favours the claim, "
-        "with its 95 % t confidence interval; p = two-sided paired t test, Holm-corrected over "
-        f"this protocol's claims; verdict at family-wise alpha {claims_mod.ALPHA:g}. "
-        f"*Seeds needed*: seeds for a paired t test to detect the observed difference with "
-        f"{claims_mod.POWER:.0%} power at alpha / (number of tested claims), an estimate from "
-        "the seeds at hand.",
+        "Each claim says that run *better* beats run *than* on a metric. It is tested on "
+        "per-trial outcomes read from the runs' score files (a probe identified or not, an "
+        "attribute predicted right or not): difference = mean over common seeds of the "
+        "per-seed difference, signed so that positive favours the claim; 95 % interval and "
+        "two-sided p from a seeded paired bootstrap that resamples the test identities and "
+        "the seeds (the test set every seed shares is a sample too); p (Holm) is corrected "
+        "over every claim of the leaderboard folder, all protocols together. Verdict at "
+        f"family-wise alpha {claims_mod.ALPHA:g}: *supported* or *contradicted* need at "
+        f"least {claims_mod.MIN_SEEDS} seeds (fewer: *insufficient seeds*); *cannot test* "
+        "says why (score files not kept, a metric without per-trial outcomes).",
         "",
     ]
     body = []
@@ -279,26 +307,38 @@ def claims_markdown(claims: pd.DataFrame) -> list[str]:
         ci = (
             "–" if math.isnan(r["ci95_low"]) else f"[{_fmt(r['ci95_low'])}, {_fmt(r['ci95_high'])}]"
         )
-        needed = "" if pd.isna(r["seeds_needed"]) else str(int(r["seeds_needed"]))
         verdict = f"**{r['verdict']}**"
-        if r["reason"]:
+        if isinstance(r["reason"], str) and r["reason"]:
             verdict += f" ({r['reason']})"
         body.append(
             [
                 f"`{r['better']}` > `{r['than']}`",
                 r["metric"],
                 str(int(r["n_common_seeds"])),
+                str(int(r["n_test_units"])),
                 _fmt(r["mean_difference"]),
                 ci,
                 _p_value(r["p_value"]),
                 _p_value(r["p_holm"]),
                 verdict,
-                needed,
             ]
         )
-    headers = ["claim", "metric", "seeds", "difference", "95 % CI", "p", "p (Holm)", "verdict"]
-    lines.append(_md_table(body, [*headers, "seeds needed"]))
+    headers = ["claim", "metric", "seeds", "test units", "difference", "95 % CI", "p"]
+    lines.append(_md_table(body, [*headers, "p (Holm)", "verdict"]))
     return lines
+
+
+def no_claims_markdown(board: Board) -> list[str]:
+    """The "Claims" section of a protocol without claims: declared (``claims = []``) or not."""
+    if claims_mod.declares_no_claims(board):
+        text = (
+            f"Protocol `{board.name}` declares that it makes no claims (`claims = []`): its "
+            "numbers show that the pipeline works and are not evidence for or against any "
+            "ordering of its runs."
+        )
+    else:
+        text = f"Protocol `{board.name}` defines no `[[claims]]`; the claims CSV is empty."
+    return ["## Claims", "", text]
 
 
 def attributes_markdown(
@@ -328,4 +368,15 @@ def attributes_markdown(
     section = attribute_gain_markdown(gain, f"`{board.name}_attribute_gain.csv`")
     if section:
         lines += ["", section.rstrip()]
+    unpaired = unpaired_rows(board)
+    if unpaired:
+        if not section:
+            lines += ["", "## Joint training vs the attribute branch alone"]
+        lines += [
+            "",
+            "Not paired (a joint row and an attribute-only row are compared only when their "
+            "configurations differ in joint training alone):",
+            "",
+        ]
+        lines += [f"- `{label}`: {why}" for label, why in unpaired]
     return "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from biobench import claims as claims_mod
-from biobench.board import Board, MeasuredRow, as_float
+from biobench.board import Board, MeasuredRow, as_float, setting_differences
 from biobench.stats import paired_comparison, summarize
 
 __all__ = [
@@ -56,6 +56,7 @@ ID_COLUMNS = [
 RUN_COLUMNS = [
     "protocol_version",
     "config_hash",
+    "code_version",
     "overrides",
     "image_size",
     "epochs",
@@ -70,13 +71,14 @@ CLAIM_COLUMNS = [
     "better",
     "than",
     "n_common_seeds",
+    "n_test_units",
     "mean_difference",
     "ci95_low",
     "ci95_high",
     "p_value",
     "p_holm",
     "verdict",
-    "seeds_needed",
+    "method",
     "reason",
     "note",
 ]
@@ -169,6 +171,8 @@ def run_columns(board: Board, row: MeasuredRow) -> dict[str, Any]:
     return {
         "protocol_version": board.version,
         "config_hash": row.config_hash[:12],
+        # Empty: one commit, clean tree; otherwise the mix (the row's seeds may differ in code).
+        "code_version": row.code_version,
         "overrides": " ".join(row.overrides),
         "image_size": row.image_size,
         "epochs": row.epochs,
@@ -270,32 +274,62 @@ def attribute_grid(
     ]
 
 
-def _baseline_for(row: MeasuredRow, rows: Sequence[MeasuredRow]) -> MeasuredRow | None:
-    """The ``none``-fusion row with the same dataset, preprocessing, backbone (with all its
-    options: the shortened display text could hide a difference) and tasks (same optimizer
-    first)."""
-    candidates = [
-        r
-        for r in rows
-        if r is not row
-        and r.fusion_name == BASELINE_FUSION
-        and (r.dataset, r.preprocessing, r.backbone_full)
-        == (row.dataset, row.preprocessing, row.backbone_full)
-        and r.tasks == row.tasks
-    ]
-    same_optimizer = [r for r in candidates if r.optimizer_full == row.optimizer_full]
-    pool = same_optimizer or candidates
-    return pool[0] if len(pool) == 1 else None
+#: The settings a fusion comparison compares: everything else must be equal.
+FUSION_FACTOR = ("model.fusion", "model.fusion_options")
+
+COMPARISON_COLUMNS = [
+    "label",
+    "baseline",
+    "metric",
+    "n_common_seeds",
+    "mean_difference",
+    "std_difference",
+    "t_statistic",
+    "p_value",
+    "reason",
+]
+
+
+def _differences_text(differences: Sequence[str], limit: int = 4) -> str:
+    shown = ", ".join(f"`{k}`" for k in differences[:limit])
+    return shown + (f" and {len(differences) - limit} more" if len(differences) > limit else "")
+
+
+def baseline_for(row: MeasuredRow, rows: Sequence[MeasuredRow]) -> tuple[MeasuredRow | None, str]:
+    """``(baseline, why not)``: the one ``none``-fusion row whose run configuration equals
+    ``row``'s in every setting but the fusion (:data:`FUSION_FACTOR`; training, options and
+    overrides included), or None and the reason in words."""
+    candidates = [r for r in rows if r is not row and r.fusion_name == BASELINE_FUSION]
+    if not candidates:
+        return None, f"no `{BASELINE_FUSION}`-fusion row on the board"
+    differences = {r.label: setting_differences(row, r, FUSION_FACTOR) for r in candidates}
+    matching = [r for r in candidates if not differences[r.label]]
+    if len(matching) == 1:
+        return matching[0], ""
+    if matching:
+        names = ", ".join(f"`{r.label}`" for r in matching)
+        return None, f"{len(matching)} `{BASELINE_FUSION}` rows match ({names}): no one baseline"
+    closest = min(candidates, key=lambda r: (len(differences[r.label]), r.label))
+    return None, (
+        f"no `{BASELINE_FUSION}` row differs from it in the fusion alone; the closest, "
+        f"`{closest.label}`, also differs in {_differences_text(differences[closest.label])}"
+    )
 
 
 def comparison_table(board: Board) -> pd.DataFrame:
-    """Each measured row vs its ``none``-fusion baseline, per headline metric, paired by seed."""
+    """Each measured row vs its ``none``-fusion baseline, per headline metric, paired by seed.
+
+    A row is compared only with the baseline that differs from it in the fusion alone
+    (:func:`baseline_for`); a trained row without one gets a single line with an empty
+    ``metric`` and the reason, so that nothing is left out without a word.
+    """
     out: list[dict[str, Any]] = []
     for row in board.rows:
-        if row.fusion_name == BASELINE_FUSION:
-            continue
-        baseline = _baseline_for(row, board.rows)
+        if row.fusion_name == BASELINE_FUSION or not row.tasks:
+            continue  # a baseline itself, or a frozen model (no fusion trained)
+        baseline, why = baseline_for(row, board.rows)
         if baseline is None:
+            out.append({"label": row.label, "baseline": "", "metric": "", "reason": why})
             continue
         for metric in board.metrics:
             if metric in board.reference:
@@ -318,18 +352,7 @@ def comparison_table(board: Board) -> pd.DataFrame:
                     "reason": result.reason,
                 }
             )
-    columns = [
-        "label",
-        "baseline",
-        "metric",
-        "n_common_seeds",
-        "mean_difference",
-        "std_difference",
-        "t_statistic",
-        "p_value",
-        "reason",
-    ]
-    return pd.DataFrame(out, columns=columns)
+    return pd.DataFrame(out, columns=COMPARISON_COLUMNS)
 
 
 def _matches_reported(row: MeasuredRow, reported: Mapping[str, Any]) -> bool:
@@ -389,13 +412,17 @@ def regression_table(board: Board) -> pd.DataFrame:
     return pd.DataFrame(out, columns=columns)
 
 
-def claims_table(board: Board) -> pd.DataFrame:
-    """The protocol's claims, evaluated (one row per claim, in the protocol's order)."""
-    rows = [r.as_dict() for r in claims_mod.evaluate(board)]
-    frame = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
-    # Integer column with gaps: keep it integral in the CSV (pandas would print 34.0).
-    frame["seeds_needed"] = frame["seeds_needed"].astype("Int64")
-    return frame
+def claims_table(
+    board: Board, results: Sequence[claims_mod.ClaimResult] | None = None
+) -> pd.DataFrame:
+    """The protocol's claims, evaluated (one row per claim, in the protocol's order).
+
+    :param results: the claims already evaluated (and Holm-corrected over a larger family,
+        :func:`biobench.claims.correct`); evaluated on ``board`` alone otherwise.
+    """
+    if results is None:
+        results = claims_mod.evaluate(board)
+    return pd.DataFrame([r.as_dict() for r in results], columns=CLAIM_COLUMNS)
 
 
 def to_csv(frame: pd.DataFrame) -> str:

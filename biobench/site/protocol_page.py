@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from biobench.board import MeasuredRow
+from biobench.claims import declares_no_claims
 from biobench.leaderboard.tables import attribute_grid
 from biobench.site.compare_pages import MAX_ALL_PAIRS
 from biobench.site.format import arrow, finite
@@ -68,6 +69,7 @@ def _row_view(built: Built, row: MeasuredRow, entry: Mapping[str, Any], page: st
         "n_seeds": len(row.records),
         "config_hash": row.config_hash,
         "overrides": row.overrides,
+        "code_version": row.code_version,
         "notes": row.notes,
         "missing_images": row.missing_images,
         "verified": row.verified,
@@ -173,6 +175,7 @@ def render_protocol_page(site: ProtocolSite, pairs: list[tuple[MeasuredRow, Meas
         regression=built.regression.to_dict("records"),
         comparisons=comparisons,
         claims=claims,
+        no_claims=declares_no_claims(board),
         attributes=_attribute_view(built),
         plots=plots,
         pair_links=json.dumps(pair_links, sort_keys=True),

@@ -184,3 +184,36 @@ def make_record() -> Callable[..., dict[str, Any]]:
 def write_records() -> Callable[..., None]:
     """``write_records(output, runs=ALL_RUNS, names=None, **kw)``: records under output/runs."""
     return write_demo_records
+
+
+def write_identification_scores(
+    record_path: Path, record: dict[str, Any], correct: list[bool], per_identity: int = 2
+) -> None:
+    """Write an identification score file beside ``record_path`` in which probe ``i`` (of
+    identity ``i // per_identity``) is identified when ``correct[i]``; set the record's
+    ``top1_accuracy`` to the fraction identified and list the file under
+    ``artifacts.scores``."""
+    seed = record["run"]["seed"]
+    n_ids = max(2, (len(correct) + per_identity - 1) // per_identity)
+    lines = ["# format: biobench-scores 2", "# kind: identification", "# rows: identity"]
+    lines.append("claimed_id,real_id,test_label,score")
+    for i, ok in enumerate(correct):
+        real = f"id{i // per_identity:03d}"
+        for j in range(n_ids):
+            claimed = f"id{j:03d}"
+            score = (0.9 if ok else 0.1) if claimed == real else 0.5
+            lines.append(f"{claimed},{real},{real}/{i:04d},{score}")
+    folder = record_path.parent / f"seed-{seed}-scores"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "identification.csv").write_text("\n".join(lines) + "\n")
+    record.setdefault("artifacts", {})["scores"] = {
+        "identification_csv": f"seed-{seed}-scores/identification.csv"
+    }
+    record["metrics"]["top1_accuracy"] = sum(correct) / len(correct)
+
+
+@pytest.fixture
+def write_identification() -> Callable[..., None]:
+    """``write_identification(record_path, record, correct, per_identity=2)``: see
+    :func:`write_identification_scores`."""
+    return write_identification_scores

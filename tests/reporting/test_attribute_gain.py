@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from scipy import stats
@@ -35,6 +36,22 @@ class Row:
     dataset: str = "d"
     backbone: str = "b"
     overrides: list[str] = field(default_factory=list)
+    epochs: int = 25
+
+    @property
+    def run(self) -> dict[str, Any]:
+        """The run table of a record: the settings, with the overrides applied."""
+        run: dict[str, Any] = {
+            "dataset": {"name": self.dataset},
+            "model": {"backbone": self.backbone},
+            "training": {"tasks": self.tasks, "epochs": self.epochs},
+            "overrides": self.overrides,
+        }
+        for override in self.overrides:
+            key, _, value = override.partition("=")
+            table, _, name = key.partition(".")
+            run[table][name] = value
+        return run
 
 
 @dataclass
@@ -122,3 +139,25 @@ def test_a_variant_is_compared_with_the_attribute_branch_of_the_same_variant() -
         ("joint", "alone"),
         ("joint.lr", "alone.lr"),
     ]
+
+
+def test_rows_differing_in_another_setting_are_not_paired() -> None:
+    # Regression: pairs were matched on dataset, backbone and overrides only, so a 1-epoch
+    # joint row (another configuration, no overrides) was paired with a 25-epoch alone row.
+    def row(label: str, tasks: list[str], epochs: int) -> Row:
+        records = [Record(s, [Item("Male", 0.9 + 0.01 * s)]) for s in range(2)]
+        return Row(label, tasks, records, epochs=epochs)
+
+    board = Board(
+        [
+            row("joint", ["attributes", "identity"], 25),
+            row("joint.short", ["attributes", "identity"], 1),
+            row("alone", ["attributes"], 25),
+        ]
+    )
+    table = attribute_gain_table(board)
+    assert set(zip(table["joint"], table["alone"], strict=True)) == {("joint", "alone")}
+    from biobench.attribute_gain import unpaired_rows
+
+    ((label, why),) = unpaired_rows(board)
+    assert label == "joint.short" and "`training.epochs`" in why
