@@ -333,12 +333,7 @@ class PluginManager:
                 {"name": "(registries)", "broken": True, "error": str(exc)}
             ]
         listing = []
-        shipped: dict[str, list[str]] = {}
-        try:
-            for plugin, directory in self.protocol_dirs():
-                shipped.setdefault(plugin, []).extend(p.stem for p in directory.glob("*.toml"))
-        except BiobenchError:
-            pass  # a raising biobench_protocol_dirs is reported when protocols are used
+        shipped, dir_warnings = self._shipped_protocols()
         collided: dict[str, list[str]] = {}
         for registry in self.registries.values():
             for name, entries in registry.collisions.items():
@@ -350,5 +345,33 @@ class PluginManager:
                 entry["collisions"] = sorted(set(collided[info.name]))
             if shipped.get(info.name):
                 entry["registered"]["protocol"] = sorted(shipped[info.name])
+            if dir_warnings.get(info.name):
+                entry["warnings"] = dir_warnings[info.name]
             listing.append(entry)
         return listing
+
+    def _shipped_protocols(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """Protocol names per plugin, and per plugin the protocol directories it declares that
+        hold nothing: a directory that does not exist or has no ``*.toml`` (often a packaging
+        slip: the protocol files were left out of the installed distribution)."""
+        shipped: dict[str, list[str]] = {}
+        warnings: dict[str, list[str]] = {}
+        for impl in self.pm.hook.biobench_protocol_dirs.get_hookimpls():
+            try:
+                directories = [Path(d) for d in impl.function() or ()]
+            except Exception:  # noqa: BLE001 - reported with its error when protocols are used
+                continue
+            for directory in directories:
+                names = sorted(p.stem for p in directory.glob("*.toml"))
+                shipped.setdefault(impl.plugin_name, []).extend(names)
+                if not directory.is_dir():
+                    problem = "does not exist"
+                elif not names:
+                    problem = "holds no *.toml protocol file"
+                else:
+                    continue
+                warnings.setdefault(impl.plugin_name, []).append(
+                    f"protocol directory {directory} {problem} (declared by its "
+                    f"biobench_protocol_dirs; were the protocol files packaged?)"
+                )
+        return shipped, warnings

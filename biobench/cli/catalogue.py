@@ -23,6 +23,9 @@ from biobench.errors import BiobenchError
 def plugins(ctx: click.Context, as_json: bool) -> None:
     """List every plugin: distribution, version, hooks, registered names, errors.
 
+    A plugin whose declared protocol directories do not exist or hold no *.toml file gets a
+    warning line (and a "warnings" list in --json).
+
     \b
     Examples:
       biobench plugins
@@ -32,6 +35,12 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     pm = _manager(ctx)
     listing = pm.describe()
     trouble = any(p.get("broken") or p.get("collisions") for p in listing)
+    for p in listing:
+        if p.get("warnings"):
+            # A warning, not trouble: the plugin's components work; its protocols are missing.
+            click.echo(
+                f"biobench: warning: plugin '{p['name']}': {'; '.join(p['warnings'])}", err=True
+            )
     if as_json:
         click.echo(json.dumps(listing, indent=2))
         ctx.exit(1 if trouble else 0)

@@ -187,6 +187,7 @@ def run(
     if nproc is not None and nproc > 1:
         _launch_torchrun(nproc)
         return
+    from biobench.duplicates import merge_duplicate_runs
     from biobench.engine import Engine, RunOptions
     from biobench.protocol import dropped_options, parse_override
     from biobench.runtime import Accel
@@ -230,6 +231,9 @@ def run(
         ),
     )
     for message in dropped_options(protocol, specs, overrides):
+        click.echo(f"biobench: warning: {message}", err=True)
+    specs, merged = merge_duplicate_runs(specs, base_specs, variant)
+    for message in merged:
         click.echo(f"biobench: warning: {message}", err=True)
     result = engine.run_protocol(
         protocol, specs, base_specs, [f"{k}={_show(v)}" for k, v in overrides]
