@@ -8,9 +8,15 @@ The run label, the protocol name and every path read from the record pass the sa
 as the command line, and everything is written under ``output`` (a temporary folder by
 default).  The model files the record's components name load only with their recorded sha256,
 and files of a code format (TorchScript) only with ``trust_model_code``
-(:mod:`biobench.modelfiles`).  On the same machine, torch version and thread count the metrics
-must agree exactly; elsewhere CPU kernels may round differently, so a tolerance applies
-(documented in the result).
+(:mod:`biobench.modelfiles`).
+
+The re-run uses the record's CPU math mode (:mod:`biobench.cpumath`) and thread count.  When
+nothing that can change numbers differs between the record's environment and this one
+(:func:`biobench.cpumath.differences`: device, torch, threads, platform, CPU math mode, and
+outside the portable mode the instruction sets and cache sizes) every metric must agree exactly.
+Otherwise every difference is named, each metric is judged against a tolerance derived from the
+protocol's own between-seed spread (:func:`seed_tolerances`), and each claim of the board the
+record takes part in is said to stand or possibly change (:func:`verdict_stability`).
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import platform
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,8 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from biobench import cpumath
 from biobench.atomic import write_text
 from biobench.errors import BiobenchError
 from biobench.identity import config_hash
@@ -73,10 +77,121 @@ class Reproduction:
     same_environment: bool
     notes: list[str] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
+    #: Per-metric tolerances where the environment differs (see :func:`seed_tolerances`);
+    #: a metric not listed uses :attr:`tolerance`.
+    tolerances: dict[str, float] = field(default_factory=dict)
+    #: What differs between the record's environment and this one (:func:`cpumath.differences`).
+    differences: list[str] = field(default_factory=list)
+    #: One line per board claim the record takes part in: whether its verdict would stand.
+    verdicts: list[str] = field(default_factory=list)
+
+    def tolerance_of(self, metric: str) -> float:
+        return self.tolerances.get(metric, self.tolerance)
 
     @property
     def ok(self) -> bool:
-        return not any(c.differs(self.tolerance) for c in self.comparisons)
+        return not any(c.differs(self.tolerance_of(c.metric)) for c in self.comparisons)
+
+
+#: A cross-machine tolerance is this many standard deviations of the metric over the record's
+#: seeds: another machine perturbs training much as another seed does, and two draws of a
+#: normal variable differ by more than 2.8 of its standard deviations in under 5 % of cases.
+SEED_SD_MULTIPLE = 3.0
+
+
+def seed_tolerances(path: Path, record: dict[str, Any]) -> tuple[dict[str, float], str]:
+    """Per-metric tolerances from the protocol's own between-seed spread: the sample standard
+    deviation of each metric over the seeds of the record's configuration (the ``seed-*.json``
+    beside it with the same configuration hash) times :data:`SEED_SD_MULTIPLE`, never below
+    :data:`CROSS_TOLERANCE`. With fewer than two seeds every metric gets
+    :data:`CROSS_TOLERANCE`. Returns the tolerances and a sentence saying how they were made."""
+    import statistics
+
+    digest = (record.get("run") or {}).get("config_hash")
+    values: dict[str, list[float]] = {}
+    seeds = 0
+    for sibling in sorted(Path(path).parent.glob("seed-*.json")):
+        try:
+            other = load_record(sibling, "run")
+        except BiobenchError:
+            continue
+        if digest is not None and other["run"].get("config_hash") != digest:
+            continue
+        seeds += 1
+        for name, raw in (other.get("metrics") or {}).items():
+            try:
+                value = from_json_number(raw)
+            except ValueError:
+                continue
+            if value is not None and math.isfinite(value):
+                values.setdefault(name, []).append(value)
+    out = {
+        name: max(CROSS_TOLERANCE, SEED_SD_MULTIPLE * statistics.stdev(v))
+        for name, v in values.items()
+        if len(v) >= 2
+    }
+    if not out:
+        return (
+            {},
+            f"{seeds} seed(s) of this configuration beside the record: tolerance "
+            f"{CROSS_TOLERANCE:g} for every metric",
+        )
+    return out, (
+        f"tolerance per metric: {SEED_SD_MULTIPLE:g} x its standard deviation over the "
+        f"{seeds} seeds of this configuration beside the record (at least {CROSS_TOLERANCE:g})"
+    )
+
+
+def verdict_stability(
+    path: Path, record: dict[str, Any], comparisons: list[Comparison]
+) -> list[str]:
+    """Would the board's claims keep their verdicts with the reproduced numbers? For each claim
+    of the record's protocol (``<output>/<protocol>_claims.csv``) on a metric of this record whose
+    row is this record's, the claim's 95 % interval is shifted by the change of the row's mean
+    (the metric's change divided by the claim's number of seeds, signed by the row's side); the
+    verdict is said to stand when neither end of the interval crosses zero. An approximation:
+    the interval's width is kept as it was."""
+    import csv
+
+    name = protocol_name(record)
+    label = (record.get("run") or {}).get("protocol_label") or (record.get("run") or {}).get(
+        "label"
+    )
+    try:
+        board = Path(path).parents[3] / f"{name}_claims.csv"
+    except IndexError:
+        return []
+    if not name or not board.is_file() or board.is_symlink():
+        return []
+    changed = {
+        c.metric: c.reproduced - c.recorded
+        for c in comparisons
+        if c.recorded is not None and c.reproduced is not None
+        and math.isfinite(c.recorded) and math.isfinite(c.reproduced)
+    }  # fmt: skip
+    lines = []
+    with open(board, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            side = 1 if row.get("better") == label else -1 if row.get("than") == label else 0
+            if side == 0 or row.get("metric") not in changed:
+                continue
+            claim = f"{row['metric']}: {row['better']} > {row['than']} ({row.get('verdict')})"
+            try:
+                n = int(row.get("n_common_seeds") or 0)
+                low, high = float(row["ci95_low"]), float(row["ci95_high"])
+            except (KeyError, ValueError):
+                lines.append(f"{claim}: no interval to judge it by")
+                continue
+            if n < 1 or not (math.isfinite(low) and math.isfinite(high)):
+                lines.append(f"{claim}: no interval to judge it by")
+                continue
+            shift = side * changed[row["metric"]] / n
+            stands = (low > 0) == (low + shift > 0) and (high < 0) == (high + shift < 0)
+            lines.append(
+                f"{claim}: {'stands' if stands else 'COULD CHANGE'} (interval "
+                f"[{low:.4g}, {high:.4g}] shifted by {shift:+.4g})"
+            )
+    return lines
 
 
 def carried_protocol(path: Path, section: dict[str, Any], folder: Path) -> Any:
@@ -253,8 +368,6 @@ def reproduce(
     threads = env.get("torch_threads")
     if not (isinstance(threads, int) and 0 < threads <= 4096):
         threads = None  # absent or not a thread count: torch's default (reported below)
-    # Threads are set to the record's; the rest of the environment must match for exactness.
-    same = env.get("torch") == torch.__version__ and env.get("platform") == platform.platform()
     try:
         spec = RunSpec.from_config(label, run, seeds=[seed], description=run.get("description", ""))
     except KeyError as exc:
@@ -271,8 +384,17 @@ def reproduce(
             relative_inside(
                 protocol.base_dir, str(split.get("path", "")), f"{path}: run.dataset.split.path"
             )
+        math_mode = (
+            (env.get("cpu_math") or {}).get("mode")
+            if isinstance(env.get("cpu_math"), dict)
+            else None
+        )
+        if math_mode not in cpumath.MODES:
+            math_mode = "native"  # records made before the mode was recorded ran native kernels
+        notes.append(f"CPU math {math_mode!r}, as the record")
         options = RunOptions(
             output=out,
+            cpu_math=math_mode,
             device=env.get("device", "cpu") if env.get("device") == "cpu" else "auto",
             data_root=data_root,
             progress=False,
@@ -298,17 +420,19 @@ def reproduce(
             preflight(engine.ctx, protocol, [spec], engine.data)
             out_path, _ = engine.run_one(protocol, item)
         new = json.loads(Path(out_path).read_text(encoding="utf-8"))
-    same = same and new["environment"].get("device") == env.get("device")
-    if not same:
-        notes.append(
-            f"environment differs from the record's (torch {env.get('torch')} vs "
-            f"{torch.__version__}, threads {threads}, device {env.get('device')})"
-        )
+    differences = cpumath.differences(env, new["environment"])
+    same = not differences
+    tolerances: dict[str, float] = {}
+    if not same and tolerance is None:
+        tolerances, how = seed_tolerances(path, record)
+        notes.append(how)
     result = Reproduction(
         record=path,
         tolerance=tolerance if tolerance is not None else (0.0 if same else CROSS_TOLERANCE),
         same_environment=same,
         notes=notes,
+        tolerances=tolerances,
+        differences=differences,
     )
     if new["data"]["fingerprint"] != record.get("data", {}).get("fingerprint"):
         result.notes.append("the data fingerprint differs from the record's: other data")
@@ -320,4 +444,6 @@ def reproduce(
                 _metric_value(Path(out_path), new, name),
             )
         )
+    if not result.ok or not same:
+        result.verdicts = verdict_stability(path, record, result.comparisons)
     return result

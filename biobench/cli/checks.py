@@ -284,8 +284,9 @@ TRUST_HELP = (
 @click.option(
     "--tolerance",
     type=click.FloatRange(0),
-    help="Largest absolute difference accepted (default: 0 on the record's environment, "
-    "1e-3 elsewhere).",
+    help="Largest absolute difference accepted, for every metric (default: 0 in the record's "
+    "environment; elsewhere 3 standard deviations of each metric over the record's seeds, at "
+    "least 1e-3).",
 )
 @click.option(
     "--output",
@@ -306,9 +307,12 @@ def reproduce(
     """Re-run a record's configuration and seed; compare every metric with the record.
 
     Runs in a temporary folder, or --output (nothing under the record's folder changes), with
-    the record's thread count.  The protocol is the installed one of the record's name when its
-    sha256 matches, else the copy the record carries.  Exit 0 when every metric agrees within
-    the tolerance, 1 otherwise.
+    the record's thread count and CPU math mode.  The protocol is the installed one of the
+    record's name when its sha256 matches, else the copy the record carries.  In the record's
+    environment every metric must agree exactly; elsewhere every difference that can change
+    numbers is named, each metric is judged against 3 standard deviations of it over the
+    record's seeds, and the board's claims are said to stand or not.  Exit 0 when every metric
+    agrees, 1 otherwise.
 
     \b
     Examples:
@@ -329,13 +333,29 @@ def reproduce(
     )
     for note in result.notes:
         click.echo(f"note: {note}")
+    if result.differences:
+        click.echo("the environment differs from the record's in what can change numbers:")
+        for line in result.differences:
+            click.echo(f"  {line}")
     rows = [
-        [c.metric, c.recorded, c.reproduced, "DIFFERS" if c.differs(result.tolerance) else "ok"]
+        [
+            c.metric,
+            c.recorded,
+            c.reproduced,
+            result.tolerance_of(c.metric),
+            "DIFFERS" if c.differs(result.tolerance_of(c.metric)) else "ok",
+        ]
         for c in result.comparisons
     ]
-    click.echo(tabulate(rows, headers=["metric", "record", "reproduced", ""], floatfmt=".10g"))
+    headers = ["metric", "record", "reproduced", "tolerance", ""]
+    click.echo(tabulate(rows, headers=headers, floatfmt=".10g"))
+    if result.verdicts:
+        click.echo("the board's claims with the reproduced numbers:")
+        for line in result.verdicts:
+            click.echo(f"  {line}")
     verdict = "reproduced" if result.ok else "NOT reproduced"
-    click.echo(f"{verdict} (tolerance {result.tolerance:g}): {record}")
+    exact = "exactly" if result.same_environment and result.tolerance == 0 else "within tolerance"
+    click.echo(f"{verdict} ({exact}): {record}")
     if output is not None:
         click.echo(f"re-run written under {output}")
     if not result.ok:
