@@ -87,7 +87,13 @@ class Engine:
             self.ctx, protocol, specs, specs if base_specs is None else base_specs, overrides
         )
         check_output(self.ctx.output, create=False)
-        preflight(self.ctx, protocol, [item.spec for item in plan.runs], self.data)
+        preflight(
+            self.ctx,
+            protocol,
+            [item.spec for item in plan.runs],
+            self.data,
+            init_files=_init_files(plan),
+        )
         if not self.options.dry_run:
             check_output(self.ctx.output, create=True)  # only once everything else is known good
         return plan
@@ -344,6 +350,26 @@ def _source_sha256(item: PlannedRun) -> str | None:
             f"run '{item.spec.label}' seed {item.seed} starts from {record}, which cannot be "
             f"read ({exc}); run '{item.init_source.get('from_run')}' first"
         ) from exc
+
+
+def _init_files(plan: Plan) -> dict[str, list[tuple[Path, str | None]]]:
+    """By configuration hash, the ``model.init`` weights that exist before the job starts (a
+    file, or a run recorded earlier), with the sha256 their run recorded: preflight loads each
+    into the probe model.  Weights of a planned run are written by this job and checked then."""
+    planned = {item.record_path for item in plan.runs}
+    files: dict[str, list[tuple[Path, str | None]]] = {}
+    for item in plan.runs:
+        record = item.init_source.get("record")
+        if item.init_weights is None or (record and Path(record) in planned):
+            continue
+        try:
+            expected = _source_sha256(item)
+        except RunFailed as exc:
+            raise BiobenchError(str(exc)) from None
+        entry = (item.init_weights, expected)
+        if entry not in files.setdefault(item.config_hash, []):
+            files[item.config_hash].append(entry)
+    return files
 
 
 def _waves(plan: Sequence[PlannedRun]) -> list[list[PlannedRun]]:

@@ -185,12 +185,29 @@ def _resolve_init(ctx: RunContext, protocol: Protocol, plan: Plan) -> None:
                 )
         item.init_weights = weights_path(record)
         item.init_source = {"from_run": source_cell, "record": str(record)}
-        hops, cell = 0, item.spec.model
-        while cell.get("init", {}).get("from_run"):
-            hops += 1
-            parent = by_cell.get((cell["init"]["from_run"], item.seed))
-            if parent is None:
-                break
-            cell = parent.spec.model
-        depth[id(item)] = hops
+        depth[id(item)] = _init_depth(item, by_cell)
     plan.runs.sort(key=lambda item: depth.get(id(item), 0))  # stable: protocol order otherwise
+
+
+def _init_depth(item: PlannedRun, by_cell: dict[tuple[str, int], PlannedRun]) -> int:
+    """How many planned runs ``item`` starts from, one from the other; a cycle is refused.
+
+    The protocol file's own links are checked when it is read; this also catches the ones that
+    ``--set model.init.from_run=...`` or ``--runs`` make (a run starting from itself).
+    """
+    hops, cell, chain = 0, item.spec.model, [item.cell_label]
+    while (cell.get("init") or {}).get("from_run"):
+        source = cell["init"]["from_run"]
+        if source in chain:
+            raise BiobenchError(
+                f"run '{item.spec.label}' seed {item.seed}: circular initialisation "
+                f"(model.init.from_run): {' -> '.join([*chain, source])}; a run cannot start "
+                f"from its own weights"
+            )
+        chain.append(source)
+        hops += 1
+        parent = by_cell.get((source, item.seed))
+        if parent is None:
+            break
+        cell = parent.spec.model
+    return hops
