@@ -34,11 +34,11 @@ from biobench.model import (
     place_model,
     plain_names,
 )
-from biobench.plan import Plan, PlannedRun, make_plan, weights_path
+from biobench.plan import Plan, PlannedRun, check_owner, make_plan, weights_path
 from biobench.plugins import PluginManager
 from biobench.preflight import build_metrics, check_output, preflight
 from biobench.protocol import Protocol, RunSpec
-from biobench.records import build_record, environment
+from biobench.records import build_record, environment, record_lock
 from biobench.scores import write_scores
 from biobench.training import Checkpointing, TrainState, train
 
@@ -264,69 +264,79 @@ class Engine:
             return None, warnings
         results = compute_metrics([(name, m) for name, m, _ in metrics], evaluation)
         eval_s = time.perf_counter() - t1
-        folder = item.record_path.parent
-        written = write_scores(
-            evaluation,
-            folder / f"seed-{seed}-scores",
-            metadata={
-                "protocol": protocol.name,
-                "protocol_version": protocol.version,
-                "run": spec.label,
-                "seed": seed,
-            },
-            metrics=spec.metrics,
-        )
-        artifacts: dict[str, Any] = {
-            "scores": {k: os.path.relpath(v, folder) for k, v in written.items()},
-            "model": _save_weights(model, weights_path(item.record_path)),
-        }
-        if init:
-            artifacts["init"] = init
-        epochs_done = len(next(iter(state.losses.values()), []))
-        n_train = len(prepared.train)
-        backbone_prov = dict(built.provenance["backbone"])
-        describe = getattr(model.backbone, "provenance", None)
-        if callable(describe):
-            # A backbone may describe itself (weights file, library versions, fallbacks).
-            backbone_prov["details"] = describe()
-        record = build_record(
-            protocol=protocol,
-            item=item,
-            prepared=prepared,
-            components={
-                "dataset": prepared.provenance,
-                "backbone": backbone_prov,
-                "fusion": built.provenance["fusion"],
-                "optimizer": oprov,
-                "metrics": [prov for _, _, prov in metrics],
-            },
-            results=results,
-            state=state,
-            artifacts=artifacts,
-            timings={
-                "load_s": round(prepared.load_s, 3),
-                "train_s": round(train_s, 3),
-                "eval_s": round(eval_s, 3),
-                "total_s": round(time.perf_counter() - started, 3),
-                "train_images_per_s": round(n_train * epochs_done / train_s, 1)
-                if train_s > 0 and epochs_done
-                else None,
-            },
-            env={
-                **environment(str(ctx.device), ctx.output),
-                "accelerator": ctx.accel.describe(ctx.device),
-                "world_size": ctx.dist.world_size,
-                "torch_threads": torch.get_num_threads(),
-                "thread_placement": placement.describe(),
-                "cpu_affinity": sorted(os.sched_getaffinity(0))
-                if hasattr(os, "sched_getaffinity")
-                else None,
-            },
-            model_info=parameter_counts(model),
-            eval_info=eval_info,
-            trained_tasks=sorted(model.task_parameters()) if optimizer is not None else [],
-        )
-        atomic.write_json(item.record_path, record)
+        # The scores, weights and record are written under the record's lock, after checking
+        # again that no other configuration wrote the record since this run was planned (a
+        # concurrent `biobench run` with the same label and output): never one silently gone.
+        with record_lock(item.record_path):
+            check_owner(
+                item.record_path,
+                item.config_hash,
+                f"; another run wrote it while this one trained, so this run "
+                f"({spec.label} seed {seed}) was not recorded",
+            )
+            folder = item.record_path.parent
+            written = write_scores(
+                evaluation,
+                folder / f"seed-{seed}-scores",
+                metadata={
+                    "protocol": protocol.name,
+                    "protocol_version": protocol.version,
+                    "run": spec.label,
+                    "seed": seed,
+                },
+                metrics=spec.metrics,
+            )
+            artifacts: dict[str, Any] = {
+                "scores": {k: os.path.relpath(v, folder) for k, v in written.items()},
+                "model": _save_weights(model, weights_path(item.record_path)),
+            }
+            if init:
+                artifacts["init"] = init
+            epochs_done = len(next(iter(state.losses.values()), []))
+            n_train = len(prepared.train)
+            backbone_prov = dict(built.provenance["backbone"])
+            describe = getattr(model.backbone, "provenance", None)
+            if callable(describe):
+                # A backbone may describe itself (weights file, library versions, fallbacks).
+                backbone_prov["details"] = describe()
+            record = build_record(
+                protocol=protocol,
+                item=item,
+                prepared=prepared,
+                components={
+                    "dataset": prepared.provenance,
+                    "backbone": backbone_prov,
+                    "fusion": built.provenance["fusion"],
+                    "optimizer": oprov,
+                    "metrics": [prov for _, _, prov in metrics],
+                },
+                results=results,
+                state=state,
+                artifacts=artifacts,
+                timings={
+                    "load_s": round(prepared.load_s, 3),
+                    "train_s": round(train_s, 3),
+                    "eval_s": round(eval_s, 3),
+                    "total_s": round(time.perf_counter() - started, 3),
+                    "train_images_per_s": round(n_train * epochs_done / train_s, 1)
+                    if train_s > 0 and epochs_done
+                    else None,
+                },
+                env={
+                    **environment(str(ctx.device), ctx.output),
+                    "accelerator": ctx.accel.describe(ctx.device),
+                    "world_size": ctx.dist.world_size,
+                    "torch_threads": torch.get_num_threads(),
+                    "thread_placement": placement.describe(),
+                    "cpu_affinity": sorted(os.sched_getaffinity(0))
+                    if hasattr(os, "sched_getaffinity")
+                    else None,
+                },
+                model_info=parameter_counts(model),
+                eval_info=eval_info,
+                trained_tasks=sorted(model.task_parameters()) if optimizer is not None else [],
+            )
+            atomic.write_json(item.record_path, record)
         _remove_checkpoint(checkpointing.path, ctx.output)
         warnings += notify(
             "biobench_run_finished", run=run_info, record=record, record_path=item.record_path

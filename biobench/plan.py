@@ -76,6 +76,23 @@ def stored_config_hash(path: Path) -> str | None:
         return None
 
 
+def check_owner(path: Path, digest: str, when: str = "") -> None:
+    """Refuse to write the record at ``path`` for configuration ``digest`` when it holds a run of
+    another configuration.  Checked when the run is planned, and again under the record's lock
+    (:func:`biobench.records.record_lock`) just before it is written: a run planned at the same
+    time may have written it since."""
+    if not path.exists():
+        return
+    stored = stored_config_hash(path)
+    if stored != digest:
+        raise BiobenchError(
+            f"{path} holds a run of another configuration (hash "
+            f"{(stored or 'unreadable')[:12]}, this one {digest[:12]}){when}; it is not "
+            f"overwritten: name this variant with --label NAME, use another "
+            f"--output, or delete that record"
+        )
+
+
 def make_plan(
     ctx: RunContext,
     protocol: Protocol,
@@ -120,14 +137,7 @@ def make_plan(
                 continue
             path = record_path(ctx.output, protocol.name, label, seed)
             if path.exists():
-                stored = stored_config_hash(path)
-                if stored != digest:
-                    raise BiobenchError(
-                        f"{path} holds a run of another configuration (hash "
-                        f"{(stored or 'unreadable')[:12]}, this one {digest[:12]}); it is not "
-                        f"overwritten: name this variant with --label NAME, use another "
-                        f"--output, or delete that record"
-                    )
+                check_owner(path, digest)
                 if ctx.options.resume:
                     plan.skipped.append(
                         f"skipped {label} seed {seed}: {path} already holds this configuration"

@@ -209,3 +209,88 @@ def test_missing_weights_of_a_recorded_run_are_found_before_the_start(
     line = one_line(result.output)
     assert "seed-0-model.safetensors" in line and "model.init" in line
     assert "run 'finetune'" in line
+
+
+# -- concurrent runs with one label -----------------------------------------------------------
+
+
+def test_concurrent_runs_with_one_label_never_lose_a_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import biobench.engine as eng
+    from biobench.engine import Engine, RunOptions
+    from biobench.testing import new_plugin_manager
+
+    p = load_protocol(write(tmp_path))
+    out = tmp_path / "out"
+    # Both runs are planned (no record yet) and trained before either writes: the barrier
+    # holds each at its metrics until the other got there too.
+    barrier = threading.Barrier(2, timeout=120)
+    compute = eng.compute_metrics
+
+    def both_trained(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        barrier.wait()
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(eng, "compute_metrics", both_trained)
+    outcomes: dict[int, object] = {}
+
+    def run(epochs: int) -> None:
+        engine = Engine(
+            new_plugin_manager(),
+            RunOptions(output=out, progress=False, log=lambda m: None, label="x"),
+        )
+        specs = p.runs([("training.epochs", epochs)], seeds=[0], only=["none"])
+        try:
+            outcomes[epochs] = engine.run_protocol(p, specs, p.runs(seeds=[0], only=["none"]))
+        except Exception as exc:  # noqa: BLE001
+            outcomes[epochs] = exc
+
+    threads = [threading.Thread(target=run, args=(epochs,)) for epochs in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    refused = {e: o for e, o in outcomes.items() if isinstance(o, Exception)}
+    assert len(outcomes) == 2 and len(refused) == 1, outcomes
+    ((kept,), (error,)) = set(outcomes) - set(refused), refused.values()
+    assert isinstance(error, BiobenchError)
+    assert "another configuration" in str(error) and "was not recorded" in str(error)
+    record_path = out / "runs/tiny/none.x/seed-0.json"
+    record = json.loads(record_path.read_text())
+    assert record["run"]["training"]["epochs"] == kept
+    assert len(record["losses"]["identity"]) == kept
+    # The score files and weights beside the record are the recorded run's, not the refused one's.
+    import hashlib
+
+    weights = record_path.with_name(record["artifacts"]["model"]["path"]).read_bytes()
+    assert hashlib.sha256(weights).hexdigest() == record["artifacts"]["model"]["sha256"]
+    from biobench.verify import record_verifies
+
+    assert record_verifies(record_path)
+
+
+def test_record_lock_is_exclusive(tmp_path: Path) -> None:
+    import threading
+
+    from biobench.records import record_lock
+
+    path = tmp_path / "seed-0.json"
+    errors: list[Exception] = []
+
+    def other() -> None:
+        try:
+            with record_lock(path, timeout=0.2):
+                pass
+        except BiobenchError as exc:
+            errors.append(exc)
+
+    with record_lock(path):
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+    assert len(errors) == 1 and str(path) in str(errors[0])
+    other()  # free again
+    assert len(errors) == 1
