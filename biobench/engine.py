@@ -22,6 +22,7 @@ import torch
 
 from biobench import atomic
 from biobench.affinity import claim_core_set, pinned_threads, worker_core_sets
+from biobench.atomic import DiskFullError
 from biobench.context import RunContext, RunOptions, seed_everything
 from biobench.data import DataCache
 from biobench.errors import BiobenchError, RunFailed
@@ -121,20 +122,28 @@ class Engine:
             )
             try:
                 path, warnings = self.run_one(protocol, item)
-            except (BiobenchError, RunFailed, KeyboardInterrupt):
+            except (RunFailed, KeyboardInterrupt):
                 raise
+            except BiobenchError as exc:
+                if not isinstance(exc, DiskFullError):
+                    raise
+                # A full disk after the start is a failed run (exit 1), not bad input (exit 2).
+                raise RunFailed(
+                    f"run '{item.spec.label}' seed {item.seed} failed: {exc}. "
+                    f"Kept: {_kept(result)} (checkpoints under "
+                    f"{self.ctx.output / 'checkpoints'}; free space and rerun with --resume)"
+                ) from exc
             except Exception as exc:  # noqa: BLE001
-                kept = ", ".join(str(p) for p in result.records) or "no records"
                 raise RunFailed(
                     f"run '{item.spec.label}' seed {item.seed} failed: {type(exc).__name__}: "
-                    f"{exc}. Kept: {kept} (checkpoints under "
+                    f"{exc}. Kept: {_kept(result)} (checkpoints under "
                     f"{self.ctx.output / 'checkpoints'}; rerun with --resume)"
                 ) from exc
             if path is not None:
                 result.records.append(path)
             result.warnings.extend(warnings)
         if self.dist.is_main and (result.records or plan.skipped):
-            result.leaderboard = _build_board(self.ctx.output, protocol)
+            result.leaderboard = _build_board(self.ctx.output, protocol, result)
         return result
 
     def _run_parallel(
@@ -173,7 +182,7 @@ class Engine:
                     result.records.append(Path(path))
                     result.warnings.extend(warnings)
         if result.records:
-            result.leaderboard = _build_board(self.ctx.output, protocol)
+            result.leaderboard = _build_board(self.ctx.output, protocol, result)
         if failures:
             kept = ", ".join(str(p) for p in sorted(result.records)) or "no records"
             raise RunFailed(f"{len(failures)} runs failed ({'; '.join(failures)}). Kept: {kept}")
@@ -423,10 +432,21 @@ def _remove_checkpoint(checkpoint: Path, output: Path) -> None:
         folder.rmdir()
 
 
-def _build_board(output: Path, protocol: Protocol) -> dict[str, Path]:
+def _kept(result: RunResult) -> str:
+    return ", ".join(str(p) for p in result.records) or "no records"
+
+
+def _build_board(output: Path, protocol: Protocol, result: RunResult) -> dict[str, Path]:
+    """The protocol's leaderboard after its runs; a full disk here fails the job (exit 1) with
+    the records named, which are kept."""
     from biobench import leaderboard
 
-    return leaderboard.build(output, protocol, protocol.name)
+    try:
+        return leaderboard.build(output, protocol, protocol.name)
+    except DiskFullError as exc:
+        raise RunFailed(
+            f"{exc}. Kept: {_kept(result)}; free space and run 'biobench leaderboard build'"
+        ) from exc
 
 
 def _init_worker(threads: int, core_sets: list[set[int]] | None, counter: Any) -> None:

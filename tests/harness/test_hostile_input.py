@@ -3,6 +3,7 @@ before a run starts; concurrent runs never lose a record; planning always termin
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import subprocess
@@ -294,3 +295,28 @@ def test_record_lock_is_exclusive(tmp_path: Path) -> None:
     assert len(errors) == 1 and str(path) in str(errors[0])
     other()  # free again
     assert len(errors) == 1
+
+
+# -- exit statuses and usage ------------------------------------------------------------------
+
+
+def test_a_full_disk_during_a_run_exits_1(
+    tmp_path: Path,
+    run_cli,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)  # every atomic write of the run
+    out = tmp_path / "out"
+    result = run_cli(
+        "run", "--protocol", str(write(tmp_path)), "--runs", "none", "--seeds", "0",
+        "--output", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "run failed" in result.output and "disk full while writing" in result.output
+    assert "Kept: no records" in result.output
+    assert not (out / "runs/tiny/none/seed-0.json").exists()
