@@ -169,15 +169,37 @@ class Protocol:
         return specs
 
 
+#: The registry of each component named in a run cell (the first two entries of
+#: :data:`COMPONENT_OPTIONS`).
+COMPONENT_KINDS = {
+    ("model", "backbone"): "backbone",
+    ("model", "fusion"): "fusion",
+    ("training", "optimizer"): "optimizer",
+    ("dataset", "name"): "dataset",
+    ("dataset", "preprocessing"): "preprocessing",
+}
+
+
 def dropped_options(
-    protocol: Protocol, specs: Sequence[RunSpec], overrides: Sequence[tuple[str, Any]]
+    protocol: Protocol,
+    specs: Sequence[RunSpec],
+    overrides: Sequence[tuple[str, Any]],
+    pm: Any = None,
 ) -> list[str]:
     """Messages for protocol options that a component switch on the command line left behind.
 
     ``--backbone X`` replaces the protocol's backbone: its options were written for the old
-    backbone and are not applied to X.  Say so rather than drop them silently.
+    backbone and are not applied to X.  Say so rather than drop them silently.  With the plugin
+    manager ``pm``, a switch to a component that does not exist is its error alone
+    (:class:`~biobench.errors.UnknownComponentError`), before any message about its options.
     """
     switched = {key for key, _ in overrides}
+    if pm is not None:
+        for spec in specs:
+            for (table, name_key), kind in COMPONENT_KINDS.items():
+                name = getattr(spec, table).get(name_key)
+                if f"{table}.{name_key}" in switched and name is not None:
+                    pm.get(kind, name)
     base = {s.label: s for s in protocol.runs(only=[s.label for s in specs])}
     messages = []
     for spec in specs:

@@ -210,7 +210,7 @@ def run(
             label=variant,
         ),
     )
-    for message in dropped_options(protocol, specs, overrides):
+    for message in dropped_options(protocol, specs, overrides, pm):
         click.echo(f"biobench: warning: {message}", err=True)
     result = engine.run_protocol(
         protocol, specs, base_specs, [f"{k}={_show(v)}" for k, v in overrides]

@@ -320,3 +320,30 @@ def test_a_full_disk_during_a_run_exits_1(
     assert "run failed" in result.output and "disk full while writing" in result.output
     assert "Kept: no records" in result.output
     assert not (out / "runs/tiny/none/seed-0.json").exists()
+
+
+def test_usage_errors_are_one_line(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    result = run_cli("run", "--protocol", str(write(tmp_path)), "--jobs", "0")
+    assert result.exit_code == 2
+    line = one_line(result.output)
+    assert line.startswith("biobench: error: ") and "'--jobs'" in line and "Usage" not in line
+    for argv in (["--bogus"], ["nosuch"], ["leaderboard", "build", "--bogus"]):
+        result = run_cli(*argv)
+        assert result.exit_code == 2 and one_line(result.output).startswith("biobench: error: ")
+
+
+@pytest.mark.parametrize(("switch", "kind"), [("--backbone", "backbone"), ("--dataset", "dataset")])
+def test_an_unknown_component_gives_its_error_alone(
+    tmp_path: Path,
+    run_cli,  # noqa: ANN001
+    switch: str,
+    kind: str,
+) -> None:
+    text = TINY_PROTOCOL.replace("hidden = 32", "hidden = 32\nbackbone_options = { width = 4 }")
+    text = text.replace('name = "tiny"\n\n', 'name = "tiny"\noptions = { identities = 5 }\n\n')
+    result = run_cli(
+        "run", "--protocol", str(write(tmp_path, text)), switch, "nosuch", "--dry-run"
+    )  # fmt: skip
+    assert result.exit_code == 2
+    line = one_line(result.output)
+    assert f"no {kind} 'nosuch'" in line and "warning" not in line
