@@ -347,3 +347,38 @@ def test_an_unknown_component_gives_its_error_alone(
     assert result.exit_code == 2
     line = one_line(result.output)
     assert f"no {kind} 'nosuch'" in line and "warning" not in line
+
+
+# -- malformed records ------------------------------------------------------------------------
+
+
+def test_leaderboard_build_names_a_malformed_record(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    import shutil
+
+    good = tmp_path / "good"
+    result = run_cli(
+        "run", "--protocol", str(write(tmp_path)), "--runs", "none", "--seeds", "0",
+        "--output", str(good),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    corruptions = {
+        "losses.identity[0] = 'oops' is not a number": lambda r: r["losses"][
+            "identity"
+        ].__setitem__(0, "oops"),
+        "metrics.top1_accuracy = {'a': 1} is not a number": lambda r: r["metrics"].__setitem__(
+            "top1_accuracy", {"a": 1}
+        ),
+        "run.seed = 'zero' is not an integer": lambda r: r["run"].__setitem__("seed", "zero"),
+    }
+    for i, (reason, corrupt) in enumerate(corruptions.items()):
+        out = tmp_path / f"bad{i}"
+        shutil.copytree(good, out)
+        path = out / "runs/tiny/none/seed-0.json"
+        record = json.loads(path.read_text())
+        corrupt(record)
+        path.write_text(json.dumps(record))
+        result = run_cli("leaderboard", "build", "--output", str(out))
+        assert result.exit_code == 2, result.output
+        line = one_line(result.output)
+        assert str(path) in line and reason in line and "internal error" not in line
+    assert run_cli("leaderboard", "build", "--output", str(good)).exit_code == 0
