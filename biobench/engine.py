@@ -157,6 +157,7 @@ class Engine:
         threads = self.options.threads or max(1, (os.cpu_count() or 1) // jobs)
         options = {k: v for k, v in vars(self.options).items() if k not in ("log", "jobs")}
         failures = []
+        refusals = 0
         context = multiprocessing.get_context("spawn")
         # Each worker on cores of its own (when they fit), its threads pinned there per run.
         core_sets = worker_core_sets(jobs, threads) if self.options.pin_threads else None
@@ -177,6 +178,8 @@ class Engine:
                         path, warnings = future.result()
                     except Exception as exc:  # noqa: BLE001
                         failures.append(f"{item.spec.label} seed {item.seed}: {exc}")
+                        if isinstance(exc, BiobenchError) and not isinstance(exc, DiskFullError):
+                            refusals += 1  # e.g. a record another configuration wrote since
                         continue
                     self.ctx.log(f"    finished {item.spec.label} seed {item.seed}: {path}")
                     result.records.append(Path(path))
@@ -185,7 +188,9 @@ class Engine:
             result.leaderboard = _build_board(self.ctx.output, protocol, result)
         if failures:
             kept = ", ".join(str(p) for p in sorted(result.records)) or "no records"
-            raise RunFailed(f"{len(failures)} runs failed ({'; '.join(failures)}). Kept: {kept}")
+            message = f"{len(failures)} runs failed ({'; '.join(failures)}). Kept: {kept}"
+            # Refusals only (bad input, as without --jobs): exit 2; anything else: exit 1.
+            raise (BiobenchError if refusals == len(failures) else RunFailed)(message)
         return result
 
     # -- one (cell, seed) ---------------------------------------------------------------------

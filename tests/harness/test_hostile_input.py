@@ -382,3 +382,25 @@ def test_leaderboard_build_names_a_malformed_record(tmp_path: Path, run_cli) -> 
         line = one_line(result.output)
         assert str(path) in line and reason in line and "internal error" not in line
     assert run_cli("leaderboard", "build", "--output", str(good)).exit_code == 0
+
+
+def test_jobs_workers_recheck_the_owner_before_writing(tmp_path: Path) -> None:
+    from biobench.engine import Engine, RunOptions, RunResult
+    from biobench.testing import new_plugin_manager
+
+    p = load_protocol(write(tmp_path))
+    out = tmp_path / "out"
+    engine = Engine(
+        new_plugin_manager(),
+        RunOptions(output=out, progress=False, log=lambda m: None, jobs=2, threads=1),
+    )
+    specs = p.runs([("training.epochs", 1)], seeds=[0], only=["none"])
+    plan = engine.prepare(p, specs, specs)
+    # Another process records another configuration under this label after planning.
+    (path,) = [item.record_path for item in plan.runs]
+    path.parent.mkdir(parents=True)
+    other = json.dumps({"schema": 2, "run": {"config_hash": "f" * 64}})
+    path.write_text(other)
+    with pytest.raises(BiobenchError, match="another configuration"):
+        engine._run_parallel(p, plan.runs, RunResult())
+    assert path.read_text() == other
