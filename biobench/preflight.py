@@ -5,14 +5,18 @@ Shared by ``biobench run`` (at the start of every real run), ``run --dry-run`` a
 component with its options (dataset, backbone, fusion, optimizer, metrics), loads and checks
 the data, builds the model on the CPU and pushes one tiny batch of real shape forward and
 backward through backbone, fusion and heads, checks each plugin's contract (the backbone and
-the fusion return the ``output_dim`` they declare) and takes one optimizer step.  Each failure
-is one line naming the protocol file, the run, the key and the plugin; nothing is written.
+the fusion return the ``output_dim`` they declare) and takes one optimizer step.  It also checks
+every seed's range and loads the ``model.init`` weights that exist before the job into the
+probe model (a missing, unreadable or non-matching file is found here, not after the start).
+Each failure is one line naming the protocol file, the run, the key and the plugin; nothing is
+written.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -90,9 +94,10 @@ def check_output(output: Path, create: bool) -> None:
     if create:
         try:
             output.mkdir(parents=True, exist_ok=True)
-            probe = output / f".biobench-write-test-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
+            # A fresh name: two engines of one process (threads) check the same folder at once.
+            fd, probe = tempfile.mkstemp(prefix=".biobench-write-test-", dir=output)
+            os.close(fd)
+            os.unlink(probe)
         except OSError as exc:
             raise BiobenchError(f"--output {output}: cannot write there: {exc.strerror}") from exc
 

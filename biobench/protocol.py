@@ -199,7 +199,12 @@ def dropped_options(
             for (table, name_key), kind in COMPONENT_KINDS.items():
                 name = getattr(spec, table).get(name_key)
                 if f"{table}.{name_key}" in switched and name is not None:
-                    pm.get(kind, name)
+                    try:
+                        pm.get(kind, name)
+                    except BiobenchError as exc:
+                        raise BiobenchError(
+                            f"{protocol.path} [run '{spec.label}', {table}.{name_key}]: {exc}"
+                        ) from None
     base = {s.label: s for s in protocol.runs(only=[s.label for s in specs])}
     messages = []
     for spec in specs:

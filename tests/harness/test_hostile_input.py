@@ -228,7 +228,7 @@ def test_concurrent_runs_with_one_label_never_lose_a_record(
     out = tmp_path / "out"
     # Both runs are planned (no record yet) and trained before either writes: the barrier
     # holds each at its metrics until the other got there too.
-    barrier = threading.Barrier(2, timeout=120)
+    barrier = threading.Barrier(2, timeout=60)
     compute = eng.compute_metrics
 
     def both_trained(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -248,6 +248,7 @@ def test_concurrent_runs_with_one_label_never_lose_a_record(
             outcomes[epochs] = engine.run_protocol(p, specs, p.runs(seeds=[0], only=["none"]))
         except Exception as exc:  # noqa: BLE001
             outcomes[epochs] = exc
+            barrier.abort()  # the other run need not wait for this one
 
     threads = [threading.Thread(target=run, args=(epochs,)) for epochs in (1, 2)]
     for thread in threads:
