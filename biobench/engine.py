@@ -22,6 +22,7 @@ import torch
 
 from biobench import atomic, cpumath
 from biobench.affinity import claim_core_set, pinned_threads, worker_core_sets
+from biobench.atomic import DiskFullError
 from biobench.context import RunContext, RunOptions, seed_everything
 from biobench.data import DataCache
 from biobench.errors import BiobenchError, RunFailed
@@ -34,11 +35,11 @@ from biobench.model import (
     place_model,
     plain_names,
 )
-from biobench.plan import Plan, PlannedRun, make_plan, weights_path
+from biobench.plan import Plan, PlannedRun, check_owner, make_plan, weights_path
 from biobench.plugins import PluginManager
 from biobench.preflight import build_metrics, check_output, preflight
 from biobench.protocol import Protocol, RunSpec
-from biobench.records import build_record, environment
+from biobench.records import build_record, environment, record_lock
 from biobench.scores import write_scores
 from biobench.scores.write import max_file_bytes_from_env
 from biobench.training import Checkpointing, TrainState, train
@@ -91,7 +92,13 @@ class Engine:
             self.ctx, protocol, specs, specs if base_specs is None else base_specs, overrides
         )
         check_output(self.ctx.output, create=False)
-        preflight(self.ctx, protocol, [item.spec for item in plan.runs], self.data)
+        preflight(
+            self.ctx,
+            protocol,
+            [item.spec for item in plan.runs],
+            self.data,
+            init_files=_init_files(plan),
+        )
         if not self.options.dry_run:
             check_output(self.ctx.output, create=True)  # only once everything else is known good
         return plan
@@ -121,20 +128,28 @@ class Engine:
             )
             try:
                 path, warnings = self.run_one(protocol, item)
-            except (BiobenchError, RunFailed, KeyboardInterrupt):
+            except (RunFailed, KeyboardInterrupt):
                 raise
+            except BiobenchError as exc:
+                if not isinstance(exc, DiskFullError):
+                    raise
+                # A full disk after the start is a failed run (exit 1), not bad input (exit 2).
+                raise RunFailed(
+                    f"run '{item.spec.label}' seed {item.seed} failed: {exc}. "
+                    f"Kept: {_kept(result)} (checkpoints under "
+                    f"{self.ctx.output / 'checkpoints'}; free space and rerun with --resume)"
+                ) from exc
             except Exception as exc:  # noqa: BLE001
-                kept = ", ".join(str(p) for p in result.records) or "no records"
                 raise RunFailed(
                     f"run '{item.spec.label}' seed {item.seed} failed: {type(exc).__name__}: "
-                    f"{exc}. Kept: {kept} (checkpoints under "
+                    f"{exc}. Kept: {_kept(result)} (checkpoints under "
                     f"{self.ctx.output / 'checkpoints'}; rerun with --resume)"
                 ) from exc
             if path is not None:
                 result.records.append(path)
             result.warnings.extend(warnings)
         if self.dist.is_main and (result.records or plan.skipped):
-            result.leaderboard = _build_board(self.ctx.output, protocol)
+            result.leaderboard = _build_board(self.ctx.output, protocol, result)
         return result
 
     def _run_parallel(
@@ -148,6 +163,7 @@ class Engine:
         threads = self.options.threads or max(1, (os.cpu_count() or 1) // jobs)
         options = {k: v for k, v in vars(self.options).items() if k not in ("log", "jobs")}
         failures = []
+        refusals = 0
         context = multiprocessing.get_context("spawn")
         # Each worker on cores of its own (when they fit), its threads pinned there per run.
         core_sets = worker_core_sets(jobs, threads) if self.options.pin_threads else None
@@ -168,15 +184,19 @@ class Engine:
                         path, warnings = future.result()
                     except Exception as exc:  # noqa: BLE001
                         failures.append(f"{item.spec.label} seed {item.seed}: {exc}")
+                        if isinstance(exc, BiobenchError) and not isinstance(exc, DiskFullError):
+                            refusals += 1  # e.g. a record another configuration wrote since
                         continue
                     self.ctx.log(f"    finished {item.spec.label} seed {item.seed}: {path}")
                     result.records.append(Path(path))
                     result.warnings.extend(warnings)
         if result.records:
-            result.leaderboard = _build_board(self.ctx.output, protocol)
+            result.leaderboard = _build_board(self.ctx.output, protocol, result)
         if failures:
             kept = ", ".join(str(p) for p in sorted(result.records)) or "no records"
-            raise RunFailed(f"{len(failures)} runs failed ({'; '.join(failures)}). Kept: {kept}")
+            message = f"{len(failures)} runs failed ({'; '.join(failures)}). Kept: {kept}"
+            # Refusals only (bad input, as without --jobs): exit 2; anything else: exit 1.
+            raise (BiobenchError if refusals == len(failures) else RunFailed)(message)
         return result
 
     # -- one (cell, seed) ---------------------------------------------------------------------
@@ -264,74 +284,84 @@ class Engine:
             return None, warnings
         results = compute_metrics([(name, m) for name, m, _ in metrics], evaluation)
         eval_s = time.perf_counter() - t1
-        folder = item.record_path.parent
-        written = write_scores(
-            evaluation,
-            folder / f"seed-{seed}-scores",
-            metadata={
-                "protocol": protocol.name,
-                "protocol_version": protocol.version,
-                "run": spec.label,
-                "seed": seed,
-            },
-            metrics=spec.metrics,
-            max_file_bytes=self._max_score_file_bytes,
-        )
-        artifacts: dict[str, Any] = {
-            "scores": {k: os.path.relpath(v, folder) for k, v in written.items()},
-            # Files deliberately not written, with why: biobench verify fails on any other
-            # missing file.
-            "scores_not_kept": dict(written.not_kept),
-            "model": _save_weights(model, weights_path(item.record_path)),
-        }
-        if init:
-            artifacts["init"] = init
-        epochs_done = len(next(iter(state.losses.values()), []))
-        n_train = len(prepared.train)
-        backbone_prov = dict(built.provenance["backbone"])
-        describe = getattr(model.backbone, "provenance", None)
-        if callable(describe):
-            # A backbone may describe itself (weights file, library versions, fallbacks).
-            backbone_prov["details"] = describe()
-        record = build_record(
-            protocol=protocol,
-            item=item,
-            prepared=prepared,
-            components={
-                "dataset": prepared.provenance,
-                "backbone": backbone_prov,
-                "fusion": built.provenance["fusion"],
-                "optimizer": oprov,
-                "metrics": [prov for _, _, prov in metrics],
-            },
-            results=results,
-            state=state,
-            artifacts=artifacts,
-            timings={
-                "load_s": round(prepared.load_s, 3),
-                "train_s": round(train_s, 3),
-                "eval_s": round(eval_s, 3),
-                "total_s": round(time.perf_counter() - started, 3),
-                "train_images_per_s": round(n_train * epochs_done / train_s, 1)
-                if train_s > 0 and epochs_done
-                else None,
-            },
-            env={
-                **environment(str(ctx.device), ctx.output),
-                "accelerator": ctx.accel.describe(ctx.device),
-                "cpu_math": cpumath.describe(),
-                "world_size": ctx.dist.world_size,
-                "torch_threads": torch.get_num_threads(),
-                "thread_placement": placement.describe(),
-                "cpu_affinity": sorted(os.sched_getaffinity(0))
-                if hasattr(os, "sched_getaffinity")
-                else None,
-            },
-            model_info=parameter_counts(model),
-            eval_info=eval_info,
-            trained_tasks=sorted(model.task_parameters()) if optimizer is not None else [],
-        )
-        atomic.write_json(item.record_path, record)
+        # The scores, weights and record are written under the record's lock, after checking
+        # again that no other configuration wrote the record since this run was planned (a
+        # concurrent `biobench run` with the same label and output): never one silently gone.
+        with record_lock(item.record_path):
+            check_owner(
+                item.record_path,
+                item.config_hash,
+                f"; another run wrote it while this one trained, so this run "
+                f"({spec.label} seed {seed}) was not recorded",
+            )
+            folder = item.record_path.parent
+            written = write_scores(
+                evaluation,
+                folder / f"seed-{seed}-scores",
+                metadata={
+                    "protocol": protocol.name,
+                    "protocol_version": protocol.version,
+                    "run": spec.label,
+                    "seed": seed,
+                },
+                metrics=spec.metrics,
+                max_file_bytes=self._max_score_file_bytes,
+            )
+            artifacts: dict[str, Any] = {
+                "scores": {k: os.path.relpath(v, folder) for k, v in written.items()},
+                # Files deliberately not written, with why: biobench verify fails on any other
+                # missing file.
+                "scores_not_kept": dict(written.not_kept),
+                "model": _save_weights(model, weights_path(item.record_path)),
+            }
+            if init:
+                artifacts["init"] = init
+            epochs_done = len(next(iter(state.losses.values()), []))
+            n_train = len(prepared.train)
+            backbone_prov = dict(built.provenance["backbone"])
+            describe = getattr(model.backbone, "provenance", None)
+            if callable(describe):
+                # A backbone may describe itself (weights file, library versions, fallbacks).
+                backbone_prov["details"] = describe()
+            record = build_record(
+                protocol=protocol,
+                item=item,
+                prepared=prepared,
+                components={
+                    "dataset": prepared.provenance,
+                    "backbone": backbone_prov,
+                    "fusion": built.provenance["fusion"],
+                    "optimizer": oprov,
+                    "metrics": [prov for _, _, prov in metrics],
+                },
+                results=results,
+                state=state,
+                artifacts=artifacts,
+                timings={
+                    "load_s": round(prepared.load_s, 3),
+                    "train_s": round(train_s, 3),
+                    "eval_s": round(eval_s, 3),
+                    "total_s": round(time.perf_counter() - started, 3),
+                    "train_images_per_s": round(n_train * epochs_done / train_s, 1)
+                    if train_s > 0 and epochs_done
+                    else None,
+                },
+                env={
+                    **environment(str(ctx.device), ctx.output),
+                    "accelerator": ctx.accel.describe(ctx.device),
+                    "cpu_math": cpumath.describe(),
+                    "world_size": ctx.dist.world_size,
+                    "torch_threads": torch.get_num_threads(),
+                    "thread_placement": placement.describe(),
+                    "cpu_affinity": sorted(os.sched_getaffinity(0))
+                    if hasattr(os, "sched_getaffinity")
+                    else None,
+                },
+                model_info=parameter_counts(model),
+                eval_info=eval_info,
+                trained_tasks=sorted(model.task_parameters()) if optimizer is not None else [],
+            )
+            atomic.write_json(item.record_path, record)
         _remove_checkpoint(checkpointing.path, ctx.output)
         warnings += notify(
             "biobench_run_finished", run=run_info, record=record, record_path=item.record_path
@@ -355,6 +385,26 @@ def _source_sha256(item: PlannedRun) -> str | None:
             f"run '{item.spec.label}' seed {item.seed} starts from {record}, which cannot be "
             f"read ({exc}); run '{item.init_source.get('from_run')}' first"
         ) from exc
+
+
+def _init_files(plan: Plan) -> dict[str, list[tuple[Path, str | None]]]:
+    """By configuration hash, the ``model.init`` weights that exist before the job starts (a
+    file, or a run recorded earlier), with the sha256 their run recorded: preflight loads each
+    into the probe model.  Weights of a planned run are written by this job and checked then."""
+    planned = {item.record_path for item in plan.runs}
+    files: dict[str, list[tuple[Path, str | None]]] = {}
+    for item in plan.runs:
+        record = item.init_source.get("record")
+        if item.init_weights is None or (record and Path(record) in planned):
+            continue
+        try:
+            expected = _source_sha256(item)
+        except RunFailed as exc:
+            raise BiobenchError(str(exc)) from None
+        entry = (item.init_weights, expected)
+        if entry not in files.setdefault(item.config_hash, []):
+            files[item.config_hash].append(entry)
+    return files
 
 
 def _waves(plan: Sequence[PlannedRun]) -> list[list[PlannedRun]]:
@@ -412,10 +462,21 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
 
 
-def _build_board(output: Path, protocol: Protocol) -> dict[str, Path]:
+def _kept(result: RunResult) -> str:
+    return ", ".join(str(p) for p in result.records) or "no records"
+
+
+def _build_board(output: Path, protocol: Protocol, result: RunResult) -> dict[str, Path]:
+    """The protocol's leaderboard after its runs; a full disk here fails the job (exit 1) with
+    the records named, which are kept."""
     from biobench import leaderboard
 
-    return leaderboard.build(output, protocol, protocol.name)
+    try:
+        return leaderboard.build(output, protocol, protocol.name)
+    except DiskFullError as exc:
+        raise RunFailed(
+            f"{exc}. Kept: {_kept(result)}; free space and run 'biobench leaderboard build'"
+        ) from exc
 
 
 def _init_worker(threads: int, core_sets: list[set[int]] | None, counter: Any) -> None:

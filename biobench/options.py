@@ -11,6 +11,7 @@ see one style of message wherever an option is wrong.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Iterable, Mapping
 from difflib import get_close_matches
 from typing import Any
@@ -76,6 +77,24 @@ def reject_unknown(component: str, options: Mapping[str, Any], known: Iterable[s
             raise BiobenchError(_unknown_message(component, name, allowed))
 
 
+def out_of_range(
+    number: float,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> bool:
+    """Whether ``number`` falls outside the bounds: the one range test of protocol keys and
+    component options.  NaN and ±inf are always outside (every comparison with NaN is false, so
+    a plain ``low <= x`` test would let NaN through)."""
+    if not math.isfinite(number):
+        return True
+    too_low = low is not None and (number <= low if low_open else number < low)
+    too_high = high is not None and (number >= high if high_open else number > high)
+    return too_low or too_high
+
+
 def as_float(
     component: str,
     name: str,
@@ -90,11 +109,9 @@ def as_float(
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BiobenchError(f"{component}: option '{name}' must be a number, got {value!r}")
     number = float(value)
-    too_low = low is not None and (number <= low if low_open else number < low)
-    too_high = high is not None and (number >= high if high_open else number > high)
-    if too_low or too_high:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
+    if out_of_range(number, low, high, low_open=low_open, high_open=high_open):
+        left = "(" if low is None or low_open else "["
+        right = ")" if high is None or high_open else "]"
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
         raise BiobenchError(

@@ -76,6 +76,23 @@ def stored_config_hash(path: Path) -> str | None:
         return None
 
 
+def check_owner(path: Path, digest: str, when: str = "") -> None:
+    """Refuse to write the record at ``path`` for configuration ``digest`` when it holds a run of
+    another configuration.  Checked when the run is planned, and again under the record's lock
+    (:func:`biobench.records.record_lock`) just before it is written: a run planned at the same
+    time may have written it since."""
+    if not path.exists():
+        return
+    stored = stored_config_hash(path)
+    if stored != digest:
+        raise BiobenchError(
+            f"{path} holds a run of another configuration (hash "
+            f"{(stored or 'unreadable')[:12]}, this one {digest[:12]}){when}; it is not "
+            f"overwritten: name this variant with --label NAME, use another "
+            f"--output, or delete that record"
+        )
+
+
 def make_plan(
     ctx: RunContext,
     protocol: Protocol,
@@ -120,14 +137,7 @@ def make_plan(
                 continue
             path = record_path(ctx.output, protocol.name, label, seed)
             if path.exists():
-                stored = stored_config_hash(path)
-                if stored != digest:
-                    raise BiobenchError(
-                        f"{path} holds a run of another configuration (hash "
-                        f"{(stored or 'unreadable')[:12]}, this one {digest[:12]}); it is not "
-                        f"overwritten: name this variant with --label NAME, use another "
-                        f"--output, or delete that record"
-                    )
+                check_owner(path, digest)
                 if ctx.options.resume:
                     plan.skipped.append(
                         f"skipped {label} seed {seed}: {path} already holds this configuration"
@@ -185,12 +195,29 @@ def _resolve_init(ctx: RunContext, protocol: Protocol, plan: Plan) -> None:
                 )
         item.init_weights = weights_path(record)
         item.init_source = {"from_run": source_cell, "record": str(record)}
-        hops, cell = 0, item.spec.model
-        while cell.get("init", {}).get("from_run"):
-            hops += 1
-            parent = by_cell.get((cell["init"]["from_run"], item.seed))
-            if parent is None:
-                break
-            cell = parent.spec.model
-        depth[id(item)] = hops
+        depth[id(item)] = _init_depth(item, by_cell)
     plan.runs.sort(key=lambda item: depth.get(id(item), 0))  # stable: protocol order otherwise
+
+
+def _init_depth(item: PlannedRun, by_cell: dict[tuple[str, int], PlannedRun]) -> int:
+    """How many planned runs ``item`` starts from, one from the other; a cycle is refused.
+
+    The protocol file's own links are checked when it is read; this also catches the ones that
+    ``--set model.init.from_run=...`` or ``--runs`` make (a run starting from itself).
+    """
+    hops, cell, chain = 0, item.spec.model, [item.cell_label]
+    while (cell.get("init") or {}).get("from_run"):
+        source = cell["init"]["from_run"]
+        if source in chain:
+            raise BiobenchError(
+                f"run '{item.spec.label}' seed {item.seed}: circular initialisation "
+                f"(model.init.from_run): {' -> '.join([*chain, source])}; a run cannot start "
+                f"from its own weights"
+            )
+        chain.append(source)
+        hops += 1
+        parent = by_cell.get((source, item.seed))
+        if parent is None:
+            break
+        cell = parent.spec.model
+    return hops

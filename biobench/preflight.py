@@ -5,15 +5,19 @@ Shared by ``biobench run`` (at the start of every real run), ``run --dry-run`` a
 component with its options (dataset, backbone, fusion, optimizer, metrics), loads and checks
 the data, builds the model on the CPU and pushes one tiny batch of real shape forward and
 backward through backbone, fusion and heads, checks each plugin's contract (the backbone and
-the fusion return the ``output_dim`` they declare) and takes one optimizer step.  Each failure
-is one line naming the protocol file, the run, the key and the plugin; nothing is written.
+the fusion return the ``output_dim`` they declare) and takes one optimizer step.  It also checks
+every seed's range and loads the ``model.init`` weights that exist before the job into the
+probe model (a missing, unreadable or non-matching file is found here, not after the start).
+Each failure is one line naming the protocol file, the run, the key and the plugin; nothing is
+written.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +36,15 @@ from biobench.data import (
 )
 from biobench.errors import BiobenchError, DataNotFoundError, PluginError
 from biobench.identity import config_hash
-from biobench.model import ComposedModel, build_model, build_optimizer, origin_of
+from biobench.model import (
+    ComposedModel,
+    build_model,
+    build_optimizer,
+    load_initial_weights,
+    origin_of,
+)
 from biobench.protocol import Protocol, RunSpec
+from biobench.schema import MAX_SEED
 from biobench.training import Batcher, attribute_loss
 
 #: Free space asked of the output folder before a run starts.
@@ -83,9 +94,10 @@ def check_output(output: Path, create: bool) -> None:
     if create:
         try:
             output.mkdir(parents=True, exist_ok=True)
-            probe = output / f".biobench-write-test-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
+            # A fresh name: two engines of one process (threads) check the same folder at once.
+            fd, probe = tempfile.mkstemp(prefix=".biobench-write-test-", dir=output)
+            os.close(fd)
+            os.unlink(probe)
         except OSError as exc:
             raise BiobenchError(f"--output {output}: cannot write there: {exc.strerror}") from exc
 
@@ -207,9 +219,14 @@ def check_cell(
     spec: RunSpec,
     data: DataCache,
     need_data: bool = True,
+    init_files: Sequence[tuple[Path, str | None]] = (),
 ) -> CellCheck:
     """Every check of one cell; with ``need_data=False`` a missing dataset is noted, not fatal
-    (``protocols validate``): the model is then checked with placeholder shapes."""
+    (``protocols validate``): the model is then checked with placeholder shapes.
+
+    :param init_files: the ``model.init`` weights this cell's runs start from that exist now
+        (a file, or a finished run's weights), each with the sha256 its run recorded (or None).
+    """
     result = CellCheck(spec.label, data_checked=False)
     with _where(protocol, spec, f"metrics = {[m['name'] for m in spec.metrics]}"):
         metrics = build_metrics(ctx, spec)
@@ -241,6 +258,10 @@ def check_cell(
             ctx.pm, spec, num_attributes=n_attrs, num_identities=n_ids, fusion_index=fusion_index
         )
     model = built.model
+    for path, expected_sha256 in init_files:
+        # The weights a run starts from (model.init) must load before anything is trained.
+        with _where(protocol, spec, "model.init"):
+            load_initial_weights(model, path, expected_sha256)
     if prepared is not None:
         with _where(protocol, spec, f"dataset.name = {spec.dataset['name']!r}"):
             check_usable(prepared, spec, protocol.name, model.fusion_inputs, closed_set)
@@ -270,8 +291,15 @@ def preflight(
     data: DataCache,
     *,
     need_data: bool = True,
+    init_files: Mapping[str, Sequence[tuple[Path, str | None]]] | None = None,
 ) -> list[CellCheck]:
-    """Check every distinct cell once (seeds share a cell's checks)."""
+    """Check every distinct cell once (seeds share a cell's checks).
+
+    :param init_files: by configuration hash, the ``model.init`` weights to check (see
+        :func:`check_cell`).
+    """
+    for spec in specs:
+        check_seeds(protocol, spec)
     seen: set[str] = set()
     checks = []
     for spec in specs:
@@ -282,5 +310,17 @@ def preflight(
         # Built on the CPU with a private RNG: checking must neither take accelerator memory
         # from the real runs nor change their random streams.
         with torch.random.fork_rng(devices=[]):
-            checks.append(check_cell(ctx, protocol, spec, data, need_data))
+            checks.append(
+                check_cell(ctx, protocol, spec, data, need_data, (init_files or {}).get(key, ()))
+            )
     return checks
+
+
+def check_seeds(protocol: Protocol, spec: RunSpec) -> None:
+    """Every seed of ``spec`` (the protocol's or ``--seeds``) within ``[0, MAX_SEED]``."""
+    for seed in spec.seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise BiobenchError(
+                f"{protocol.path} [run '{spec.label}', seeds]: seed {seed!r} is outside "
+                f"[0, {MAX_SEED}] (seeds are unsigned 32-bit integers)"
+            )

@@ -169,15 +169,42 @@ class Protocol:
         return specs
 
 
+#: The registry of each component named in a run cell (the first two entries of
+#: :data:`COMPONENT_OPTIONS`).
+COMPONENT_KINDS = {
+    ("model", "backbone"): "backbone",
+    ("model", "fusion"): "fusion",
+    ("training", "optimizer"): "optimizer",
+    ("dataset", "name"): "dataset",
+    ("dataset", "preprocessing"): "preprocessing",
+}
+
+
 def dropped_options(
-    protocol: Protocol, specs: Sequence[RunSpec], overrides: Sequence[tuple[str, Any]]
+    protocol: Protocol,
+    specs: Sequence[RunSpec],
+    overrides: Sequence[tuple[str, Any]],
+    pm: Any = None,
 ) -> list[str]:
     """Messages for protocol options that a component switch on the command line left behind.
 
     ``--backbone X`` replaces the protocol's backbone: its options were written for the old
-    backbone and are not applied to X.  Say so rather than drop them silently.
+    backbone and are not applied to X.  Say so rather than drop them silently.  With the plugin
+    manager ``pm``, a switch to a component that does not exist is its error alone
+    (:class:`~biobench.errors.UnknownComponentError`), before any message about its options.
     """
     switched = {key for key, _ in overrides}
+    if pm is not None:
+        for spec in specs:
+            for (table, name_key), kind in COMPONENT_KINDS.items():
+                name = getattr(spec, table).get(name_key)
+                if f"{table}.{name_key}" in switched and name is not None:
+                    try:
+                        pm.get(kind, name)
+                    except BiobenchError as exc:
+                        raise BiobenchError(
+                            f"{protocol.path} [run '{spec.label}', {table}.{name_key}]: {exc}"
+                        ) from None
     base = {s.label: s for s in protocol.runs(only=[s.label for s in specs])}
     messages = []
     for spec in specs:
@@ -212,11 +239,49 @@ def _nest(key: str, value: Any) -> dict[str, Any]:
     return out
 
 
+#: Tables and arrays nested deeper than this are refused (no protocol needs a tenth of it):
+#: merging, hashing and validating walk them recursively.
+MAX_NESTING = 64
+
+
+def _nesting_problem(value: Any) -> str | None:
+    """Why ``value`` (parsed TOML) is nested too deeply, or None; walked without recursion."""
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return f"tables or arrays nested deeper than {MAX_NESTING} levels"
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return None
+
+
+class _TooDeep(ValueError):
+    """A TOML document nested too deeply."""
+
+
+def _loads(text: str) -> dict[str, Any]:
+    """``tomllib.loads`` with deep nesting refused (tomllib itself recurses per level)."""
+    try:
+        data = tomllib.loads(text)
+    except RecursionError:
+        raise _TooDeep("tables or arrays nested too deeply") from None
+    problem = _nesting_problem(data)
+    if problem:
+        raise _TooDeep(problem)
+    return data
+
+
 def parse_value(raw: str) -> Any:
     """A command-line value in TOML syntax (``2``, ``0.5``, ``true``, ``[1, 2]``); bare words are
-    strings, so ``--set model.fusion=film`` needs no quotes."""
+    strings, so ``--set model.fusion=film`` needs no quotes.  A value nested too deeply is
+    refused."""
     try:
-        return tomllib.loads(f"v = {raw.strip()}")["v"]
+        return _loads(f"v = {raw.strip()}")["v"]
+    except _TooDeep as exc:
+        raise BiobenchError(f"value {raw.strip()[:40]!r}...: {exc}") from None
     except tomllib.TOMLDecodeError:
         return raw.strip()
 
@@ -249,9 +314,9 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], bytes]:
     except OSError as exc:
         raise BiobenchError(f"cannot read protocol file {path}: {exc.strerror}") from exc
     try:
-        return tomllib.loads(raw.decode("utf-8")), raw
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(path, None, f"invalid TOML: {exc}") from exc
+        return _loads(raw.decode("utf-8")), raw
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, _TooDeep) as exc:
+        raise ProtocolError(path, None, f"invalid TOML: {exc}") from None
 
 
 def load_protocol(path: Path, resolve: Any = None, _seen: tuple[Path, ...] = ()) -> Protocol:

@@ -8,6 +8,8 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,37 @@ def protocol_name(record: dict[str, Any]) -> str | None:
         if isinstance(proto.get(key), str) and proto[key]:
             return Path(proto[key].replace("\\", "/")).stem
     return None
+
+
+#: How long a run waits for another process writing the same record (seconds).
+LOCK_TIMEOUT_S = 600.0
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file of the record at ``path``: hidden beside it (record readers skip it)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextmanager
+def record_lock(path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the exclusive lock of the record at ``path`` (and of the score files and weights
+    written beside it) across processes, so that two runs writing one record take turns and the
+    second sees what the first wrote."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(lock_path(path)))
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise BiobenchError(
+            f"{path}: another process has held its lock ({lock_path(path)}) for {timeout:g} s; "
+            f"the record was not written"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def git_state(start: Path | None = None, exclude: Path | None = None) -> dict[str, Any]:

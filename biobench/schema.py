@@ -10,6 +10,7 @@ from difflib import get_close_matches
 from typing import Any
 
 from biobench.errors import ProtocolError
+from biobench.options import out_of_range
 
 #: The image preprocessing of a protocol that names none: biobench's original behaviour (the
 #: face box when the dataset has one, else the whole image; centre square; bicubic resize).
@@ -39,12 +40,19 @@ def _number(
 
 POSITIVE_INT = _number(int, 1)
 NON_NEGATIVE_INT = _number(int, 0)
+#: Seeds are unsigned 32-bit integers (numpy's and the split's generators take no more).
+MAX_SEED = 2**32 - 1
+SEED = _number(int, 0, MAX_SEED)
+#: Memory-sized dimensions are bounded, so that a typo (``image_size = 1000000000``) is one line
+#: naming the key instead of an allocation failure deep inside a plugin.
+MAX_IMAGE_SIZE = 4096
+MAX_HIDDEN = 65536
 
 
 SPLIT = _table(
     rule=("per_identity", "dataset", "file"),
     train_fraction=_number(float, 0, 1, low_open=True, high_open=True),
-    seed=NON_NEGATIVE_INT,
+    seed=SEED,
     path=str,
 )
 DATASET = _table(
@@ -68,8 +76,8 @@ MODEL = _table(
     init=INIT,
     backbone=str,
     backbone_options=ANY,
-    image_size=POSITIVE_INT,
-    hidden=POSITIVE_INT,
+    image_size=_number(int, 1, MAX_IMAGE_SIZE),
+    hidden=_number(int, 1, MAX_HIDDEN),
     dropout=_number(float, 0, 1, high_open=True),
     fusion=str,
     fusion_options=ANY,
@@ -96,7 +104,7 @@ CELL = {
     "training": TRAINING,
     "evaluation": EVALUATION,
     "metrics": ("list", METRIC),
-    "seeds": ("list", NON_NEGATIVE_INT),
+    "seeds": ("list", SEED),
 }
 RUN = _table(label=str, description=str, requires=("list", str), **CELL)
 REPORTED = _table(
@@ -213,9 +221,7 @@ def validate(value: Any, node: Any, source: str, key: str) -> None:
     if kind == "range":
         _, number, low, high, low_open, high_open = node
         validate(value, number, source, key)
-        too_low = low is not None and (value <= low if low_open else value < low)
-        too_high = high is not None and (value >= high if high_open else value > high)
-        if too_low or too_high:
+        if out_of_range(value, low, high, low_open=low_open, high_open=high_open):
             raise ProtocolError(source, key, f"expected {_describe(node)}, got {value!r}")
         return
     if kind == "union":

@@ -4,8 +4,9 @@ A record's metric results other than scalars are read as typed reports
 (:class:`~biobench.metric_contracts.MetricReport`): from ``record["reports"]`` when the record
 has them, otherwise from the free-form ``details`` of a schema-1 record through
 :func:`legacy_reports`, the only code that knows the old layout.  A file that is not valid JSON,
-or a record without a label or seed, is an error: silently dropping a run would make a
-leaderboard lie.
+or a record without a label or seed, or a malformed record (a string among its losses, a table
+as a metric value: :func:`malformed`), is an error naming the record and the key: silently
+dropping a run would make a leaderboard lie.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from typing import Any
 from biobench.errors import BiobenchError
 from biobench.identity import CONFIG_TABLES, canonical_json, config_hash
 from biobench.metric_contracts import AttributeResult, Curve, MetricReport, read_report
-from biobench.numbers import as_float
+from biobench.numbers import as_float, from_json_number
 
-__all__ = ["RunRecord", "as_float", "legacy_reports", "load_records", "read_record"]
+__all__ = ["RunRecord", "as_float", "legacy_reports", "load_records", "malformed", "read_record"]
 
 
 def legacy_reports(record: Mapping[str, Any]) -> dict[str, MetricReport]:
@@ -159,6 +160,8 @@ def read_record(path: Path, output: Path) -> RunRecord | None:
         rel = path.as_posix()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise BiobenchError(f"run record {path} is not readable JSON: nested too deeply") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BiobenchError(f"run record {path} is not readable JSON: {exc}") from exc
     if not isinstance(data, dict) or "schema" not in data or "run" not in data:
@@ -166,7 +169,68 @@ def read_record(path: Path, output: Path) -> RunRecord | None:
     run = data.get("run") or {}
     if not isinstance(run, dict) or "label" not in run or "seed" not in run:
         raise BiobenchError(f"run record {path} lacks run.label or run.seed")
+    problem = malformed(data)
+    if problem:
+        raise BiobenchError(
+            f"run record {path} is malformed: {problem}; fix or remove it (a leaderboard is "
+            f"not built around a record it cannot read)"
+        )
     return RunRecord(rel, data)
+
+
+def _not_number(value: Any, allow_null: bool) -> bool:
+    if value is None:
+        return not allow_null
+    try:
+        from_json_number(value)
+    except ValueError:
+        return True
+    return False
+
+
+def malformed(data: Mapping[str, Any]) -> str | None:
+    """What makes a run record unusable by the leaderboard (the first such key), or None.
+
+    Checked are the values every board, plot and page reads as numbers or names: ``run.label``
+    a string and ``run.seed`` an integer; ``metrics`` a table of numbers (``null`` for not
+    computed; ``"inf"``, ``"-inf"``, ``"nan"`` as :mod:`biobench.numbers` writes them);
+    ``losses`` and ``train_accuracy`` tables of lists of numbers; ``headline`` and
+    ``lower_is_better`` lists of names; ``reports`` and ``details`` tables.
+    """
+    run = data["run"]
+    if not isinstance(run["label"], str):
+        return f"run.label = {run['label']!r} is not a string"
+    if isinstance(run["seed"], bool) or not isinstance(run["seed"], int):
+        return f"run.seed = {run['seed']!r} is not an integer"
+    metrics = data.get("metrics")
+    if metrics is not None:
+        if not isinstance(metrics, dict):
+            return "'metrics' is not a table"
+        for name, value in metrics.items():
+            if _not_number(value, allow_null=True):
+                return f"metrics.{name} = {value!r} is not a number"
+    for key in ("losses", "train_accuracy"):
+        table = data.get(key)
+        if table is None:
+            continue
+        if not isinstance(table, dict):
+            return f"'{key}' is not a table"
+        for task, series in table.items():
+            if not isinstance(series, list):
+                return f"{key}.{task} is not a list"
+            for i, value in enumerate(series):
+                if _not_number(value, allow_null=False):
+                    return f"{key}.{task}[{i}] = {value!r} is not a number"
+    for key in ("headline", "lower_is_better"):
+        names = data.get(key)
+        if names is not None and not (
+            isinstance(names, list) and all(isinstance(n, str) for n in names)
+        ):
+            return f"'{key}' is not a list of metric names"
+    for key in ("reports", "details"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            return f"'{key}' is not a table"
+    return None
 
 
 def load_records(runs_dir: Path, output: Path) -> list[RunRecord]:

@@ -1,7 +1,8 @@
 """The ``biobench`` command line: the command group, error handling, and its subcommands.
 
-Exit status: 0 on success; 2 on bad usage or bad input (one line, no traceback, nothing written);
-1 when a run fails after it started (the message says what was kept).
+Exit status: 0 on success; 2 on bad usage or bad input (one line, no traceback, nothing written;
+click's usage errors too); 1 when a run fails after it started (the message says what was kept,
+a full disk included).
 """
 
 from __future__ import annotations
@@ -22,9 +23,18 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 class BiobenchGroup(click.Group):
     """Turns biobench's exceptions into one-line messages and exit statuses."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            _usage_error(ctx, exc)
+            raise  # pragma: no cover - _usage_error exits
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            _usage_error(ctx, exc)
         except BiobenchError as exc:
             click.echo(f"biobench: error: {exc}", err=True)
             ctx.exit(2)
@@ -50,6 +60,17 @@ class BiobenchGroup(click.Group):
                 err=True,
             )
             ctx.exit(1)
+
+
+def _usage_error(ctx: click.Context, exc: click.UsageError) -> None:
+    """A usage error (an unknown option, ``--jobs 0``) as one line, exit status 2; a command
+    called without arguments still shows its help."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        raise exc
+    path = (exc.ctx or ctx).command_path
+    message = " ".join(exc.format_message().split())
+    click.echo(f"biobench: error: {message} (see '{path} --help')", err=True)
+    ctx.exit(2)
 
 
 def _manager(ctx: click.Context) -> Any:

@@ -230,7 +230,7 @@ def run(
             trust_model_code=trust_model_code,
         ),
     )
-    for message in dropped_options(protocol, specs, overrides):
+    for message in dropped_options(protocol, specs, overrides, pm):
         click.echo(f"biobench: warning: {message}", err=True)
     specs, merged = merge_duplicate_runs(specs, base_specs, variant)
     for message in merged:

@@ -55,7 +55,6 @@ from PIL import Image
 from biobench.contracts import DataContext, FaceData
 from biobench.errors import BiobenchError, DataError, DataNotFoundError
 from biobench.imagecache import fingerprint_files, prepare_images
-from biobench.paths import SAFE_NAME
 from biobench_datasets._archive import check_prepare_arguments, extract_archive, is_archive
 
 IMAGE_DIR = "img_align_celeba"
@@ -220,11 +219,11 @@ def read_labels(path: Path, allowed: set[str] | None = None) -> dict[str, str]:
             if position == 0:
                 continue  # the tolerated header line
             raise DataError(f"{path}: line {number}: expected 'file integer', got {fields!r}")
-        if not SAFE_NAME.fullmatch(fields[0]) or ".." in fields[0]:
+        problem = _not_plain(fields[0])
+        if problem:
             # A name from a file becomes a path: it must stay inside the image folder.
             raise DataError(
-                f"{path}: line {number}: {fields[0]!r} is not a plain image file name "
-                f"(no folders, no '..')"
+                f"{path}: line {number}: {fields[0]!r} is not a plain image file name: {problem}"
             )
         value = str(int(fields[1]))
         if allowed is not None and value not in allowed:
@@ -233,6 +232,21 @@ def read_labels(path: Path, allowed: set[str] | None = None) -> dict[str, str]:
             raise DataError(f"{path}: line {number}: {fields[0]} listed twice")
         rows[fields[0]] = value
     return rows
+
+
+def _not_plain(name: str) -> str | None:
+    """Why ``name`` is not one plain file name inside the image folder (None when it is).
+
+    Any letters are fine (``Ünïcødé_顔_ß.jpg``); refused are folder separators, the names ``.``
+    and ``..``, and control characters.
+    """
+    if "/" in name or "\\" in name:
+        return "it names a folder (contains '/' or '\\')"
+    if name in (".", ".."):
+        return f"{name!r} is a folder, not a file"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "it contains a control character"
+    return None
 
 
 def _is_int(text: str) -> bool:

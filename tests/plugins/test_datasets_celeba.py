@@ -324,3 +324,39 @@ def test_identity_file_cannot_point_outside_the_image_folder(tmp_path: Path) -> 
     ident.write_text(ident.read_text() + "../outside.jpg 1\n")
     with pytest.raises(DataError, match=r"identity_CelebA\.txt: line \d+: '\.\./outside\.jpg'"):
         CelebA(split="none").load(context(tmp_path, [tiny.root]))
+
+
+def test_non_ascii_file_names_are_plain_names(tmp_path: Path) -> None:
+    # The '/' and '..' refusal must not refuse letters outside ASCII.
+    tiny = write_celeba(tmp_path / "celeba")
+    before = CelebA(split="none").load(context(tmp_path / "a", [tiny.root]))
+    assert tiny.files[0] in before.keys
+    name = "Ünïcødé_顔_ß.jpg"
+    for text in tiny.root.rglob("*.txt"):
+        text.write_text(text.read_text(encoding="utf-8").replace(tiny.files[0], name), "utf-8")
+    (image,) = tiny.root.rglob(tiny.files[0])
+    image.rename(image.with_name(name))
+    data = CelebA(split="none").load(context(tmp_path / "b", [tiny.root]))
+    renamed = [name if k == tiny.files[0] else k for k in before.keys]
+    assert sorted(data.keys) == sorted(renamed) and data.missing == 0
+    np.testing.assert_array_equal(
+        data.images[data.keys.index(name)], before.images[before.keys.index(tiny.files[0])]
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("sub/a.jpg", "names a folder"),
+        ("..\\a.jpg", "names a folder"),
+        ("..", "is a folder, not a file"),
+        ("a\x01.jpg", "control character"),
+    ],
+)
+def test_refused_file_names_say_why(tmp_path: Path, name: str, reason: str) -> None:
+    labels = tmp_path / "identity_CelebA.txt"
+    labels.write_text(f"000001.jpg 1\n{name} 2\n", encoding="utf-8")
+    with pytest.raises(DataError, match=rf"line 2: .* not a plain image file name: .*{reason}"):
+        read_labels(labels)
+    labels.write_text("Ünïcødé_顔_ß.jpg 1\n", encoding="utf-8")
+    assert read_labels(labels) == {"Ünïcødé_顔_ß.jpg": "1"}
