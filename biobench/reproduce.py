@@ -389,9 +389,15 @@ def reproduce(
             if isinstance(env.get("cpu_math"), dict)
             else None
         )
-        if math_mode not in cpumath.MODES:
-            math_mode = "native"  # records made before the mode was recorded ran native kernels
-        notes.append(f"CPU math {math_mode!r}, as the record")
+        if math_mode in cpumath.MODES:
+            notes.append(f"CPU math {math_mode!r}, as the record")
+        else:
+            # A record made before the mode was recorded: its kernels are unknown.
+            math_mode = cpumath.requested()
+            notes.append(
+                f"the record does not say which CPU math made it: {math_mode!r} "
+                f"(${cpumath.ENV}, else native)"
+            )
         options = RunOptions(
             output=out,
             cpu_math=math_mode,

@@ -354,8 +354,12 @@ def reproduce(
         for line in result.verdicts:
             click.echo(f"  {line}")
     verdict = "reproduced" if result.ok else "NOT reproduced"
-    exact = "exactly" if result.same_environment and result.tolerance == 0 else "within tolerance"
-    click.echo(f"{verdict} ({exact}): {record}")
+    how = (
+        "tolerance per metric: 3 SD over the record's seeds"
+        if result.tolerances
+        else f"tolerance {result.tolerance:g}"
+    )
+    click.echo(f"{verdict} ({how}): {record}")
     if output is not None:
         click.echo(f"re-run written under {output}")
     if not result.ok:
