@@ -35,6 +35,7 @@ from biobench.model import (
     place_model,
     plain_names,
 )
+from biobench.numbers import number
 from biobench.plan import Plan, PlannedRun, check_owner, make_plan, weights_path
 from biobench.plugins import PluginManager
 from biobench.preflight import build_metrics, check_output, preflight
@@ -167,6 +168,7 @@ class Engine:
         context = multiprocessing.get_context("spawn")
         # Each worker on cores of its own (when they fit), its threads pinned there per run.
         core_sets = worker_core_sets(jobs, threads) if self.options.pin_threads else None
+        started, done = time.perf_counter(), 0
         with ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=context,
@@ -187,7 +189,12 @@ class Engine:
                         if isinstance(exc, BiobenchError) and not isinstance(exc, DiskFullError):
                             refusals += 1  # e.g. a record another configuration wrote since
                         continue
-                    self.ctx.log(f"    finished {item.spec.label} seed {item.seed}: {path}")
+                    done += 1
+                    self.ctx.log(
+                        f"[{done}/{len(plan)}] finished {protocol.name} / {item.spec.label} / "
+                        f"seed {item.seed} ({_headline_summary(Path(path))})"
+                        + _grid_estimate(time.perf_counter() - started, done, len(plan))
+                    )
                     result.records.append(Path(path))
                     result.warnings.extend(warnings)
         if result.records:
@@ -446,6 +453,18 @@ def _remove_checkpoint(checkpoint: Path, output: Path) -> None:
         if folder == output or not folder.is_dir() or any(folder.iterdir()):
             break
         folder.rmdir()
+
+
+def _headline_summary(record_path: Path, count: int = 2) -> str:
+    """``"top1_accuracy=0.7281, top5_accuracy=0.9812"``: a finished record's first headline
+    values (a worker's own log lines are not shown)."""
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        values = record.get("metrics") or {}
+        names = [n for n in record.get("headline") or [] if n in values][:count]
+        return ", ".join(f"{n}={number(values[n])}" for n in names) or "no headline"
+    except (OSError, ValueError, AttributeError):
+        return "record unreadable"
 
 
 def _grid_estimate(elapsed: float, done: int, total: int) -> str:

@@ -53,3 +53,17 @@ def test_the_contention_advice_reaches_a_log(
         torch.set_num_threads(threads)
     assert result.exit_code == 0, result.output
     assert "the CPU is busy (load average 7.0" in result.output
+
+
+def test_jobs_say_each_finished_cell_with_its_headline_and_what_is_left(
+    run_cli: Any, tiny_protocol: Path, tmp_path: Path
+) -> None:
+    result = run_cli(
+        "run", "--protocol", str(tiny_protocol), "--runs", "none", "--no-progress",
+        "--jobs", "2", "--threads", "1", "--output", str(tmp_path / "o"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    finished = [line for line in result.output.splitlines() if "] finished tiny / none" in line]
+    assert [line[:5] for line in finished] == ["[1/2]", "[2/2]"]
+    assert all("top1_accuracy=" in line for line in finished)
+    assert "about" in finished[0] and "left" in finished[0]
