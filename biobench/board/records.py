@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -159,6 +161,10 @@ def read_record(path: Path, output: Path) -> RunRecord | None:
     except ValueError:
         rel = path.as_posix()
     try:
+        # A link or a FIFO named like a record is refused without being opened: a FIFO would
+        # block the read forever, a link could read a file outside the runs folder.
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise BiobenchError(f"run record {path} is not a regular file; refused (not opened)")
         data = json.loads(path.read_text(encoding="utf-8"))
     except RecursionError:
         raise BiobenchError(f"run record {path} is not readable JSON: nested too deeply") from None

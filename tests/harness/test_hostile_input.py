@@ -405,3 +405,34 @@ def test_jobs_workers_recheck_the_owner_before_writing(tmp_path: Path) -> None:
     with pytest.raises(BiobenchError, match="another configuration"):
         engine._run_parallel(p, plan.runs, RunResult())
     assert path.read_text() == other
+
+
+def test_a_fifo_or_link_named_like_a_record_is_refused_at_once(tmp_path: Path) -> None:
+    """A FIFO among the records made every leaderboard build hang (reading it blocks)."""
+    import os
+    import threading
+
+    from biobench.board.records import load_records
+
+    runs = tmp_path / "runs" / "p" / "label"
+    runs.mkdir(parents=True)
+    os.mkfifo(runs / "seed-0.json")
+    outcome: list[BaseException | None] = []
+
+    def build() -> None:
+        try:
+            load_records(tmp_path / "runs", tmp_path)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001
+            outcome.append(exc)
+
+    worker = threading.Thread(target=build, daemon=True)
+    worker.start()
+    worker.join(timeout=5)
+    assert outcome, "load_records blocked on a FIFO"
+    assert isinstance(outcome[0], BiobenchError) and "not a regular file" in str(outcome[0])
+    (runs / "seed-0.json").unlink()
+    (runs / "seed-0.json").symlink_to(tmp_path / "elsewhere.json")
+    (tmp_path / "elsewhere.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(BiobenchError, match="not a regular file"):
+        load_records(tmp_path / "runs", tmp_path)
