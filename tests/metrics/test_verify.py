@@ -84,9 +84,9 @@ def test_a_fresh_run_verifies_every_metric(run_dir: Path, tmp_path: Path) -> Non
     assert vf.record_verifies(record)
     result = _verify(str(record))
     assert result.exit_code == 0, result.output
-    # The data fingerprint cannot be checked without the data: the record is not "verified".
     assert result.output.splitlines()[-1] == (
-        "1 record(s): 0 verify, 1 with checks that cannot be made (not verified), 0 DIFFER"
+        "1 record(s): 1 verify (every metric recomputed), 0 with metrics that cannot be "
+        "recomputed (not verified), 0 DIFFER"
     )
     result = _verify(str(record.parent.parent), "--json")
     assert result.exit_code == 0 and json.loads(result.output)[0]["verifies"] is True
