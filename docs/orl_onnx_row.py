@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
+
+from biobench.numbers import from_json_number
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-5
@@ -69,9 +72,11 @@ def main() -> int:
     shared = sorted(set(native["metrics"]) & set(frozen["metrics"]))
     worst = 0.0
     for name in shared:
-        a, b = native["metrics"][name], frozen["metrics"][name]
-        if a is None or b is None:
-            same = a is None and b is None
+        # Records write +inf, -inf and NaN as strings ("inf", "-inf", "nan"); null is no value.
+        a = from_json_number(native["metrics"][name])
+        b = from_json_number(frozen["metrics"][name])
+        if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+            same = a == b or (a is not None and b is not None and math.isnan(a) and math.isnan(b))
             print(f"{name:28s} {a!s:>14} {b!s:>14} {'ok' if same else 'DIFFERS'}")
             worst = worst if same else float("inf")
             continue
