@@ -177,6 +177,15 @@ def _identification(path: Path, k: int, aggregate: str) -> Outcomes:
     return Outcomes(probes, identities, values, str(path))
 
 
+def _identification_ranks(path: Path, k: int) -> Outcomes:
+    """Top-k outcomes from a ``.ranks`` file (written when the score matrix was not kept)."""
+    from biobench.scores.write import read_ranks
+
+    labels, ids, rank, mated = read_ranks(path)
+    values = np.where(mated, (rank <= k).astype(np.float64), np.nan)[:, None]
+    return Outcomes(labels, ids, values, str(path))
+
+
 def _attributes(path: Path, identity_only: bool, threshold: float) -> Outcomes:
     import pandas as pd
 
@@ -252,11 +261,16 @@ def trial_outcomes(record_path: Path, record: RunRecord, metric: str) -> Outcome
         topk = _TOPK.match(metric)
         if topk:
             name = "nn_identification.csv" if topk.group(1) else "identification.csv"
-            if name not in files:
-                raise _Cannot(f"no {name} beside {record.path} (score files not kept)")
+            ranks = name.replace(".csv", ".ranks")
             options = _metric_options(record, "identification")
             aggregate = str(options.get("aggregate", "max"))
-            outcomes = _identification(files[name], int(topk.group(2)), aggregate)
+            if name in files:
+                outcomes = _identification(files[name], int(topk.group(2)), aggregate)
+            elif ranks in files:
+                # The matrix was too large to keep; its per-probe ranks were written instead.
+                outcomes = _identification_ranks(files[ranks], int(topk.group(2)))
+            else:
+                raise _Cannot(f"no {name} beside {record.path} (score files not kept)")
         elif metric in _ATTRIBUTE_METRICS:
             if "attributes.csv" not in files:
                 raise _Cannot(f"no attributes.csv beside {record.path} (score files not kept)")

@@ -217,11 +217,28 @@ def _identification(
                 continue
         out = score_set_metrics(s, ["identification"], opts, prefix=prefix)
         values.update(out["identification"]["values"])
+    for name, prefix in (("identification.ranks", ""), ("nn_identification.ranks", "nn_")):
+        if name in files and not any(k.startswith(prefix + "top") for k in values):
+            values.update(_values_from_ranks(files[name], options, prefix))
     if not any(k.startswith("nn_") for k in values):
         reasons["nn_"] = f"{_absent(files, 'nn_identification.csv')} (1:N search)"
     if not any(k.startswith("top") for k in values):
         reasons["top"] = f"{_absent(files, 'identification.csv')} (identity head)"
     return values, reasons
+
+
+def _values_from_ranks(path: Path, options: Mapping[str, Any], prefix: str) -> dict[str, float]:
+    """The top-k accuracies (mean over mated probes of ``rank <= k``) and the count of unmated
+    probes, from the per-probe ranks written when the score matrix was too large to keep."""
+    from biobench.scores.write import read_ranks
+
+    _, _, rank, mated = read_ranks(path)
+    ks = options.get("k", [1, 5])
+    out: dict[str, float] = {f"{prefix}n_probes_unmated": float((~mated).sum())}
+    for k in ks if isinstance(ks, list | tuple) else [ks]:
+        hits = rank[mated] <= int(k)
+        out[f"{prefix}top{int(k)}_accuracy"] = float(hits.mean()) if hits.size else math.nan
+    return out
 
 
 def _verification(

@@ -304,11 +304,83 @@ def write_scores(
             continue
         written[key] = path
         payload.append((path, data))
+    # An identification matrix too large to keep leaves its per-probe ranks behind: what the
+    # top-k accuracies (and a claim's per-probe test) are computed from, in a few kilobytes.
+    for kind in ("identification", "nn_identification"):
+        if f"{kind}.csv" in written.not_kept:
+            path = directory / f"{kind}.ranks"
+            aggregate = str(ident_opts.get("aggregate", "max"))
+            data = _ranks_text(
+                {**meta, **files[kind][0]}, texts[f"{kind}_csv"][1], aggregate
+            ).encode("utf-8")
+            if max_file_bytes is not None and len(data) > max_file_bytes:
+                written.not_kept[path.name] = (
+                    f"{len(data)} bytes, above the limit of {max_file_bytes} bytes "
+                    f"({MAX_FILE_MB_ENV})"
+                )
+                continue
+            written[f"{kind}_ranks"] = path
+            payload.append((path, data))
     # One set of files: none replaced unless every one could be written.
     atomic.write_many(payload)
     for name in written.not_kept:  # an earlier run's copy would contradict the record
         (directory / name).unlink(missing_ok=True)
     return written
+
+
+RANKS_COLUMNS = ("test_label", "real_id", "rank", "mated")
+
+
+def _ranks_text(metadata: Mapping[str, Any], csv_text: str, aggregate: str) -> str:
+    """``<kind>.ranks``: per probe of an identification score file, the rank of its true
+    identity (number of identities scoring at least as high; ``inf`` for a failure to acquire)
+    and whether it has a row for it, computed by the same code as the metrics
+    (:func:`biobench.scores.identification_ranks`) from the file's own text."""
+    import tempfile
+
+    from biobench.scores import identification_ranks, identification_trials, read_scores
+
+    with tempfile.TemporaryDirectory(prefix="biobench-ranks-") as tmp:
+        source = Path(tmp) / "identification.csv"
+        source.write_text(csv_text, encoding="utf-8")
+        scores = read_scores(source)
+    trials = identification_trials(scores, aggregate)
+    rank, mated = identification_ranks(trials)
+    probes = np.asarray(scores.labels, dtype=object)[trials.probes]
+    identities = np.asarray(scores.ids, dtype=object)[trials.probe_real[trials.probes]]
+    meta = {
+        **metadata,
+        "ranks": f"per-probe rank of the true identity in {metadata.get('kind', 'the')} score "
+        f"matrix, which was too large to keep (aggregate: {aggregate})",
+    }
+    columns = {
+        "test_label": [str(p) for p in probes],
+        "real_id": [str(i) for i in identities],
+        "rank": [repr(float(r)) if np.isfinite(r) else "inf" for r in rank],
+        "mated": ["1" if m else "0" for m in mated],
+    }
+    return _csv_text(meta, list(columns), list(columns.values()))
+
+
+def read_ranks(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(test_label, real_id, rank, mated)`` of a ``.ranks`` file (:func:`_ranks_text`).
+
+    :raises BiobenchError: naming the file when it is not one.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = csv.DictReader(line for line in handle if not line.startswith("#"))
+            table = list(rows)
+            header = tuple(rows.fieldnames or ())
+        if header != RANKS_COLUMNS:
+            raise ValueError(f"columns {list(header)}, expected {list(RANKS_COLUMNS)}")
+        labels = np.asarray([r["test_label"] for r in table], dtype=object)
+        ids = np.asarray([r["real_id"] for r in table], dtype=object)
+        rank = np.asarray([float(r["rank"]) for r in table], dtype=np.float64)
+        mated = np.asarray([r["mated"] == "1" for r in table], dtype=bool)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise BiobenchError(f"{path}: not a ranks file ({exc})") from None
+    return labels, ids, rank, mated
 
 
 def _identification_files(

@@ -477,3 +477,56 @@ def test_the_score_writer_removes_an_earlier_copy_of_a_file_it_does_not_keep(
     assert "verification_csv" in kept and "identification.csv" in kept.not_kept
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept.values())
     assert str(limit) in kept.not_kept["identification.csv"]
+
+
+def test_an_unkept_identification_matrix_leaves_ranks_that_verify_and_claims_use(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """The synthfaces matrices are too large to commit: their per-probe ranks (a few kB) keep
+    top-k verifiable and the top-1 claims testable, with the values of the full matrix."""
+    from click.testing import CliRunner
+
+    from biobench.board.records import read_record
+    from biobench.claims import trial_outcomes
+    from biobench.cli import cli
+    from biobench.scores.write import MAX_FILE_MB_ENV, _ranks_text
+
+    full = _copy(run_dir, tmp_path / "full")
+    matrix = (full.parent / "seed-0-scores" / "identification.csv").read_text(encoding="utf-8")
+    ranks = _ranks_text({}, matrix, "max")
+    limit_mb = (len(ranks) + len(matrix.encode())) / 2 / 1e6
+    protocol = tmp_path / "tiny.toml"
+    protocol.write_text(PROTOCOL, encoding="utf-8")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BIOBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    mp.setenv("BIOBENCH_CACHE", str(tmp_path / "cache"))
+    mp.setenv(MAX_FILE_MB_ENV, repr(limit_mb))
+    try:
+        result = CliRunner().invoke(
+            cli,
+            ["-p", "biobench.testing_plugin", "run", "--protocol", str(protocol)]
+            + ["--runs", "none", "--output", str(tmp_path / "out"), "--no-progress"],
+            catch_exceptions=False,
+        )
+    finally:
+        mp.undo()
+    assert result.exit_code == 0, result.output
+    record = tmp_path / "out" / "runs" / "tiny" / "none" / "seed-0.json"
+    artifacts = json.loads(record.read_text())["artifacts"]
+    assert "identification.csv" in artifacts["scores_not_kept"]
+    assert artifacts["scores"]["identification_ranks"] == "seed-0-scores/identification.ranks"
+    by_item = {c.item: c for c in vf.verify_record(record)}
+    for name in ("top1_accuracy", "top5_accuracy"):
+        assert by_item[f"metric {name}"].status == vf.OK, by_item[f"metric {name}"].line()
+    # An edited value is caught from the ranks alone.
+    data = json.loads(record.read_text())
+    data["metrics"]["top1_accuracy"] = data["metrics"]["top1_accuracy"] + 0.25
+    edited = tmp_path / "edited" / "runs" / "tiny" / "none"
+    shutil.copytree(record.parent, edited)
+    (edited / "seed-0.json").write_text(json.dumps(data))
+    assert not vf.record_verifies(edited / "seed-0.json")
+    # The claim test reads the same per-probe outcomes from the ranks as from the matrix.
+    small = trial_outcomes(record, read_record(record, record.parents[3]), "top1_accuracy")
+    large = trial_outcomes(full, read_record(full, full.parents[3]), "top1_accuracy")
+    assert list(small.probes) == list(large.probes)
+    assert small.metric() == large.metric()
