@@ -20,7 +20,8 @@ DEMO_OUTPUT ?= demo-output
 RUN_FLAGS ?= --jobs 2 --threads 1
 # Score files above this size (MB) are not written for the committed boards: synthfaces' and
 # quick-pretrain's identification score matrices (3-14 MB a run). Each record names them under
-# artifacts.scores_not_kept, and biobench verify reports what they hold as not recomputed.
+# artifacts.scores_not_kept and keeps the matrices' per-probe ranks (<kind>.ranks), from which
+# biobench verify recomputes the top-k accuracies and the claims read per-probe outcomes.
 SCORE_FILE_MB ?= 1
 # The committed boards, and the protocols whose records they hold.
 LEADERBOARDS ?= leaderboards
