@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -181,6 +182,30 @@ def environment(device: str, output: Path | None = None) -> dict[str, Any]:
     }
 
 
+def portable_paths(obj: Any) -> Any:
+    """``obj`` with every absolute path in it reduced to its last component (``"/home/me/.cache/
+    x/synthfaces-32px-f170.npy"`` -> ``"synthfaces-32px-f170.npy"``), recursively.
+
+    A record is exchanged and re-checked in clones anywhere: it holds no directory of the machine
+    that made it.  What a plugin reports about where it read or cached its data (``data.info``,
+    component details) keeps the file or folder name; a number never depends on the folder.
+    Relative paths (score files, weights) are kept as they are.
+    """
+    if isinstance(obj, str):
+        if obj.startswith("/") or obj.startswith("~/") or _WINDOWS_ABSOLUTE.match(obj):
+            name = obj.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+            return name or obj
+        return obj
+    if isinstance(obj, dict):
+        return {k: portable_paths(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [portable_paths(v) for v in obj]
+    return obj
+
+
+_WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
 def build_record(
     *,
     protocol: Any,
@@ -204,7 +229,7 @@ def build_record(
     """
     spec = item.spec
     data = prepared.data
-    return {
+    record: dict[str, Any] = {
         "schema": RECORD_SCHEMA,
         "protocol": protocol_section(protocol, spec.dataset),
         "run": {
@@ -245,3 +270,9 @@ def build_record(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "artifacts": artifacts,
     }
+    # What plugins and the engine report about where files were (data.info, a model file in a
+    # component's details, an initial weights' source record) carries no directory of this
+    # machine; the run configuration is kept as given (its hash is the run's identity).
+    for key in ("data", "components", "artifacts"):
+        record[key] = portable_paths(record[key])
+    return record

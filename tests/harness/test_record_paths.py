@@ -28,3 +28,39 @@ def test_a_record_cannot_point_outside_its_folder(tmp_path: Path) -> None:
     assert set(files) == {"verification.csv"}
     with pytest.raises(BiobenchError, match="secret.csv"):
         weights_file(folder / "seed-0.json", record)
+
+
+def test_a_record_holds_no_directory_of_the_machine_that_made_it(
+    run_cli, tiny_protocol: Path, tmp_path: Path
+) -> None:
+    """The committed records held 71 absolute paths (a synthfaces cache file, the ORL folder):
+    a record is read in clones anywhere, so where a plugin found or cached its data is kept by
+    name only."""
+    import json
+
+    from biobench.records import portable_paths
+
+    out = tmp_path.resolve() / "out"  # an absolute --output: the source-record paths too
+    result = run_cli("run", "--protocol", str(tiny_protocol), "--runs", "none", "--seeds", "0",
+                     "--no-progress", "--output", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = (out / "runs" / "tiny" / "none" / "seed-0.json").read_text(encoding="utf-8")
+    assert str(tmp_path.resolve()) not in text
+    record = json.loads(text)
+    assert record["artifacts"]["scores"]["test_keys"] == "seed-0-scores/test_keys.txt"
+    info = {
+        "cache_file": "/home/me/.cache/x/synth-32px-f17.npy",
+        "root": "C:\\data\\ORL_faces",
+        "n": 3,
+        "note": "a / b",
+        "rel": "protocols/splits/orl.tsv",
+        "list": ["~/a/b.onnx"],
+    }
+    assert portable_paths(info) == {
+        "cache_file": "synth-32px-f17.npy",
+        "root": "ORL_faces",
+        "n": 3,
+        "note": "a / b",
+        "rel": "protocols/splits/orl.tsv",
+        "list": ["b.onnx"],
+    }
