@@ -15,9 +15,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 @pytest.mark.skipif(
     shutil.which("git") is None or not (REPO / ".git").exists(), reason="not a git checkout"
 )
@@ -49,3 +48,9 @@ def test_every_committed_record_verifies_in_a_clone_elsewhere(tmp_path: Path) ->
     )
     assert int(found.group(3)) <= declared
     assert int(found.group(2)) >= len(records) - declared
+
+
+def test_no_committed_record_names_a_directory_of_the_machine_that_made_it() -> None:
+    for path in sorted((REPO / "leaderboards" / "runs").glob("*/*/seed-*.json")):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r'": "(/|~/|[A-Za-z]:\\\\)', text), path
