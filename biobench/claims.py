@@ -86,17 +86,18 @@ class ClaimResult:
     note: str
     #: True when lower values of the metric are better.
     lower_is_better: bool
-    n_common_seeds: int
+    # The statistics default to those of a claim that could not be tested.
+    n_common_seeds: int = 0
     #: Test units the bootstrap resampled (identities, or probes; see ``method``).
-    n_test_units: int
+    n_test_units: int = 0
     #: Mean of the per-seed differences, oriented so that positive favours the claim.
-    mean_difference: float
-    ci95_low: float
-    ci95_high: float
-    p_value: float
+    mean_difference: float = math.nan
+    ci95_low: float = math.nan
+    ci95_high: float = math.nan
+    p_value: float = math.nan
     #: Holm-corrected over the family (:func:`correct`); over this board alone before.
-    p_holm: float
-    verdict: str
+    p_holm: float = math.nan
+    verdict: str = CANNOT
     #: How the test resampled (empty when it could not run).
     method: str = ""
     #: Why a verdict is withheld or a statistic is missing.
@@ -166,24 +167,25 @@ def _metric_options(record: RunRecord, name: str) -> dict[str, Any]:
 
 
 def _identification(path: Path, k: int, aggregate: str) -> Outcomes:
-    from biobench.scores import identification_ranks, identification_trials, read_scores
+    from biobench.scores import read_scores
+    from biobench.scores.identification import probe_ranks
 
-    scores = read_scores(path)
-    trials = identification_trials(scores, aggregate)
-    rank, mated = identification_ranks(trials)
-    values = np.where(mated, (rank <= k).astype(np.float64), np.nan)[:, None]
-    probes = np.asarray(scores.labels, dtype=object)[trials.probes]
-    identities = np.asarray(scores.ids, dtype=object)[trials.probe_real[trials.probes]]
-    return Outcomes(probes, identities, values, str(path))
+    return _top_k(*probe_ranks(read_scores(path), aggregate), k, str(path))
 
 
 def _identification_ranks(path: Path, k: int) -> Outcomes:
     """Top-k outcomes from a ``.ranks`` file (written when the score matrix was not kept)."""
     from biobench.scores.write import read_ranks
 
-    labels, ids, rank, mated = read_ranks(path)
+    return _top_k(*read_ranks(path), k, str(path))
+
+
+def _top_k(
+    labels: np.ndarray, ids: np.ndarray, rank: np.ndarray, mated: np.ndarray, k: int, source: str
+) -> Outcomes:
+    """Per probe: 1 when its true identity ranks within ``k``; unmated probes are not trials."""
     values = np.where(mated, (rank <= k).astype(np.float64), np.nan)[:, None]
-    return Outcomes(labels, ids, values, str(path))
+    return Outcomes(labels, ids, values, source)
 
 
 def _attributes(path: Path, identity_only: bool, threshold: float) -> Outcomes:
@@ -393,7 +395,6 @@ def evaluate(board: Board, claims: list[dict[str, Any]] | None = None) -> list[C
     if claims is None:
         claims = list((board.protocol.data.get("claims") or []) if board.protocol else [])
     out = []
-    nan = math.nan
     cache: dict[Any, Any] = {}
     for claim in claims:
         metric, better, than = str(claim["metric"]), str(claim["better"]), str(claim["than"])
@@ -415,20 +416,7 @@ def evaluate(board: Board, claims: list[dict[str, Any]] | None = None) -> list[C
             first, second = (b, a) if lower else (a, b)
             seeds, diffs, counts, unit = _pair_arrays(board, first, second, metric, cache)
         except _Cannot as exc:
-            out.append(
-                ClaimResult(
-                    **base,
-                    n_common_seeds=0,
-                    n_test_units=0,
-                    mean_difference=nan,
-                    ci95_low=nan,
-                    ci95_high=nan,
-                    p_value=nan,
-                    p_holm=nan,
-                    verdict=CANNOT,
-                    reason=str(exc),
-                )
-            )
+            out.append(ClaimResult(**base, reason=str(exc)))
             continue
         result = paired_bootstrap(seeds, diffs, counts, rng_seed=_rng_seed(board, claim))
         out.append(
@@ -440,7 +428,6 @@ def evaluate(board: Board, claims: list[dict[str, Any]] | None = None) -> list[C
                 ci95_low=result.ci95_low,
                 ci95_high=result.ci95_high,
                 p_value=result.p_value,
-                p_holm=nan,
                 verdict=INCONCLUSIVE,
                 method=f"paired bootstrap over test {unit} and seeds "
                 f"({BOOTSTRAP_REPLICATES} replicates)",

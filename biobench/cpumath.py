@@ -107,27 +107,25 @@ def apply(mode: str) -> None:
         )
 
 
-def _cpu_model() -> str | None:
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's ``model name`` and ``flags`` lines of ``/proc/cpuinfo`` (empty
+    where there is none)."""
+    out: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("model name", "flags") and key not in out:
+                out[key] = value.strip()
+            if len(out) == 2:
+                break
     except OSError:
         pass
-    return platform.processor() or None
+    return out
 
 
-def _instruction_sets() -> list[str]:
-    """The vector instruction sets of this processor that the math libraries choose between."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                names = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
-                return [name for name in names if name in flags]
-    except OSError:
-        pass
-    return []
+#: The vector instruction sets the math libraries choose between, as /proc/cpuinfo names them.
+_VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
 
 
 def _caches() -> dict[str, str]:
@@ -151,13 +149,15 @@ def describe(device: str = "cpu") -> dict[str, Any]:
     import torch
 
     mode = os.environ.get(ENV, "native")
+    info = _cpuinfo()
+    flags = set(info.get("flags", "").split())
     return {
         "mode": mode if mode in MODES else "native",
         "aten_capability": torch.backends.cpu.get_cpu_capability(),
         "onednn": bool(torch.backends.mkldnn.enabled and torch.backends.mkldnn.is_available()),
         "library_env": {k: os.environ[k] for k in _LIBRARY_VARIABLES if k in os.environ},
-        "cpu": _cpu_model(),
-        "instruction_sets": _instruction_sets(),
+        "cpu": info.get("model name") or platform.processor() or None,
+        "instruction_sets": [name for name in _VECTOR_FLAGS if name in flags],
         "caches": _caches(),
         "machine": platform.machine(),
     }

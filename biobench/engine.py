@@ -373,9 +373,7 @@ class Engine:
         warnings += notify(
             "biobench_run_finished", run=run_info, record=record, record_path=item.record_path
         )
-        summary = ", ".join(
-            f"{k}={results.values[k]:.4f}" for k in results.headline[:4] if k in results.values
-        )
+        summary = headline_text(results.values, results.headline, 4)
         ctx.log(f"    wrote {item.record_path} ({summary})")
         return item.record_path, warnings
 
@@ -455,14 +453,19 @@ def _remove_checkpoint(checkpoint: Path, output: Path) -> None:
         folder.rmdir()
 
 
+def headline_text(values: dict[str, Any], headline: Sequence[str], count: int) -> str:
+    """``"top1_accuracy=0.7281, top5_accuracy=0.9812"``: the first ``count`` headline values
+    (the first ``count`` headline metrics, whether or not they have a value; ``inf``/``–`` as on
+    the boards)."""
+    return ", ".join(f"{n}={number(values[n])}" for n in headline[:count] if n in values)
+
+
 def _headline_summary(record_path: Path, count: int = 2) -> str:
-    """``"top1_accuracy=0.7281, top5_accuracy=0.9812"``: a finished record's first headline
-    values (a worker's own log lines are not shown)."""
+    """:func:`headline_text` of a finished record (a ``--jobs`` worker's own log lines are not
+    shown)."""
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
-        values = record.get("metrics") or {}
-        names = [n for n in record.get("headline") or [] if n in values][:count]
-        return ", ".join(f"{n}={number(values[n])}" for n in names) or "no headline"
+        return headline_text(record.get("metrics") or {}, record.get("headline") or [], count)
     except (OSError, ValueError, AttributeError):
         return "record unreadable"
 

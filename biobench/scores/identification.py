@@ -150,6 +150,19 @@ def identification_ranks(trials: IdentificationTrials) -> tuple[np.ndarray, np.n
     return rank[trials.probes], has_true[trials.probes]
 
 
+def probe_ranks(
+    scores: ScoreSet, aggregate: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(test_label, real_id, rank, mated)`` per probe of an identification score set (see
+    :func:`identification_ranks`): what the top-k accuracies and a claim's per-probe test are
+    computed from, and what a ``.ranks`` file keeps of a matrix too large to keep."""
+    trials = identification_trials(scores, aggregate)
+    rank, mated = identification_ranks(trials)
+    labels = np.asarray(scores.labels, dtype=object)[trials.probes]
+    ids = np.asarray(scores.ids, dtype=object)[trials.probe_real[trials.probes]]
+    return labels, ids, rank, mated
+
+
 def identification_values(
     scores: ScoreSet, ks: Sequence[int], max_rank: Any, aggregate: str, prefix: str = ""
 ) -> tuple[dict[str, float], dict[str, Any], list[str]]:

@@ -338,16 +338,14 @@ def _ranks_text(metadata: Mapping[str, Any], csv_text: str, aggregate: str) -> s
     (:func:`biobench.scores.identification_ranks`) from the file's own text."""
     import tempfile
 
-    from biobench.scores import identification_ranks, identification_trials, read_scores
+    from biobench.scores import read_scores
+    from biobench.scores.identification import probe_ranks
 
     with tempfile.TemporaryDirectory(prefix="biobench-ranks-") as tmp:
         source = Path(tmp) / "identification.csv"
         source.write_text(csv_text, encoding="utf-8")
         scores = read_scores(source)
-    trials = identification_trials(scores, aggregate)
-    rank, mated = identification_ranks(trials)
-    probes = np.asarray(scores.labels, dtype=object)[trials.probes]
-    identities = np.asarray(scores.ids, dtype=object)[trials.probe_real[trials.probes]]
+    probes, identities, rank, mated = probe_ranks(scores, aggregate)
     meta = {
         **metadata,
         "ranks": f"per-probe rank of the true identity in {metadata.get('kind', 'the')} score "

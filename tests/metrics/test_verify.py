@@ -23,19 +23,20 @@ PROTOCOL = (
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:  # noqa: ANN001
-    """One tiny run (case 'none', seed 0) with every built-in metric, shared by the tests."""
+def _run_tiny(tmp: Path, **env: str) -> Path:
+    """Run the tiny protocol's case 'none', seed 0, into ``tmp/out`` with ``env`` set; return
+    the record."""
     from click.testing import CliRunner
 
     from biobench.cli import cli
 
-    tmp = tmp_path_factory.mktemp("verify")
     protocol = tmp / "tiny.toml"
     protocol.write_text(PROTOCOL, encoding="utf-8")
     mp = pytest.MonkeyPatch()
     mp.setenv("BIOBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
     mp.setenv("BIOBENCH_CACHE", str(tmp / "cache"))
+    for key, value in env.items():
+        mp.setenv(key, value)
     try:
         result = CliRunner().invoke(
             cli,
@@ -46,7 +47,13 @@ def run_dir(tmp_path_factory) -> Path:  # noqa: ANN001
     finally:
         mp.undo()
     assert result.exit_code == 0, result.output
-    return tmp / "out" / "runs" / "tiny"
+    return tmp / "out" / "runs" / "tiny" / "none" / "seed-0.json"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:  # noqa: ANN001
+    """One tiny run (case 'none', seed 0) with every built-in metric, shared by the tests."""
+    return _run_tiny(tmp_path_factory.mktemp("verify")).parents[1]
 
 
 def _copy(run_dir: Path, tmp_path: Path) -> Path:
@@ -367,29 +374,12 @@ def test_non_finite_values_round_trip_through_records(tmp_path: Path, make_evalu
 def test_a_fresh_run_declares_the_files_it_did_not_keep(tmp_path: Path) -> None:
     """A run with a score file size limit writes no larger file and says so in its record; the
     record then verifies, with those values 'cannot check'."""
-    from click.testing import CliRunner
 
     from biobench.board.verification import record_status
-    from biobench.cli import cli
     from biobench.scores.write import MAX_FILE_MB_ENV
 
-    protocol = tmp_path / "tiny.toml"
-    protocol.write_text(PROTOCOL, encoding="utf-8")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("BIOBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
-    mp.setenv("BIOBENCH_CACHE", str(tmp_path / "cache"))
-    mp.setenv(MAX_FILE_MB_ENV, "0")  # only test_keys.txt is written (it is always kept)
-    try:
-        result = CliRunner().invoke(
-            cli,
-            ["-p", "biobench.testing_plugin", "run", "--protocol", str(protocol)]
-            + ["--runs", "none", "--output", str(tmp_path / "out"), "--no-progress"],
-            catch_exceptions=False,
-        )
-    finally:
-        mp.undo()
-    assert result.exit_code == 0, result.output
-    record = tmp_path / "out" / "runs" / "tiny" / "none" / "seed-0.json"
+    # only test_keys.txt is written (it is always kept)
+    record = _run_tiny(tmp_path, **{MAX_FILE_MB_ENV: "0"})
     artifacts = json.loads(record.read_text())["artifacts"]
     assert set(artifacts["scores"]) == {"test_keys"}
     assert "verification.csv" in artifacts["scores_not_kept"]
@@ -484,34 +474,16 @@ def test_an_unkept_identification_matrix_leaves_ranks_that_verify_and_claims_use
 ) -> None:
     """The synthfaces matrices are too large to commit: their per-probe ranks (a few kB) keep
     top-k verifiable and the top-1 claims testable, with the values of the full matrix."""
-    from click.testing import CliRunner
 
     from biobench.board.records import read_record
     from biobench.claims import trial_outcomes
-    from biobench.cli import cli
     from biobench.scores.write import MAX_FILE_MB_ENV, _ranks_text
 
     full = _copy(run_dir, tmp_path / "full")
     matrix = (full.parent / "seed-0-scores" / "identification.csv").read_text(encoding="utf-8")
     ranks = _ranks_text({}, matrix, "max")
     limit_mb = (len(ranks) + len(matrix.encode())) / 2 / 1e6
-    protocol = tmp_path / "tiny.toml"
-    protocol.write_text(PROTOCOL, encoding="utf-8")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("BIOBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
-    mp.setenv("BIOBENCH_CACHE", str(tmp_path / "cache"))
-    mp.setenv(MAX_FILE_MB_ENV, repr(limit_mb))
-    try:
-        result = CliRunner().invoke(
-            cli,
-            ["-p", "biobench.testing_plugin", "run", "--protocol", str(protocol)]
-            + ["--runs", "none", "--output", str(tmp_path / "out"), "--no-progress"],
-            catch_exceptions=False,
-        )
-    finally:
-        mp.undo()
-    assert result.exit_code == 0, result.output
-    record = tmp_path / "out" / "runs" / "tiny" / "none" / "seed-0.json"
+    record = _run_tiny(tmp_path, **{MAX_FILE_MB_ENV: repr(limit_mb)})
     artifacts = json.loads(record.read_text())["artifacts"]
     assert "identification.csv" in artifacts["scores_not_kept"]
     assert artifacts["scores"]["identification_ranks"] == "seed-0-scores/identification.ranks"
