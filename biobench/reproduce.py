@@ -151,17 +151,16 @@ def verdict_stability(
     (the metric's change divided by the claim's number of seeds, signed by the row's side); the
     verdict is said to stand when neither end of the interval crosses zero. An approximation:
     the interval's width is kept as it was."""
-    import csv
+    from biobench.leaderboard.publish import written_claims
 
     name = protocol_name(record)
-    label = (record.get("run") or {}).get("protocol_label") or (record.get("run") or {}).get(
-        "label"
-    )
+    run = record.get("run") or {}
+    label = run.get("protocol_label") or run.get("label")
     try:
-        board = Path(path).parents[3] / f"{name}_claims.csv"
+        output = Path(path).parents[3]  # <output>/runs/<protocol>/<label>/seed-N.json
     except IndexError:
         return []
-    if not name or not board.is_file() or board.is_symlink():
+    if not name or not (output / f"{name}_claims.csv").is_file():
         return []
     changed = {
         c.metric: c.reproduced - c.recorded
@@ -170,27 +169,21 @@ def verdict_stability(
         and math.isfinite(c.recorded) and math.isfinite(c.reproduced)
     }  # fmt: skip
     lines = []
-    with open(board, newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            side = 1 if row.get("better") == label else -1 if row.get("than") == label else 0
-            if side == 0 or row.get("metric") not in changed:
-                continue
-            claim = f"{row['metric']}: {row['better']} > {row['than']} ({row.get('verdict')})"
-            try:
-                n = int(row.get("n_common_seeds") or 0)
-                low, high = float(row["ci95_low"]), float(row["ci95_high"])
-            except (KeyError, ValueError):
-                lines.append(f"{claim}: no interval to judge it by")
-                continue
-            if n < 1 or not (math.isfinite(low) and math.isfinite(high)):
-                lines.append(f"{claim}: no interval to judge it by")
-                continue
-            shift = side * changed[row["metric"]] / n
-            stands = (low > 0) == (low + shift > 0) and (high < 0) == (high + shift < 0)
-            lines.append(
-                f"{claim}: {'stands' if stands else 'COULD CHANGE'} (interval "
-                f"[{low:.4g}, {high:.4g}] shifted by {shift:+.4g})"
-            )
+    for claim in written_claims(output).get(name, []):
+        side = 1 if claim.better == label else -1 if claim.than == label else 0
+        if side == 0 or claim.metric not in changed:
+            continue
+        text = f"{claim.metric}: {claim.better} > {claim.than} ({claim.verdict})"
+        low, high, n = claim.ci95_low, claim.ci95_high, claim.n_common_seeds
+        if n < 1 or not (math.isfinite(low) and math.isfinite(high)):
+            lines.append(f"{text}: no interval to judge it by")
+            continue
+        shift = side * changed[claim.metric] / n
+        stands = (low > 0) == (low + shift > 0) and (high < 0) == (high + shift < 0)
+        lines.append(
+            f"{text}: {'stands' if stands else 'COULD CHANGE'} (interval "
+            f"[{low:.4g}, {high:.4g}] shifted by {shift:+.4g})"
+        )
     return lines
 
 

@@ -50,3 +50,20 @@ def test_a_record_of_another_machine_is_re_run_and_every_difference_named(
         assert abs(rerun["metrics"][name] - value) <= 0.055, name
     if done.returncode == 1:
         assert "NOT reproduced" in text
+
+
+def test_reproduce_says_whether_each_claim_of_the_board_would_stand() -> None:
+    from biobench.reproduce import Comparison, verdict_stability
+
+    path = Path(__file__).parents[2] / "leaderboards" / "runs" / "orl" / "case2-ground-truth"
+    path = path / "seed-0.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    top1 = record["metrics"]["top1_accuracy"]
+    small = verdict_stability(path, record, [Comparison("top1_accuracy", top1, top1 + 0.001)])
+    # case2-ground-truth takes part in two top-1 claims of the orl board.
+    assert len(small) == 2 and all(": stands (interval" in line for line in small), small
+    # A change of 0.25 moves the row's mean over 5 seeds by 0.05: an interval end crosses zero.
+    large = verdict_stability(path, record, [Comparison("top1_accuracy", top1, top1 + 0.25)])
+    assert any("COULD CHANGE" in line for line in large), large
+    # A metric no claim is about says nothing.
+    assert verdict_stability(path, record, [Comparison("top5_accuracy", 0.9, 0.8)]) == []
