@@ -187,8 +187,8 @@ def portable_paths(obj: Any) -> Any:
     x/synthfaces-32px-f170.npy"`` -> ``"synthfaces-32px-f170.npy"``), recursively.
 
     A record is exchanged and re-checked in clones anywhere: it holds no directory of the machine
-    that made it.  What a plugin reports about where it read or cached its data (``data.info``,
-    component details) keeps the file or folder name; a number never depends on the folder.
+    that made it.  What a plugin reports about where it read or cached its data (``data.info``)
+    keeps the file or folder name; a number never depends on the folder.
     Relative paths (score files, weights) are kept as they are.
     """
     if isinstance(obj, str):
@@ -270,9 +270,11 @@ def build_record(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "artifacts": artifacts,
     }
-    # What plugins and the engine report about where files were (data.info, a model file in a
-    # component's details, an initial weights' source record) carries no directory of this
-    # machine; the run configuration is kept as given (its hash is the run's identity).
-    for key in ("data", "components", "artifacts"):
+    # What plugins and the engine report about where files were (data.info, an initial weights'
+    # source record) carries no directory of this machine.  The run configuration is kept as
+    # given (its hash is the run's identity), and so are the components: a model file they
+    # name is the configuration's own (``torchscript:PATH``), and reproduce and export load it
+    # only with the sha256 recorded for that path (biobench.modelfiles).
+    for key in ("data", "artifacts"):
         record[key] = portable_paths(record[key])
     return record
