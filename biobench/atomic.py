@@ -42,12 +42,14 @@ class DiskFullError(BiobenchError):
 
 def _temporary(path: Path) -> tuple[int, Path]:
     """Create a fresh temporary file beside ``path`` with the permissions ``open`` would use."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(1000):
+        # Made again on each try: another process (a ``--jobs`` worker tidying its empty
+        # checkpoint folders) may remove the folder between the mkdir and the open.
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f".{path.name}.{os.getpid()}.{attempt}.tmp"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
+        except (FileExistsError, FileNotFoundError):
             continue
         return fd, tmp
     raise BiobenchError(f"cannot create a temporary file beside {path}")  # pragma: no cover

@@ -446,11 +446,15 @@ def _save_weights(model: torch.nn.Module, path: Path) -> dict[str, Any]:
 def _remove_checkpoint(checkpoint: Path, output: Path) -> None:
     if checkpoint.exists():
         checkpoint.unlink()
-    # Tidy the now-empty checkpoint folders (never anything else).
+    # Tidy the now-empty checkpoint folders (never anything else). Another ``--jobs`` worker
+    # may write into one between the look and the rmdir: then it is not empty and stays.
     for folder in checkpoint.parents:
         if folder == output or not folder.is_dir() or any(folder.iterdir()):
             break
-        folder.rmdir()
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def headline_text(values: dict[str, Any], headline: Sequence[str], count: int) -> str:
