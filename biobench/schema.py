@@ -166,6 +166,107 @@ DEFAULTS: dict[str, Any] = {
     "seeds": [0],
 }
 
+#: What each key means, by its dotted path (``[]`` marks the entries of a list: ``runs[].label``).
+#: ``[[runs]]`` entries may also set every key of the run-cell tables (``CELL``), described once
+#: under their top-level path.  The protocol reference (docs/protocol-reference.md) is generated
+#: from this table, the schema above and ``DEFAULTS`` (``python -m biobench.docsgen``); a test
+#: requires a description for every key of the schema and no other.
+DESCRIPTIONS: dict[str, str] = {
+    "name": "Required. The protocol's name: what `--protocol` and the leaderboard files use.",
+    "version": "Required. Bump it whenever a change could move a number: records of another "
+    "version are stale and left out of the leaderboard.",
+    "description": "One line shown by `biobench protocols list` and on the boards.",
+    "citation": "Where the protocol comes from (a paper, a benchmark).",
+    "extends": "Another protocol (a path relative to this file, or an installed protocol's "
+    "name) that this one varies: tables merge key by key, lists are replaced, its `[[runs]]` "
+    "are replaced by this file's when it has any. The required keys may then be inherited.",
+    "dataset": "Required. The data, its attributes, its split and its image preprocessing.",
+    "dataset.name": "Required. A registered dataset (`biobench plugins` lists them).",
+    "dataset.options": "Passed to the dataset's factory as keyword arguments, checked against "
+    "its signature.",
+    "dataset.attributes": "Attributes the attribute branch predicts: `all`, `identity` "
+    "(identity-level ones only), `none`, or a list of names.",
+    "dataset.fusion_attributes": "Attributes fused into the identity branch: `identity` "
+    "(identity-level only, as in the paper), `all`, `none`, or a list of names.",
+    "dataset.split": "How images are divided into training and test. The split never depends "
+    "on a run's training seed: every seed sees the same images.",
+    "dataset.split.rule": "`per_identity`: each identity's images shuffled with `seed`, the "
+    "first ceil(train_fraction x n) to training; `dataset`: the dataset's own split; "
+    "`file`: a TSV (columns `key`, `split`) named by `path`.",
+    "dataset.split.train_fraction": "Share of each identity's images that go to training "
+    "(`per_identity`).",
+    "dataset.split.seed": "Seed of the `per_identity` shuffle.",
+    "dataset.split.path": "The split file of rule `file`, relative to the protocol file.",
+    "dataset.min_images_per_identity": "Identities with fewer images are left out.",
+    "dataset.max_identities": "Keep only this many identities, the most frequent ones.",
+    "dataset.preprocessing": "How a face is cut out of the photo, once per image when the "
+    "dataset's cache is built: a name from the `preprocessing` registry (`box`, `none`, "
+    f"plugins' own). Absent: `{DEFAULT_PREPROCESSING}` with no options.",
+    "dataset.preprocessing_options": "Passed to the preprocessing's factory.",
+    "model": "The network: backbone (trunk), fusion, branch widths, initial weights.",
+    "model.init": "Where the initial weights come from (exactly one source); tensors are "
+    "copied by name and shape and the record keeps what was copied or skipped. Absent: "
+    "random initialisation.",
+    "model.init.from_run": "Start from the weights of another run of this protocol with the "
+    "same seed (run first); a cycle is refused.",
+    "model.init.weights": "Start from a local safetensors file, relative to the protocol file "
+    "(its sha256 goes into the record).",
+    "model.backbone": "A registered backbone (`vgg16`, `timm:<model>`, `onnx:<file>`, a plugin's).",
+    "model.backbone_options": "Passed to the backbone's factory, checked against its signature.",
+    "model.image_size": "Input size in pixels (square).",
+    "model.hidden": "Width of the FC(hidden) layer of each branch.",
+    "model.dropout": "Dropout probability in the branches.",
+    "model.fusion": "How attribute information joins the identity branch: `none`, "
+    "`ground_truth`, `predicted`, `film` or any registered fusion.",
+    "model.fusion_options": "Passed to the fusion's factory, checked against its signature.",
+    "training": "The training budget and the optimizer.",
+    "training.epochs": "Training epochs.",
+    "training.batch_size": "Training batch size (the global batch, however many processes).",
+    "training.optimizer": "A registered optimizer (`modified_adamax`, `adam`, a plugin's).",
+    "training.optimizer_options": "Passed to the optimizer's factory, checked against its "
+    "signature.",
+    "training.tasks": 'Tasks trained: `["attributes", "identity"]` jointly, '
+    '`["attributes"]` the attribute branch alone, `[]` no training (a frozen model '
+    "evaluated on its embeddings).",
+    "training.task_weights": "Loss weight per task (`attributes`, `identity`); a task not "
+    "named weighs 1.0.",
+    "training.augment": "Random horizontal flips during training.",
+    "training.checkpoint": "Checkpoint every epoch (what `--resume` continues from).",
+    "evaluation": "How the test split is evaluated.",
+    "evaluation.batch_size": "Evaluation batch size.",
+    "evaluation.embedding": "Which features verification and 1:N search use: "
+    "`identity_hidden` (the identity branch's hidden layer) or `trunk` (the backbone's).",
+    "metrics": "The metrics computed after training: a registered metric's name, or a table "
+    "with its name and options.",
+    "metrics[].name": "A registered metric (`identification`, `verification`, `attributes`, "
+    "`open_set_identification`, a plugin's).",
+    "metrics[].options": "Passed to the metric's factory, checked against its signature.",
+    "seeds": "Training seeds; each run is trained once per seed. At least one, none twice.",
+    "runs": "The grid: each entry is one run label and may set any key of `dataset`, `model`, "
+    "`training`, `evaluation`, `metrics` and `seeds`, merged onto the protocol's.",
+    "runs[].label": "Required. The run's name, unique in the protocol: the leaderboard row and "
+    "the record folder.",
+    "runs[].description": "What the run is, for the boards.",
+    "runs[].requires": "Distributions the run needs (optional plugins); without them the run "
+    "is skipped with a message.",
+    "reported": "Published numbers, shown as `reported` rows beside the measured ones and "
+    "never averaged with them.",
+    "reported[].label": "The row's label.",
+    "reported[].source": "Where the number was published.",
+    "reported[].notes": "Anything that makes the number less comparable.",
+    "reported[].backbone": "The backbone the publication used.",
+    "reported[].fusion": "The fusion the publication used (matches measured rows for "
+    "expected-vs-measured).",
+    "reported[].tasks": "The tasks the publication trained.",
+    "reported[].metrics": "The published values by metric name.",
+    "claims": "What the protocol's runs are meant to support, tested on every leaderboard "
+    "build (paired bootstrap, Holm-corrected); `claims = []` declares that it makes none.",
+    "claims[].metric": "Required. The metric compared.",
+    "claims[].better": "Required. The run label that should be better.",
+    "claims[].than": "Required. The run label it should beat.",
+    "claims[].note": "What the claim says, in words.",
+}
+
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
 
 

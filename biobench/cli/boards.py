@@ -55,7 +55,11 @@ def _prepare_leaderboards(
     "OUTPUT/runs).",
 )
 @click.option(
-    "--output", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("leaderboards"),
+    show_default=True,
+    help="The folder holding runs/<protocol>/ and the leaderboards.",
 )
 @click.option(
     "--html",
@@ -126,7 +130,11 @@ def leaderboard_build(
 @leaderboard.command("serve", context_settings=CONTEXT)
 @click.option("--protocol", "protocol_name", help="Only this protocol (default: every one).")
 @click.option(
-    "--output", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("leaderboards"),
+    show_default=True,
+    help="The folder holding runs/<protocol>/ and the leaderboards.",
 )
 @click.option(
     "--html",
@@ -218,7 +226,11 @@ def _compare_side(
 @click.argument("b", metavar="B")
 @click.option("--protocol", "protocol_name", help="Protocol whose run labels A and B name.")
 @click.option(
-    "--output", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("leaderboards"),
+    show_default=True,
+    help="The folder holding runs/<protocol>/ and the leaderboards.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option(

@@ -81,8 +81,8 @@ def data() -> None:
 @data.command("preview", context_settings=CONTEXT)
 @_dataset_options
 @click.option("--out", type=click.Path(path_type=Path), help="PNG file (default: NAME.png).")
-@click.option("--identities", default=6, show_default=True)
-@click.option("--per-identity", default=8, show_default=True)
+@click.option("--identities", default=6, show_default=True, help="Identities (rows).")
+@click.option("--per-identity", default=8, show_default=True, help="Images per identity (columns).")
 @click.pass_context
 def data_preview(
     ctx: click.Context,
@@ -201,7 +201,7 @@ def data_prepare(
 
 @data.command("check", context_settings=CONTEXT)
 @_dataset_options
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def data_check(
     ctx: click.Context,

@@ -1,0 +1,511 @@
+"""Generated documentation: the reference parts of the docs come from the code, never by hand.
+
+- ``docs/protocol-reference.md``: every protocol key with its type, default and description,
+  from :mod:`biobench.schema` (``PROTOCOL``, ``DEFAULTS``, ``DESCRIPTIONS``);
+- ``docs/cli.md``: every command and option with its help, from the click commands;
+- the example plugin's files shown in ``docs/plugins.md``, from ``tests/example_plugin``;
+- the run times quoted in ``README.md`` and ``docs/protocols.md``, from the committed run records
+  (``timings.total_s`` and ``environment.cpu_math`` of ``leaderboards/runs``).
+
+Whole files are rewritten; inside a hand-written file only the text between
+``<!-- generated: NAME ... -->`` and ``<!-- end of NAME -->`` is.  ``python -m biobench.docsgen``
+rewrites everything (``make docs``); ``--check`` writes nothing and exits 1 naming each stale
+file, which is what the tests do.  The README's results section has its own generator
+(:mod:`biobench.leaderboard.readme`), which ``make docs`` runs too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from biobench import schema
+from biobench.atomic import write_text
+from biobench.errors import BiobenchError
+
+__all__ = [
+    "COMMAND",
+    "check",
+    "cli_reference",
+    "generate",
+    "protocol_reference",
+    "run_times",
+    "schema_keys",
+    "update",
+]
+
+#: The command that regenerates every generated part (named in every staleness message).
+COMMAND = "make docs (or: python -m biobench.docsgen)"
+#: Where the example plugin lives, relative to the repository root.
+EXAMPLE_PLUGIN = "tests/example_plugin"
+#: Leaderboard folder whose run records the quoted run times come from.
+LEADERBOARDS = "leaderboards"
+_SKIP_PARTS = {"__pycache__", "build", "dist"}
+_LANGUAGES = {".py": "python", ".toml": "toml"}
+
+
+# --------------------------------------------------------------------------- protocol reference
+
+
+def schema_keys(node: Any = schema.PROTOCOL, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every key of the protocol schema as ``(dotted path, node)``, depth first.
+
+    Entries of a list of tables are ``path[].key``; a union holding a table (a metric entry)
+    yields that table's keys.  The run-cell tables inside ``[[runs]]`` are not repeated: they are
+    the top-level ones.
+    """
+    table = _table_of(node)
+    if table is None:
+        return
+    for key, sub in table.items():
+        if prefix == "runs[]" and key in schema.CELL:
+            continue
+        path = f"{prefix}.{key}" if prefix else key
+        yield path, sub
+        inner = sub[1] if isinstance(sub, tuple) and sub and sub[0] == "list" else sub
+        child = f"{path}[]" if inner is not sub else path
+        yield from schema_keys(inner, child)
+
+
+def _table_of(node: Any) -> dict[str, Any] | None:
+    if isinstance(node, tuple) and node and node[0] == "table":
+        return node[1]
+    if isinstance(node, tuple) and node and node[0] == "union":
+        for option in node[1:]:
+            table = _table_of(option)
+            if table is not None:
+                return table
+    return None
+
+
+def _type(node: Any) -> str:
+    """A schema node in words (``a list of strings or tables``)."""
+    if node == schema.ANY:
+        return "a table of options"
+    if isinstance(node, type):
+        return schema._describe(node)
+    kind = node[0]
+    if kind == "range":
+        _, number, low, high, low_open, high_open = node
+        name = schema._describe(number)
+        if high is None:
+            return f"{name} {'>' if low_open else '>='} {_bound(low)}"
+        return (
+            f"{name} in {'(' if low_open else '['}{_bound(low)}, {_bound(high)}"
+            f"{')' if high_open else ']'}"
+        )
+    if kind == "list":
+        return f"a list of {_plural(node[1])}"
+    if kind == "dict":
+        return f"a table of {_plural(node[1])}"
+    if kind == "table":
+        return "a table"
+    if kind == "union":
+        return " or ".join(_type(n) for n in node[1:])
+    return "one of " + ", ".join(f"`{_toml(v)}`" for v in node)
+
+
+def _bound(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _plural(node: Any) -> str:
+    """What a list or table holds, in the plural (``strings``, ``integers in [0, 9]``)."""
+    if isinstance(node, tuple) and node and node[0] == "union":
+        return " or ".join(_plural(n) for n in node[1:])
+    if isinstance(node, tuple) and node and node[0] not in ("range", "list", "dict", "table"):
+        return "values among " + ", ".join(f"`{_toml(v)}`" for v in node)
+    text = _type(node)
+    for single, many in (("a string", "strings"), ("an integer", "integers"),
+                         ("a number", "numbers"), ("a boolean", "booleans"),
+                         ("a table", "tables"), ("a list", "lists")):  # fmt: skip
+        if text.startswith(single):
+            return many + text[len(single) :]
+    return text
+
+
+def _toml(value: Any) -> str:
+    """A default as TOML writes it inline."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    return repr(value)
+
+
+def _default(path: str) -> str:
+    node: Any = schema.DEFAULTS
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return ""
+        node = node[part]
+    if isinstance(node, dict) and node and path.count(".") == 0:
+        return ""  # a whole table's defaults are listed key by key
+    return f"`{_toml(node)}`"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def protocol_reference() -> str:
+    """``docs/protocol-reference.md`` from the schema."""
+    sections: dict[str, list[str]] = {}
+    order: list[str] = []
+    for path, node in schema_keys():
+        section = path.rsplit(".", 1)[0] if "." in path else ""
+        if section not in sections:
+            sections[section] = []
+            order.append(section)
+        key = path.rsplit(".", 1)[-1]
+        description = schema.DESCRIPTIONS.get(path, "")
+        sections[section].append(
+            f"| `{key}` | {_cell(_type(node))} | {_default(path)} | {_cell(description)} |"
+        )
+    out = [
+        "# Protocol file reference",
+        "",
+        _generated_note("biobench/schema.py (`PROTOCOL`, `DEFAULTS`, `DESCRIPTIONS`)"),
+        "",
+        "A protocol is a TOML file, read with the standard library's `tomllib` and validated "
+        "against a strict schema before anything runs: an unknown key, a wrong type or a number "
+        "out of range is one error naming the file and the key (with a suggestion for a "
+        "misspelt key), exit status 2. No Python lives in a protocol; behaviour is referenced "
+        "by registry name. `biobench protocols show NAME` prints a protocol with every default "
+        "filled in. How to write one, with examples: [protocols.md](protocols.md).",
+        "",
+        f"Required: {', '.join(f'`{k}`' for k in schema.REQUIRED)} and `dataset.name` (unless "
+        "the file `extends` another protocol that has them), `label` in every `[[runs]]` "
+        "entry, `metric`, `better` and `than` in every `[[claims]]` entry.",
+        "",
+        "Ranges: every number refuses NaN and ±inf; seeds (the protocol's, a run's, "
+        f"`dataset.split.seed`, `--seeds`) lie in [0, {schema.MAX_SEED}]; `image_size` is at "
+        f"most {schema.MAX_IMAGE_SIZE} and `hidden` at most {schema.MAX_HIDDEN}, so that a typo "
+        "is one line naming the key rather than an allocation failure. "
+        f"Tables or arrays nested deeper than {_max_nesting()} levels are refused.",
+        "",
+        "`--set key=value` on the command line overrides any key for every run "
+        "(`--set training.epochs=2`, `--set model.backbone_options.width=0.5`); the value is "
+        "TOML.",
+    ]
+    titles = {"": "Top level"}
+    for section in order:
+        title = titles.get(section)
+        if title is None:
+            name = section.removesuffix("[]")
+            title = f"Entries of `{name}`" if section.endswith("[]") else f"`[{name}]`"
+        out += ["", f"## {title}", ""]
+        if section == "runs[]":
+            out += [
+                "Besides these keys, a run may set any key of `[dataset]`, `[model]`, "
+                "`[training]`, `[evaluation]`, `metrics` and `seeds`; it is merged onto the "
+                "protocol's tables (tables key by key, lists replaced). A run that switches a "
+                "component (backbone, fusion, optimizer, dataset, preprocessing) starts that "
+                "component's options from empty.",
+                "",
+            ]
+        if section == "metrics[]":
+            out += ["An entry of `metrics` is a metric's name, or a table:", ""]
+        out += ["| key | type | default | description |", "| --- | --- | --- | --- |"]
+        out += sections[section]
+    return "\n".join(out) + "\n"
+
+
+def _max_nesting() -> int:
+    from biobench.protocol import MAX_NESTING
+
+    return MAX_NESTING
+
+
+def _generated_note(source: str) -> str:
+    return (
+        f"<!-- generated from {source} by python -m biobench.docsgen; do not edit by hand: "
+        f"run {COMMAND} -->"
+    )
+
+
+# --------------------------------------------------------------------------- CLI reference
+
+#: Width of the help text in the CLI reference (fixed, so that the file does not depend on the
+#: terminal that generated it).
+HELP_WIDTH = 100
+
+
+def cli_reference() -> str:
+    """``docs/cli.md``: every command's ``--help``, as click prints it at a fixed width."""
+    import click
+
+    from biobench.cli import cli
+
+    commands: list[tuple[str, click.Command, click.Context]] = []
+
+    def walk(command: click.Command, name: str, parent: click.Context | None) -> None:
+        settings = {**command.context_settings, "terminal_width": HELP_WIDTH}
+        settings["max_content_width"] = HELP_WIDTH
+        ctx = click.Context(command, info_name=name, parent=parent, **settings)
+        commands.append((ctx.command_path, command, ctx))
+        if isinstance(command, click.Group):
+            for sub in sorted(command.list_commands(ctx)):
+                walk(command.get_command(ctx, sub), sub, ctx)
+
+    walk(cli, "biobench", None)
+    out = [
+        "# Command-line reference",
+        "",
+        _generated_note("the click commands of biobench/cli/"),
+        "",
+        "Every command and option of `biobench`, as `biobench COMMAND --help` prints it. "
+        "Exit status: see [the README](../README.md#exit-status).",
+        "",
+        "| command | what it does |",
+        "| --- | --- |",
+    ]
+    for path, command, _ in commands[1:]:
+        anchor = path.replace(" ", "-")
+        summary = command.get_short_help_str(limit=HELP_WIDTH)
+        out.append(f"| [`{path}`](#{anchor}) | {_cell(summary)} |")
+    for path, command, ctx in commands:
+        out += ["", f"## {path}", "", "```text", command.get_help(ctx).rstrip(), "```"]
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- generated regions
+
+
+def _begin(name: str) -> str:
+    return f"<!-- generated: {name}; do not edit by hand: run {COMMAND} -->"
+
+
+def _end(name: str) -> str:
+    return f"<!-- end of {name} -->"
+
+
+def regions(text: str) -> list[str]:
+    """Names of the generated regions of a document, in order."""
+    return re.findall(r"^<!-- generated: (.+?); do not edit by hand", text, re.M)
+
+
+def fill(text: str, name: str, content: str, where: str) -> str:
+    """``text`` with region ``name`` holding ``content`` (markers kept)."""
+    begin, end = _begin(name), _end(name)
+    start = text.find(begin + "\n")
+    stop = text.find("\n" + end, start)
+    if start < 0 or stop < 0:
+        raise BiobenchError(f"{where}: no generated region {name!r} (markers {begin} ... {end})")
+    return text[: start + len(begin) + 1] + content.rstrip("\n") + text[stop:]
+
+
+def example_files(root: Path) -> dict[str, str]:
+    """The example plugin's source files by path relative to it (no build output)."""
+    base = root / EXAMPLE_PLUGIN
+    files = {}
+    for path in sorted(base.rglob("*")):
+        parts = set(path.relative_to(base).parts)
+        if (
+            path.is_file()
+            and not _SKIP_PARTS & parts
+            and not any(p.endswith(".egg-info") for p in parts)
+            and path.suffix in _LANGUAGES
+        ):
+            files[path.relative_to(base).as_posix()] = path.read_text(encoding="utf-8")
+    return files
+
+
+def example_block(path: str, text: str) -> str:
+    """A file of the example plugin as the plugin guide shows it: a fenced block whose first
+    line names the file."""
+    return f"```{_LANGUAGES[Path(path).suffix]}\n# {path}\n{text.rstrip(chr(10))}\n```"
+
+
+def plugin_guide(root: Path, text: str) -> str:
+    """``docs/plugins.md`` with every ``example:<path>`` region filled from the example plugin;
+    a file without a region, or a region without a file, is an error."""
+    files = example_files(root)
+    named = {r.removeprefix("example:") for r in regions(text) if r.startswith("example:")}
+    if named != set(files):
+        raise BiobenchError(
+            f"docs/plugins.md shows {sorted(named)} but {EXAMPLE_PLUGIN} holds {sorted(files)}: "
+            f"add or remove the regions '{_begin('example:<path>')}'"
+        )
+    for path, content in files.items():
+        text = fill(text, f"example:{path}", example_block(path, content), "docs/plugins.md")
+    return text
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def _machine(data: dict[str, Any]) -> str:
+    math = (data.get("environment") or {}).get("cpu_math") or {}
+    cpu = math.get("cpu") or "an unrecorded processor"
+    mode = math.get("mode") or "native"
+    avx512 = "with" if any("avx512" in s for s in math.get("instruction_sets", [])) else "without"
+    return f"{cpu} {avx512} AVX-512, `{mode}` kernels"
+
+
+def run_times(root: Path, protocol: str) -> dict[str, Any]:
+    """What the committed records of ``protocol`` (its latest version) say about their run
+    time: ``records``, ``total_s`` (sum of ``timings.total_s``), ``machines`` (record count by
+    processor and kernel mode) and ``version``."""
+    from biobench.board.records import load_records
+
+    output = root / LEADERBOARDS
+    records = load_records(output / "runs" / protocol, output)
+    if not records:
+        raise BiobenchError(f"{output / 'runs' / protocol}: no run records to time")
+    version = max((r.version or 0) for r in records)
+    current = [r for r in records if (r.version or 0) == version]
+    total = 0.0
+    machines: dict[str, int] = {}
+    for record in current:
+        seconds = (record.data.get("timings") or {}).get("total_s")
+        if not isinstance(seconds, int | float):
+            raise BiobenchError(f"{record.path}: no timings.total_s to quote")
+        total += float(seconds)
+        machine = _machine(record.data)
+        machines[machine] = machines.get(machine, 0) + 1
+    return {"records": len(current), "total_s": total, "machines": machines, "version": version}
+
+
+def _demo_jobs(root: Path) -> int:
+    """The ``--jobs`` of the Makefile's ``RUN_FLAGS`` (how ``make demo`` runs its grid)."""
+    found = re.search(r"^RUN_FLAGS\s*\?=.*--jobs\s+(\d+)", _read(root / "Makefile"), re.M)
+    return int(found.group(1)) if found else 1
+
+
+def _machines(times: dict[str, Any]) -> str:
+    return "; ".join(f"{machine} ({n})" for machine, n in sorted(times["machines"].items()))
+
+
+def demo_time(root: Path) -> str:
+    """The README's sentence on how long ``make demo`` takes, from the committed quick board."""
+    times = run_times(root, "quick")
+    jobs = _demo_jobs(root)
+    per_process = times["total_s"] / jobs
+    return (
+        f"The {times['records']} runs of the committed `quick` board (version "
+        f"{times['version']}) took {_duration(times['total_s'])} of run time together "
+        f"(their records' `timings.total_s`) on {_machines(times)}; `make demo` runs them in "
+        f"{jobs} processes, so about {_duration(per_process)} plus start-up and the board, "
+        "on a machine like that one."
+    )
+
+
+def run_time_table(root: Path) -> str:
+    """docs/protocols.md's table of the committed boards' run times."""
+    lines = [
+        "| protocol | records | run time, summed | made on (records) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for folder in sorted((root / LEADERBOARDS / "runs").iterdir()):
+        if not folder.is_dir():
+            continue
+        times = run_times(root, folder.name)
+        lines.append(
+            f"| `{folder.name}` (v{times['version']}) | {times['records']} | "
+            f"{_duration(times['total_s'])} | {_cell(_machines(times))} |"
+        )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BiobenchError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _regions_of(
+    root: Path, relative: str, fillers: dict[str, Callable[[], str]]
+) -> Callable[[], str]:
+    def build() -> str:
+        text = _read(root / relative)
+        for name, make in fillers.items():
+            text = fill(text, name, make(), relative)
+        return text
+
+    return build
+
+
+#: Every generated document, relative to the repository root.
+DOCUMENTS = ("docs/protocol-reference.md", "docs/cli.md", "docs/plugins.md", "docs/protocols.md",
+             "README.md")  # fmt: skip
+
+
+def generate(root: Path) -> dict[str, str]:
+    """Every generated document's expected text, by path relative to ``root``."""
+    root = Path(root)
+    builders: dict[str, Callable[[], str]] = {
+        "docs/protocol-reference.md": protocol_reference,
+        "docs/cli.md": cli_reference,
+        "docs/plugins.md": lambda: plugin_guide(root, _read(root / "docs/plugins.md")),
+        "docs/protocols.md": _regions_of(
+            root, "docs/protocols.md", {"run-times": lambda: run_time_table(root)}
+        ),
+        "README.md": _regions_of(root, "README.md", {"demo-time": lambda: demo_time(root)}),
+    }
+    return {path: builders[path]() for path in DOCUMENTS}
+
+
+def check(root: Path) -> list[str]:
+    """One line per stale generated document (empty when every one is up to date)."""
+    problems = []
+    for path, text in generate(root).items():
+        current = (root / path).read_text(encoding="utf-8") if (root / path).exists() else None
+        if current != text:
+            what = "is missing" if current is None else "is stale"
+            problems.append(f"{path} {what}: run {COMMAND}")
+    return problems
+
+
+def update(root: Path) -> list[str]:
+    """Rewrite the generated documents that changed; their paths."""
+    changed = []
+    for path, text in generate(root).items():
+        target = root / path
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            write_text(target, text)
+            changed.append(path)
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m biobench.docsgen",
+        description="Regenerate (or --check) the generated documentation: " + ", ".join(DOCUMENTS),
+    )
+    parser.add_argument("--root", type=Path, default=Path("."), help="the repository root")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if stale")
+    args = parser.parse_args(argv)
+    try:
+        if args.check:
+            problems = check(args.root)
+            for problem in problems:
+                print(f"biobench: error: {problem}", file=sys.stderr)
+            return 1 if problems else 0
+        for path in update(args.root):
+            print(f"{path}: rewritten")
+    except BiobenchError as exc:
+        print(f"biobench: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
