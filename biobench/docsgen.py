@@ -316,7 +316,7 @@ def example_files(root: Path) -> dict[str, str]:
             path.is_file()
             and not _SKIP_PARTS & parts
             and not any(p.endswith(".egg-info") for p in parts)
-            and path.suffix in _LANGUAGES
+            and path.suffix != ".pyc"
         ):
             files[path.relative_to(base).as_posix()] = path.read_text(encoding="utf-8")
     return files
@@ -325,7 +325,7 @@ def example_files(root: Path) -> dict[str, str]:
 def example_block(path: str, text: str) -> str:
     """A file of the example plugin as the plugin guide shows it: a fenced block whose first
     line names the file."""
-    return f"```{_LANGUAGES[Path(path).suffix]}\n# {path}\n{text.rstrip(chr(10))}\n```"
+    return f"```{_LANGUAGES.get(Path(path).suffix, 'text')}\n# {path}\n{text.rstrip(chr(10))}\n```"
 
 
 def plugin_guide(root: Path, text: str) -> str:
@@ -350,10 +350,10 @@ def _duration(seconds: float) -> str:
 
 def _machine(data: dict[str, Any]) -> str:
     math = (data.get("environment") or {}).get("cpu_math") or {}
-    cpu = math.get("cpu") or "an unrecorded processor"
+    cpu = f"`{math['cpu']}`" if math.get("cpu") else "an unrecorded processor"
     mode = math.get("mode") or "native"
     avx512 = "with" if any("avx512" in s for s in math.get("instruction_sets", [])) else "without"
-    return f"{cpu} {avx512} AVX-512, `{mode}` kernels"
+    return f"{cpu} {avx512} AVX-512 (`{mode}` CPU math)"
 
 
 def run_times(root: Path, protocol: str) -> dict[str, Any]:
@@ -387,7 +387,10 @@ def _demo_jobs(root: Path) -> int:
 
 
 def _machines(times: dict[str, Any]) -> str:
-    return "; ".join(f"{machine} ({n})" for machine, n in sorted(times["machines"].items()))
+    machines = sorted(times["machines"].items())
+    if len(machines) == 1:
+        return machines[0][0]
+    return "; ".join(f"{machine}: {n} records" for machine, n in machines)
 
 
 def demo_time(root: Path) -> str:
@@ -407,7 +410,7 @@ def demo_time(root: Path) -> str:
 def run_time_table(root: Path) -> str:
     """docs/protocols.md's table of the committed boards' run times."""
     lines = [
-        "| protocol | records | run time, summed | made on (records) |",
+        "| protocol | records | run time, summed | made on |",
         "| --- | --- | --- | --- |",
     ]
     for folder in sorted((root / LEADERBOARDS / "runs").iterdir()):
