@@ -1,6 +1,7 @@
-# The two commands of the README.  Both create .venv on first use and install biobench with
-# its plugins; nothing else needs to be installed by hand.  `make demo` writes into an ignored
-# folder (DEMO_OUTPUT); only `make leaderboards` rewrites the committed boards in leaderboards/.
+# The two commands of the README, and the maintainers' `make docs` and `make leaderboards`.
+# Each creates .venv on first use and installs biobench with its plugins; nothing else needs to
+# be installed by hand.  `make demo` writes into an ignored folder (DEMO_OUTPUT); only
+# `make leaderboards` rewrites the committed boards in leaderboards/.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -32,7 +33,7 @@ FRESH ?=
 # removes their records too.
 LEADERBOARD_SCRIPTS ?= docs/orl_onnx_row.py
 
-.PHONY: demo test lint clean-venv leaderboards
+.PHONY: demo test lint clean-venv leaderboards docs
 
 $(STAMP): Makefile pyproject.toml $(addsuffix /pyproject.toml,$(LOCAL_PLUGINS))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,13 +52,22 @@ demo: $(STAMP)
 # Regenerate every committed board at one commit from a clean tree: refuse uncommitted changes,
 # run each protocol's missing seeds (all of them with FRESH=1), rebuild the boards with --strict
 # (a row whose seeds mix commits or come from a dirty tree is refused, naming the row), then
-# regenerate README.md's results section from the claims CSVs.
+# regenerate README.md's results section from the claims CSVs and the generated docs (run times).
 leaderboards: $(STAMP)
 	@git diff --quiet HEAD -- || { echo "make leaderboards: uncommitted changes in the working tree; commit or stash them first, so that every record names one clean commit" >&2; exit 1; }
 	@if [ -n "$(FRESH)" ]; then for p in $(LEADERBOARD_PROTOCOLS); do rm -rf "$(LEADERBOARDS)/runs/$$p"; done; fi
 	for p in $(LEADERBOARD_PROTOCOLS); do BIOBENCH_MAX_SCORE_FILE_MB=$(SCORE_FILE_MB) $(BIN)/biobench run --protocol $$p $(RUN_FLAGS) --output $(LEADERBOARDS) --resume --no-progress || exit 1; done
 	@if [ -n "$(FRESH)" ]; then for s in $(LEADERBOARD_SCRIPTS); do $(BIN)/python $$s --output $(LEADERBOARDS) || exit 1; done; fi
 	$(BIN)/biobench leaderboard build --output $(LEADERBOARDS) --strict
+	$(BIN)/python -m biobench.leaderboard.readme --output $(LEADERBOARDS) --write README.md
+	$(BIN)/python -m biobench.docsgen
+
+# Regenerate the generated documentation: docs/protocol-reference.md (from biobench/schema.py),
+# docs/cli.md (from the click commands), the example plugin's files in docs/plugins.md, the run
+# times quoted in README.md and docs/protocols.md (from the committed run records), and
+# README.md's results section (from the claims CSVs). The tests fail when any of them is stale.
+docs: $(STAMP)
+	$(BIN)/python -m biobench.docsgen
 	$(BIN)/python -m biobench.leaderboard.readme --output $(LEADERBOARDS) --write README.md
 
 test: $(STAMP)
