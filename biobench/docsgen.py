@@ -189,7 +189,8 @@ def protocol_reference() -> str:
         "the file `extends` another protocol that has them), `label` in every `[[runs]]` "
         "entry, `metric`, `better` and `than` in every `[[claims]]` entry.",
         "",
-        "Ranges: every number refuses NaN and ±inf; seeds (the protocol's, a run's, "
+        'Ranges: every number refuses NaN and ±inf (`dropout = nan` is an error, not "no '
+        "dropout\"); seeds (the protocol's, a run's, "
         f"`dataset.split.seed`, `--seeds`) lie in [0, {schema.MAX_SEED}]; `image_size` is at "
         f"most {schema.MAX_IMAGE_SIZE} and `hidden` at most {schema.MAX_HIDDEN}, so that a typo "
         "is one line naming the key rather than an allocation failure. "

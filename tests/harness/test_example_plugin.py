@@ -1,8 +1,9 @@
-"""The README's plugin example is ``tests/example_plugin``, and it works as printed.
+"""The plugin guide's example is ``tests/example_plugin``, and it works as printed.
 
-The README's "Writing a plugin" section shows the plugin's files (each block starts with a
-``# <path>`` comment) and the commands that install and run it.  The blocks must equal the files,
-and the wheel built from the files must ship the protocol file and run it.
+The "A complete plugin" section of ``docs/plugins.md`` shows the plugin's files (each block starts
+with a ``# <path>`` comment; ``make docs`` copies them in) and the commands that install and run
+it.  The blocks must equal the files, and the wheel built from the files must ship the protocol
+file and run it.
 """
 
 from __future__ import annotations
@@ -25,18 +26,21 @@ EXAMPLE = ROOT / "tests" / "example_plugin"
 SKIP = {"__pycache__", "build", "dist"}
 
 
-def readme_section() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index("\n## Writing a plugin\n")
+GUIDE = ROOT / "docs" / "plugins.md"
+
+
+def guide_section() -> str:
+    text = GUIDE.read_text(encoding="utf-8")
+    start = text.index("\n## A complete plugin\n")
     end = text.index("\n## ", start + 1)
     return text[start:end]
 
 
-def readme_blocks() -> tuple[dict[str, str], list[str]]:
+def guide_blocks() -> tuple[dict[str, str], list[str]]:
     """The section's file blocks by path, and the commands of its console block."""
     files: dict[str, str] = {}
     commands: list[str] = []
-    for lang, body in re.findall(r"^```(\w*)\n(.*?)^```$", readme_section(), re.M | re.S):
+    for lang, body in re.findall(r"^```(\w*)\n(.*?)^```$", guide_section(), re.M | re.S):
         first, _, rest = body.partition("\n")
         if lang == "console":
             commands += [line[2:] for line in body.splitlines() if line.startswith("$ ")]
@@ -56,12 +60,14 @@ def example_files() -> dict[str, str]:
     }
 
 
-def test_readme_plugin_example_is_the_example_plugin() -> None:
-    files, commands = readme_blocks()
+def test_plugin_guide_example_is_the_example_plugin() -> None:
+    files, commands = guide_blocks()
     expected = example_files()
-    assert sorted(files) == sorted(expected), "the README shows other files than the example's"
+    assert sorted(files) == sorted(expected), f"{GUIDE} shows other files than the example's"
     for path, text in expected.items():
-        assert files[path] == text, f"README block '# {path}' differs from {EXAMPLE / path}"
+        assert files[path] == text, (
+            f"{GUIDE} block '# {path}' differs from {EXAMPLE / path}: run make docs"
+        )
     assert commands[0] == "pip install ."
     assert any(c.startswith("biobench run --protocol example-tiny") for c in commands)
 
@@ -112,7 +118,7 @@ def test_example_wheel_ships_its_protocol_and_runs_as_printed(
     env.pop("BIOBENCH_DISABLE_PLUGIN_AUTOLOAD", None)
     work = tmp_path / "work"
     work.mkdir()
-    _, commands = readme_blocks()
+    _, commands = guide_blocks()
     outputs = {}
     for command in commands[1:]:  # after `pip install .`, done above from the wheel
         argv = shlex.split(command)
