@@ -4,6 +4,7 @@
   from :mod:`biobench.schema` (``PROTOCOL``, ``DEFAULTS``, ``DESCRIPTIONS``);
 - ``docs/cli.md``: every command and option with its help, from the click commands;
 - the example plugin's files shown in ``docs/plugins.md``, from ``tests/example_plugin``;
+- the table of protocols in ``docs/protocols.md``, from the protocol files in ``protocols/``;
 - the run times quoted in ``README.md`` and ``docs/protocols.md``, from the committed run records
   (``timings.total_s`` and ``environment.cpu_math`` of ``leaderboards/runs``).
 
@@ -425,6 +426,33 @@ def run_time_table(root: Path) -> str:
     return "\n".join(lines)
 
 
+def protocol_table(root: Path) -> str:
+    """docs/protocols.md's table of the protocols shipped in ``protocols/``, from their files."""
+    from biobench.protocol import load_protocol
+
+    lines = [
+        "| protocol | dataset | runs x seeds | image size, epochs | reported rows | claims "
+        "| what it is (its `description`) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for path in sorted((root / "protocols").glob("*.toml")):
+        try:
+            protocol = load_protocol(path)
+        except BiobenchError as exc:
+            raise BiobenchError(f"{path}: {exc}") from None
+        data = protocol.data
+        runs = len(data.get("runs", [])) or 1
+        claims = data.get("claims")
+        lines.append(
+            f"| `{protocol.name}` (v{protocol.version}) | `{data['dataset']['name']}` | "
+            f"{runs} x {len(data['seeds'])} | {data['model']['image_size']} px, "
+            f"{data['training']['epochs']} | {len(data.get('reported', []))} | "
+            f"{'not declared' if claims is None else len(claims) or '`[]` (none)'} | "
+            f"{_cell(protocol.description)} |"
+        )
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- files
 
 
@@ -460,7 +488,9 @@ def generate(root: Path) -> dict[str, str]:
         "docs/cli.md": cli_reference,
         "docs/plugins.md": lambda: plugin_guide(root, _read(root / "docs/plugins.md")),
         "docs/protocols.md": _regions_of(
-            root, "docs/protocols.md", {"run-times": lambda: run_time_table(root)}
+            root,
+            "docs/protocols.md",
+            {"protocols": lambda: protocol_table(root), "run-times": lambda: run_time_table(root)},
         ),
         "README.md": _regions_of(root, "README.md", {"demo-time": lambda: demo_time(root)}),
     }

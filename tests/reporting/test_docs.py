@@ -26,7 +26,7 @@ def test_generated_docs_are_current() -> None:
 
 
 def test_a_stale_document_is_named_with_the_command(tmp_path: Path) -> None:
-    for path in ("README.md", "Makefile", "docs", "tests/example_plugin"):
+    for path in ("README.md", "Makefile", "docs", "protocols", "tests/example_plugin"):
         source, target = REPO / path, tmp_path / path
         target.parent.mkdir(parents=True, exist_ok=True)
         copy = shutil.copytree if source.is_dir() else shutil.copy
