@@ -436,10 +436,7 @@ def protocol_table(root: Path) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for path in sorted((root / "protocols").glob("*.toml")):
-        try:
-            protocol = load_protocol(path)
-        except BiobenchError as exc:
-            raise BiobenchError(f"{path}: {exc}") from None
+        protocol = load_protocol(path)  # a ProtocolError names the file and the key
         data = protocol.data
         runs = len(data.get("runs", [])) or 1
         claims = data.get("claims")

@@ -43,10 +43,15 @@ def test_a_stale_document_is_named_with_the_command(tmp_path: Path) -> None:
     reference.write_text(reference.read_text().replace("`claims`", "`claim`"))
     example = tmp_path / "tests/example_plugin/biobench_example/__init__.py"
     example.write_text(example.read_text() + "\n# changed\n")
+    quick = tmp_path / "protocols/quick.toml"
+    text = quick.read_text()
+    assert '\ndescription = """\\\n' in text
+    quick.write_text(text.replace('\ndescription = """\\\n', '\ndescription = """\\\nEdited. ', 1))
     problems = docsgen.check(tmp_path)
     assert problems == [
         f"docs/protocol-reference.md is stale: run {docsgen.COMMAND}",
         f"docs/plugins.md is stale: run {docsgen.COMMAND}",
+        f"docs/protocols.md is stale: run {docsgen.COMMAND}",
     ]
     assert docsgen.main(["--root", str(tmp_path), "--check"]) == 1
     assert docsgen.main(["--root", str(tmp_path)]) == 0
