@@ -426,6 +426,21 @@ def run_time_table(root: Path) -> str:
     return "\n".join(lines)
 
 
+def board_links(root: Path) -> str:
+    """The README's links to every committed leaderboard (``leaderboards/<protocol>.md`` beside
+    its ``<protocol>.csv``)."""
+    boards = sorted(
+        path.stem
+        for path in (root / LEADERBOARDS).glob("*.md")
+        if (path.parent / f"{path.stem}.csv").exists()
+        and (path.parent / "runs" / path.stem).is_dir()
+    )
+    if not boards:
+        raise BiobenchError(f"{root / LEADERBOARDS}: no leaderboards to link")
+    links = ", ".join(f"[`{name}`]({LEADERBOARDS}/{name}.md)" for name in boards)
+    return f"The committed leaderboards, with every measured number: {links}."
+
+
 def protocol_table(root: Path) -> str:
     """docs/protocols.md's table of the protocols shipped in ``protocols/``, from their files."""
     from biobench.protocol import load_protocol
@@ -489,7 +504,11 @@ def generate(root: Path) -> dict[str, str]:
             "docs/protocols.md",
             {"protocols": lambda: protocol_table(root), "run-times": lambda: run_time_table(root)},
         ),
-        "README.md": _regions_of(root, "README.md", {"demo-time": lambda: demo_time(root)}),
+        "README.md": _regions_of(
+            root,
+            "README.md",
+            {"demo-time": lambda: demo_time(root), "boards": lambda: board_links(root)},
+        ),
     }
     return {path: builders[path]() for path in DOCUMENTS}
 

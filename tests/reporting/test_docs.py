@@ -91,7 +91,7 @@ def test_the_protocol_reference_has_every_key() -> None:
     for needed in ("## Entries of `claims`", "## `[model.init]`", "| `requires` |",
                    "| `preprocessing` |", "| `from_run` |"):  # fmt: skip
         assert needed in text, needed
-    assert '| `image_size` | an integer in [1, 4096] | `64` |' in text
+    assert "| `image_size` | an integer in [1, 4096] | `64` |" in text
 
 
 def test_the_cli_reference_has_every_command_and_option() -> None:
