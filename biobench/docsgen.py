@@ -401,7 +401,8 @@ def demo_time(root: Path) -> str:
     jobs = _demo_jobs(root)
     per_process = times["total_s"] / jobs
     return (
-        f"The {times['records']} runs of the committed `quick` board (version "
+        f"The {times['records']} run{'s' if times['records'] != 1 else ''} of the committed "
+        f"`quick` board (version "
         f"{times['version']}) took {_duration(times['total_s'])} of run time together "
         f"(their records' `timings.total_s`) on {_machines(times)}; `make demo` runs them in "
         f"{jobs} processes, so about {_duration(per_process)} plus start-up and the board, "

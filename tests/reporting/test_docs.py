@@ -34,10 +34,14 @@ def test_a_stale_document_is_named_with_the_command(tmp_path: Path) -> None:
     runs = tmp_path / "leaderboards/runs/quick/case1-none"
     runs.mkdir(parents=True)
     shutil.copy(REPO / "leaderboards/runs/quick/case1-none/seed-0.json", runs)
+    for board in ("quick.md", "quick.csv"):
+        shutil.copy(REPO / "leaderboards" / board, tmp_path / "leaderboards")
     docsgen.update(tmp_path)
     assert docsgen.check(tmp_path) == []
     # One record instead of the board's: the quoted run time follows the records.
-    assert "The 1 runs of the committed `quick` board" in (tmp_path / "README.md").read_text()
+    readme = (tmp_path / "README.md").read_text()
+    assert "The 1 run of the committed `quick` board" in readme
+    assert "leaderboards, with every measured number: [`quick`](leaderboards/quick.md)." in readme
 
     reference = tmp_path / "docs/protocol-reference.md"
     reference.write_text(reference.read_text().replace("`claims`", "`claim`"))
