@@ -22,7 +22,7 @@ and used again by ``biobench reproduce``:
     strict conditional-numerical-reproducibility mode for AVX2 (``MKL_CBWR=AVX2,STRICT``) and
     oneDNN switched off (convolutions run as ATen's im2col + oneMKL matrix products). The same
     numbers on any x86-64 machine with AVX2 (every one made since about 2015), for the same torch
-    version and thread count; several times slower on convolutions (see the README).
+    version and thread count; several times slower on convolutions (benchmarks/README.md).
 
 The libraries read these settings once, before their first computation, so a mode must be set
 before torch computes anything in the process: the command line does it first thing, worker
