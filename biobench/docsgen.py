@@ -18,6 +18,7 @@ file, which is what the tests do.  The README's results section has its own gene
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import re
 import sys
@@ -156,8 +157,18 @@ def _default(path: str) -> str:
     return f"`{_toml(node)}`"
 
 
+def _text(text: str) -> str:
+    """Plain text for Markdown: ``<`` and ``*`` outside code spans escaped (GitHub would take
+    ``<protocol>`` for an HTML tag and drop it)."""
+    parts = text.split("`")
+    for i in range(0, len(parts), 2):
+        parts[i] = parts[i].replace("<", "\\<").replace("*", "\\*")
+    return "`".join(parts)
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text for a Markdown table cell."""
+    return _text(text).replace("|", "\\|").replace("\n", " ")
 
 
 def protocol_reference() -> str:
@@ -239,47 +250,152 @@ def _generated_note(source: str) -> str:
 
 # --------------------------------------------------------------------------- CLI reference
 
-#: Width of the help text in the CLI reference (fixed, so that the file does not depend on the
-#: terminal that generated it).
-HELP_WIDTH = 100
-
 
 def cli_reference() -> str:
-    """``docs/cli.md``: every command's ``--help``, as click prints it at a fixed width."""
+    """``docs/cli.md``: every command with its help, arguments and options.
+
+    Rendered from the click objects' own strings (help, options, defaults, choices, ranges), not
+    from click's help formatter, so that the file does not depend on the terminal or on the
+    click version that generated it.
+    """
     import click
 
     from biobench.cli import cli
 
-    commands: list[tuple[str, click.Command, click.Context]] = []
+    commands: list[tuple[str, click.Command]] = []
 
-    def walk(command: click.Command, name: str, parent: click.Context | None) -> None:
-        settings = {**command.context_settings, "terminal_width": HELP_WIDTH}
-        settings["max_content_width"] = HELP_WIDTH
-        ctx = click.Context(command, info_name=name, parent=parent, **settings)
-        commands.append((ctx.command_path, command, ctx))
+    def walk(command: click.Command, path: str) -> None:
+        commands.append((path, command))
         if isinstance(command, click.Group):
-            for sub in sorted(command.list_commands(ctx)):
-                walk(command.get_command(ctx, sub), sub, ctx)
+            for name in sorted(command.commands):
+                walk(command.commands[name], f"{path} {name}")
 
-    walk(cli, "biobench", None)
+    walk(cli, "biobench")
     out = [
         "# Command-line reference",
         "",
         _generated_note("the click commands of biobench/cli/"),
         "",
-        "Every command and option of `biobench`, as `biobench COMMAND --help` prints it. "
-        "Exit status: see [the README](../README.md#exit-status).",
+        "Every command and option of `biobench` (`biobench COMMAND --help` prints the same). "
+        "`-h` and `--help` work everywhere; `biobench --version` prints the version. Exit "
+        "status: see [the README](../README.md#exit-status).",
         "",
         "| command | what it does |",
         "| --- | --- |",
     ]
-    for path, command, _ in commands[1:]:
+    for path, command in commands[1:]:
         anchor = path.replace(" ", "-")
-        summary = command.get_short_help_str(limit=HELP_WIDTH)
-        out.append(f"| [`{path}`](#{anchor}) | {_cell(summary)} |")
-    for path, command, ctx in commands:
-        out += ["", f"## {path}", "", "```text", command.get_help(ctx).rstrip(), "```"]
+        out.append(f"| [`{path}`](#{anchor}) | {_cell(_summary(command))} |")
+    for path, command in commands:
+        out += ["", f"## {path}", "", f"`{_usage(path, command)}`", ""]
+        out += _help_markdown(command.help or "")
+        options = [p for p in command.params if isinstance(p, click.Option) and not p.hidden]
+        if options:
+            out += ["", "| option | value | default | what it does |", "| --- | --- | --- | --- |"]
+            out += [_option_row(option) for option in options]
+        if isinstance(command, click.Group):
+            subs = ", ".join(f"[`{name}`](#{path.replace(' ', '-')}-{name})" for name in
+                             sorted(command.commands))  # fmt: skip
+            out += ["", f"Commands: {subs}."]
     return "\n".join(out) + "\n"
+
+
+def _summary(command: Any) -> str:
+    """The first sentence of a command's help."""
+    first = _paragraphs(command.help or "")[0] if command.help else ""
+    sentence = re.split(r"(?<=[.!?])\s", first, maxsplit=1)[0]
+    return sentence
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p for p in inspect.cleandoc(text).split("\n\n") if p.strip()]
+
+
+def _help_markdown(text: str) -> list[str]:
+    """A click help text as Markdown: paragraphs joined, ``\\b`` blocks kept verbatim."""
+    out: list[str] = []
+    for paragraph in _paragraphs(text):
+        lines = paragraph.splitlines()
+        if lines[0].strip() == "\b":
+            body = lines[1:]
+            heading = body[0].strip() if body and body[0].strip().endswith(":") else None
+            if heading:
+                out += [heading, ""]
+                body = body[1:]
+            out += ["```text", *inspect.cleandoc("\n".join(body)).splitlines(), "```", ""]
+        else:
+            out += [_text(" ".join(line.strip() for line in lines)), ""]
+    return out[:-1] if out else out
+
+
+def _usage(path: str, command: Any) -> str:
+    import click
+
+    parts = [path, "[OPTIONS]"]
+    for param in command.params:
+        if isinstance(param, click.Argument):
+            name = param.metavar or param.name.upper()
+            if param.nargs == -1:
+                name += "..."
+            parts.append(name if param.required else f"[{name}]")
+    if isinstance(command, click.Group):
+        parts.append("COMMAND [ARGS]...")
+    return " ".join(parts)
+
+
+def _option_row(option: Any) -> str:
+    import click
+
+    names = ", ".join(f"`{name}`" for name in option.opts)
+    if option.secondary_opts:
+        names += " / " + ", ".join(f"`{name}`" for name in option.secondary_opts)
+    kind = option.type
+    if option.is_flag:
+        value = ""
+    elif isinstance(kind, click.Choice):
+        value = " \\| ".join(f"`{choice}`" for choice in kind.choices)
+    elif option.metavar:
+        value = "`" + option.metavar.replace("|", "\\|") + "`"
+    else:
+        value = _type_name(kind)
+    if isinstance(kind, click.IntRange | click.FloatRange):
+        value += f" ({_range(kind)})"
+    if option.multiple and "repeatable" not in (option.help or ""):
+        value += " (repeatable)"
+    default = ""
+    if option.show_default and option.default is not None:
+        if option.is_flag and option.secondary_opts:
+            default = f"`{option.opts[0] if option.default else option.secondary_opts[0]}`"
+        else:
+            default = f"`{option.default}`"
+    help_text = " ".join((option.help or "").split())
+    if option.required:
+        help_text = f"Required. {help_text}".strip()
+    return f"| {names} | {value} | {default} | {_cell(help_text)} |"
+
+
+def _type_name(kind: Any) -> str:
+    import click
+
+    if isinstance(kind, click.Path):
+        return "`PATH`" if not (kind.dir_okay and not kind.file_okay) else "`DIRECTORY`"
+    names = {click.INT: "INTEGER", click.FLOAT: "NUMBER", click.STRING: "TEXT"}
+    if kind in names:
+        return f"`{names[kind]}`"
+    if isinstance(kind, click.IntRange):
+        return "`INTEGER`"
+    if isinstance(kind, click.FloatRange):
+        return "`NUMBER`"
+    return f"`{kind.name.upper()}`"
+
+
+def _range(kind: Any) -> str:
+    bounds = []
+    if kind.min is not None:
+        bounds.append(f"{'>' if kind.min_open else '>='} {kind.min}")
+    if kind.max is not None:
+        bounds.append(f"{'<' if kind.max_open else '<='} {kind.max}")
+    return " and ".join(bounds)
 
 
 # --------------------------------------------------------------------------- generated regions
