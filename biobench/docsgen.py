@@ -6,7 +6,8 @@
 - the example plugin's files shown in ``docs/plugins.md``, from ``tests/example_plugin``;
 - the table of protocols in ``docs/protocols.md``, from the protocol files in ``protocols/``;
 - the run times quoted in ``README.md`` and ``docs/protocols.md``, from the committed run records
-  (``timings.total_s`` and ``environment.cpu_math`` of ``leaderboards/runs``).
+  (``timings.total_s`` and ``environment.cpu_math`` of ``leaderboards/runs``), and the README's
+  links to the committed boards.
 
 Whole files are rewritten; inside a hand-written file only the text between
 ``<!-- generated: NAME ... -->`` and ``<!-- end of NAME -->`` is.  ``python -m biobench.docsgen``
@@ -32,10 +33,19 @@ from biobench.errors import BiobenchError
 
 __all__ = [
     "COMMAND",
+    "DOCUMENTS",
+    "board_links",
     "check",
     "cli_reference",
+    "demo_time",
+    "example_files",
+    "fill",
     "generate",
+    "plugin_guide",
     "protocol_reference",
+    "protocol_table",
+    "regions",
+    "run_time_table",
     "run_times",
     "schema_keys",
     "update",
