@@ -3,6 +3,7 @@ examples in the docs pass the schema, and every link between the docs resolves."
 
 from __future__ import annotations
 
+import inspect
 import re
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import click
 import pytest
 
-from biobench import docsgen, schema
+from biobench import docsgen, hookspecs, schema
 from biobench.errors import BiobenchError, ProtocolError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -178,3 +179,14 @@ def test_make_docs_runs_both_generators() -> None:
     ).stdout
     assert "-m biobench.docsgen" in plan
     assert "-m biobench.leaderboard.readme --output leaderboards --write README.md" in plan
+
+
+def test_the_plugin_guide_shows_every_hook_with_its_parameters() -> None:
+    guide = (REPO / "docs/plugins.md").read_text()
+    hooks = [
+        f for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n[:9] == "biobench_"
+    ]
+    assert hooks
+    for hook in hooks:
+        call = f"`{hook.__name__}({', '.join(inspect.signature(hook).parameters)})`"
+        assert f"| {call} |" in guide, f"docs/plugins.md: no hooks-table row for {call}"
