@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import shlex
 import shutil
 import subprocess
 import tomllib
@@ -190,3 +191,39 @@ def test_the_plugin_guide_shows_every_hook_with_its_parameters() -> None:
     for hook in hooks:
         call = f"`{hook.__name__}({', '.join(inspect.signature(hook).parameters)})`"
         assert f"| {call} |" in guide, f"docs/plugins.md: no hooks-table row for {call}"
+
+
+def _documented_commands() -> list[tuple[str, str]]:
+    """Every ``biobench ...`` line of the shell blocks in the README and the guides."""
+    lines = []
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        if doc.name == "cli.md":
+            continue  # generated from the commands themselves
+        for block in re.findall(r"^```(?:bash|console)\n(.*?)^```$", doc.read_text(), re.M | re.S):
+            for line in block.splitlines():
+                line = line.removeprefix("$ ")
+                if line.startswith("biobench "):
+                    lines.append((doc.relative_to(REPO).as_posix(), line))
+    return lines
+
+
+def test_the_commands_in_the_docs_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The README's command list is typed by hand: each line must name real commands and options.
+    from biobench.cli import cli
+
+    monkeypatch.chdir(REPO)  # paths in the examples (a committed record) are the repository's
+
+    documented = _documented_commands()
+    assert len(documented) >= 20
+    for doc, line in documented:
+        # "[--json]", "[--protocol X]": optional parts, shown in brackets.
+        argv = shlex.split(re.sub(r"\[[^\]]*\]", "", line), comments=True)[1:]
+        command, path = cli, "biobench"
+        while isinstance(command, click.Group) and argv and argv[0] in command.commands:
+            path += f" {argv[0]}"
+            command = command.commands[argv.pop(0)]
+        assert not isinstance(command, click.Group), f"{doc}: {line}: no such command"
+        try:
+            command.make_context(path, argv)
+        except click.ClickException as exc:
+            pytest.fail(f"{doc}: {line}: {exc.format_message()}")
