@@ -254,11 +254,12 @@ DESCRIPTIONS: dict[str, str] = {
     "reported[].label": "The row's label.",
     "reported[].source": "Where the number was published.",
     "reported[].notes": "Anything that makes the number less comparable.",
-    "reported[].backbone": "The backbone the publication used.",
-    "reported[].fusion": "The fusion the publication used (matches measured rows for "
-    "expected-vs-measured).",
-    "reported[].tasks": "The tasks the publication trained.",
-    "reported[].metrics": "The published values by metric name.",
+    "reported[].backbone": "The backbone the publication used; with `fusion` and `tasks`, it "
+    "picks the measured rows the number is set against (expected vs measured).",
+    "reported[].fusion": "The fusion the publication used (matched like `backbone`).",
+    "reported[].tasks": "The tasks the publication trained (matched like `backbone`).",
+    "reported[].metrics": "The published values by biobench's metric names, on biobench's "
+    "scale (fractions, not percent).",
     "claims": "What the protocol's runs are meant to support, tested on every leaderboard "
     "build (paired bootstrap, Holm-corrected); `claims = []` declares that it makes none.",
     "claims[].metric": "Required. The metric compared.",
