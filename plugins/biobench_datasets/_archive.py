@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from biobench.errors import BiobenchError, DataError
+from biobench.api import BiobenchError, DataError
 
 #: ``member_filter(name) -> bool`` chooses which (already validated) members to extract.
 MemberFilter = Callable[[str], bool]

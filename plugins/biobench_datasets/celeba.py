@@ -52,9 +52,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from biobench.contracts import DataContext, FaceData
-from biobench.errors import BiobenchError, DataError, DataNotFoundError
-from biobench.imagecache import fingerprint_files, prepare_images
+from biobench.api import (
+    BiobenchError,
+    DataContext,
+    DataError,
+    DataNotFoundError,
+    FaceData,
+    fingerprint_files,
+    prepare_images,
+)
 from biobench_datasets._archive import check_prepare_arguments, extract_archive, is_archive
 
 IMAGE_DIR = "img_align_celeba"
@@ -701,7 +707,7 @@ def _export_partition(data: FaceData, seed: int, train_fraction: float) -> list[
     if data.split is not None:
         codes = {"train": 0, "test": 2}
         return [codes.get(str(s), 1) for s in data.split]
-    from biobench.splits import split_indices
+    from biobench.api import split_indices
 
     parts = split_indices(
         data, {"rule": "per_identity", "train_fraction": train_fraction, "seed": seed}, Path(".")

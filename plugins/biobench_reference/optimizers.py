@@ -18,8 +18,7 @@ from typing import Any
 
 import torch
 
-from biobench.contracts import TASKS
-from biobench.errors import BiobenchError
+from biobench.api import TASKS, BiobenchError
 
 from ._options import as_choice, as_float, reject_unknown
 

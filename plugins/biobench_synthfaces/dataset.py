@@ -23,9 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from biobench.atomic import atomic_open
-from biobench.errors import BiobenchError
-from biobench.imagecache import CacheWarning, images_checksum
+from biobench.api import BiobenchError, CacheWarning, atomic_open, images_checksum
 from biobench_synthfaces.population import (
     ATTRIBUTES,
     IDENTITY_ATTRIBUTES,
@@ -35,7 +33,7 @@ from biobench_synthfaces.population import (
 from biobench_synthfaces.render import render_images
 
 if TYPE_CHECKING:
-    from biobench.contracts import DataContext, FaceData
+    from biobench.api import DataContext, FaceData
 
 #: Bumped whenever a change could alter a single pixel or label for the same options: it is
 #: part of the cache key and of the fingerprint, so stale caches are never reused.
@@ -186,7 +184,7 @@ class SynthFaces:
 
     def load(self, ctx: DataContext) -> FaceData:
         """Render (or read from the cache) every image at ``ctx.image_size``."""
-        from biobench.contracts import FaceData
+        from biobench.api import FaceData
 
         size = int(ctx.image_size)
         if size < 8:
@@ -254,7 +252,7 @@ class SynthFaces:
         image, resized to ``S``) leave every pixel unchanged; landmark alignment would run a
         real-face detector on drawings, which is refused rather than recorded as done.
         """
-        from biobench.imagecache import CropResize
+        from biobench.api import CropResize
 
         chosen = getattr(ctx, "preprocessing", None)
         if chosen is None:
