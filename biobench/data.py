@@ -22,8 +22,7 @@ from biobench.errors import BiobenchError, PluginError
 from biobench.identity import canonical_json
 from biobench.protocol import RunSpec
 from biobench.schema import DEFAULT_PREPROCESSING
-from biobench.scores.write import split_sha256
-from biobench.splits import filter_identities, split_indices
+from biobench.splits import filter_identities, split_indices, split_sha256
 
 
 @dataclass

@@ -150,7 +150,7 @@ def harness_preprocessing(image_size: int) -> EmbedderPreprocessing:
     ``x = (p / 255 - imagenet_mean) / imagenet_std`` is ``(p - 255 mean) / (255 std)``: RGB,
     NCHW, no normalisation of the embedding, no flip.
     """
-    from biobench.training import IMAGENET_MEAN, IMAGENET_STD
+    from biobench.model import IMAGENET_MEAN, IMAGENET_STD
 
     # float32 products, as the engine's Batcher computes them.
     mean = (torch.tensor(IMAGENET_MEAN) * 255).tolist()

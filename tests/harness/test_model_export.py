@@ -25,10 +25,9 @@ from biobench.export import (
     read_sidecar,
     sidecar_path,
 )
-from biobench.model import ComposedModel
+from biobench.model import Batcher, ComposedModel
 from biobench.modelfiles import trust_model_code
 from biobench.testing import new_plugin_manager
-from biobench.training import Batcher
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 pytest.importorskip("onnx", reason="the onnx extra is not installed")
