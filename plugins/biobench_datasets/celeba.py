@@ -58,6 +58,8 @@ from biobench.api import (
     DataError,
     DataNotFoundError,
     FaceData,
+    as_choice,
+    as_int,
     fingerprint_files,
     prepare_images,
 )
@@ -284,27 +286,19 @@ class CelebA:
         attributes: str | Sequence[str] = "all",
         identity_attributes: str | Sequence[str] = "celeba",
     ) -> None:
-        if identities is not None and (not isinstance(identities, int) or identities < 1):
-            raise BiobenchError(
-                f"celeba: option 'identities' must be a positive integer, got {identities!r}"
-            )
-        if not isinstance(min_images, int) or min_images < 1:
-            raise BiobenchError(
-                f"celeba: option 'min_images' must be a positive integer, got {min_images!r}"
-            )
-        if split not in ("official", "none"):
-            raise BiobenchError(
-                f"celeba: option 'split' must be 'official' or 'none', got {split!r}"
-            )
-        if val not in ("ignore", "train"):
-            raise BiobenchError(f"celeba: option 'val' must be 'ignore' or 'train', got {val!r}")
+        component = "dataset 'celeba'"
+        if identities is not None:
+            as_int(component, "identities", identities, low=1)
+        as_int(component, "min_images", min_images, low=1)
+        as_choice(component, "split", split, ("official", "none"))
+        as_choice(component, "val", val, ("ignore", "train"))
         if isinstance(attributes, str) and attributes != "all":
             raise BiobenchError(
-                f"celeba: option 'attributes' must be 'all' or a list, got {attributes!r}"
+                f"{component}: option 'attributes' must be 'all' or a list, got {attributes!r}"
             )
         if isinstance(identity_attributes, str) and identity_attributes not in ("celeba", "all"):
             raise BiobenchError(
-                "celeba: option 'identity_attributes' must be 'celeba', 'all' or a list, "
+                f"{component}: option 'identity_attributes' must be 'celeba', 'all' or a list, "
                 f"got {identity_attributes!r}"
             )
         self.identities = identities

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from biobench.api import BiobenchError, CacheWarning, atomic_open, images_checksum
+from biobench.api import (
+    BiobenchError,
+    CacheWarning,
+    as_bool,
+    as_int,
+    atomic_open,
+    images_checksum,
+)
 from biobench_synthfaces.population import (
     ATTRIBUTES,
     IDENTITY_ATTRIBUTES,
@@ -41,11 +48,7 @@ GENERATOR_VERSION = 1
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise BiobenchError(
-            f"dataset 'synthfaces': option '{name}' must be an integer >= {minimum}, got {value!r}"
-        )
-    return value
+    return as_int("dataset 'synthfaces'", name, value, low=minimum)
 
 
 class SynthFaces:
@@ -76,8 +79,7 @@ class SynthFaces:
             level = difficulty_value(difficulty)
         except ValueError as exc:
             raise BiobenchError(f"dataset 'synthfaces': option 'difficulty': {exc}") from exc
-        if not isinstance(cache, bool):
-            raise BiobenchError("dataset 'synthfaces': option 'cache' must be true or false")
+        as_bool("dataset 'synthfaces'", "cache", cache)
         #: Normalised options: what determines the images (``cache`` does not).
         self.options: dict[str, Any] = {
             "identities": _check_int("identities", identities, 2),

@@ -135,3 +135,52 @@ def test_parse_numbers_reads_command_line_lists() -> None:
         parse_numbers("biobench run", "--seeds", "0,x", integer=True)
     with pytest.raises(BiobenchError, match="option '--seeds' lists no value"):
         parse_numbers("biobench run", "--seeds", " , ", integer=True)
+
+
+# -- the stragglers: every plugin option error in the one wording ------------------------------
+
+
+def _error(build) -> str:  # noqa: ANN001
+    with pytest.raises(BiobenchError) as err:
+        build()
+    return str(err.value)
+
+
+def test_dataset_and_optimizer_options_read_the_same(tmp_path: Path) -> None:
+    import torch
+    from biobench_datasets._archive import check_prepare_arguments
+    from biobench_datasets.celeba import CelebA
+    from biobench_reference.optimizers import build_modified_adamax
+    from biobench_synthfaces.dataset import SynthFaces
+
+    params = {"identity": [torch.nn.Parameter(torch.zeros(2))]}
+    cases = [
+        (lambda: CelebA(min_images=0), "dataset 'celeba': option 'min_images' must be >= 1, got 0"),
+        (
+            lambda: CelebA(split="all"),
+            "dataset 'celeba': option 'split' must be one of 'official', 'none', got 'all'",
+        ),
+        (
+            lambda: SynthFaces(identities=1),
+            "dataset 'synthfaces': option 'identities' must be >= 2, got 1",
+        ),
+        (
+            lambda: SynthFaces(cache="yes"),
+            "dataset 'synthfaces': option 'cache' must be true or false, got 'yes'",
+        ),
+        (
+            lambda: build_modified_adamax(params, betas=[0.9, 1.0]),
+            "optimizer 'modified_adamax': option 'betas' must have every value in [0, 1), "
+            "got 1.0 in [0.9, 1.0]",
+        ),
+        (
+            lambda: build_modified_adamax(params, betas=[0.9]),
+            "optimizer 'modified_adamax': option 'betas' must be two numbers, got [0.9]",
+        ),
+        (
+            lambda: check_prepare_arguments("lfw", None, None, {"verfy": True}),
+            "dataset 'lfw' prepare has no option 'verfy'; options: (none)",
+        ),
+    ]
+    for build, message in cases:
+        assert _error(build) == message
