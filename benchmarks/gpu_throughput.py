@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from _common import reference_model, write_rows
 
+from biobench.model import Batcher, attribute_loss
 from biobench.runtime import Accel
-from biobench.training import Batcher, attribute_loss
 
 FLOP_PER_IMAGE = 93e9  # multiply-adds counted as 2 FLOP, forward + backward
 PEAK_BF16 = 790e12

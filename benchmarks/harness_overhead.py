@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from _common import reference_model, report
 
 from biobench.engine import Engine, RunOptions
+from biobench.model import attribute_loss
 from biobench.protocol import load_protocol
 from biobench.testing import make_tiny_data, new_plugin_manager
-from biobench.training import attribute_loss
 
 IDENTITIES, PER_IDENTITY, SIZE, BATCH, WIDTH, HIDDEN = 20, 40, 32, 32, 0.25, 256
 

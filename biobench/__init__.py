@@ -1,11 +1,12 @@
 """biobench: a plugin-based benchmark harness for face biometrics.
 
-Plugins import what they need from here::
+Plugins import what they need from the declared plugin API, :mod:`biobench.api`::
 
-    from biobench import hookimpl
+    from biobench.api import FaceData, hookimpl
 
-The public API (contracts, errors) is importable from this module lazily, so that importing
-``biobench`` has no side effects and stays cheap.
+A few of its names (``hookimpl``, contracts, errors) are also importable from this module
+lazily, for plugins written before :mod:`biobench.api`, so that importing ``biobench`` has no
+side effects and stays cheap.
 """
 
 from __future__ import annotations

@@ -22,8 +22,7 @@ from biobench.errors import BiobenchError, PluginError
 from biobench.identity import canonical_json
 from biobench.protocol import RunSpec
 from biobench.schema import DEFAULT_PREPROCESSING
-from biobench.scores.write import split_sha256
-from biobench.splits import filter_identities, split_indices
+from biobench.splits import filter_identities, split_indices, split_sha256
 
 
 @dataclass
@@ -139,6 +138,82 @@ def preprocessing_report(
     }
 
 
+def plugin_call(what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call into a plugin: its bad-input errors (:class:`BiobenchError`) pass through, anything
+    else is one :class:`PluginError` naming ``what`` (no traceback reaches the user)."""
+    try:
+        return func(*args, **kwargs)
+    except BiobenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin bug is one line naming the plugin
+        raise PluginError(f"{what} raised {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass
+class OpenedDataset:
+    """A dataset plugin built with its options, its preprocessing, and the context it loads in:
+    what ``biobench run`` and ``biobench data ...`` share (:func:`open_dataset`)."""
+
+    cfg: dict[str, Any]
+    dataset: Any
+    provenance: dict[str, Any]
+    context: DataContext
+    preprocessing: tuple[Any, dict[str, Any]]
+
+    @property
+    def where(self) -> str:
+        """How messages name the dataset: its name, plugin and distribution."""
+        return (
+            f"dataset '{self.cfg['name']}' (plugin '{self.provenance['plugin']}', "
+            f"{self.provenance['distribution']})"
+        )
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """The dataset's ``method`` (``load``, ``check``, ``prepare``), plugin errors named."""
+        what = self.where if method == "load" else f"{self.where} {method}"
+        return plugin_call(what, getattr(self.dataset, method), *args, **kwargs)
+
+    def load(self) -> tuple[FaceData, dict[str, Any]]:
+        """The loaded data, checked (image shape, preprocessing), and its provenance."""
+        data = self.call("load", self.context)
+        size = self.context.image_size
+        images = getattr(data, "images", None)
+        shape = getattr(images, "shape", None)
+        if shape is None or len(shape) != 4 or tuple(shape[1:]) != (size, size, 3):
+            found = "no image array" if shape is None else f"images of shape {tuple(shape[1:])}"
+            raise PluginError(f"{self.where} returned {found}, expected ({size}, {size}, 3)")
+        report = preprocessing_report(self.cfg, self.preprocessing, data, self.provenance)
+        return data, {**self.provenance, "preprocessing": report}
+
+
+def open_dataset(
+    pm: Any,
+    cfg: dict[str, Any],
+    image_size: int,
+    *,
+    data_root: Path | None,
+    cache_dir: Path,
+    progress: bool,
+) -> OpenedDataset:
+    """Build the ``[dataset]`` table's dataset and preprocessing and the context it loads in.
+
+    :param cfg: the protocol's ``[dataset]`` table (at least ``name`` and ``options``).
+    :param cache_dir: the cache's root; each dataset caches under ``datasets/<name>``.
+    """
+    preprocessing = build_preprocessing(pm, cfg)
+    dataset, provenance = pm.build("dataset", cfg["name"], cfg["options"])
+    context = DataContext(
+        roots=data_roots(cfg["name"], data_root),
+        cache_dir=Path(cache_dir) / "datasets" / cfg["name"],
+        image_size=image_size,
+        explicit_root=data_root is not None,
+        progress=progress,
+        # Unnamed: None, so that each dataset's own default applies unchanged.
+        preprocessing=preprocessing[0] if preprocessing_explicit(cfg) else None,
+    )
+    return OpenedDataset(cfg, dataset, provenance, context, preprocessing)
+
+
 class DataCache:
     """Datasets loaded once per (name, options, preprocessing, image size) within one job."""
 
@@ -153,37 +228,15 @@ class DataCache:
         if key not in self._loaded:
             started = time.perf_counter()
             options = self.ctx.options
-            preprocessor, pre_origin = build_preprocessing(self.ctx.pm, cfg)
-            dataset, provenance = self.ctx.pm.build("dataset", cfg["name"], cfg["options"])
-            data_ctx = DataContext(
-                roots=data_roots(cfg["name"], options.data_root),
-                cache_dir=Path(options.cache_dir) / "datasets" / cfg["name"],
-                image_size=image_size,
-                explicit_root=options.data_root is not None,
+            opened = open_dataset(
+                self.ctx.pm,
+                cfg,
+                image_size,
+                data_root=options.data_root,
+                cache_dir=options.cache_dir,
                 progress=options.progress,
-                # Unnamed: None, so that each dataset's own default applies unchanged.
-                preprocessing=preprocessor if preprocessing_explicit(cfg) else None,
             )
-            try:
-                data = dataset.load(data_ctx)
-            except BiobenchError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                raise PluginError(
-                    f"dataset '{cfg['name']}' (plugin '{provenance['plugin']}', "
-                    f"{provenance['distribution']}) raised {type(exc).__name__}: {exc}"
-                ) from exc
-            if data.images.ndim != 4 or data.images.shape[1:] != (image_size, image_size, 3):
-                raise PluginError(
-                    f"dataset '{cfg['name']}' returned images of shape {data.images.shape[1:]}, "
-                    f"expected ({image_size}, {image_size}, 3)"
-                )
-            provenance = {
-                **provenance,
-                "preprocessing": preprocessing_report(
-                    cfg, (preprocessor, pre_origin), data, provenance
-                ),
-            }
+            data, provenance = opened.load()
             self._loaded[key] = (data, provenance, time.perf_counter() - started)
         return self._loaded[key]
 

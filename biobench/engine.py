@@ -26,7 +26,7 @@ from biobench.atomic import DiskFullError
 from biobench.context import RunContext, RunOptions, seed_everything
 from biobench.data import DataCache
 from biobench.errors import BiobenchError, RunFailed
-from biobench.evaluation import compute_metrics, evaluate
+from biobench.evaluation import build_metrics, compute_metrics, evaluate
 from biobench.model import (
     build_model,
     build_optimizer,
@@ -38,7 +38,7 @@ from biobench.model import (
 from biobench.numbers import number
 from biobench.plan import Plan, PlannedRun, check_owner, make_plan, weights_path
 from biobench.plugins import PluginManager
-from biobench.preflight import build_metrics, check_output, preflight
+from biobench.preflight import check_output, preflight
 from biobench.protocol import Protocol, RunSpec
 from biobench.records import build_record, environment, record_lock
 from biobench.scores import write_scores

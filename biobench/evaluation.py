@@ -19,11 +19,10 @@ from biobench.context import RunContext
 from biobench.contracts import Evaluation, MetricOutput
 from biobench.data import PreparedData
 from biobench.errors import BiobenchError, PluginError, RunFailed
-from biobench.model import ComposedModel
+from biobench.model import Batcher, ComposedModel
 from biobench.protocol import RunSpec
 from biobench.runtime import gather_shards
 from biobench.splits import pairs_from_keys
-from biobench.training import Batcher
 
 
 @torch.inference_mode()
@@ -135,6 +134,15 @@ class MetricResults:
     headline: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     reports: dict[str, Any] = field(default_factory=dict)
+
+
+def build_metrics(ctx: RunContext, spec: RunSpec) -> list[tuple[str, Any, dict[str, Any]]]:
+    """The cell's metrics as (name, instance, provenance)."""
+    built = []
+    for m in spec.metrics:
+        metric, prov = ctx.pm.build("metric", m["name"], dict(m["options"]))
+        built.append((m["name"], metric, prov))
+    return built
 
 
 def compute_metrics(metrics: list[tuple[str, Any]], evaluation: Evaluation) -> MetricResults:

@@ -24,7 +24,7 @@ import hashlib
 import importlib.metadata as md
 import json
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from torch import nn
 
 from biobench.atomic import atomic_path, write_json
 from biobench.errors import BiobenchError
+from biobench.options import as_bool, as_choice, as_int, as_numbers
 
 __all__ = [
     "FORMATS",
@@ -55,17 +56,29 @@ LAYOUTS = ("NCHW", "NHWC")
 EMBEDDINGS = ("trunk", "identity_hidden")
 
 
-def _triple(name: str, value: Any) -> tuple[float, float, float]:
-    if isinstance(value, bool):
-        raise BiobenchError(f"preprocessing option '{name}' must be a number or 3 numbers")
-    if isinstance(value, int | float):
-        return (float(value),) * 3
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 3:
-        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
-            return tuple(float(v) for v in value)  # type: ignore[return-value]
-    raise BiobenchError(
-        f"preprocessing option '{name}' must be a number or 3 numbers (R, G, B), got {value!r}"
-    )
+def _triple(component: str, name: str, value: Any, *, positive: bool = False) -> tuple[float, ...]:
+    """``mean`` / ``std``: one number for all three channels, or three (R, G, B)."""
+    numbers = as_numbers(component, name, value, low=0 if positive else None, low_open=positive)
+    if not isinstance(value, list | tuple):
+        numbers *= 3
+    if len(numbers) != 3:
+        raise BiobenchError(
+            f"{component}: option '{name}' must be a number or 3 numbers (R, G, B), got {value!r}"
+        )
+    return tuple(numbers)
+
+
+def _checked(component: str, name: str, value: Any) -> Any:
+    """One preprocessing field checked with the options' one wording, normalised."""
+    if name == "input_size":
+        return as_int(component, name, value, low=1)
+    if name == "channel_order":
+        return as_choice(component, name, value, CHANNEL_ORDERS)
+    if name == "layout":
+        return as_choice(component, name, value, LAYOUTS)
+    if name in ("mean", "std"):
+        return _triple(component, name, value, positive=name == "std")
+    return as_bool(component, name, value)
 
 
 @dataclass(frozen=True)
@@ -90,29 +103,16 @@ class EmbedderPreprocessing:
     flip: bool = False
 
     def __post_init__(self) -> None:
-        size = self.input_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise BiobenchError(f"preprocessing option 'input_size' must be >= 1, got {size!r}")
-        if self.channel_order not in CHANNEL_ORDERS:
-            raise BiobenchError(
-                f"preprocessing option 'channel_order' must be one of {list(CHANNEL_ORDERS)}, "
-                f"got {self.channel_order!r}"
-            )
-        if self.layout not in LAYOUTS:
-            raise BiobenchError(
-                f"preprocessing option 'layout' must be one of {list(LAYOUTS)}, got {self.layout!r}"
-            )
-        object.__setattr__(self, "mean", _triple("mean", self.mean))
-        object.__setattr__(self, "std", _triple("std", self.std))
-        if any(s <= 0 for s in self.std):
-            raise BiobenchError(f"preprocessing option 'std' must be > 0, got {self.std}")
-        for name in ("normalize", "flip"):
-            if not isinstance(getattr(self, name), bool):
-                raise BiobenchError(f"preprocessing option '{name}' must be true or false")
+        for name in self.__dataclass_fields__:
+            value = _checked("embedder preprocessing", name, getattr(self, name))
+            object.__setattr__(self, name, value)
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], source: str = "") -> EmbedderPreprocessing:
-        """Build from a dict (a sidecar's ``preprocessing``), refusing unknown keys."""
+    def from_mapping(
+        cls, values: Mapping[str, Any], source: str = "", component: str = "embedder preprocessing"
+    ) -> EmbedderPreprocessing:
+        """Build from a dict (a sidecar's ``preprocessing``, a backbone's options), refusing
+        unknown keys; a bad value is named as ``component``'s option."""
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(values) - known)
         if unknown:
@@ -120,7 +120,7 @@ class EmbedderPreprocessing:
             raise BiobenchError(
                 f"{where}unknown preprocessing key(s) {unknown}; known: {sorted(known)}"
             )
-        return cls(**dict(values))
+        return cls(**{name: _checked(component, name, v) for name, v in values.items()})
 
     def as_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -150,7 +150,7 @@ def harness_preprocessing(image_size: int) -> EmbedderPreprocessing:
     ``x = (p / 255 - imagenet_mean) / imagenet_std`` is ``(p - 255 mean) / (255 std)``: RGB,
     NCHW, no normalisation of the embedding, no flip.
     """
-    from biobench.training import IMAGENET_MEAN, IMAGENET_STD
+    from biobench.model import IMAGENET_MEAN, IMAGENET_STD
 
     # float32 products, as the engine's Batcher computes them.
     mean = (torch.tensor(IMAGENET_MEAN) * 255).tolist()

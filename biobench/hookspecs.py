@@ -2,7 +2,7 @@
 
 A hook is only a channel: the harness owns the registries and hands each plugin a ``register``
 callable (as llm and tox do).  Plugins implement any subset of these hooks with
-``from biobench import hookimpl``.  Hooks are never removed or reordered; new parameters may be
+``from biobench.api import hookimpl``.  Hooks are never removed or reordered; new parameters may be
 added (pluggy lets an implementation accept a subset of the parameters).
 """
 

@@ -3,9 +3,9 @@
 Also the typed results a metric may return beside its scalar values (ROC/DET/CMC
 :class:`Curve`, per-attribute :class:`AttributeResult`), their strict-JSON form stored in run
 records, and :func:`read_report`, which reads that form back (:class:`MetricReport`) for the
-leaderboards, plots and website.  Plugins import these names from :mod:`biobench.contracts`,
-which re-exports them; this module needs numpy only (no torch), so that the reporting modules
-can read records without importing torch.
+leaderboards, plots and website.  Plugins import these names from :mod:`biobench.api` (and
+:mod:`biobench.contracts` re-exports them); this module needs numpy only (no torch), so that
+the reporting modules can read records without importing torch.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The composed model: backbone -> attribute head -> fusion -> identity head, built from plugins.
 
 Everything here is generic: the backbone and fusion come from plugins; the heads are the paper's
-"FC(hidden) -> FC(out)" branches with the width taken from the protocol.
+"FC(hidden) -> FC(out)" branches with the width taken from the protocol.  The model's input
+(:class:`Batcher`: uint8 images to normalised float batches) and its attribute loss
+(:func:`attribute_loss`) live here too, shared by training, evaluation and preflight.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from biobench.errors import BiobenchError, PluginError
 from biobench.runtime import Accel
 
 if TYPE_CHECKING:
+    from biobench.context import RunContext
     from biobench.plugins import PluginManager
     from biobench.protocol import RunSpec
 
@@ -311,3 +315,46 @@ def load_initial_weights(
         raise BiobenchError(f"initial weights {path}: no tensor matches the model (name, shape)")
     model.load_state_dict(matching, strict=False)
     return {"sha256": digest, "loaded": len(matching), "skipped": skipped}
+
+
+# ---------------------------------------------------------------------------------------------
+# The model's input and its attribute loss: shared by training, evaluation and preflight.
+# ---------------------------------------------------------------------------------------------
+
+#: The normalisation every (non-raw) backbone's input gets: ImageNet's mean and std per channel.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class Batcher:
+    """Turns uint8 image arrays into normalised float batches on the device."""
+
+    def __init__(self, device: torch.device, raw: bool, channels_last: bool = False) -> None:
+        self.device, self.raw, self.channels_last = device, raw, channels_last
+        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
+
+    @classmethod
+    def for_model(cls, model: ComposedModel, ctx: RunContext) -> Batcher:
+        raw = getattr(model.backbone, "raw_input", False)
+        return cls(ctx.device, raw, ctx.accel.use_channels_last(ctx.device))
+
+    def __call__(self, images: torch.Tensor, flip: torch.Tensor | None = None) -> torch.Tensor:
+        images = images.to(self.device, non_blocking=True)
+        if self.raw:
+            return images
+        x = images.permute(0, 3, 1, 2).float()
+        if flip is not None:
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+        x = (x - self.mean) / self.std
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        return x.contiguous(memory_format=fmt)
+
+
+def attribute_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the per-attribute softmaxes, skipping unknown (NaN) labels."""
+    known = ~torch.isnan(target)
+    labels = torch.nan_to_num(target, nan=0.0).long()
+    per = F.cross_entropy(logits.reshape(-1, 2), labels.reshape(-1), reduction="none")
+    mask = known.reshape(-1).float()
+    return (per * mask).sum() / mask.sum().clamp_min(1.0)

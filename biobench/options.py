@@ -110,14 +110,19 @@ def as_float(
         raise BiobenchError(f"{component}: option '{name}' must be a number, got {value!r}")
     number = float(value)
     if out_of_range(number, low, high, low_open=low_open, high_open=high_open):
-        left = "(" if low is None or low_open else "["
-        right = ")" if high is None or high_open else "]"
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
         raise BiobenchError(
-            f"{component}: option '{name}' must be in {left}{lo}, {hi}{right}, got {value!r}"
+            f"{component}: option '{name}' must be in "
+            f"{_interval(low, high, low_open, high_open)}, got {value!r}"
         )
     return number
+
+
+def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    left = "(" if low is None or low_open else "["
+    right = ")" if high is None or high_open else "]"
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    return f"{left}{lo}, {hi}{right}"
 
 
 def as_int(component: str, name: str, value: Any, *, low: int | None = None) -> int:
@@ -143,3 +148,71 @@ def as_choice(component: str, name: str, value: Any, choices: Iterable[str]) -> 
         listing = ", ".join(repr(c) for c in allowed)
         raise BiobenchError(f"{component}: option '{name}' must be one of {listing}, got {value!r}")
     return str(value)
+
+
+def as_numbers(
+    component: str,
+    name: str,
+    value: Any,
+    *,
+    integer: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    unique: bool = False,
+) -> list[Any]:
+    """``value`` (one number, or a list of numbers) as a non-empty list within the bounds.
+
+    The one number-list check of component options and command-line lists (a TOML ``far =
+    [0.1, 0.01]`` or ``far = 0.1``, ``--seeds 0,1,2`` through :func:`parse_numbers`).  Items
+    are ints when ``integer`` (bools are never numbers); ``unique`` refuses an item given twice.
+    The order is kept: callers that want a sorted set sort it themselves.
+    """
+    kind = "integer" if integer else "number"
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    allowed = int if integer else int | float
+    if not items or any(isinstance(v, bool) or not isinstance(v, allowed) for v in items):
+        raise BiobenchError(
+            f"{component}: option '{name}' must be {'an' if integer else 'a'} {kind} or a "
+            f"non-empty list of {kind}s, got {value!r}"
+        )
+    outside = [
+        v for v in items if out_of_range(v, low, high, low_open=low_open, high_open=high_open)
+    ]
+    if outside:
+        raise BiobenchError(
+            f"{component}: option '{name}' must have every value in "
+            f"{_interval(low, high, low_open, high_open)}, got {outside[0]!r} in {value!r}"
+        )
+    if unique:
+        repeated = sorted({v for v in items if items.count(v) > 1})
+        if repeated:
+            raise BiobenchError(
+                f"{component}: option '{name}' lists {', '.join(map(repr, repeated))} more than "
+                f"once, got {value!r}"
+            )
+    return [int(v) if integer else float(v) for v in items]
+
+
+def parse_numbers(
+    component: str, name: str, text: str, *, integer: bool = False, **bounds: Any
+) -> list[Any]:
+    """A comma-separated command-line list (``"0,1,2"``) checked by :func:`as_numbers`, with
+    its wording: a word that is not a number is refused like a mistyped TOML value."""
+    items: list[Any] = []
+    for part in text.split(","):
+        word = part.strip()
+        if not word:
+            continue
+        try:
+            items.append(int(word) if integer else float(word))
+        except ValueError:
+            kind = "integer" if integer else "number"
+            raise BiobenchError(
+                f"{component}: option '{name}' must be {'an' if integer else 'a'} {kind} or a "
+                f"comma-separated list of {kind}s, got {text!r}"
+            ) from None
+    if not items:
+        raise BiobenchError(f"{component}: option '{name}' lists no value, got {text!r}")
+    return as_numbers(component, name, items, integer=integer, **bounds)

@@ -35,9 +35,12 @@ from biobench.data import (
     check_usable,
 )
 from biobench.errors import BiobenchError, DataNotFoundError, PluginError
+from biobench.evaluation import build_metrics
 from biobench.identity import config_hash
 from biobench.model import (
+    Batcher,
     ComposedModel,
+    attribute_loss,
     build_model,
     build_optimizer,
     load_initial_weights,
@@ -45,7 +48,6 @@ from biobench.model import (
 )
 from biobench.protocol import Protocol, RunSpec
 from biobench.schema import MAX_SEED
-from biobench.training import Batcher, attribute_loss
 
 #: Free space asked of the output folder before a run starts.
 MIN_FREE_BYTES = 50 * 2**20
@@ -100,15 +102,6 @@ def check_output(output: Path, create: bool) -> None:
             os.unlink(probe)
         except OSError as exc:
             raise BiobenchError(f"--output {output}: cannot write there: {exc.strerror}") from exc
-
-
-def build_metrics(ctx: RunContext, spec: RunSpec) -> list[tuple[str, Any, dict[str, Any]]]:
-    """The cell's metrics as (name, instance, provenance)."""
-    built = []
-    for m in spec.metrics:
-        metric, prov = ctx.pm.build("metric", m["name"], dict(m["options"]))
-        built.append((m["name"], metric, prov))
-    return built
 
 
 def _probe_batch(

@@ -7,21 +7,25 @@ Split rules (protocol ``[dataset.split]``):
 - ``dataset``: the dataset's own split (``FaceData.split``: CelebA's partition, a pinned file);
 - ``file``: a TSV shipped beside the protocol with columns ``key`` and ``split``.
 
-The split never depends on the run's training seed: every seed sees the same images.
+The split never depends on the run's training seed: every seed sees the same images.  Which
+images a run tested is pinned by :func:`split_sha256` (a run record's ``data.split_sha256``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from biobench.contracts import FaceData
 from biobench.errors import BiobenchError, DataError
+
+if TYPE_CHECKING:  # annotations only: hashing a split (score files, verify) needs no torch
+    from biobench.contracts import FaceData
 
 
 def filter_identities(data: FaceData, min_images: int, max_identities: int | None) -> FaceData:
@@ -111,3 +115,8 @@ def pairs_from_keys(
     ).astype(np.int64)
     fold = kept["fold"].to_numpy().astype(np.int64) if "fold" in kept else np.zeros(len(kept), int)
     return index, kept["same"].to_numpy().astype(bool), fold, int((~ok).sum())
+
+
+def split_sha256(keys: Sequence[str]) -> str:
+    """sha256 of the test keys joined by newlines: a run record's ``data.split_sha256``."""
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()

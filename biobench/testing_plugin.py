@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from biobench import hookimpl
+from biobench.api import hookimpl
 
 TINY_ATTRIBUTES = ["Male", "Dark_Hair", "Smiling"]
 TINY_IDENTITY_ATTRIBUTES = ["Male", "Dark_Hair"]
@@ -25,7 +25,7 @@ def make_tiny_data(
     Identity attributes (Male, Dark_Hair) are functions of the identity; Smiling varies per image
     and brightens the lower half of the image.
     """
-    from biobench.contracts import FaceData
+    from biobench.api import FaceData
 
     rng = np.random.default_rng(seed)
     n = identities * per_identity

@@ -32,46 +32,9 @@ from biobench.atomic import write_bytes
 from biobench.context import RunContext
 from biobench.data import PreparedData
 from biobench.errors import RunFailed
-from biobench.model import ComposedModel
+from biobench.model import Batcher, ComposedModel, attribute_loss
 from biobench.protocol import RunSpec
 from biobench.runtime import all_reduce_sum, maybe_profile
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class Batcher:
-    """Turns uint8 image arrays into normalised float batches on the device."""
-
-    def __init__(self, device: torch.device, raw: bool, channels_last: bool = False) -> None:
-        self.device, self.raw, self.channels_last = device, raw, channels_last
-        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
-        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
-
-    @classmethod
-    def for_model(cls, model: ComposedModel, ctx: RunContext) -> Batcher:
-        raw = getattr(model.backbone, "raw_input", False)
-        return cls(ctx.device, raw, ctx.accel.use_channels_last(ctx.device))
-
-    def __call__(self, images: torch.Tensor, flip: torch.Tensor | None = None) -> torch.Tensor:
-        images = images.to(self.device, non_blocking=True)
-        if self.raw:
-            return images
-        x = images.permute(0, 3, 1, 2).float()
-        if flip is not None:
-            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
-        x = (x - self.mean) / self.std
-        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        return x.contiguous(memory_format=fmt)
-
-
-def attribute_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the per-attribute softmaxes, skipping unknown (NaN) labels."""
-    known = ~torch.isnan(target)
-    labels = torch.nan_to_num(target, nan=0.0).long()
-    per = F.cross_entropy(logits.reshape(-1, 2), labels.reshape(-1), reduction="none")
-    mask = known.reshape(-1).float()
-    return (per * mask).sum() / mask.sum().clamp_min(1.0)
 
 
 class Diverged(RunFailed):

@@ -40,10 +40,43 @@ def raising_exporter(data: Any, out: Any) -> None:
     raise RuntimeError("exporter bug")
 
 
+class HalfSizeDataset:
+    """Returns images at half the size it is asked for."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    def load(self, ctx: Any) -> Any:
+        from biobench.testing import make_tiny_data
+
+        return make_tiny_data(size=ctx.image_size // 2)
+
+
+class CorruptCacheDataset:
+    """Reads its images from a cache file that is corrupt (a crash inside the plugin)."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    def load(self, ctx: Any) -> Any:
+        import numpy as np
+
+        path = ctx.cache_dir / "images.npy"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\x93NUMPY garbage")
+        return np.load(path)
+
+
 @hookimpl
 def biobench_register_fusions(register: Any) -> None:
     register("typo_fusion", TypoFusion)
     register("wide_fusion", WideFusion)
+
+
+@hookimpl
+def biobench_register_datasets(register: Any) -> None:
+    register("half_size", HalfSizeDataset)
+    register("corrupt_cache", CorruptCacheDataset)
 
 
 @hookimpl

@@ -123,6 +123,7 @@ def score(
           --at-threshold 0.6
     """
     from biobench.numbers import to_json_number
+    from biobench.options import as_numbers
     from biobench.scores import read_scores, score_set_metrics
     from biobench.scores.rescore import dev_eval_values, repeated_trials, write_curves
 
@@ -155,9 +156,12 @@ def score(
         if not (names is None and scores.kind in ("identification", "nn_identification")):
             options.pop("aggregate")
     if at_threshold:
-        given = options.get("thresholds", [])
-        options["thresholds"] = [*(given if isinstance(given, list) else [given])]
-        options["thresholds"] += list(at_threshold)
+        given = options.get("thresholds")
+        # -o thresholds=... and --at-threshold add up; a bad -o value reads as any option's.
+        options["thresholds"] = [
+            *([] if given in (None, []) else as_numbers("biobench score", "thresholds", given)),
+            *at_threshold,
+        ]
     if verification:
         if convention != "biobench":
             options["convention"] = convention

@@ -18,34 +18,22 @@ from biobench.errors import BiobenchError
 # ---------------------------------------------------------------------------------------------
 
 
-def _load_dataset(
-    ctx: click.Context, name: str, options: dict[str, Any], image_size: int, data_root: Path | None
-) -> tuple[Any, Any, Any]:
-    from biobench.context import data_roots, default_cache_dir
-    from biobench.contracts import DataContext
+def _open(
+    pm: Any, name: str, options: dict[str, Any], image_size: int, data_root: Path | None
+) -> Any:
+    """The dataset as a run opens it (:func:`biobench.data.open_dataset`): same context, same
+    checks and the same wording of every error."""
+    from biobench.context import default_cache_dir
+    from biobench.data import open_dataset
 
-    pm = _manager(ctx)
-    dataset, _ = pm.build("dataset", name, options)
-    data_ctx = DataContext(
-        roots=data_roots(name, data_root),
-        cache_dir=default_cache_dir() / "datasets" / name,
-        image_size=image_size,
-        explicit_root=data_root is not None,
+    return open_dataset(
+        pm,
+        {"name": name, "options": options},
+        image_size,
+        data_root=data_root,
+        cache_dir=default_cache_dir(),
         progress=sys.stderr.isatty(),
     )
-    return pm, dataset, data_ctx
-
-
-def _plugin_call(what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call into a plugin: its bad-input errors pass through, anything else is named."""
-    from biobench.errors import PluginError
-
-    try:
-        return func(*args, **kwargs)
-    except (BiobenchError, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # noqa: BLE001 - a plugin bug is one line naming the plugin
-        raise PluginError(f"{what} raised {type(exc).__name__}: {exc}") from exc
 
 
 _DATASET_OPTIONS = [
@@ -103,12 +91,12 @@ def data_preview(
     """
     from biobench.preview import contact_sheet
 
-    _, dataset, data_ctx = _load_dataset(ctx, name, _options(option_pairs), image_size, data_root)
+    opened = _open(_manager(ctx), name, _options(option_pairs), image_size, data_root)
     started = time.perf_counter()
     click.echo(
         f"loading dataset '{name}' at {image_size} px (a first load can take a minute)", err=True
     )
-    loaded = _plugin_call(f"dataset '{name}'", dataset.load, data_ctx)
+    loaded, _ = opened.load()
     click.echo(
         f"loaded {len(loaded)} images of {len(loaded.identity_names)} identities in "
         f"{time.perf_counter() - started:.1f} s",
@@ -143,10 +131,13 @@ def data_export(
     Examples:
       biobench data export synthfaces --format celeba exported/
     """
-    pm, dataset, data_ctx = _load_dataset(ctx, name, _options(option_pairs), image_size, data_root)
+    from biobench.data import plugin_call
+
+    pm = _manager(ctx)
+    opened = _open(pm, name, _options(option_pairs), image_size, data_root)
     entry, _ = pm.get("exporter", fmt)
-    loaded = _plugin_call(f"dataset '{name}'", dataset.load, data_ctx)
-    _plugin_call(f"exporter '{fmt}' ({entry.origin})", entry.factory, loaded, out)
+    loaded, _ = opened.load()
+    plugin_call(f"exporter '{fmt}' ({entry.origin})", entry.factory, loaded, out)
     click.echo(f"wrote {name} in {fmt} format to {out}")
 
 
@@ -183,17 +174,16 @@ def data_prepare(
       biobench data prepare lfw --from ~/Downloads/lfw.tgz
       biobench data prepare celeba --from ~/Downloads/celeba/
     """
-    _, dataset, data_ctx = _load_dataset(ctx, name, {}, image_size, data_root)
-    if not hasattr(dataset, "prepare"):
+    opened = _open(_manager(ctx), name, {}, image_size, data_root)
+    if not hasattr(opened.dataset, "prepare"):
         raise BiobenchError(f"dataset '{name}' has no preparation step")
-    target = root or data_ctx.roots[0]
-    report = _plugin_call(
-        f"dataset '{name}' prepare",
-        dataset.prepare,
+    target = root or opened.context.roots[0]
+    report = opened.call(
+        "prepare",
         target,
         source=source,
         subset=subset,
-        progress=data_ctx.progress,
+        progress=opened.context.progress,
         **_options(option_pairs),
     )
     click.echo(report or f"prepared {name} in {target}")
@@ -216,11 +206,11 @@ def data_check(
     Exit status 0 when the dataset was found, 3 when it was not (the report says where biobench
     looked), 2 on bad input.
     """
-    _, dataset, data_ctx = _load_dataset(ctx, name, _options(option_pairs), image_size, data_root)
-    if hasattr(dataset, "check"):
-        report = _plugin_call(f"dataset '{name}' check", dataset.check, data_ctx)
+    opened = _open(_manager(ctx), name, _options(option_pairs), image_size, data_root)
+    if hasattr(opened.dataset, "check"):
+        report = opened.call("check", opened.context)
     else:
-        loaded = _plugin_call(f"dataset '{name}'", dataset.load, data_ctx)
+        loaded, _ = opened.load()
         report = {
             "images": len(loaded),
             "identities": len(loaded.identity_names),

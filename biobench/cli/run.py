@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from biobench.cli import CONTEXT, _manager, _protocols, cli
-from biobench.errors import BiobenchError, RunFailed
+from biobench.errors import RunFailed
 
 # ---------------------------------------------------------------------------------------------
 # run
@@ -18,21 +18,12 @@ from biobench.errors import BiobenchError, RunFailed
 
 
 def _parse_seeds(text: str | None) -> list[int] | None:
+    """``--seeds 0,1,2``: distinct integers >= 0, checked with the options' one wording."""
     if text is None:
         return None
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError as exc:
-        raise BiobenchError(f"--seeds: expected integers like 0,1,2, got {text!r}") from exc
-    if not seeds:
-        raise BiobenchError("--seeds: no seed given")
-    negative = [s for s in seeds if s < 0]
-    if negative:
-        raise BiobenchError(f"--seeds: seeds are >= 0, got {negative}")
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-    if repeated:
-        raise BiobenchError(f"--seeds: seed {repeated} given twice; each seed runs once")
-    return seeds
+    from biobench.options import parse_numbers
+
+    return parse_numbers("biobench run", "--seeds", text, integer=True, low=0, unique=True)
 
 
 @cli.command(context_settings=CONTEXT)

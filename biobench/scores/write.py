@@ -31,7 +31,6 @@ unless every one could be written.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
@@ -45,6 +44,7 @@ import numpy as np
 from biobench import atomic
 from biobench.errors import BiobenchError, DataError
 from biobench.scores.formats import FORMAT, encode, format_scores
+from biobench.splits import split_sha256  # noqa: F401 - biobench.scores re-exports it
 
 if TYPE_CHECKING:  # only for annotations: reading and re-scoring files needs no torch
     from biobench.contracts import Evaluation
@@ -425,8 +425,3 @@ def _identification_files(
         m["gallery"] = json.dumps([evaluation.identity_names[int(i)] for i in classes])
         files["nn_identification"] = (m, c)
     return files
-
-
-def split_sha256(keys: Sequence[str]) -> str:
-    """sha256 of the test keys joined by newlines: a run record's ``data.split_sha256``."""
-    return hashlib.sha256("\n".join(keys).encode()).hexdigest()

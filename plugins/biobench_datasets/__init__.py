@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from biobench import hookimpl
+from biobench.api import hookimpl
 
 _DATASETS = {
     "orl": ("biobench_datasets.orl", "ORLFaces", "AT&T (ORL) faces: 40 people x 10 images"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from biobench.errors import BiobenchError, DataError
+from biobench.api import BiobenchError, DataError, reject_unknown
 
 #: ``member_filter(name) -> bool`` chooses which (already validated) members to extract.
 MemberFilter = Callable[[str], bool]
@@ -32,8 +32,7 @@ def check_prepare_arguments(
     """
     if subset is not None:
         raise BiobenchError(f"dataset '{dataset}' has no subsets")
-    if options:
-        raise BiobenchError(f"dataset '{dataset}': unknown prepare options {sorted(options)}")
+    reject_unknown(f"dataset '{dataset}' prepare", options, ())
     if source is None:
         return None
     source = Path(source)

@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from biobench import atomic
+from biobench.api import write_bytes
 
 #: Outcomes of :func:`fetch`.  ``unreachable`` covers DNS failures, refused and reset
 #: connections and TLS errors: the host is gone or the machine is offline.
@@ -133,4 +133,4 @@ def _describe(reason: object) -> str:
 
 
 #: Readers see either nothing or the whole file.
-atomic_write = atomic.write_bytes
+atomic_write = write_bytes

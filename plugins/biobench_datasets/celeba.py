@@ -52,9 +52,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from biobench.contracts import DataContext, FaceData
-from biobench.errors import BiobenchError, DataError, DataNotFoundError
-from biobench.imagecache import fingerprint_files, prepare_images
+from biobench.api import (
+    BiobenchError,
+    DataContext,
+    DataError,
+    DataNotFoundError,
+    FaceData,
+    as_choice,
+    as_int,
+    fingerprint_files,
+    prepare_images,
+)
 from biobench_datasets._archive import check_prepare_arguments, extract_archive, is_archive
 
 IMAGE_DIR = "img_align_celeba"
@@ -278,27 +286,19 @@ class CelebA:
         attributes: str | Sequence[str] = "all",
         identity_attributes: str | Sequence[str] = "celeba",
     ) -> None:
-        if identities is not None and (not isinstance(identities, int) or identities < 1):
-            raise BiobenchError(
-                f"celeba: option 'identities' must be a positive integer, got {identities!r}"
-            )
-        if not isinstance(min_images, int) or min_images < 1:
-            raise BiobenchError(
-                f"celeba: option 'min_images' must be a positive integer, got {min_images!r}"
-            )
-        if split not in ("official", "none"):
-            raise BiobenchError(
-                f"celeba: option 'split' must be 'official' or 'none', got {split!r}"
-            )
-        if val not in ("ignore", "train"):
-            raise BiobenchError(f"celeba: option 'val' must be 'ignore' or 'train', got {val!r}")
+        component = "dataset 'celeba'"
+        if identities is not None:
+            as_int(component, "identities", identities, low=1)
+        as_int(component, "min_images", min_images, low=1)
+        as_choice(component, "split", split, ("official", "none"))
+        as_choice(component, "val", val, ("ignore", "train"))
         if isinstance(attributes, str) and attributes != "all":
             raise BiobenchError(
-                f"celeba: option 'attributes' must be 'all' or a list, got {attributes!r}"
+                f"{component}: option 'attributes' must be 'all' or a list, got {attributes!r}"
             )
         if isinstance(identity_attributes, str) and identity_attributes not in ("celeba", "all"):
             raise BiobenchError(
-                "celeba: option 'identity_attributes' must be 'celeba', 'all' or a list, "
+                f"{component}: option 'identity_attributes' must be 'celeba', 'all' or a list, "
                 f"got {identity_attributes!r}"
             )
         self.identities = identities
@@ -701,7 +701,7 @@ def _export_partition(data: FaceData, seed: int, train_fraction: float) -> list[
     if data.split is not None:
         codes = {"train": 0, "test": 2}
         return [codes.get(str(s), 1) for s in data.split]
-    from biobench.splits import split_indices
+    from biobench.api import split_indices
 
     parts = split_indices(
         data, {"rule": "per_identity", "train_fraction": train_fraction, "seed": seed}, Path(".")

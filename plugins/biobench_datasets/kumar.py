@@ -59,7 +59,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from biobench.errors import DataError
+from biobench.api import DataError
 
 #: The 73 attribute names, in file order (the header of ``lfw_attributes.txt`` without
 #: ``person`` and ``imagenum``).

@@ -63,9 +63,15 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from biobench.contracts import DataContext, FaceData
-from biobench.errors import BiobenchError, DataError, DataNotFoundError
-from biobench.imagecache import fingerprint_files, prepare_images
+from biobench.api import (
+    BiobenchError,
+    DataContext,
+    DataError,
+    DataNotFoundError,
+    FaceData,
+    fingerprint_files,
+    prepare_images,
+)
 from biobench_datasets._archive import check_prepare_arguments, extract_archive, is_archive
 from biobench_datasets.kumar import (
     IDENTITY_ATTRIBUTES,

@@ -13,7 +13,7 @@ pixels with either; the cache manifest's checksum (``images_sha256`` in the reco
 
 from __future__ import annotations
 
-from biobench.imagecache import CropResize
+from biobench.api import CropResize
 
 
 def build_box(margin: float = 0.0) -> CropResize:

@@ -74,9 +74,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from biobench.contracts import DataContext, FaceData
-from biobench.errors import BiobenchError, DataError, DataNotFoundError
-from biobench.imagecache import crop_box, fingerprint_files, prepare_images
+from biobench.api import (
+    BiobenchError,
+    DataContext,
+    DataError,
+    DataNotFoundError,
+    FaceData,
+    crop_box,
+    fingerprint_files,
+    prepare_images,
+)
 from biobench_datasets._download import atomic_write, fetch
 from biobench_datasets.kumar import (
     IDENTITY_ATTRIBUTES,

@@ -8,8 +8,7 @@ scikit-learn, scipy, torch behind them) are imported only when a metric is insta
 
 from __future__ import annotations
 
-from biobench import hookimpl
-from biobench.hookspecs import Register
+from biobench.api import Register, hookimpl
 
 #: Metric name -> one-line description (the classes in ``biobench_metrics.metrics`` say more).
 DESCRIPTIONS = {

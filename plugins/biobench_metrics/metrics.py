@@ -18,10 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from biobench import metrics_core as mc
-from biobench.contracts import AttributeResult, Curve, Evaluation, MetricOutput
-from biobench.errors import BiobenchError
-from biobench.options import reject_unknown
+from biobench.api import (
+    AttributeResult,
+    BiobenchError,
+    Curve,
+    Evaluation,
+    MetricOutput,
+    reject_unknown,
+)
+from biobench.api import metrics_core as mc
 
 
 def _check_options(metric: str, options: Mapping[str, Any], known: Iterable[str]) -> None:
@@ -482,7 +487,7 @@ class VerificationMetric:
         details.update(extra_details)
         details["convention"] = self.convention
         if self.convention == "bob":
-            from biobench.metrics_bob import bob_verification
+            from biobench.api import bob_verification
 
             bob_values, bob_lower, bob_details = bob_verification(
                 scores, pairs.same, self.far, self.log_auc

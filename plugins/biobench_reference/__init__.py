@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from biobench import hookimpl
+from biobench.api import hookimpl
 
 __all__ = [
     "biobench_register_backbones",

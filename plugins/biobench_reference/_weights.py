@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from biobench.errors import BiobenchError
+from biobench.api import BiobenchError
 
 #: Keys under which training scripts commonly nest the model's state dict.
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module", "net")

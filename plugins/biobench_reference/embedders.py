@@ -46,10 +46,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from biobench.contracts import Backbone
-from biobench.errors import BiobenchError
-from biobench.export import EmbedderPreprocessing, read_sidecar
-from biobench.modelfiles import read_model_file
+from biobench.api import (
+    Backbone,
+    BiobenchError,
+    EmbedderPreprocessing,
+    read_model_file,
+    read_sidecar,
+    reject_unknown,
+)
 
 ONNX_HINT = "install the onnx extra: pip install 'biobench[onnx]' (or: pip install onnxruntime)"
 #: Options that set the preprocessing (the rest: ``output``).
@@ -128,15 +132,22 @@ class FileEmbedder(Backbone):
 
     def _preprocessing(self, options: dict[str, Any]) -> EmbedderPreprocessing:
         given = {k: v for k, v in options.items() if k in PREPROCESSING_OPTIONS}
-        try:
-            if self.sidecar is None:
-                return EmbedderPreprocessing.from_mapping({"input_size": self.image_size, **given})
-            declared = EmbedderPreprocessing.from_mapping(self.sidecar.get("preprocessing", {}))
-            # The sidecar says what the model was trained on: an option may repeat it, never
-            # contradict it (a model evaluated on other inputs still runs, silently wrong).
-            merged = EmbedderPreprocessing.from_mapping({**declared.as_dict(), **given})
-        except BiobenchError as exc:
-            raise BiobenchError(f"{self.component}: {exc}") from exc
+        # The options are checked as this backbone's (one wording), then compared as values.
+        checked = EmbedderPreprocessing.from_mapping(
+            {"input_size": self.image_size, **given}, component=self.component
+        )
+        if self.sidecar is None:
+            return checked
+        given = {k: getattr(checked, k) for k in given}
+        sidecar = f"{self.path.name}.json"
+        declared = EmbedderPreprocessing.from_mapping(
+            self.sidecar.get("preprocessing", {}),
+            source=f"{self.component}: sidecar {sidecar}",
+            component=f"{self.component} (sidecar {sidecar})",
+        )
+        # The sidecar says what the model was trained on: an option may repeat it, never
+        # contradict it (a model evaluated on other inputs still runs, silently wrong).
+        merged = EmbedderPreprocessing.from_mapping({**declared.as_dict(), **given})
         clashes = [
             f"{k} = {getattr(merged, k)!r} (sidecar: {getattr(declared, k)!r})"
             for k in given
@@ -331,12 +342,7 @@ class TorchScriptEmbedder(FileEmbedder):
 
 
 def _options(component: str, options: dict[str, Any], extra: tuple[str, ...]) -> None:
-    unknown = sorted(set(options) - set(PREPROCESSING_OPTIONS) - set(extra))
-    if unknown:
-        raise BiobenchError(
-            f"{component}: unknown option(s) {unknown}; options: "
-            f"{', '.join([*PREPROCESSING_OPTIONS, *extra])}"
-        )
+    reject_unknown(component, options, [*PREPROCESSING_OPTIONS, *extra])
 
 
 def build_onnx(

@@ -20,8 +20,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from biobench.contracts import Fusion
-from biobench.errors import BiobenchError
+from biobench.api import BiobenchError, Fusion
 
 from ._options import as_bool, as_choice, as_int, reject_unknown
 

@@ -18,10 +18,9 @@ from typing import Any
 
 import torch
 
-from biobench.contracts import TASKS
-from biobench.errors import BiobenchError
+from biobench.api import TASKS, BiobenchError
 
-from ._options import as_choice, as_float, reject_unknown
+from ._options import as_choice, as_float, as_numbers, reject_unknown
 
 #: The order of Algorithm 1: the attribute loss L1 first, then the identity loss L2.
 TASK_ORDER = ("attributes", "identity")
@@ -95,11 +94,10 @@ def _weighted(loss: torch.Tensor, weight: float) -> torch.Tensor:
 
 
 def _betas(component: str, value: Any) -> tuple[float, float]:
-    if not isinstance(value, list | tuple) or len(value) != 2:
+    betas = as_numbers(component, "betas", value, low=0.0, high=1.0, high_open=True)
+    if not isinstance(value, list | tuple) or len(betas) != 2:
         raise BiobenchError(f"{component}: option 'betas' must be two numbers, got {value!r}")
-    b1 = as_float(component, "betas[0]", value[0], low=0.0, high=1.0, high_open=True)
-    b2 = as_float(component, "betas[1]", value[1], low=0.0, high=1.0, high_open=True)
-    return b1, b2
+    return betas[0], betas[1]
 
 
 class ModifiedAdamax:

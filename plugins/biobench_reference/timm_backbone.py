@@ -26,8 +26,7 @@ from urllib.parse import urlsplit
 import torch
 from torch import nn
 
-from biobench.contracts import Backbone
-from biobench.errors import BiobenchError, UnknownComponentError
+from biobench.api import Backbone, BiobenchError, UnknownComponentError
 
 from ._options import as_bool, as_float, as_int
 from ._weights import apply_state_dict, read_state_dict

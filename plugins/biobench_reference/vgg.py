@@ -17,8 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from biobench.contracts import Backbone
-from biobench.errors import BiobenchError
+from biobench.api import Backbone, BiobenchError
 
 from ._options import as_bool, as_float, as_int, reject_unknown
 from ._weights import apply_state_dict, read_state_dict

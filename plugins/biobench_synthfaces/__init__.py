@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from biobench import hookimpl
+from biobench.api import hookimpl
 
 
 @hookimpl

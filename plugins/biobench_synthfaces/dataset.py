@@ -23,9 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from biobench.atomic import atomic_open
-from biobench.errors import BiobenchError
-from biobench.imagecache import CacheWarning, images_checksum
+from biobench.api import (
+    BiobenchError,
+    CacheWarning,
+    as_bool,
+    as_int,
+    atomic_open,
+    images_checksum,
+)
 from biobench_synthfaces.population import (
     ATTRIBUTES,
     IDENTITY_ATTRIBUTES,
@@ -35,7 +40,7 @@ from biobench_synthfaces.population import (
 from biobench_synthfaces.render import render_images
 
 if TYPE_CHECKING:
-    from biobench.contracts import DataContext, FaceData
+    from biobench.api import DataContext, FaceData
 
 #: Bumped whenever a change could alter a single pixel or label for the same options: it is
 #: part of the cache key and of the fingerprint, so stale caches are never reused.
@@ -43,11 +48,7 @@ GENERATOR_VERSION = 1
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise BiobenchError(
-            f"dataset 'synthfaces': option '{name}' must be an integer >= {minimum}, got {value!r}"
-        )
-    return value
+    return as_int("dataset 'synthfaces'", name, value, low=minimum)
 
 
 class SynthFaces:
@@ -78,8 +79,7 @@ class SynthFaces:
             level = difficulty_value(difficulty)
         except ValueError as exc:
             raise BiobenchError(f"dataset 'synthfaces': option 'difficulty': {exc}") from exc
-        if not isinstance(cache, bool):
-            raise BiobenchError("dataset 'synthfaces': option 'cache' must be true or false")
+        as_bool("dataset 'synthfaces'", "cache", cache)
         #: Normalised options: what determines the images (``cache`` does not).
         self.options: dict[str, Any] = {
             "identities": _check_int("identities", identities, 2),
@@ -186,7 +186,7 @@ class SynthFaces:
 
     def load(self, ctx: DataContext) -> FaceData:
         """Render (or read from the cache) every image at ``ctx.image_size``."""
-        from biobench.contracts import FaceData
+        from biobench.api import FaceData
 
         size = int(ctx.image_size)
         if size < 8:
@@ -254,7 +254,7 @@ class SynthFaces:
         image, resized to ``S``) leave every pixel unchanged; landmark alignment would run a
         real-face detector on drawings, which is refused rather than recorded as done.
         """
-        from biobench.imagecache import CropResize
+        from biobench.api import CropResize
 
         chosen = getattr(ctx, "preprocessing", None)
         if chosen is None:

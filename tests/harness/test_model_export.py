@@ -25,10 +25,9 @@ from biobench.export import (
     read_sidecar,
     sidecar_path,
 )
-from biobench.model import ComposedModel
+from biobench.model import Batcher, ComposedModel
 from biobench.modelfiles import trust_model_code
 from biobench.testing import new_plugin_manager
-from biobench.training import Batcher
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 pytest.importorskip("onnx", reason="the onnx extra is not installed")
@@ -255,9 +254,9 @@ def test_bad_options(pm, model: ComposedModel, tmp_path: Path) -> None:  # noqa:
     out = tmp_path / "m.pt"
     export_embedder(model, "torchscript", out, harness_preprocessing(SIZE))
     for options, message in (
-        ({"layuot": "NHWC"}, "unknown option(s) ['layuot']"),
+        ({"layuot": "NHWC"}, "has no option 'layuot' (did you mean 'layout'?)"),
         ({"channel_order": "GBR"}, "'channel_order' must be one of"),
-        ({"std": [1, 0, 1]}, "'std' must be > 0"),
+        ({"std": [1, 0, 1]}, "option 'std' must have every value in (0, inf), got 0"),
         ({"mean": [1, 2]}, "'mean' must be a number or 3 numbers"),
     ):
         with pytest.raises(BiobenchError) as err:

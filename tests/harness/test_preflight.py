@@ -117,3 +117,44 @@ def test_no_code_or_doc_cites_files_outside_the_repository() -> None:
                 text = path.read_text(encoding="utf-8", errors="replace")
                 offenders += [f"{path.relative_to(root)}: {n}" for n in outside if n in text]
     assert not offenders, offenders
+
+
+def _last_error(result, needle: str) -> str:  # noqa: ANN001
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("biobench: error:") and needle in line, result.output
+    return line
+
+
+@pytest.mark.parametrize(
+    ("dataset", "needle"),
+    [
+        ("half_size", "returned images of shape (8, 8, 3), expected (16, 16, 3)"),
+        ("corrupt_cache", "raised ValueError"),
+    ],
+)
+def test_data_commands_load_as_a_run_does(
+    dataset: str, needle: str, tmp_path: Path, run_cli
+) -> None:  # noqa: ANN001
+    """``biobench data check/preview`` go through the run's data loading: same checks, same
+    message (naming the dataset, its plugin and distribution)."""
+    protocol = write(
+        tmp_path,
+        TINY_PROTOCOL.replace('[dataset]\nname = "tiny"', f'[dataset]\nname = "{dataset}"'),
+    )
+    run = run_cli(
+        "run", "--protocol", str(protocol), "--output", str(tmp_path / "o"), plugins=PLUGINS
+    )
+    ran = _last_error(run, needle)
+    expected = f"dataset '{dataset}' (plugin 'bad_plugins', "
+    for command in ("check", "preview"):
+        args = ["data", command, dataset, "--image-size", "16"]
+        if command == "preview":
+            args += ["--out", str(tmp_path / "sheet.png")]
+        result = run_cli(*args, plugins=PLUGINS)
+        checked = _last_error(result, needle)
+        message = checked.removeprefix("biobench: error: ")
+        assert message.startswith(expected), message
+        assert ran.endswith(message), (ran, message)
+    assert not (tmp_path / "o").exists()

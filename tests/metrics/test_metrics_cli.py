@@ -53,3 +53,16 @@ def test_score_dev_against_eval(tmp_path: Path) -> None:
         else:
             assert values[name] == pytest.approx(value, abs=1e-12), name
     assert "eer" in values  # the DEV file's own figures too
+
+
+def test_a_bad_threshold_option_reads_as_any_option_error(tmp_path: Path) -> None:
+    _write(tmp_path / "dev.scores", 0)
+    args = ["score", str(tmp_path / "dev.scores"), "-o", "thresholds=high", "--at-threshold", "0.5"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert (
+        "biobench score: option 'thresholds' must be a number or a non-empty list of numbers, "
+        "got 'high'" in result.output
+    )
+    ok = _run(str(tmp_path / "dev.scores"), "-o", "thresholds=[0.2]", "--at-threshold", "0.5")
+    assert {"fmr_at_threshold_0p2", "fmr_at_threshold_0p5"} <= set(ok)

@@ -231,9 +231,9 @@ def test_dlib_chip_on_orl_faces(dlib_preprocessing, tmp_path: Path) -> None:  # 
 
 
 def test_dlib_preprocessing_option_errors(dlib_preprocessing, tmp_path: Path) -> None:  # noqa: ANN001
-    with pytest.raises(BiobenchError, match="'upsample' must be an integer >= 0"):
+    with pytest.raises(BiobenchError, match="option 'upsample' must be >= 0, got -1"):
         dlib_preprocessing.build_align5(upsample=-1)
-    with pytest.raises(BiobenchError, match="'padding' must be a number >= 0"):
+    with pytest.raises(BiobenchError, match="option 'padding' must be a number, got 'wide'"):
         dlib_preprocessing.build_chip(padding="wide")
     with pytest.raises(BiobenchError, match="shape_predictor_68_face_landmarks.dat is missing"):
         dlib_preprocessing.build_align5(model_dir=str(tmp_path))

@@ -122,13 +122,13 @@ def test_registering_does_not_import_dlib() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"widht": 1}, "unknown option(s) ['widht']"),
+        ({"widht": 1}, "backbone 'dlib_resnet' has no option 'widht'"),
         ({"in_channels": 1}, "in_channels=3"),
-        ({"upsample": -1}, "'upsample' must be an integer >= 0"),
-        ({"upsample": 1.5}, "'upsample' must be an integer >= 0"),
-        ({"jitter": True}, "'jitter' must be an integer >= 0"),
-        ({"detector": "mtcnn"}, "'detector' must be one of ['hog', 'cnn']"),
-        ({"border": -0.1}, "'border' must be a number >= 0"),
+        ({"upsample": -1}, "option 'upsample' must be >= 0, got -1"),
+        ({"upsample": 1.5}, "option 'upsample' must be an integer, got 1.5"),
+        ({"jitter": True}, "option 'jitter' must be an integer, got True"),
+        ({"detector": "mtcnn"}, "option 'detector' must be one of 'hog', 'cnn', got 'mtcnn'"),
+        ({"border": -0.1}, "option 'border' must be in [0, inf), got -0.1"),
     ],
 )
 def test_bad_options_are_one_line_errors(kwargs: dict, message: str) -> None:

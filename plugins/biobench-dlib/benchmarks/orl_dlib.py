@@ -31,7 +31,7 @@ from biobench_dlib import dlib_resnet
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from biobench.imagecache import square_resize
+from biobench.api import square_resize
 
 
 def orl_images() -> tuple[list[Image.Image], np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from biobench import hookimpl
+from biobench.api import hookimpl, reject_unknown
 
 __version__ = "0.1.0"
 
@@ -24,16 +24,9 @@ __version__ = "0.1.0"
 def dlib_resnet(image_size: int, in_channels: int = 3, upsample: int = 1, **options: Any) -> Any:
     """dlib ResNet 128-d face embedding (frozen; detector + 5-point alignment + descriptor)."""
     # Imported here so that registering the plugin never imports torch-heavy or dlib code.
-    from biobench_dlib.backbone import OPTIONS, DlibResNet
+    from biobench_dlib.backbone import BACKBONE, OPTIONS, DlibResNet
 
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        from biobench.errors import BiobenchError
-
-        raise BiobenchError(
-            f"backbone 'dlib_resnet': unknown option(s) {unknown}; accepted: "
-            f"{['upsample', *OPTIONS]}"
-        )
+    reject_unknown(f"backbone '{BACKBONE}'", options, ["upsample", *OPTIONS])
     return DlibResNet(image_size=image_size, in_channels=in_channels, upsample=upsample, **options)
 
 

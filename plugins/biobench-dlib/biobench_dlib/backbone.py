@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from biobench.errors import BiobenchError
+from biobench.api import BiobenchError, as_choice, as_float, as_int
 
 BACKBONE = "dlib_resnet"
 EMBEDDING_DIM = 128
@@ -146,18 +146,12 @@ class DlibResNet(nn.Module):
                 f"backbone '{BACKBONE}' works on RGB images only (in_channels=3), "
                 f"got in_channels={in_channels}"
             )
-        _check_int("upsample", upsample, minimum=0)
-        _check_int("jitter", jitter, minimum=0)
-        if detector not in DETECTORS:
-            raise BiobenchError(
-                f"backbone '{BACKBONE}': option 'detector' must be one of {list(DETECTORS)}, "
-                f"got {detector!r}"
-            )
-        for name, value in (("border", border), ("chip_padding", chip_padding)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise BiobenchError(
-                    f"backbone '{BACKBONE}': option '{name}' must be a number >= 0, got {value!r}"
-                )
+        component = f"backbone '{BACKBONE}'"
+        as_int(component, "upsample", upsample, low=0)
+        as_int(component, "jitter", jitter, low=0)
+        as_choice(component, "detector", detector, DETECTORS)
+        as_float(component, "border", border, low=0)
+        as_float(component, "chip_padding", chip_padding, low=0)
         self.dlib = import_dlib()
         directory = Path(model_dir).expanduser() if model_dir is not None else default_model_dir()
         self.image_size = int(image_size)
@@ -272,10 +266,3 @@ class DlibResNet(nn.Module):
             )
         embeddings = self.embed(images.detach().cpu().numpy())
         return torch.from_numpy(embeddings).to(images.device)
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise BiobenchError(
-            f"backbone '{BACKBONE}': option '{name}' must be an integer >= {minimum}, got {value!r}"
-        )

@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from biobench.errors import BiobenchError
-from biobench.imagecache import Align5, Box, CropResize
+from biobench.api import Align5, BiobenchError, Box, CropResize, as_float, as_int
 from biobench_dlib.backbone import default_model_dir, import_dlib
 
 PREDICTOR_68 = "shape_predictor_68_face_landmarks.dat"
@@ -37,21 +36,14 @@ PREDICTOR_5 = "shape_predictor_5_face_landmarks.dat"
 LEFT_EYE, RIGHT_EYE, NOSE_TIP, MOUTH_LEFT, MOUTH_RIGHT = range(36, 42), range(42, 48), 30, 48, 54
 
 
-def _number(component: str, name: str, value: Any, *, integer: bool = False) -> None:
-    kinds = int if integer else int | float
-    if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
-        what = "an integer" if integer else "a number"
-        raise BiobenchError(f"{component}: option '{name}' must be {what} >= 0, got {value!r}")
-
-
 class _FaceFinder:
     """dlib's HOG detector on a bordered image, and a landmark predictor; thread-safe."""
 
     def __init__(
         self, component: str, predictor: str, upsample: int, border: float, model_dir: Any
     ) -> None:
-        _number(component, "upsample", upsample, integer=True)
-        _number(component, "border", border)
+        as_int(component, "upsample", upsample, low=0)
+        as_float(component, "border", border, low=0)
         self.dlib = import_dlib()
         directory = Path(model_dir).expanduser() if model_dir is not None else default_model_dir()
         path = directory / predictor
@@ -134,7 +126,7 @@ class DlibChip:
         margin: float = 0.0,
         model_dir: str | Path | None = None,
     ) -> None:
-        _number("preprocessing 'dlib_chip'", "padding", padding)
+        as_float("preprocessing 'dlib_chip'", "padding", padding, low=0)
         self.finder = _FaceFinder(
             "preprocessing 'dlib_chip'", PREDICTOR_5, upsample, border, model_dir
         )

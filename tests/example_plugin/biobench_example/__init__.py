@@ -5,8 +5,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from biobench import hookimpl
-from biobench.contracts import Fusion
+from biobench.api import Fusion, hookimpl
 
 
 class MeanColour(nn.Module):
