@@ -347,7 +347,8 @@ def test_non_finite_values_round_trip_through_records(tmp_path: Path, make_evalu
     infinite = sorted(k for k, v in values.items() if v == math.inf)
     assert infinite, values
     record = {
-        "run": {"seed": 0, "metrics": metrics},
+        "schema": 2,
+        "run": {"label": "x", "seed": 0, "metrics": metrics},
         "data": {"split_sha256": split_sha256(ev.keys)},
         "metrics": values,
         "artifacts": {
@@ -445,7 +446,8 @@ def test_verification_score_options_of_the_record_are_used(tmp_path: Path, make_
     stored = METRICS["verification"](**options).compute(ev).values
     listed = {k: str(p.relative_to(tmp_path)) for k, p in written.items()}
     record = {
-        "run": {"seed": 0, "metrics": metrics},
+        "schema": 2,
+        "run": {"label": "x", "seed": 0, "metrics": metrics},
         "metrics": stored,
         "artifacts": {"scores": listed, "scores_not_kept": {}},
     }
