@@ -35,6 +35,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from biobench import atomic
 from biobench.errors import BiobenchError
 from biobench.identity import CONFIG_TABLES, canonical_json, config_hash
 from biobench.metric_contracts import AttributeResult, Curve, MetricReport, read_report
@@ -120,8 +121,6 @@ class RunRecord:
 
     def write(self, path: Path) -> None:
         """Write the record to ``path`` atomically (:func:`biobench.atomic.write_json`)."""
-        from biobench import atomic
-
         atomic.write_json(path, self.data)
 
     # -- the run ------------------------------------------------------------------------------
