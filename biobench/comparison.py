@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from biobench.board import MeasuredRow, headline, load_records, make_rows, read_record
+from biobench.board import MeasuredRow, RunRecord, headline, load_records, make_rows
 from biobench.errors import BiobenchError
 from biobench.numbers import number, p_value
 from biobench.stats import PairedComparison, Summary, paired_comparison, summarize
@@ -117,8 +117,7 @@ def rows_from_paths(path: Path) -> list[MeasuredRow]:
     if path.is_dir():
         records = load_records(path, path)
     else:
-        record = read_record(path, path.parent)
-        records = [] if record is None else [record]
+        records = [RunRecord.read(path, path.parent)]
     if not records:
         raise BiobenchError(f"no run records under {path}")
     return make_rows(records)

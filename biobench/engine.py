@@ -4,13 +4,11 @@ One call of :meth:`Engine.run_protocol` executes every planned (cell, seed) of a
 writes one JSON record per run, and rebuilds the protocol's leaderboard.  The stages live in
 their own modules (:mod:`biobench.plan`, :mod:`biobench.preflight`, :mod:`biobench.data`,
 :mod:`biobench.model`, :mod:`biobench.training`, :mod:`biobench.evaluation`,
-:mod:`biobench.records`) and receive one :class:`~biobench.context.RunContext`.
+:mod:`biobench.recording`) and receive one :class:`~biobench.context.RunContext`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -20,7 +18,6 @@ from typing import Any
 
 import torch
 
-from biobench import atomic, cpumath
 from biobench.affinity import claim_core_set, pinned_threads, worker_core_sets
 from biobench.atomic import DiskFullError
 from biobench.context import RunContext, RunOptions, seed_everything
@@ -31,16 +28,15 @@ from biobench.model import (
     build_model,
     build_optimizer,
     load_initial_weights,
-    parameter_counts,
     place_model,
-    plain_names,
 )
 from biobench.numbers import number
-from biobench.plan import Plan, PlannedRun, check_owner, make_plan, weights_path
+from biobench.plan import Plan, PlannedRun, check_owner, make_plan
 from biobench.plugins import PluginManager
 from biobench.preflight import check_output, preflight
 from biobench.protocol import Protocol, RunSpec
-from biobench.records import build_record, environment, record_lock
+from biobench.recording import FinishedRun, record_of
+from biobench.records import RunRecord, record_lock
 from biobench.scores import write_scores
 from biobench.scores.write import max_file_bytes_from_env
 from biobench.training import Checkpointing, TrainState, train
@@ -248,14 +244,7 @@ class Engine:
         init = self._initialise(built.model, item)
         model = place_model(built.model, ctx.device, ctx.accel)
         optimizer, oprov = build_optimizer(ctx.pm, spec, model)
-        run_info = {
-            "protocol": {"name": protocol.name, "version": protocol.version},
-            "label": spec.label,
-            "seed": seed,
-            "config": spec.config(),
-            "record_path": str(item.record_path),
-            "device": str(ctx.device),
-        }
+        run_info = _run_info(protocol, item, str(ctx.device))
         notify = ctx.pm.notify if ctx.dist.is_main else (lambda *a, **k: [])
         warnings = notify("biobench_run_started", run=run_info)
         checkpointing = Checkpointing(
@@ -263,26 +252,9 @@ class Engine:
         )
         with pinned_threads(self._pin_reason(built.model)) as placement:
             t0 = time.perf_counter()
-            state = TrainState()
-            if optimizer is not None and int(spec.training["epochs"]) > 0:
-
-                def on_epoch(epoch: int, losses: dict[str, float]) -> None:
-                    warnings.extend(
-                        notify("biobench_epoch_finished", run=run_info, epoch=epoch, losses=losses)
-                    )
-
-                state = train(
-                    ctx,
-                    model,
-                    optimizer,
-                    prepared,
-                    spec,
-                    seed,
-                    checkpointing,
-                    on_epoch=on_epoch,
-                    profile_dir=None if self._profiled else self.options.profile,
-                )
-                self._profiled = True
+            state = self._train(
+                model, optimizer, prepared, item, checkpointing, run_info, notify, warnings
+            )
             train_s = time.perf_counter() - t0
             metrics = build_metrics(ctx, spec)
             t1 = time.perf_counter()
@@ -290,7 +262,12 @@ class Engine:
         if not ctx.dist.is_main:
             return None, warnings
         results = compute_metrics([(name, m) for name, m, _ in metrics], evaluation)
-        eval_s = time.perf_counter() - t1
+        finished = FinishedRun(
+            protocol=protocol, item=item, prepared=prepared, built=built, model=model,
+            trained=optimizer is not None, optimizer=oprov, metrics=[p for _, _, p in metrics],
+            results=results, state=state, eval_info=eval_info, init=init, placement=placement,
+            started=started, train_s=train_s, eval_s=time.perf_counter() - t1,
+        )  # fmt: skip
         # The scores, weights and record are written under the record's lock, after checking
         # again that no other configuration wrote the record since this run was planned (a
         # concurrent `biobench run` with the same label and output): never one silently gone.
@@ -301,81 +278,78 @@ class Engine:
                 f"; another run wrote it while this one trained, so this run "
                 f"({spec.label} seed {seed}) was not recorded",
             )
-            folder = item.record_path.parent
-            written = write_scores(
-                evaluation,
-                folder / f"seed-{seed}-scores",
-                metadata={
-                    "protocol": protocol.name,
-                    "protocol_version": protocol.version,
-                    "run": spec.label,
-                    "seed": seed,
-                },
-                metrics=spec.metrics,
-                max_file_bytes=self._max_score_file_bytes,
-            )
-            artifacts: dict[str, Any] = {
-                "scores": {k: os.path.relpath(v, folder) for k, v in written.items()},
-                # Files deliberately not written, with why: biobench verify fails on any other
-                # missing file.
-                "scores_not_kept": dict(written.not_kept),
-                "model": _save_weights(model, weights_path(item.record_path)),
-            }
-            if init:
-                artifacts["init"] = init
-            epochs_done = len(next(iter(state.losses.values()), []))
-            n_train = len(prepared.train)
-            backbone_prov = dict(built.provenance["backbone"])
-            describe = getattr(model.backbone, "provenance", None)
-            if callable(describe):
-                # A backbone may describe itself (weights file, library versions, fallbacks).
-                backbone_prov["details"] = describe()
-            record = build_record(
-                protocol=protocol,
-                item=item,
-                prepared=prepared,
-                components={
-                    "dataset": prepared.provenance,
-                    "backbone": backbone_prov,
-                    "fusion": built.provenance["fusion"],
-                    "optimizer": oprov,
-                    "metrics": [prov for _, _, prov in metrics],
-                },
-                results=results,
-                state=state,
-                artifacts=artifacts,
-                timings={
-                    "load_s": round(prepared.load_s, 3),
-                    "train_s": round(train_s, 3),
-                    "eval_s": round(eval_s, 3),
-                    "total_s": round(time.perf_counter() - started, 3),
-                    "train_images_per_s": round(n_train * epochs_done / train_s, 1)
-                    if train_s > 0 and epochs_done
-                    else None,
-                },
-                env={
-                    **environment(str(ctx.device), ctx.output),
-                    "accelerator": ctx.accel.describe(ctx.device),
-                    "cpu_math": cpumath.describe(),
-                    "world_size": ctx.dist.world_size,
-                    "torch_threads": torch.get_num_threads(),
-                    "thread_placement": placement.describe(),
-                    "cpu_affinity": sorted(os.sched_getaffinity(0))
-                    if hasattr(os, "sched_getaffinity")
-                    else None,
-                },
-                model_info=parameter_counts(model),
-                eval_info=eval_info,
-                trained_tasks=sorted(model.task_parameters()) if optimizer is not None else [],
-            )
-            atomic.write_json(item.record_path, record)
+            record = record_of(ctx, finished, self._write_scores(protocol, item, evaluation))
+            record.write(item.record_path)
         _remove_checkpoint(checkpointing.path, ctx.output)
         warnings += notify(
-            "biobench_run_finished", run=run_info, record=record, record_path=item.record_path
+            "biobench_run_finished", run=run_info, record=record.data, record_path=item.record_path
         )
         summary = headline_text(results.values, results.headline, 4)
         ctx.log(f"    wrote {item.record_path} ({summary})")
         return item.record_path, warnings
+
+    def _train(
+        self,
+        model: torch.nn.Module,
+        optimizer: Any,
+        prepared: Any,
+        item: PlannedRun,
+        checkpointing: Checkpointing,
+        run_info: dict[str, Any],
+        notify: Any,
+        warnings: list[str],
+    ) -> TrainState:
+        """Train ``model`` when the cell has an optimizer and epochs (else an empty state);
+        each epoch's plugin warnings are added to ``warnings``."""
+        spec = item.spec
+        if optimizer is None or int(spec.training["epochs"]) <= 0:
+            return TrainState()
+
+        def on_epoch(epoch: int, losses: dict[str, float]) -> None:
+            warnings.extend(
+                notify("biobench_epoch_finished", run=run_info, epoch=epoch, losses=losses)
+            )
+
+        state = train(
+            self.ctx,
+            model,
+            optimizer,
+            prepared,
+            spec,
+            item.seed,
+            checkpointing,
+            on_epoch=on_epoch,
+            profile_dir=None if self._profiled else self.options.profile,
+        )
+        self._profiled = True
+        return state
+
+    def _write_scores(self, protocol: Protocol, item: PlannedRun, evaluation: Any) -> Any:
+        """The run's score files beside its record (:func:`biobench.scores.write_scores`)."""
+        return write_scores(
+            evaluation,
+            item.record_path.parent / f"seed-{item.seed}-scores",
+            metadata={
+                "protocol": protocol.name,
+                "protocol_version": protocol.version,
+                "run": item.spec.label,
+                "seed": item.seed,
+            },
+            metrics=item.spec.metrics,
+            max_file_bytes=self._max_score_file_bytes,
+        )
+
+
+def _run_info(protocol: Protocol, item: PlannedRun, device: str) -> dict[str, Any]:
+    """The run as plugin hooks see it (``biobench_run_started`` and after)."""
+    return {
+        "protocol": {"name": protocol.name, "version": protocol.version},
+        "label": item.spec.label,
+        "seed": item.seed,
+        "config": item.spec.config(),
+        "record_path": str(item.record_path),
+        "device": device,
+    }
 
 
 def _source_sha256(item: PlannedRun) -> str | None:
@@ -384,12 +358,15 @@ def _source_sha256(item: PlannedRun) -> str | None:
     if not record:
         return None
     try:
-        return json.loads(Path(record).read_text(encoding="utf-8"))["artifacts"]["model"]["sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        weights = RunRecord.read(Path(record)).weights
+        if weights is None or not isinstance(weights.get("sha256"), str):
+            raise BiobenchError(f"{record}: the record names no saved weights (artifacts.model)")
+    except BiobenchError as exc:
         raise RunFailed(
             f"run '{item.spec.label}' seed {item.seed} starts from {record}, which cannot be "
             f"read ({exc}); run '{item.init_source.get('from_run')}' first"
         ) from exc
+    return weights["sha256"]
 
 
 def _init_files(plan: Plan) -> dict[str, list[tuple[Path, str | None]]]:
@@ -433,16 +410,6 @@ def _waves(plan: Sequence[PlannedRun]) -> list[list[PlannedRun]]:
     return waves
 
 
-def _save_weights(model: torch.nn.Module, path: Path) -> dict[str, Any]:
-    """The trained weights as safetensors (no code in the file), with their sha256."""
-    from safetensors.torch import save
-
-    state = {k: v.detach().contiguous().cpu() for k, v in plain_names(model.state_dict()).items()}
-    data = save(state)
-    atomic.write_bytes(path, data)
-    return {"path": path.name, "sha256": hashlib.sha256(data).hexdigest(), "format": "safetensors"}
-
-
 def _remove_checkpoint(checkpoint: Path, output: Path) -> None:
     if checkpoint.exists():
         checkpoint.unlink()
@@ -468,10 +435,10 @@ def _headline_summary(record_path: Path, count: int = 2) -> str:
     """:func:`headline_text` of a finished record (a ``--jobs`` worker's own log lines are not
     shown)."""
     try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-        return headline_text(record.get("metrics") or {}, record.get("headline") or [], count)
-    except (OSError, ValueError, AttributeError):
+        record = RunRecord.read(record_path)
+    except BiobenchError:
         return "record unreadable"
+    return headline_text(record.data.get("metrics") or {}, record.headline, count)
 
 
 def _grid_estimate(elapsed: float, done: int, total: int) -> str:

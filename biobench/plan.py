@@ -10,7 +10,6 @@ With ``--resume``, seeds whose record already holds this configuration are skipp
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -21,6 +20,7 @@ from biobench.errors import BiobenchError
 from biobench.identity import config_hash, variant_label
 from biobench.paths import inside, safe_name
 from biobench.protocol import Protocol, RunSpec
+from biobench.records import RunRecord
 
 
 @dataclass
@@ -67,12 +67,11 @@ def _installed(distribution: str) -> bool:
 
 
 def stored_config_hash(path: Path) -> str | None:
-    """The configuration hash of the record at ``path`` (None if unreadable)."""
+    """The configuration hash of the record at ``path`` (None if it is not a readable record:
+    :meth:`biobench.records.RunRecord.read`)."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        run = record["run"]
-        return run.get("config_hash") or config_hash(run)
-    except (OSError, ValueError, KeyError, TypeError):
+        return RunRecord.read(path).config_hash
+    except BiobenchError:
         return None
 
 

@@ -22,7 +22,6 @@ record takes part in is said to stand or possibly change (:func:`verdict_stabili
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import tempfile
 from collections.abc import Iterator
@@ -38,7 +37,7 @@ from biobench.identity import config_hash
 from biobench.modelfiles import expect_model_files, record_model_files
 from biobench.numbers import from_json_number
 from biobench.paths import inside, relative_inside, safe_name
-from biobench.records import load_record, protocol_name, sources_sha256
+from biobench.records import RunRecord, sources_sha256
 
 #: Absolute tolerance when the environment differs from the record's (threads, torch, device).
 CROSS_TOLERANCE = 1e-3
@@ -61,11 +60,11 @@ class Comparison:
         return abs(a - b) > tolerance
 
 
-def _metric_value(path: Path, record: dict[str, Any], name: str) -> float | None:
+def _metric_value(path: Path, record: RunRecord, name: str) -> float | None:
     """A metric value of a record as a float (``"inf"``, ``"-inf"``, ``"nan"`` included, see
     :func:`biobench.numbers.from_json_number`); ``None`` when the record holds ``null``."""
     try:
-        return from_json_number((record.get("metrics") or {}).get(name))
+        return from_json_number((record.data.get("metrics") or {}).get(name))
     except ValueError as exc:
         raise BiobenchError(f"{path}: metrics.{name}: {exc}") from None
 
@@ -99,7 +98,7 @@ class Reproduction:
 SEED_SD_MULTIPLE = 3.0
 
 
-def seed_tolerances(path: Path, record: dict[str, Any]) -> tuple[dict[str, float], str]:
+def seed_tolerances(path: Path, record: RunRecord) -> tuple[dict[str, float], str]:
     """Per-metric tolerances from the protocol's own between-seed spread: the sample standard
     deviation of each metric over the seeds of the record's configuration (the ``seed-*.json``
     beside it with the same configuration hash) times :data:`SEED_SD_MULTIPLE`, never below
@@ -107,18 +106,18 @@ def seed_tolerances(path: Path, record: dict[str, Any]) -> tuple[dict[str, float
     :data:`CROSS_TOLERANCE`. Returns the tolerances and a sentence saying how they were made."""
     import statistics
 
-    digest = (record.get("run") or {}).get("config_hash")
+    digest = record.run.get("config_hash")
     values: dict[str, list[float]] = {}
     seeds = 0
     for sibling in sorted(Path(path).parent.glob("seed-*.json")):
         try:
-            other = load_record(sibling, "run")
+            other = RunRecord.read(sibling)
         except BiobenchError:
             continue
-        if digest is not None and other["run"].get("config_hash") != digest:
+        if digest is not None and other.run.get("config_hash") != digest:
             continue
         seeds += 1
-        for name, raw in (other.get("metrics") or {}).items():
+        for name, raw in (other.data.get("metrics") or {}).items():
             try:
                 value = from_json_number(raw)
             except ValueError:
@@ -142,9 +141,7 @@ def seed_tolerances(path: Path, record: dict[str, Any]) -> tuple[dict[str, float
     )
 
 
-def verdict_stability(
-    path: Path, record: dict[str, Any], comparisons: list[Comparison]
-) -> list[str]:
+def verdict_stability(path: Path, record: RunRecord, comparisons: list[Comparison]) -> list[str]:
     """Would the board's claims keep their verdicts with the reproduced numbers? For each claim
     of the record's protocol (``<output>/<protocol>_claims.csv``) on a metric of this record whose
     row is this record's, the claim's 95 % interval is shifted by the change of the row's mean
@@ -153,9 +150,7 @@ def verdict_stability(
     the interval's width is kept as it was."""
     from biobench.leaderboard.publish import written_claims
 
-    name = protocol_name(record)
-    run = record.get("run") or {}
-    label = run.get("protocol_label") or run.get("label")
+    name, label = record.protocol_name, record.protocol_label
     try:
         output = Path(path).parents[3]  # <output>/runs/<protocol>/<label>/seed-N.json
     except IndexError:
@@ -239,12 +234,12 @@ def carried_protocol(path: Path, section: dict[str, Any], folder: Path) -> Any:
     return protocol
 
 
-def find_protocol(path: Path, record: dict[str, Any], index: Any, folder: Path) -> tuple[Any, str]:
+def find_protocol(path: Path, record: RunRecord, index: Any, folder: Path) -> tuple[Any, str]:
     """The protocol of a record and how it was found: the installed protocol of its name when
     its sha256 is the recorded one, else the copy the record carries (written under
     ``folder``), else the installed one that changed since (said so)."""
-    section = record.get("protocol") or {}
-    name = protocol_name(record)
+    section = record.protocol
+    name = record.protocol_name
     if name is None:
         raise BiobenchError(f"{path}: the record names no protocol (protocol.name)")
     safe_name(name, "protocol.name", str(path))
@@ -277,13 +272,13 @@ def find_protocol(path: Path, record: dict[str, Any], index: Any, folder: Path) 
     )
 
 
-def _initial_weights(item: Any, path: Path, record: dict[str, Any], protocol: Any) -> bool:
+def _initial_weights(item: Any, path: Path, record: RunRecord, protocol: Any) -> bool:
     """Start the re-run from the weights the record started from (``model.init``): the source
     run's weights beside its record (under the same output folder), or the protocol's file.
     Both paths come from the record: they are checked like the command line's names."""
     from biobench.plan import record_path, weights_path
 
-    init = (record.get("run", {}).get("model") or {}).get("init")
+    init = (record.run.get("model") or {}).get("init")
     if not init:
         return False
     if not isinstance(init, dict) or len(init) != 1:
@@ -305,7 +300,7 @@ def _initial_weights(item: Any, path: Path, record: dict[str, Any], protocol: An
         raise BiobenchError(
             f"{path}: the run started from {item.init_weights} (model.init), which is not here"
         )
-    recorded = ((record.get("artifacts") or {}).get("init") or {}).get("sha256")
+    recorded = (record.artifacts.get("init") or {}).get("sha256")
     if recorded is not None:
         digest = hashlib.sha256(item.init_weights.read_bytes()).hexdigest()
         if digest != recorded:
@@ -350,14 +345,10 @@ def reproduce(
     from biobench.protocol import ProtocolIndex, RunSpec
 
     path = Path(path)
-    record = load_record(path, "run", "protocol")
-    run, env = record["run"], record.get("environment", {})
-    label = safe_name(run.get("label"), "run.label", str(path))
-    try:
-        seed = int(run["seed"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BiobenchError(f"{path}: run.seed is not an integer") from exc
-    cell = safe_name(run.get("protocol_label", label), "run.protocol_label", str(path))
+    record = RunRecord.read(path, require=("protocol",))
+    run, env, seed = record.run, record.environment, record.seed
+    label = safe_name(record.label, "run.label", str(path))
+    cell = safe_name(record.protocol_label, "run.protocol_label", str(path))
     threads = env.get("torch_threads")
     if not (isinstance(threads, int) and 0 < threads <= 4096):
         threads = None  # absent or not a thread count: torch's default (reported below)
@@ -415,11 +406,11 @@ def reproduce(
         from biobench.preflight import preflight
 
         # Model files the record names load only with the sha256 it recorded for them.
-        with expect_model_files(record_model_files(record), str(path)):
+        with expect_model_files(record_model_files(record.data), str(path)):
             preflight(engine.ctx, protocol, [spec], engine.data)
             out_path, _ = engine.run_one(protocol, item)
-        new = json.loads(Path(out_path).read_text(encoding="utf-8"))
-    differences = cpumath.differences(env, new["environment"])
+        new = RunRecord.read(Path(out_path))
+    differences = cpumath.differences(env, new.environment)
     same = not differences
     tolerances: dict[str, float] = {}
     if not same and tolerance is None:
@@ -433,9 +424,9 @@ def reproduce(
         tolerances=tolerances,
         differences=differences,
     )
-    if new["data"]["fingerprint"] != record.get("data", {}).get("fingerprint"):
+    if new.data_table["fingerprint"] != record.data_table.get("fingerprint"):
         result.notes.append("the data fingerprint differs from the record's: other data")
-    for name in sorted(set(record.get("metrics", {})) | set(new["metrics"])):
+    for name in sorted(set(record.data.get("metrics") or {}) | set(new.data["metrics"])):
         result.comparisons.append(
             Comparison(
                 name,

@@ -35,7 +35,7 @@ from biobench.model import plain_names
 from biobench.modelfiles import expect_model_files, record_model_files
 from biobench.modelfiles import trust_model_code as trust
 from biobench.paths import relative_inside
-from biobench.records import load_record
+from biobench.records import RunRecord
 
 #: Largest relative difference between the exported file's embeddings and the model's.
 EXPORT_TOLERANCE = 1e-5
@@ -53,15 +53,14 @@ class ExportResult:
     max_difference: float
 
 
-def read_record(path: Path) -> dict[str, Any]:
-    """A run record with the tables a model is rebuilt from, or one line saying why not."""
-    return load_record(path, "run.model", "data")
+#: The tables of a record a model is rebuilt from (:meth:`RunRecord.read`'s ``require``).
+MODEL_TABLES = ("run.model", "data")
 
 
-def weights_file(record_path: Path, record: dict[str, Any]) -> tuple[Path, str]:
+def weights_file(record_path: Path, record: RunRecord) -> tuple[Path, str]:
     """The record's weights file and recorded sha256; one line when it cannot be used."""
-    model = (record.get("artifacts") or {}).get("model")
-    if not isinstance(model, dict) or not model.get("path") or not model.get("sha256"):
+    model = record.weights
+    if model is None or not model.get("path") or not model.get("sha256"):
         raise BiobenchError(
             f"{record_path}: the record names no saved weights (artifacts.model); runs "
             f"recorded before biobench saved trained weights must be run again to export them"
@@ -93,7 +92,7 @@ def load_weights(path: Path, expected_sha256: str) -> dict[str, torch.Tensor]:
         raise BiobenchError(f"{path}: not a safetensors file ({exc})") from exc
 
 
-def rebuild_model(pm: Any, record: dict[str, Any]) -> Any:
+def rebuild_model(pm: Any, record: RunRecord) -> Any:
     """The record's :class:`~biobench.model.ComposedModel` with fresh parameters (on the CPU).
 
     Head widths come from the record: ``data.attributes`` (the attribute head's outputs, in
@@ -103,7 +102,7 @@ def rebuild_model(pm: Any, record: dict[str, Any]) -> Any:
     from biobench.model import build_model
     from biobench.protocol import RunSpec
 
-    run, data = record["run"], record["data"]
+    run, data = record.run, record.data_table
     try:
         attributes = list(data["attributes"])
         fusion_index = [attributes.index(a) for a in data["fusion_attributes"]]
@@ -145,7 +144,7 @@ def export_record(
             "biobench export --format onnx needs onnxruntime to check the exported file; "
             "install the onnx extra: pip install 'biobench[onnx]'"
         )
-    record = read_record(record_path)
+    record = RunRecord.read(record_path, require=MODEL_TABLES)
     weights, sha256 = weights_file(record_path, record)
     # Records written before weights were saved under plain names hold "_orig_mod." names when
     # the backbone was compiled (--compile); the rebuilt model is not compiled.
@@ -154,7 +153,7 @@ def export_record(
     # formats only with consent), before anything of the model runs.
     with (
         trust(trust_model_code),
-        expect_model_files(record_model_files(record), str(record_path)),
+        expect_model_files(record_model_files(record.data), str(record_path)),
     ):
         model = rebuild_model(pm, record)
     try:
@@ -166,22 +165,22 @@ def export_record(
             f"({' '.join(first[:2])[:300]})"
         ) from exc
     model.eval()
-    run = record["run"]
+    run = record.run
     embedding = run["evaluation"]["embedding"]
     image_size = int(run["model"]["image_size"])
     preprocessing = harness_preprocessing(image_size)
     metadata = {
         "record": str(record_path),
-        "protocol": record.get("protocol", {}).get("name"),
-        "protocol_version": record.get("protocol", {}).get("version"),
+        "protocol": record.protocol.get("name"),
+        "protocol_version": record.protocol.get("version"),
         "label": run.get("label"),
         "seed": run.get("seed"),
         "config_hash": run.get("config_hash"),
         "weights_sha256": sha256,
         # The image preprocessing the run's pixels went through (face box, alignment): the
         # exported model expects faces prepared the same way.
-        "image_preprocessing": record["data"].get("preprocessing"),
-        "data_fingerprint": record["data"].get("fingerprint"),
+        "image_preprocessing": record.data_table.get("preprocessing"),
+        "data_fingerprint": record.data_table.get("fingerprint"),
     }
     files = export_embedder(model, fmt, out, preprocessing, embedding=embedding, metadata=metadata)
     try:

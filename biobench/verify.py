@@ -41,8 +41,6 @@ so rather than failing.  A record verifies when no check differs; the leaderboar
 from __future__ import annotations
 
 import math
-import os
-import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,7 +50,8 @@ import numpy as np
 
 from biobench.errors import BiobenchError
 from biobench.numbers import from_json_number, to_json_number
-from biobench.scores.record import ScoreFiles, load_record, recompute_metrics, record_score_files
+from biobench.records import RunRecord
+from biobench.scores.record import ScoreFiles, recompute_metrics, record_score_files
 
 __all__ = [
     "ABS_TOL",
@@ -466,13 +465,8 @@ def verify_record(
     """Every check of one run record (see the module docstring); ``protocols`` finds an
     installed protocol's file by name."""
     path = Path(path)
-    try:
-        info = os.lstat(path)
-    except OSError as exc:
-        raise BiobenchError(f"cannot read run record {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise BiobenchError(f"{path}: not a regular file; refused (not opened)")
-    record = load_record(path)
+    # The raw JSON: what the score files, the protocol and the metric values are checked against.
+    record = RunRecord.read(path, require=("metrics",)).data
     files = record_score_files(path, record)
     checks = [_protocol_check(record, protocols)]
     checks += _file_checks(files)

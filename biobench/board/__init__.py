@@ -3,8 +3,9 @@
 Everything that reports numbers (the CSV/Markdown leaderboards, the plots, the website, ``biobench
 compare``) starts here, and this package imports none of them.  Its modules:
 
-- :mod:`biobench.board.records`: reading run records (:class:`RunRecord`, typed metric reports,
-  the schema-1 layout through :func:`legacy_reports`);
+- :mod:`biobench.board.records`: the run records of a folder (:func:`load_records`), each a
+  :class:`~biobench.records.RunRecord` (typed metric reports, the schema-1 layout through its
+  adapter);
 - :mod:`biobench.board.rows`: grouping records into rows, one per display label **and**
   configuration hash (:class:`MeasuredRow`, :func:`make_rows`), so that seeds of two different
   configurations are never averaged;
@@ -19,7 +20,7 @@ Every name is importable from ``biobench.board`` itself.
 from __future__ import annotations
 
 from biobench.board.assemble import Board, collect, headline
-from biobench.board.records import RunRecord, as_float, legacy_reports, load_records, read_record
+from biobench.board.records import RunRecord, as_float, legacy_reports, load_records
 from biobench.board.rows import (
     MeasuredRow,
     component_summary,
@@ -50,7 +51,6 @@ __all__ = [
     "legacy_reports",
     "load_records",
     "make_rows",
-    "read_record",
     "record_status",
     "setting_differences",
     "verify_board",

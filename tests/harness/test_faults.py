@@ -239,7 +239,7 @@ def test_replaced_component_options_are_reported(tmp_path: Path, run_cli) -> Non
 def test_dirty_flag_covers_the_code_not_the_output_folder(tmp_path: Path) -> None:
     import subprocess
 
-    from biobench.records import git_state
+    from biobench.recording import git_state
 
     repo = tmp_path / "repo"
     (repo / "leaderboards").mkdir(parents=True)

@@ -201,7 +201,10 @@ def test_missing_weights_of_a_recorded_run_are_found_before_the_start(
     out = tmp_path / "out"
     record = out / "runs" / "tiny" / "pretrain" / "seed-0.json"
     record.parent.mkdir(parents=True)
-    record.write_text(json.dumps({"artifacts": {"model": {"sha256": "0" * 64}}}))
+    run = {"label": "pretrain", "seed": 0}
+    record.write_text(
+        json.dumps({"schema": 2, "run": run, "artifacts": {"model": {"sha256": "0" * 64}}})
+    )
     result = run_cli(
         "run", "--protocol", str(write(tmp_path, PRETRAIN)), "--runs", "finetune",
         "--seeds", "0", "--output", str(out), "--dry-run",

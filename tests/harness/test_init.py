@@ -105,8 +105,8 @@ def test_weights_of_a_compiled_backbone_load_into_an_uncompiled_model(tmp_path: 
     import torch
     from safetensors.torch import load_file, save_file
 
-    from biobench.engine import _save_weights
     from biobench.model import load_initial_weights
+    from biobench.recording import save_weights
 
     class Model(torch.nn.Module):
         def __init__(self) -> None:
@@ -117,7 +117,7 @@ def test_weights_of_a_compiled_backbone_load_into_an_uncompiled_model(tmp_path: 
     compiled = Model()
     compiled.backbone = torch.compile(compiled.backbone)  # compiles on first call only
     assert "backbone._orig_mod.weight" in compiled.state_dict()
-    _save_weights(compiled, tmp_path / "new.safetensors")
+    save_weights(compiled, tmp_path / "new.safetensors")
     names = {"backbone.weight", "backbone.bias", "head.weight", "head.bias"}
     assert set(load_file(tmp_path / "new.safetensors")) == names
     # A file written before (compiled names) still loads every tensor.

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from biobench.errors import BiobenchError
+from biobench.records import RunRecord
 from biobench.runexport import weights_file
 from biobench.scores.record import record_score_files
 
@@ -27,7 +28,7 @@ def test_a_record_cannot_point_outside_its_folder(tmp_path: Path) -> None:
     files = record_score_files(folder / "seed-0.json", record)
     assert set(files) == {"verification.csv"}
     with pytest.raises(BiobenchError, match="secret.csv"):
-        weights_file(folder / "seed-0.json", record)
+        weights_file(folder / "seed-0.json", RunRecord("seed-0.json", record))
 
 
 def test_a_record_holds_no_directory_of_the_machine_that_made_it(
@@ -38,7 +39,7 @@ def test_a_record_holds_no_directory_of_the_machine_that_made_it(
     name only."""
     import json
 
-    from biobench.records import portable_paths
+    from biobench.recording import portable_paths
 
     out = tmp_path.resolve() / "out"  # an absolute --output: the source-record paths too
     result = run_cli("run", "--protocol", str(tiny_protocol), "--runs", "none", "--seeds", "0",

@@ -53,12 +53,13 @@ def test_a_record_of_another_machine_is_re_run_and_every_difference_named(
 
 
 def test_reproduce_says_whether_each_claim_of_the_board_would_stand() -> None:
+    from biobench.records import RunRecord
     from biobench.reproduce import Comparison, verdict_stability
 
     path = Path(__file__).parents[2] / "leaderboards" / "runs" / "orl" / "case2-ground-truth"
     path = path / "seed-0.json"
-    record = json.loads(path.read_text(encoding="utf-8"))
-    top1 = record["metrics"]["top1_accuracy"]
+    record = RunRecord.read(path)
+    top1 = record.metrics["top1_accuracy"]
     small = verdict_stability(path, record, [Comparison("top1_accuracy", top1, top1 + 0.001)])
     # case2-ground-truth takes part in two top-1 claims of the orl board.
     assert len(small) == 2 and all(": stands (interval" in line for line in small), small

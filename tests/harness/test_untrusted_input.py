@@ -282,7 +282,7 @@ def test_a_record_copied_elsewhere_verifies_and_reproduces(
 
 
 def test_the_carried_protocol_holds_its_split_file(tmp_path: Path) -> None:
-    from biobench.records import protocol_section
+    from biobench.recording import protocol_section
     from biobench.reproduce import carried_protocol
 
     split = tmp_path / "a" / "splits" / "pinned.tsv"
@@ -333,10 +333,11 @@ def test_old_records_with_an_absolute_protocol_path_still_read(
     assert "protocol 'quick' installed" in checks["protocol sha256"]["reason"]
     # reproduce finds it the same way (by name, among the installed protocols).
     from biobench.protocol import ProtocolIndex
+    from biobench.records import RunRecord
     from biobench.reproduce import find_protocol
     from biobench.testing import new_plugin_manager
 
     index = ProtocolIndex(new_plugin_manager().protocol_dirs())
-    protocol, how = find_protocol(record, data, index, tmp_path / "carried")
+    protocol, how = find_protocol(record, RunRecord.read(record), index, tmp_path / "carried")
     assert protocol.path == (repo / "protocols" / "quick.toml").resolve() and "quick" in how
     assert not (tmp_path / "carried").exists()

@@ -347,7 +347,8 @@ def test_non_finite_values_round_trip_through_records(tmp_path: Path, make_evalu
     infinite = sorted(k for k, v in values.items() if v == math.inf)
     assert infinite, values
     record = {
-        "run": {"seed": 0, "metrics": metrics},
+        "schema": 2,
+        "run": {"label": "x", "seed": 0, "metrics": metrics},
         "data": {"split_sha256": split_sha256(ev.keys)},
         "metrics": values,
         "artifacts": {
@@ -430,7 +431,7 @@ def test_verify_errors_are_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "seed-0.json"
     bad.write_text("{not json")
     result = _verify(str(bad))
-    assert result.exit_code == 2 and "not a JSON run record" in result.output
+    assert result.exit_code == 2 and "is not readable JSON" in result.output
 
 
 def test_verification_score_options_of_the_record_are_used(tmp_path: Path, make_evaluation) -> None:
@@ -445,7 +446,8 @@ def test_verification_score_options_of_the_record_are_used(tmp_path: Path, make_
     stored = METRICS["verification"](**options).compute(ev).values
     listed = {k: str(p.relative_to(tmp_path)) for k, p in written.items()}
     record = {
-        "run": {"seed": 0, "metrics": metrics},
+        "schema": 2,
+        "run": {"label": "x", "seed": 0, "metrics": metrics},
         "metrics": stored,
         "artifacts": {"scores": listed, "scores_not_kept": {}},
     }
@@ -475,8 +477,8 @@ def test_an_unkept_identification_matrix_leaves_ranks_that_verify_and_claims_use
     """The synthfaces matrices are too large to commit: their per-probe ranks (a few kB) keep
     top-k verifiable and the top-1 claims testable, with the values of the full matrix."""
 
-    from biobench.board.records import read_record
     from biobench.claims import trial_outcomes
+    from biobench.records import RunRecord
     from biobench.scores.write import MAX_FILE_MB_ENV, _ranks_text
 
     full = _copy(run_dir, tmp_path / "full")
@@ -498,7 +500,7 @@ def test_an_unkept_identification_matrix_leaves_ranks_that_verify_and_claims_use
     (edited / "seed-0.json").write_text(json.dumps(data))
     assert not vf.record_verifies(edited / "seed-0.json")
     # The claim test reads the same per-probe outcomes from the ranks as from the matrix.
-    small = trial_outcomes(record, read_record(record, record.parents[3]), "top1_accuracy")
-    large = trial_outcomes(full, read_record(full, full.parents[3]), "top1_accuracy")
+    small = trial_outcomes(record, RunRecord.read(record, record.parents[3]), "top1_accuracy")
+    large = trial_outcomes(full, RunRecord.read(full, full.parents[3]), "top1_accuracy")
     assert list(small.probes) == list(large.probes)
     assert small.metric() == large.metric()
