@@ -14,10 +14,10 @@ from biobench.board import MeasuredRow
 from biobench.comparison import compare_rows
 from biobench.site.format import arrow
 from biobench.site.paths import compare_page, protocol_dir, rel, slug
+from biobench.site.protocol_site import ProtocolSite
 
 if TYPE_CHECKING:  # pragma: no cover
     from biobench.leaderboard import Built
-    from biobench.site.build import ProtocolSite
 
 __all__ = ["MAX_ALL_PAIRS", "comparison_pairs", "render_compare_pages"]
 

@@ -17,11 +17,11 @@ from biobench.leaderboard.tables import attribute_grid
 from biobench.site.compare_pages import MAX_ALL_PAIRS
 from biobench.site.format import arrow, finite
 from biobench.site.paths import compare_page, protocol_dir, rel, run_page, slug
+from biobench.site.protocol_site import ProtocolSite
 from biobench.stats import summarize
 
 if TYPE_CHECKING:  # pragma: no cover
     from biobench.leaderboard import Built
-    from biobench.site.build import ProtocolSite
 
 __all__ = ["render_protocol_page", "shown_metrics"]
 
