@@ -24,7 +24,7 @@ from biobench import leaderboard as lb
 from biobench.errors import BiobenchError
 from biobench.plugins import PluginManager
 from biobench.protocol import ProtocolIndex
-from biobench.site import SITE_MARKER, build_site, make_server
+from biobench.site import SITE_MARKER, build_site, make_server, slug
 
 REPO = Path(__file__).resolve().parents[2]
 RUNS = REPO / "leaderboards" / "runs"
@@ -250,19 +250,72 @@ def test_browse_sort_filter_and_follow_a_run(
     sha = row.records[0].data["protocol"]["sha256"]
     assert page.text_content("#protocol-sha256").strip() == sha
 
-    # Comparison picker: A/B to a precomputed page.
-    page.go_back()
-    page.select_option("form.compare-picker select[name='a']", quick.board.rows[0].key)
-    page.select_option("form.compare-picker select[name='b']", quick.board.rows[1].key)
-    page.click("form.compare-picker button")
-    page.wait_for_url("**/p/quick/compare/*.html")
-    assert page.locator("#comparison tbody tr").count() >= 1
+    # Comparison picker: A/B to a precomputed page, with A and B as chosen in either order
+    # (a page B vs A would flip the signs of every difference).
+    for first, second in ((0, 1), (1, 0)):
+        a, b = quick.board.rows[first], quick.board.rows[second]
+        page.goto(served + "p/quick/index.html")
+        page.select_option("form.compare-picker select[name='a']", a.key)
+        page.select_option("form.compare-picker select[name='b']", b.key)
+        page.click("form.compare-picker button")
+        page.wait_for_url("**/p/quick/compare/*.html")
+        assert page.locator("#comparison tbody tr").count() >= 1
+        assert page.text_content("h1").strip() == f"{a.label} vs {b.label}"
+        assert page.url.endswith(f"{slug(a.key)}--{slug(b.key)}.html")
 
     assert not errors, errors
     outside = [url for url in requests if not url.startswith(served)]
     assert not outside, f"requests outside the site: {outside}"
     assert any(url.endswith("static/site.js") for url in requests)
     page.close()
+
+
+#: A phone and a desktop, in CSS pixels.
+PHONE, DESKTOP = 390, 1400
+
+
+def _width_pages(root: Path) -> list[str]:
+    """The home page, every protocol page, and a run page and a comparison page of each."""
+    pages = ["index.html"]
+    for folder in sorted((root / "p").iterdir()):
+        pages.append(f"p/{folder.name}/index.html")
+        for pattern in ("runs/*/*.html", "compare/*.html"):
+            first = next(iter(sorted(folder.glob(pattern))), None)
+            if first is not None:
+                pages.append(str(first.relative_to(root)))
+    return pages
+
+
+def test_pages_never_widen_and_the_headline_is_in_view(
+    browser: object, served: str, site: tuple[Path, list[lb.Built]]
+) -> None:
+    """At 390 px no page is wider than the screen (wide tables scroll in their own box); at
+    1400 px neither, and every protocol's headline column lies within the first screen."""
+    root, built = site
+    for width in (PHONE, DESKTOP):
+        page = browser.new_page(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+        for path in _width_pages(root):
+            page.goto(served + path)
+            scroll_width = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll_width <= width, f"{path} is {scroll_width} px wide at {width} px"
+        if width == DESKTOP:
+            for item in built:
+                headline = [m for m in item.board.headline if m in _shown(item)]
+                if not headline or not item.board.rows:
+                    continue
+                page.goto(served + f"p/{item.board.name}/index.html")
+                right = page.eval_on_selector(
+                    f"#measured th[data-metric='{headline[-1]}']",
+                    "(th) => th.getBoundingClientRect().right",
+                )
+                assert right <= width, (item.board.name, headline, right)
+        page.close()
+
+
+def _shown(item: lb.Built) -> list[str]:
+    from biobench.site.protocol_page import shown_metrics
+
+    return shown_metrics(item)
 
 
 def test_leaderboard_serve_prints_its_url_and_serves_the_site(tmp_path: Path) -> None:
