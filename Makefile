@@ -32,7 +32,7 @@ FRESH ?=
 # removes their records too.
 LEADERBOARD_SCRIPTS ?= docs/orl_onnx_row.py
 
-.PHONY: demo test lint clean-venv leaderboards
+.PHONY: demo test lint clean-venv leaderboards screenshot
 
 $(STAMP): Makefile pyproject.toml $(addsuffix /pyproject.toml,$(LOCAL_PLUGINS))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ leaderboards: $(STAMP)
 	@if [ -n "$(FRESH)" ]; then for s in $(LEADERBOARD_SCRIPTS); do $(BIN)/python $$s --output $(LEADERBOARDS) || exit 1; done; fi
 	$(BIN)/biobench leaderboard build --output $(LEADERBOARDS) --strict
 	$(BIN)/python -m biobench.leaderboard.readme --output $(LEADERBOARDS) --write README.md
+
+# The README's picture of the website (docs/leaderboard-site.png), taken in headless Chromium of
+# the site built from the committed boards in a temporary folder; its .json sidecar records what
+# was shot, and a test fails when the boards, templates or styles no longer match it.
+screenshot: $(STAMP)
+	$(BIN)/python -m biobench.site.screenshot --leaderboards $(LEADERBOARDS) --output docs/leaderboard-site.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -8,7 +8,6 @@ skip, saying why, only when no Chromium executable can be found.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -22,9 +21,7 @@ import pytest
 
 from biobench import leaderboard as lb
 from biobench.errors import BiobenchError
-from biobench.plugins import PluginManager
-from biobench.protocol import ProtocolIndex
-from biobench.site import SITE_MARKER, build_site, make_server, slug
+from biobench.site import SITE_MARKER, build_site, make_server, screenshot, slug
 
 REPO = Path(__file__).resolve().parents[2]
 RUNS = REPO / "leaderboards" / "runs"
@@ -48,25 +45,14 @@ def _committed_runs(dest: Path) -> None:
         shutil.copyfile(path, target)
 
 
-def _prepare(output: Path) -> list[lb.Built]:
-    index = ProtocolIndex(PluginManager().protocol_dirs())
-    built = []
-    for folder in sorted(p for p in (output / "runs").iterdir() if p.is_dir()):
-        try:
-            protocol = index.load(folder.name)
-        except BiobenchError:
-            protocol = None
-        built.append(lb.prepare(output, protocol, folder.name))
-    return built
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[lb.Built]]:
+    """The site of the committed records, built as ``leaderboard build --html`` and ``make
+    screenshot`` build it (claims corrected over every protocol, records verified)."""
     base = tmp_path_factory.mktemp("site")
     output = base / "out"
     _committed_runs(output)
-    built = _prepare(output)
-    build_site(built, base / "html")
+    built = screenshot.site_pages(output, base / "html")
     return base / "html", built
 
 
@@ -142,21 +128,9 @@ def test_rebuild_is_idempotent_and_refuses_foreign_folders(
 # ---------------------------------------------------------------------------------------------
 
 
-def _chromium() -> str | None:
-    """A Chromium executable: $BIOBENCH_CHROMIUM, else chromium / chromium-browser / chrome."""
-    explicit = os.environ.get("BIOBENCH_CHROMIUM")
-    if explicit:
-        return explicit
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    executable = _chromium()
+    executable = screenshot.chromium()
     if executable is None:
         pytest.skip(
             "no Chromium executable found (install Debian's 'chromium' package, as .ci/run "
@@ -318,6 +292,20 @@ def _shown(item: lb.Built) -> list[str]:
     return shown_metrics(item)
 
 
+def test_the_readme_screenshot_is_current(site: tuple[Path, list[lb.Built]]) -> None:
+    """docs/leaderboard-site.png shows the page the committed boards build now: its sidecar
+    records the sha256 of the page and the site's CSS and JavaScript it was taken of."""
+    root, _ = site
+    png = REPO / "docs" / "leaderboard-site.png"
+    recorded = json.loads(screenshot.sidecar(png).read_text(encoding="utf-8"))
+    assert recorded["page"] == screenshot.PAGE
+    assert png.stat().st_size > 20_000  # a picture, not an empty window
+    assert recorded["inputs_sha256"] == screenshot.page_inputs(root), (
+        "docs/leaderboard-site.png is stale (the boards, templates or styles changed since it "
+        "was taken): run `make screenshot` and commit the picture and its .json"
+    )
+
+
 def test_leaderboard_serve_prints_its_url_and_serves_the_site(tmp_path: Path) -> None:
     _committed_runs(tmp_path)
     process = subprocess.Popen(
@@ -370,8 +358,7 @@ def test_run_page_curves_and_untrusted_score_paths(tmp_path: Path) -> None:
     legacy = json.loads(legacy_path.read_text(encoding="utf-8"))
     legacy.pop("train_accuracy", None)
     legacy_path.write_text(json.dumps(legacy), encoding="utf-8")
-    built = _prepare(output)
-    site = build_site(built, tmp_path / "site")
+    site = build_site(screenshot.site_pages(output, tmp_path / "html"), tmp_path / "site")
     page = (site.root / "p" / "quick" / "runs" / "case1-none" / "seed-0.html").read_text(
         encoding="utf-8"
     )
