@@ -268,3 +268,45 @@ def test_unchanged_plots_are_reused_and_changed_ones_redrawn(
     leaderboard.build(tmp_path, protocol, "demo")
     assert drawn == ["roc"]
     assert (tmp_path / "demo_roc.png").read_bytes() != before["demo_roc.png"]
+
+
+def test_a_protocol_names_its_headline(
+    tmp_path: Path, demo_protocol_text: str, write_runs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``headline = [...]`` in the protocol: those metrics, in its order, come first on the
+    board; a name no record has is left out.  Without it: each row's lead metric."""
+    from biobench.errors import ProtocolError
+    from biobench.protocol import load_protocol
+
+    monkeypatch.setattr(plots, "render_all", lambda board, previous=None: {})
+    write_runs(tmp_path)
+    plain = tmp_path / "demo.toml"
+    plain.write_text(demo_protocol_text)
+    b = board.collect(tmp_path, load_protocol(plain), "demo")
+    assert (b.headline, b.headline_declared) == (["top1_accuracy", "mean_accuracy"], False)
+
+    named = tmp_path / "named" / "demo.toml"
+    named.parent.mkdir()
+    text = demo_protocol_text.replace(
+        'description = "Synthetic leaderboard test protocol."',
+        'description = "Synthetic leaderboard test protocol."\n'
+        'headline = ["eer", "no_such_value", "top1_accuracy"]',
+    )
+    named.write_text(text)
+    protocol = load_protocol(named)
+    b = board.collect(tmp_path, protocol, "demo")
+    assert (b.headline, b.headline_declared) == (["eer", "top1_accuracy"], True)
+    files = leaderboard.build(tmp_path, protocol, "demo")
+    frame = pd.read_csv(files["csv"], keep_default_na=False, na_values=[""])
+    assert list(frame.columns[2:4]) == ["eer_mean", "eer_std"]
+    assert list(frame.columns[7:9]) == ["top1_accuracy_mean", "top1_accuracy_std"]
+    md = files["md"].read_text()
+    assert "Headline (named by the protocol): `eer`, `top1_accuracy`." in md
+    header = "| label | eer ↓ [95 % CI] | top1_accuracy ↑ [95 % CI] | dataset"
+    assert header in " ".join(md.split())  # tabulate pads the columns with spaces
+
+    named.write_text(
+        text.replace('headline = ["eer", "no_such_value", "top1_accuracy"]', 'headline = "eer"')
+    )
+    with pytest.raises(ProtocolError, match="headline"):
+        load_protocol(named)
