@@ -76,6 +76,8 @@ def test_contract_refuses_inconsistent_outputs() -> None:
         Curve("roc", [0, 1], [1])
     with pytest.raises(ValueError, match="reference"):
         MetricOutput(values={"a": 1.0}, reference={"b"})
+    with pytest.raises(ValueError, match="proportions names \\['b'\\]"):
+        MetricOutput(values={"a": 1.0}, proportions={"a", "b"})
 
 
 def test_typed_reports_and_legacy_details_build_the_same_leaderboard(
