@@ -20,7 +20,13 @@ import pandas as pd
 
 from biobench import claims as claims_mod
 from biobench.board import Board, MeasuredRow, as_float, setting_differences
-from biobench.stats import paired_comparison, summarize, welch_t_test
+from biobench.stats import (
+    PairedComparison,
+    paired_comparison,
+    paired_comparisons,
+    summarize,
+    welch_t_test,
+)
 
 __all__ = [
     "BASELINE_FUSION",
@@ -206,18 +212,25 @@ def run_columns(board: Board, row: MeasuredRow) -> dict[str, Any]:
     }
 
 
-def ties_best(best: MeasuredRow, other: MeasuredRow, metric: str) -> bool:
+def ties_best(
+    best: MeasuredRow,
+    other: MeasuredRow,
+    metric: str,
+    paired: PairedComparison | None = None,
+) -> bool:
     """Whether ``other`` is not told apart from ``best`` on ``metric`` by a two-sided test over
     seeds at :data:`BEST_ALPHA`: the paired t test over their common seeds when they share at
     least two (a seed fixes the split and the initialisation draws), else Welch's t test when
     each has at least two seeds.  Rows that cannot be tested (one seed) tie only with an equal
-    mean; a difference that is the same on every common seed is told apart."""
+    mean; a difference that is the same on every common seed is told apart.
+
+    :param paired: ``paired_comparison(best, other)`` on ``metric`` when already computed.
+    """
     a, b = best.values(metric), other.values(metric)
-    mean_a = summarize(a.values()).mean
-    mean_b = summarize(b.values()).mean
-    if mean_a == mean_b:
+    if summarize(a.values()).mean == summarize(b.values()).mean:
         return True
-    paired = paired_comparison(a, b)
+    if paired is None:
+        paired = paired_comparison(a, b)
     if paired.n >= 2:
         return not paired.reason and not paired.p_value < BEST_ALPHA
     p_value = welch_t_test(list(a.values()), list(b.values()))
@@ -244,8 +257,13 @@ def best_in(board: Board, frame: pd.DataFrame) -> list[str]:
             continue  # one row is not a ranking
         best_index = column.idxmin() if metric in board.lower_is_better else column.idxmax()
         best = rows[str(frame.at[best_index, "label"])]
-        for i in column.index:
-            if i == best_index or ties_best(best, rows[str(frame.at[i, "label"])], metric):
+        others = [i for i in column.index if i != best_index]
+        other_rows = [rows[str(frame.at[i, "label"])] for i in others]
+        # One vectorised batch of paired tests per column (boards may have hundreds of rows).
+        paired = paired_comparisons([(best.values(metric), r.values(metric)) for r in other_rows])
+        marks[frame.index.get_loc(best_index)].append(metric)
+        for i, row, test in zip(others, other_rows, paired, strict=True):
+            if ties_best(best, row, metric, test):
                 marks[frame.index.get_loc(i)].append(metric)
     return [" ".join(m) for m in marks]
 
