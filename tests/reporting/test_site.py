@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from biobench import leaderboard as lb
 from biobench.errors import BiobenchError
@@ -66,6 +67,9 @@ def test_every_protocol_and_record_has_a_page(site: tuple[Path, list[lb.Built]])
         page = (root / "p" / board.name / "index.html").read_text(encoding="utf-8")
         for row in board.rows:
             assert f'id="row-{row.key}"' in page
+            if row.overrides:  # under its protocol row, the overrides spelled out
+                shown = " + ".join([row.protocol_label, *row.overrides])
+                assert f'<span class="overrides">{escape(shown)}</span>' in page
             for record in row.records:
                 rel = record.path[len(f"runs/{board.name}/") : -len(".json")]
                 run = root / "p" / board.name / "runs" / f"{rel}.html"
