@@ -184,6 +184,8 @@ def collect(
     rows = make_rows(current, grid, protocol.sha256 if protocol is not None else None)
     shown = headline(rows)
     headline_metrics, declared = _headline(protocol, rows, shown)
+    # A named headline value that the records have but do not list is shown all the same.
+    shown["metrics"] += [m for m in headline_metrics if m not in shown["metrics"]]
     return Board(
         name=protocol_name,
         version=version,

@@ -281,7 +281,12 @@ def test_a_protocol_names_its_headline(
     from biobench.protocol import load_protocol
 
     monkeypatch.setattr(plots, "render_all", lambda board, previous=None: {})
-    write_runs(tmp_path)
+
+    def extra(record: dict[str, Any]) -> dict[str, Any]:
+        record["metrics"]["extra_rate"] = 0.5 + 0.01 * record["run"]["seed"]  # not in headline
+        return record
+
+    write_runs(tmp_path, extra)
     plain = tmp_path / "demo.toml"
     plain.write_text(demo_protocol_text)
     b = board.collect(tmp_path, load_protocol(plain), "demo")
@@ -292,23 +297,31 @@ def test_a_protocol_names_its_headline(
     text = demo_protocol_text.replace(
         'description = "Synthetic leaderboard test protocol."',
         'description = "Synthetic leaderboard test protocol."\n'
-        'headline = ["eer", "no_such_value", "top1_accuracy"]',
+        'headline = ["eer", "no_such_value", "top1_accuracy", "extra_rate"]',
     )
     named.write_text(text)
     protocol = load_protocol(named)
     b = board.collect(tmp_path, protocol, "demo")
-    assert (b.headline, b.headline_declared) == (["eer", "top1_accuracy"], True)
+    # extra_rate: among the records' values but not those they list: shown all the same.
+    assert (b.headline, b.headline_declared) == (
+        ["eer", "top1_accuracy", "extra_rate"],
+        True,
+    )
+    assert "extra_rate" in b.metrics
     files = leaderboard.build(tmp_path, protocol, "demo")
     frame = pd.read_csv(files["csv"], keep_default_na=False, na_values=[""])
     assert list(frame.columns[2:4]) == ["eer_mean", "eer_std"]
     assert list(frame.columns[7:9]) == ["top1_accuracy_mean", "top1_accuracy_std"]
     md = files["md"].read_text()
-    assert "Headline (named by the protocol): `eer`, `top1_accuracy`." in md
-    header = "| label | eer ↓ [95 % CI] | top1_accuracy ↑ [95 % CI] | dataset"
+    assert "Headline (named by the protocol): `eer`, `top1_accuracy`, `extra_rate`." in md
+    header = "| label | eer ↓ [95 % CI] | top1_accuracy ↑ [95 % CI] | extra_rate ↑ [95 % CI] |"
     assert header in " ".join(md.split())  # tabulate pads the columns with spaces
 
     named.write_text(
-        text.replace('headline = ["eer", "no_such_value", "top1_accuracy"]', 'headline = "eer"')
+        text.replace(
+            'headline = ["eer", "no_such_value", "top1_accuracy", "extra_rate"]',
+            'headline = "eer"',
+        )
     )
     with pytest.raises(ProtocolError, match="headline"):
         load_protocol(named)
