@@ -33,7 +33,7 @@ FRESH ?=
 # removes their records too.
 LEADERBOARD_SCRIPTS ?= docs/orl_onnx_row.py
 
-.PHONY: demo test lint clean-venv leaderboards docs
+.PHONY: demo test lint clean-venv leaderboards docs screenshot
 
 $(STAMP): Makefile pyproject.toml $(addsuffix /pyproject.toml,$(LOCAL_PLUGINS))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,12 @@ leaderboards: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m biobench.docsgen
 	$(BIN)/python -m biobench.leaderboard.readme --output $(LEADERBOARDS) --write README.md
+
+# The README's picture of the website (docs/leaderboard-site.png), taken in headless Chromium of
+# the site built from the committed boards in a temporary folder; its .json sidecar records what
+# was shot, and a test fails when the boards, templates or styles no longer match it.
+screenshot: $(STAMP)
+	$(BIN)/python -m biobench.site.screenshot --leaderboards $(LEADERBOARDS) --output docs/leaderboard-site.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -131,6 +131,8 @@ class MetricResults:
 
     values: dict[str, float] = field(default_factory=dict)
     lower_is_better: set[str] = field(default_factory=set)
+    #: Values that are proportions in [0, 1] (:attr:`MetricOutput.proportions`).
+    proportions: set[str] = field(default_factory=set)
     headline: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     reports: dict[str, Any] = field(default_factory=dict)
@@ -160,6 +162,7 @@ def compute_metrics(metrics: list[tuple[str, Any]], evaluation: Evaluation) -> M
             raise PluginError(f"metric '{name}' reports values already reported: {clash}")
         results.values.update({k: float(v) for k, v in out.values.items()})
         results.lower_is_better |= set(out.lower_is_better)
+        results.proportions |= set(out.proportions)
         results.headline += list(out.headline if out.headline is not None else out.values)
         if out.details:
             results.details[name] = out.details

@@ -181,7 +181,9 @@ class MetricOutput:
 
     ``values`` are scalars with stable snake_case names that carry their parameters
     (``tar_at_far_1e_3``, ``threshold_at_far_1e_3``); they go into the run record and the
-    leaderboard.  ``lower_is_better`` names the values where smaller is better (for ↓ markers).
+    leaderboard.  ``lower_is_better`` names the values where smaller is better (for ↓ markers);
+    ``proportions`` names the values that are proportions, bounded to [0, 1] (accuracies, rates,
+    AUC): their 95 % intervals over seeds are kept inside [0, 1] (:func:`biobench.stats.summarize`).
 
     Typed results the harness reads (leaderboards, plots, the website), stored in the record by
     :meth:`report`:
@@ -204,11 +206,14 @@ class MetricOutput:
     curves: list[Curve] = field(default_factory=list)
     per_attribute: list[AttributeResult] = field(default_factory=list)
     reference: set[str] = field(default_factory=set)
+    #: Values that are proportions in [0, 1] (an accuracy, a rate, an AUC).
+    proportions: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.reference) - set(self.values))
-        if unknown:
-            raise ValueError(f"MetricOutput: reference names {unknown} are not among its values")
+        for kind in ("reference", "proportions"):
+            unknown = sorted(set(getattr(self, kind)) - set(self.values))
+            if unknown:
+                raise ValueError(f"MetricOutput: {kind} names {unknown} are not among its values")
 
     def report(self) -> dict[str, Any]:
         """The typed results as strict JSON: ``{"curves", "per_attribute", "reference"}``.

@@ -318,6 +318,7 @@ def build_record(
         },
         "metrics": results.values,
         "lower_is_better": sorted(results.lower_is_better),
+        "proportions": sorted(results.proportions),
         "headline": results.headline,
         "reports": results.reports,
         "details": results.details,

@@ -266,7 +266,7 @@ def malformed(data: Mapping[str, Any]) -> str | None:
     ``run.label`` a string and ``run.seed`` an integer; ``metrics`` a table of numbers (``null``
     for not computed; ``"inf"``, ``"-inf"``, ``"nan"`` as :mod:`biobench.numbers` writes them);
     ``losses`` and ``train_accuracy`` tables of lists of numbers; ``headline`` and
-    ``lower_is_better`` lists of names; ``reports`` and ``details`` tables.
+    ``lower_is_better`` and ``proportions`` lists of names; ``reports`` and ``details`` tables.
     """
     run = data["run"]
     if not isinstance(run["label"], str):
@@ -292,7 +292,7 @@ def malformed(data: Mapping[str, Any]) -> str | None:
             for i, value in enumerate(series):
                 if _not_number(value, allow_null=False):
                     return f"{key}.{task}[{i}] = {value!r} is not a number"
-    for key in ("headline", "lower_is_better"):
+    for key in ("headline", "lower_is_better", "proportions"):
         names = data.get(key)
         if names is not None and not (
             isinstance(names, list) and all(isinstance(n, str) for n in names)

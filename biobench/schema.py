@@ -125,6 +125,9 @@ PROTOCOL = _table(
     description=str,
     citation=str,
     extends=str,
+    # The metric value names a reader looks at first (``["top1_accuracy"]``): boards and the
+    # site show them right after the label, with their intervals (see biobench.board).
+    headline=("list", str),
     **CELL,
     runs=("list", RUN),
     reported=("list", REPORTED),

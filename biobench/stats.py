@@ -7,10 +7,18 @@ exactly, because the numbers end up in published tables:
   randomness, not the whole population.
 - ``ci95`` is the half-width of the two-sided 95 % confidence interval for the mean from
   Student's t distribution with ``n - 1`` degrees of freedom: ``t(0.975, n-1) * std / sqrt(n)``.
+  For a value bounded to an interval (a proportion: an accuracy, a rate, an AUC lies in
+  [0, 1]) the interval's ends are those of the t interval cut to the bounds
+  (``summarize(values, bounds=(0, 1))``): the mean of proportions lies in [0, 1], so removing
+  what lies outside removes only impossible values and the interval keeps its coverage
+  (P(mean in cut interval) = P(mean in t interval)); it is unchanged wherever the t interval
+  stays inside the bounds (see docs/metrics.md, "Intervals over seeds").
 - A paired comparison between two rows uses only the seeds both rows have (same seed means same
   split and same initialisation draws), and a two-sided paired t test on the per-seed
   differences ``d_s = a_s - b_s``; its 95 % confidence interval is
   ``mean(d) ± t(0.975, n-1) * std(d) / sqrt(n)``.
+- Two rows without common seeds are compared with Welch's t test (:func:`welch_t_test`), e.g.
+  to tell whether the best row of a leaderboard column is apart from the runner-up.
 - Several tests on one protocol (its claims) are corrected with Holm's step-down method
   (:func:`holm`), which bounds the family-wise error rate.
 - :func:`seeds_for_power` is the number of seeds a two-sided paired t test needs to detect a
@@ -39,6 +47,7 @@ from scipy import stats as scipy_stats
 
 __all__ = [
     "BOOTSTRAP_REPLICATES",
+    "UNIT_INTERVAL",
     "BootstrapComparison",
     "PairedComparison",
     "Summary",
@@ -49,6 +58,7 @@ __all__ = [
     "paired_t_power",
     "seeds_for_power",
     "summarize",
+    "welch_t_test",
 ]
 
 
@@ -64,20 +74,25 @@ class Summary:
     sem: float
     #: Half-width of the 95 % confidence interval (Student t, n-1 dof); NaN for n < 2.
     ci95: float
+    #: The bounds the values cannot leave (``(0, 1)`` for a proportion): the interval's ends
+    #: are cut to them.  Unbounded by default.
+    bounds: tuple[float, float] = (-math.inf, math.inf)
 
     @property
     def ci95_low(self) -> float:
-        """Lower end of the 95 % confidence interval."""
-        return self.mean - self.ci95
+        """Lower end of the 95 % confidence interval (never below the lower bound)."""
+        return max(self.mean - self.ci95, self.bounds[0])
 
     @property
     def ci95_high(self) -> float:
-        """Upper end of the 95 % confidence interval."""
-        return self.mean + self.ci95
+        """Upper end of the 95 % confidence interval (never above the upper bound)."""
+        return min(self.mean + self.ci95, self.bounds[1])
 
     def as_dict(self) -> dict[str, float]:
-        """The fields plus the interval ends, for JSON and tables."""
+        """The fields plus the interval ends, for JSON and tables (the bounds are in the ends;
+        infinite ones are no JSON)."""
         out: dict[str, Any] = asdict(self)
+        del out["bounds"]
         out["ci95_low"] = self.ci95_low
         out["ci95_high"] = self.ci95_high
         return out
@@ -90,8 +105,15 @@ def t_critical(df: int, level: float = 0.95) -> float:
     return float(scipy_stats.t.ppf((1.0 + level) / 2.0, df=df))
 
 
-def summarize(values: Iterable[float]) -> Summary:
+#: The bounds of a proportion (accuracies, rates, AUC).
+UNIT_INTERVAL = (0.0, 1.0)
+
+
+def summarize(values: Iterable[float], bounds: tuple[float, float] | None = None) -> Summary:
     """Summarise ``values`` (one per seed); non-finite values are ignored.
+
+    :param bounds: ``(low, high)`` that the values cannot leave (:data:`UNIT_INTERVAL` for a
+        proportion): the confidence interval is cut to them (see the module docstring).
 
     >>> s = summarize([0.9, 0.92, 0.94])
     >>> round(s.mean, 4), round(s.std, 4), s.n
@@ -100,8 +122,9 @@ def summarize(values: Iterable[float]) -> Summary:
     arr = np.asarray([float(v) for v in values], dtype=np.float64)
     arr = arr[np.isfinite(arr)]
     n = int(arr.size)
+    bounds = (-math.inf, math.inf) if bounds is None else (float(bounds[0]), float(bounds[1]))
     if n == 0:
-        return Summary(0, math.nan, math.nan, math.nan, math.nan)
+        return Summary(0, math.nan, math.nan, math.nan, math.nan, bounds)
     if np.all(arr == arr[0]):
         # Identical values: report them exactly (np.mean/np.std would leave rounding residue
         # such as a std of 1e-17, which looks like spread in a table).
@@ -109,9 +132,9 @@ def summarize(values: Iterable[float]) -> Summary:
     else:
         mean, std = float(arr.mean()), float(arr.std(ddof=1))
     if n < 2:
-        return Summary(n, mean, math.nan, math.nan, math.nan)
+        return Summary(n, mean, math.nan, math.nan, math.nan, bounds)
     sem = std / math.sqrt(n)
-    return Summary(n, mean, std, sem, t_critical(n - 1) * sem)
+    return Summary(n, mean, std, sem, t_critical(n - 1) * sem, bounds)
 
 
 @dataclass(frozen=True)
@@ -245,6 +268,18 @@ def paired_comparisons(
                 else "",
             )
     return [c for c in out if c is not None]
+
+
+def welch_t_test(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided p-value of Welch's t test (unequal variances) of two independent samples;
+    non-finite values are left out; NaN when a side has fewer than two values or both have no
+    spread."""
+    x = np.asarray([float(v) for v in a], dtype=np.float64)
+    y = np.asarray([float(v) for v in b], dtype=np.float64)
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    if x.size < 2 or y.size < 2 or (np.ptp(x) == 0 and np.ptp(y) == 0):
+        return math.nan
+    return float(scipy_stats.ttest_ind(x, y, equal_var=False).pvalue)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -19,7 +19,13 @@ Every name is importable from ``biobench.board`` itself.
 
 from __future__ import annotations
 
-from biobench.board.assemble import Board, collect, headline
+from biobench.board.assemble import (
+    Board,
+    collect,
+    declared_proportions,
+    headline,
+    lead_metric,
+)
 from biobench.board.records import RunRecord, as_float, legacy_reports, load_records
 from biobench.board.rows import (
     MeasuredRow,
@@ -46,8 +52,10 @@ __all__ = [
     "as_float",
     "collect",
     "component_summary",
+    "declared_proportions",
     "format_option",
     "headline",
+    "lead_metric",
     "legacy_reports",
     "load_records",
     "make_rows",

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from biobench.cli import CONTEXT, _manager, _protocols, cli
+from biobench.cli.base import CONTEXT, _manager, _protocols, cli
 from biobench.errors import BiobenchError
 from biobench.paths import safe_name
 

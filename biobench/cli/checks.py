@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from biobench.cli import CONTEXT, _manager, _options, _protocols, cli
+from biobench.cli.base import CONTEXT, _manager, _options, _protocols, cli
 from biobench.errors import BiobenchError
 
 # ---------------------------------------------------------------------------------------------

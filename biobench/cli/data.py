@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from biobench.cli import CONTEXT, _manager, _options, cli
+from biobench.cli.base import CONTEXT, _manager, _options, cli
 from biobench.errors import BiobenchError
 
 # ---------------------------------------------------------------------------------------------

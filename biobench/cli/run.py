@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from biobench.cli import CONTEXT, _manager, _protocols, cli
-from biobench.errors import RunFailed
+from biobench.cli.base import CONTEXT, _manager, _protocols, cli
+from biobench.errors import BiobenchError, RunFailed
 
 # ---------------------------------------------------------------------------------------------
 # run

@@ -4,8 +4,10 @@
 ``output/runs/<protocol_name>/`` and writes, next to each other in ``output/``:
 
 - ``<name>.csv`` / ``<name>.md``: one row per run label (mean, sample std and 95 % CI over
-  seeds for each headline metric) plus the protocol's published ``reported`` rows, clearly
-  marked ``kind = reported`` and never averaged with measured rows;
+  seeds for each metric the records list, the interval of a proportion cut to [0, 1]; the
+  board's headline metrics first, right after the label; best marked only where a t test over
+  seeds tells it apart) plus the protocol's published ``reported`` rows, clearly marked
+  ``kind = reported`` and never averaged with measured rows;
 - ``<name>_attributes.csv`` / ``.md``: per-attribute accuracy per run label;
 - ``<name>_comparisons.csv``: paired comparisons of each row against the ``none``-fusion row
   whose configuration differs from it in the fusion alone, over common seeds (difference and

@@ -17,10 +17,16 @@ from tabulate import tabulate
 from biobench import claims as claims_mod
 from biobench import numbers
 from biobench.attribute_gain import attribute_gain_markdown, attribute_gain_table, unpaired_rows
-from biobench.board import VERIFIED_DIFFERS, Board
+from biobench.board import VERIFIED_DIFFERS, Board, MeasuredRow
 from biobench.leaderboard.tables import BASELINE_FUSION, attribute_grid, reported_metrics
 
-__all__ = ["attributes_markdown", "claims_markdown", "markdown"]
+__all__ = [
+    "attributes_markdown",
+    "claims_markdown",
+    "headline_note",
+    "markdown",
+    "shown_label",
+]
 
 
 def _fmt(value: float, digits: int = 4) -> str:
@@ -88,11 +94,15 @@ def _header(board: Board) -> list[str]:
     lines += [
         "",
         f"Built by `biobench leaderboard` from {n_current} run record(s); do not edit by hand. "
-        "Cells are mean ± sample std (ddof=1) over seeds; the CSV also has 95 % confidence "
-        "intervals, untruncated options, parameter counts and timings. ↑ higher is better, "
-        "↓ lower is better; **bold** marks the best measured mean of a column. Columns are "
-        "defined in "
-        "`leaderboards/README.md`.",
+        "Cells are mean ± sample std (ddof=1) over seeds; the headline metrics come first, "
+        "with the 95 % confidence interval of the mean (Student t over seeds, cut to [0, 1] "
+        "for a proportion); the CSV has the intervals of every metric, untruncated options, "
+        "parameter counts and timings. ↑ higher is better, ↓ lower is better. **Bold** marks "
+        "the best mean of a column together with every row a two-sided t test over seeds "
+        "(paired over common seeds, else Welch; 5 %, uncorrected) cannot tell apart from it: "
+        "a single bold cell is significantly better than the runner-up; rows with one seed "
+        "tie only when equal. ↳ marks a row run with overrides, shown under its protocol row "
+        "with the overrides spelled out. Columns are defined in `leaderboards/README.md`.",
         "",
         "## Measured",
         "",
@@ -100,37 +110,74 @@ def _header(board: Board) -> list[str]:
     return lines
 
 
+def _bold(cell: str, best: bool) -> str:
+    return f"**{cell}**" if best else cell
+
+
+def _interval(mean: float, std: float, low: float, high: float) -> str:
+    """``mean ± std [low, high]``: a headline cell, with its 95 % interval."""
+    cell = _mean_std(mean, std)
+    if math.isnan(mean) or math.isnan(low) or math.isnan(high):
+        return cell
+    return f"{cell} [{_fmt(low)}, {_fmt(high)}]"
+
+
+def shown_label(row: MeasuredRow) -> str:
+    """A row's label as the boards and the site show it: a row run with overrides is shown
+    under its protocol cell (``↳``) with the overrides spelled out
+    (``↳ case1-none.1a2b3c4d: case1-none + model.fusion=scaled_concat``)."""
+    if not row.overrides:
+        return row.label
+    return f"↳ {row.label}: " + " + ".join([row.protocol_label or "?", *row.overrides])
+
+
+def headline_note(board: Board) -> str:
+    """One sentence saying which metrics are the headline and where that comes from."""
+    names = ", ".join(f"`{m}`" for m in board.headline)
+    if board.headline_declared:
+        return f"Headline (named by the protocol): {names}."
+    return (
+        f"Headline: {names} (the metric each row leads with; the protocol names none: "
+        "`headline = [...]` in its file would)."
+    )
+
+
 def _measured(board: Board, main: pd.DataFrame) -> list[str]:
-    """The measured rows (label marks: ⚠ missing images, overrides, ✗ does not verify)."""
+    """The measured rows: label, headline metrics with their interval, the row's description,
+    the other metrics (label marks: ⚠ missing images, ↳ overrides, ✗ does not verify)."""
     measured = main[main["kind"] == "measured"]
     if not len(measured):
         return ["No measured runs yet for this protocol version."]
     # Preprocessing is shown when the rows differ in it (the CSV always has it).
     with_prep = measured["preprocessing"].nunique() > 1
-    id_headers = ["label", "dataset", *(["preprocessing"] if with_prep else [])]
-    id_headers += ["backbone", "fusion", "optimizer", "tasks", "n_seeds"]
     # Metrics no measured row could compute (e.g. TAR at a FAR the test set cannot resolve)
     # stay in the CSV but would only widen the page with dashes.
     shown = [m for m in board.metrics if measured[f"{m}_mean"].notna().any()]
     hidden = [m for m in board.metrics if m not in shown]
-    metric_headers = [f"{m} {board.arrow(m)}".rstrip() for m in shown]
+    first = [m for m in board.headline if m in shown]
+    rest = [m for m in shown if m not in first]
+    id_headers = ["dataset", *(["preprocessing"] if with_prep else [])]
+    id_headers += ["backbone", "fusion", "optimizer", "tasks", "n_seeds"]
+    headers = ["label", *[f"{m} {board.arrow(m)} [95 % CI]" for m in first], *id_headers]
+    headers += [f"{m} {board.arrow(m)}".rstrip() for m in rest]
     body = []
     rows = {row.label: row for row in board.rows}
     for _, r in measured.iterrows():
         row = rows[r["label"]]
-        label = r["label"] + (" ⚠" if r["missing_images"] else "")
-        label += " (overrides)" if row.overrides else ""
+        label = shown_label(row) + (" ⚠" if r["missing_images"] else "")
         label += " ✗" if row.verified == VERIFIED_DIFFERS else ""
         label += " ⚑" if row.code_version else ""
-        cells = [label, r["dataset"], *([r["preprocessing"]] if with_prep else [])]
+        best = set(r["best_in"].split())
+        cells = [label]
+        for m in first:
+            cell = _interval(r[f"{m}_mean"], r[f"{m}_std"], r[f"{m}_ci95_low"], r[f"{m}_ci95_high"])
+            cells.append(_bold(cell, m in best))
+        cells += [r["dataset"], *([r["preprocessing"]] if with_prep else [])]
         cells += [row.backbone, row.fusion, row.optimizer, r["tasks"]]
         cells.append(str(int(r["n_seeds"])))
-        best = set(r["best_in"].split())
-        for m in shown:
-            cell = _mean_std(r[f"{m}_mean"], r[f"{m}_std"])
-            cells.append(f"**{cell}**" if m in best else cell)
+        cells += [_bold(_mean_std(r[f"{m}_mean"], r[f"{m}_std"]), m in best) for m in rest]
         body.append(cells)
-    lines = [_md_table(body, id_headers + metric_headers)]
+    lines = [headline_note(board), "", _md_table(body, headers)]
     if hidden:
         lines += [
             "",

@@ -2,9 +2,12 @@
 
 Every table is computed from a :class:`~biobench.board.Board` only (nothing is read or written
 here) and written as CSV by :func:`to_csv`.  Means, sample standard deviations (ddof=1) and 95 %
-confidence intervals are over seeds (:func:`biobench.stats.summarize`); paired comparisons pair
-seeds (:func:`biobench.stats.paired_comparison`); claims are evaluated by
-:mod:`biobench.claims`.  Every column is defined in ``leaderboards/README.md``.
+confidence intervals are over seeds (:func:`biobench.stats.summarize`; the interval of a
+proportion is cut to [0, 1]); paired comparisons pair seeds
+(:func:`biobench.stats.paired_comparison`); claims are evaluated by :mod:`biobench.claims`.
+The main table's columns start with the label and the board's headline metrics
+(:attr:`~biobench.board.Board.headline`).  Every column is defined in
+``leaderboards/README.md``.
 """
 
 from __future__ import annotations
@@ -17,12 +20,20 @@ import pandas as pd
 
 from biobench import claims as claims_mod
 from biobench.board import Board, MeasuredRow, as_float, setting_differences
-from biobench.stats import paired_comparison, summarize
+from biobench.stats import (
+    PairedComparison,
+    paired_comparison,
+    paired_comparisons,
+    summarize,
+    welch_t_test,
+)
 
 __all__ = [
     "BASELINE_FUSION",
     "CLAIM_COLUMNS",
+    "BEST_ALPHA",
     "ID_COLUMNS",
+    "METRIC_STATS",
     "RUN_COLUMNS",
     "attribute_grid",
     "attribute_table",
@@ -33,6 +44,7 @@ __all__ = [
     "regression_table",
     "reported_metrics",
     "run_columns",
+    "ties_best",
     "to_csv",
 ]
 
@@ -84,6 +96,13 @@ CLAIM_COLUMNS = [
 ]
 
 
+#: Per metric, the columns of the main table (``<metric>_mean``, ...): mean, sample std, the
+#: t interval's half-width, and the interval's ends (cut to [0, 1] for a proportion).
+METRIC_STATS = ("mean", "std", "ci95", "ci95_low", "ci95_high")
+#: Two rows tie for best unless a two-sided test over seeds tells them apart at this level.
+BEST_ALPHA = 0.05
+
+
 def reported_metrics(board: Board) -> list[str]:
     """The board's headline metrics, then the other metrics reported rows give (by name)."""
     extra = sorted({m for r in board.reported for m in r.get("metrics", {})} - set(board.metrics))
@@ -107,10 +126,12 @@ def _measured_entry(board: Board, row: MeasuredRow, metrics: Sequence[str]) -> d
         **run_columns(board, row),
     }
     for metric in metrics:
-        summary = summarize(row.values(metric).values())
+        summary = summarize(row.values(metric).values(), board.bounds(metric))
         entry[f"{metric}_mean"] = summary.mean
         entry[f"{metric}_std"] = summary.std
         entry[f"{metric}_ci95"] = summary.ci95
+        entry[f"{metric}_ci95_low"] = summary.ci95_low
+        entry[f"{metric}_ci95_high"] = summary.ci95_high
     entry["missing_images"] = row.missing_images
     entry["verified"] = row.verified
     entry["source"] = ""
@@ -134,8 +155,8 @@ def _reported_entry(rep: Mapping[str, Any], metrics: Sequence[str], dataset: str
     }
     for metric in metrics:
         entry[f"{metric}_mean"] = as_float(rep.get("metrics", {}).get(metric))
-        entry[f"{metric}_std"] = math.nan
-        entry[f"{metric}_ci95"] = math.nan
+        for stat in METRIC_STATS[1:]:
+            entry[f"{metric}_{stat}"] = math.nan
     entry["missing_images"] = math.nan
     entry["verified"] = ""
     entry["source"] = rep.get("source", "")
@@ -144,16 +165,23 @@ def _reported_entry(rep: Mapping[str, Any], metrics: Sequence[str], dataset: str
 
 
 def main_table(board: Board) -> pd.DataFrame:
-    """The main table: measured rows, then reported rows (``kind`` tells them apart)."""
+    """The main table: measured rows, then reported rows (``kind`` tells them apart).
+
+    Columns: ``kind``, ``label``, the headline metrics' columns (:data:`METRIC_STATS`), the
+    other columns describing the row (:data:`ID_COLUMNS`, ``seeds``, :data:`RUN_COLUMNS`), the
+    other metrics, then ``missing_images``, ``verified``, ``source``, ``notes``, ``best_in``.
+    """
     metrics = reported_metrics(board)
     records = [_measured_entry(board, row, metrics) for row in board.rows]
     dataset = ""
     if board.protocol is not None:
         dataset = str(board.protocol.data.get("dataset", {}).get("name", ""))
     records += [_reported_entry(rep, metrics, dataset) for rep in board.reported]
-    columns = ID_COLUMNS + ["seeds", *RUN_COLUMNS]
-    for metric in metrics:
-        columns += [f"{metric}_mean", f"{metric}_std", f"{metric}_ci95"]
+    first = [m for m in board.headline if m in metrics]
+    ordered = first + [m for m in metrics if m not in first]
+    columns = ID_COLUMNS[:2] + [f"{m}_{stat}" for m in first for stat in METRIC_STATS]
+    columns += ID_COLUMNS[2:] + ["seeds", *RUN_COLUMNS]
+    columns += [f"{m}_{stat}" for m in ordered[len(first) :] for stat in METRIC_STATS]
     columns += ["missing_images", "verified", "source", "notes", "best_in"]
     frame = pd.DataFrame(records, columns=columns)
     frame["best_in"] = best_in(board, frame)
@@ -184,23 +212,59 @@ def run_columns(board: Board, row: MeasuredRow) -> dict[str, Any]:
     }
 
 
-def best_in(board: Board, frame: pd.DataFrame) -> list[str]:
-    """Per table row, the headline metrics (space-separated) whose best measured mean it holds.
+def ties_best(
+    best: MeasuredRow,
+    other: MeasuredRow,
+    metric: str,
+    paired: PairedComparison | None = None,
+) -> bool:
+    """Whether ``other`` is not told apart from ``best`` on ``metric`` by a two-sided test over
+    seeds at :data:`BEST_ALPHA`: the paired t test over their common seeds when they share at
+    least two (a seed fixes the split and the initialisation draws), else Welch's t test when
+    each has at least two seeds.  Rows that cannot be tested (one seed) tie only with an equal
+    mean; a difference that is the same on every common seed is told apart.
 
-    Best = highest mean, or lowest for a lower-is-better metric; ties all count; reference
-    values (majority baselines) are not a model's and have no best.
+    :param paired: ``paired_comparison(best, other)`` on ``metric`` when already computed.
+    """
+    a, b = best.values(metric), other.values(metric)
+    if summarize(a.values()).mean == summarize(b.values()).mean:
+        return True
+    if paired is None:
+        paired = paired_comparison(a, b)
+    if paired.n >= 2:
+        return not paired.reason and not paired.p_value < BEST_ALPHA
+    p_value = welch_t_test(list(a.values()), list(b.values()))
+    return not math.isnan(p_value) and not p_value < BEST_ALPHA
+
+
+def best_in(board: Board, frame: pd.DataFrame) -> list[str]:
+    """Per table row, the metrics (space-separated) on which it is marked best.
+
+    Best = highest mean, or lowest for a lower-is-better metric.  The best row is marked alone
+    only where a test over seeds tells it apart from every other row (:func:`ties_best`: the
+    runner-up included); otherwise every row it cannot be told apart from is marked with it.
+    Reference values (majority baselines) are not a model's and have no best.
     """
     measured = frame["kind"] == "measured"
     marks: list[list[str]] = [[] for _ in range(len(frame))]
+    rows = {row.label: row for row in board.rows}
     for metric in board.metrics:
         if metric in board.reference:
             continue
         column = frame.loc[measured, f"{metric}_mean"].astype(float)
-        if column.notna().sum() < 2:
+        column = column[column.notna()]
+        if len(column) < 2:
             continue  # one row is not a ranking
-        best = column.min() if metric in board.lower_is_better else column.max()
-        for i in column.index[column == best]:
-            marks[frame.index.get_loc(i)].append(metric)
+        best_index = column.idxmin() if metric in board.lower_is_better else column.idxmax()
+        best = rows[str(frame.at[best_index, "label"])]
+        others = [i for i in column.index if i != best_index]
+        other_rows = [rows[str(frame.at[i, "label"])] for i in others]
+        # One vectorised batch of paired tests per column (boards may have hundreds of rows).
+        paired = paired_comparisons([(best.values(metric), r.values(metric)) for r in other_rows])
+        marks[frame.index.get_loc(best_index)].append(metric)
+        for i, row, test in zip(others, other_rows, paired, strict=True):
+            if ties_best(best, row, metric, test):
+                marks[frame.index.get_loc(i)].append(metric)
     return [" ".join(m) for m in marks]
 
 

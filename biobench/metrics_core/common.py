@@ -10,6 +10,7 @@ number are refused with one :class:`~biobench.errors.BiobenchError` (:func:`requ
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,6 +40,24 @@ def rate_label(rate: float) -> str:
     mantissa = mantissa.rstrip("0").rstrip(".").replace(".", "p")
     exp = int(exponent)
     return f"{mantissa}e_{-exp}" if exp <= 0 else f"{mantissa}e{exp}"
+
+
+#: Names of the values of biobench's metrics that are proportions, bounded to [0, 1]: rank-k and
+#: attribute accuracies (a share of probes or predictions), k-fold verification accuracy, AUC,
+#: average precision, equal error and half total error rates, and every error or detection rate
+#: at an operating point (TAR, FAR, FRR, DIR, FNIR, FPIR, recognition rate, failure to acquire).
+#: Thresholds, counts, spreads (``accuracy_10fold_std``), Cllr and DCF are not.
+PROPORTION_NAME = re.compile(
+    r"(?:.*accuracy|accuracy_\d+fold_mean|auc|average_precision|(?:rocch_)?eer|min_hter"
+    r"|fta_rate|(?:fta_)?(?:tar|far|frr|dir|fnir|fpir)_at_.+|recognition_rate_at_.+)"
+)
+
+
+def proportions(names: Iterable[str]) -> set[str]:
+    """The value names among ``names`` that are proportions in [0, 1] (:data:`PROPORTION_NAME`):
+    what the built-in metrics declare in :attr:`MetricOutput.proportions`, and what a board
+    assumes of a record written before records carried ``proportions``."""
+    return {n for n in names if PROPORTION_NAME.fullmatch(n)}
 
 
 def number_label(value: float) -> str:

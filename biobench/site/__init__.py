@@ -41,8 +41,9 @@ The package's modules: :mod:`~biobench.site.build` (the build), one module per p
 :mod:`~biobench.site.compare_pages`, :mod:`~biobench.site.run_pages`),
 :mod:`~biobench.site.paths` (site paths and safe names), :mod:`~biobench.site.format`
 (number formatting, templates), :mod:`~biobench.site.svg` (inline charts),
-:mod:`~biobench.site.writer` (writing only changed files) and :mod:`~biobench.site.server`
-(serving).
+:mod:`~biobench.site.writer` (writing only changed files), :mod:`~biobench.site.server`
+(serving), :mod:`~biobench.site.protocol_site` (what each page builder of a protocol is handed)
+and :mod:`~biobench.site.screenshot` (the README's picture of the site: ``make screenshot``).
 """
 
 from __future__ import annotations

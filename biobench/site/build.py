@@ -9,8 +9,7 @@ bytes changed (:mod:`biobench.site.writer`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from biobench.site.format import environment
 from biobench.site.home_page import cross_board, protocol_summary
 from biobench.site.paths import root
 from biobench.site.protocol_page import render_protocol_page, shown_metrics
+from biobench.site.protocol_site import ProtocolSite
 from biobench.site.run_pages import render_run_pages
 from biobench.site.writer import SITE_MARKER, SiteResult, Writer, check_destination, write_site
 
@@ -29,25 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["STATIC_FILES", "ProtocolSite", "build_site"]
 
 STATIC_FILES = ("site.css", "site.js")
-
-
-@dataclass(frozen=True)
-class ProtocolSite:
-    """What each page builder of one protocol is handed."""
-
-    built: Built
-    #: The protocol's line on the home page (:func:`biobench.site.home_page.protocol_summary`).
-    summary: Mapping[str, Any]
-    #: ``render(page, template, **context)``: renders a template into the site at ``page``.
-    render: Callable[..., None]
-    #: Collects files copied into the site (plots, records, score files).
-    out: Writer
-    #: ``(protocol name, href)`` of every protocol, for the navigation bar.
-    nav: list[tuple[str, str]]
-
-    def page(self, page: str, template: str, title: str, **context: Any) -> None:
-        """Render ``template`` at ``page`` with the navigation bar and the protocol's summary."""
-        self.render(page, template, title=title, nav=self.nav, p=self.summary, **context)
 
 
 def build_site(builts: Sequence[Built], dest: Path) -> SiteResult:

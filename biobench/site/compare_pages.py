@@ -2,7 +2,9 @@
 
 Which pairs get a page: every pair of rows of a protocol with at most :data:`MAX_ALL_PAIRS`
 rows; for larger protocols, each row against its ``none``-fusion baseline, each variant against
-its protocol cell and each claim's pair (``biobench compare`` compares any two).  The
+its protocol cell and each claim's pair (``biobench compare`` compares any two).  Each pair gets
+a page in both orientations (A vs B and B vs A), so that the comparison picker opens the page
+with A and B as chosen and the differences (A − B) keep the sign the reader expects.  The
 comparison itself is :func:`biobench.comparison.compare_rows`.
 """
 
@@ -14,19 +16,20 @@ from biobench.board import MeasuredRow
 from biobench.comparison import compare_rows
 from biobench.site.format import arrow
 from biobench.site.paths import compare_page, protocol_dir, rel, slug
+from biobench.site.protocol_site import ProtocolSite
 
 if TYPE_CHECKING:  # pragma: no cover
     from biobench.leaderboard import Built
-    from biobench.site.build import ProtocolSite
 
-__all__ = ["MAX_ALL_PAIRS", "comparison_pairs", "render_compare_pages"]
+__all__ = ["MAX_ALL_PAIRS", "comparison_pairs", "oriented", "render_compare_pages"]
 
 #: Protocols with at most this many rows get a comparison page for every pair of rows.
 MAX_ALL_PAIRS = 16
 
 
 def comparison_pairs(built: Built) -> list[tuple[MeasuredRow, MeasuredRow]]:
-    """Row pairs that get a comparison page (see the module docstring), in board order."""
+    """Row pairs that get comparison pages (see the module docstring), each once, in board
+    order; :func:`oriented` gives both orientations."""
     board = built.board
     rows = board.rows
     index = {id(r): i for i, r in enumerate(rows)}
@@ -50,6 +53,13 @@ def comparison_pairs(built: Built) -> list[tuple[MeasuredRow, MeasuredRow]]:
     return [(rows[i], rows[j]) for i, j in sorted(wanted)]
 
 
+def oriented(
+    pairs: list[tuple[MeasuredRow, MeasuredRow]],
+) -> list[tuple[MeasuredRow, MeasuredRow]]:
+    """Each pair as ``(a, b)`` and ``(b, a)``: the pages and the picker's links."""
+    return [p for a, b in pairs for p in ((a, b), (b, a))]
+
+
 def _comparison_view(built: Built, a: MeasuredRow, b: MeasuredRow) -> list[dict]:
     board = built.board
     out = []
@@ -69,11 +79,11 @@ def _comparison_view(built: Built, a: MeasuredRow, b: MeasuredRow) -> list[dict]
 
 
 def render_compare_pages(site: ProtocolSite, pairs: list[tuple[MeasuredRow, MeasuredRow]]) -> None:
-    """One page per pair of rows (see :func:`comparison_pairs`)."""
+    """Two pages per pair of rows (see :func:`comparison_pairs`): A vs B and B vs A."""
     built = site.built
     board = built.board
     page = f"{protocol_dir(board.name)}/index.html"
-    for a, b in pairs:
+    for a, b in oriented(pairs):
         cpage = compare_page(board, a, b)
         site.page(
             cpage,

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from biobench.board import Board, MeasuredRow
+from biobench.board import lead_metric as board_lead_metric
 from biobench.site.format import DOWN, UP, finite
 from biobench.site.paths import protocol_dir, slug
 from biobench.stats import summarize
@@ -24,17 +25,17 @@ __all__ = ["cross_board", "headline_metrics", "lead_metric", "protocol_summary"]
 
 
 def lead_metric(board: Board, row: MeasuredRow) -> str | None:
-    """The first headline metric a row's records list, reference values excluded."""
-    headline = row.records[0].data.get("headline") or board.metrics
-    return next((m for m in headline if m not in board.reference), None)
+    """The first metric a row's records list, reference values excluded
+    (:func:`biobench.board.lead_metric`)."""
+    return board_lead_metric(row, board.metrics, board.reference)
 
 
 def headline_metrics(board: Board) -> list[str]:
-    """The protocol's headline metrics: each row's lead metric (:func:`lead_metric`), in the
-    order of the board's metrics (e.g. ``top1_accuracy`` for the identification runs and
-    ``mean_accuracy`` for attributes trained alone)."""
-    leads = {lead_metric(board, row) for row in board.rows} - {None}
-    return [m for m in board.metrics if m in leads]
+    """The protocol's headline metrics (:attr:`biobench.board.Board.headline`): those the
+    protocol names, or each row's lead metric (:func:`lead_metric`) in the order of the board's
+    metrics (e.g. ``top1_accuracy`` for the identification runs and ``mean_accuracy`` for
+    attributes trained alone)."""
+    return list(board.headline)
 
 
 def _config_key(row: MeasuredRow) -> tuple[str, ...]:

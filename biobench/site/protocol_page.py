@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 from biobench.board import MeasuredRow
 from biobench.claims import declares_no_claims
 from biobench.leaderboard.tables import attribute_grid
-from biobench.site.compare_pages import MAX_ALL_PAIRS
+from biobench.site.compare_pages import MAX_ALL_PAIRS, oriented
 from biobench.site.format import arrow, finite
 from biobench.site.paths import compare_page, protocol_dir, rel, run_page, slug
+from biobench.site.protocol_site import ProtocolSite
 from biobench.stats import summarize
 
 if TYPE_CHECKING:  # pragma: no cover
     from biobench.leaderboard import Built
-    from biobench.site.build import ProtocolSite
 
 __all__ = ["render_protocol_page", "shown_metrics"]
 
@@ -31,6 +31,16 @@ def shown_metrics(built: Built) -> list[str]:
     FAR the test set cannot resolve) stay in the CSV."""
     measured = built.main[built.main["kind"] == "measured"].to_dict("records")
     return [m for m in built.board.metrics if any(finite(e.get(f"{m}_mean")) for e in measured)]
+
+
+def _metric_view(built: Built, metric: str) -> dict[str, Any]:
+    board = built.board
+    return {
+        "name": metric,
+        "arrow": arrow(board, metric),
+        "reference": metric in board.reference,
+        "proportion": metric in board.proportions,
+    }
 
 
 def _fusion_filter(row: MeasuredRow) -> str:
@@ -43,19 +53,24 @@ def _row_view(built: Built, row: MeasuredRow, entry: Mapping[str, Any], page: st
     metrics = {}
     for metric in board.metrics:
         mean = entry.get(f"{metric}_mean")
-        ci = entry.get(f"{metric}_ci95")
+        low, high = entry.get(f"{metric}_ci95_low"), entry.get(f"{metric}_ci95_high")
         metrics[metric] = {
             "mean": mean,
             "std": entry.get(f"{metric}_std"),
-            "ci95": ci,
-            "low": float(mean) - float(ci) if finite(mean) and finite(ci) else None,
-            "high": float(mean) + float(ci) if finite(mean) and finite(ci) else None,
+            "ci95": entry.get(f"{metric}_ci95"),
+            # The table's interval: the t interval, cut to [0, 1] for a proportion.
+            "low": float(low) if finite(mean) and finite(low) else None,
+            "high": float(high) if finite(mean) and finite(high) else None,
             "n": summarize(row.values(metric).values()).n,
             "best": metric in best,
         }
     return {
         "key": row.key,
         "label": row.label,
+        "protocol_label": row.protocol_label,
+        "override_text": " + ".join([row.protocol_label or "?", *row.overrides])
+        if row.overrides
+        else "",
         "dataset": row.dataset,
         "preprocessing": row.preprocessing,
         "backbone": row.backbone_full,
@@ -112,7 +127,8 @@ def _linked(
     claim rows with the link to their pair's page (``href``, ``None`` without one)."""
     board = built.board
     pair_links = {
-        f"{slug(a.key)}--{slug(b.key)}": rel(page, compare_page(board, a, b)) for a, b in pairs
+        f"{slug(a.key)}--{slug(b.key)}": rel(page, compare_page(board, a, b))
+        for a, b in oriented(pairs)
     }
     key_of = {row.label: slug(row.key) for row in board.rows}
 
@@ -120,7 +136,7 @@ def _linked(
         a, b = key_of.get(label_a), key_of.get(label_b)
         if a is None or b is None:
             return None
-        return pair_links.get(f"{a}--{b}") or pair_links.get(f"{b}--{a}")
+        return pair_links.get(f"{a}--{b}")
 
     comparisons = [
         {**c, "href": pair_href(c["label"], c["baseline"])}
@@ -159,9 +175,9 @@ def render_protocol_page(site: ProtocolSite, pairs: list[tuple[MeasuredRow, Meas
         sha256=protocol.sha256 if protocol is not None else None,
         description=(protocol.description or "").strip() if protocol is not None else "",
         citation=(protocol.citation or "").strip() if protocol is not None else "",
-        metrics=[
-            {"name": m, "arrow": arrow(board, m), "reference": m in board.reference} for m in shown
-        ],
+        headline=[_metric_view(built, m) for m in board.headline if m in shown],
+        metrics=[_metric_view(built, m) for m in shown if m not in board.headline],
+        headline_declared=board.headline_declared,
         hidden=[m for m in board.metrics if m not in shown],
         rows=rows,
         filters=[

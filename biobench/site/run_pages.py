@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from biobench.board import Board, MeasuredRow, RunRecord, record_status
 from biobench.site.format import arrow
 from biobench.site.paths import protocol_dir, rel, run_page, slug
+from biobench.site.protocol_site import ProtocolSite
 from biobench.site.svg import line_chart
 
 if TYPE_CHECKING:  # pragma: no cover
     from biobench.leaderboard import Built
-    from biobench.site.build import ProtocolSite
     from biobench.site.writer import Writer
 
 __all__ = ["render_run_pages"]

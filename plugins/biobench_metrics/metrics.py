@@ -157,6 +157,7 @@ class IdentificationMetric:
             headline=headline,
             curves=curves,
             reference=reference,
+            proportions=mc.proportions(values),
         )
 
 
@@ -324,7 +325,11 @@ class OpenSetIdentificationMetric:
         }
         headline = [f"fnir_at_fpir_{mc.rate_label(t)}" for t in self.fpir]
         return MetricOutput(
-            values=values, lower_is_better=lower, details=details, headline=headline
+            values=values,
+            lower_is_better=lower,
+            details=details,
+            headline=headline,
+            proportions=mc.proportions(values),
         )
 
 
@@ -532,6 +537,7 @@ class VerificationMetric:
             details=details,
             headline=headline,
             curves=curves,
+            proportions=mc.proportions(values),
         )
 
 
@@ -587,6 +593,7 @@ class AttributesMetric:
             headline=list(headline),
             per_attribute=[AttributeResult(**row) for row in table],
             reference={k for k in values if k.endswith("majority_baseline_accuracy")},
+            proportions=mc.proportions(values),
         )
 
 

@@ -162,6 +162,8 @@ def test_profile_trace_and_accelerator_in_record(tmp_path: Path) -> None:
         "compile": False,
     }
     assert record["environment"]["world_size"] == 1
+    # The metrics' proportions (accuracies, rates) are recorded: board intervals stay in [0, 1].
+    assert record["proportions"] and set(record["proportions"]) <= set(record["metrics"])
 
 
 def test_contended_cpu_warning_names_a_faster_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,6 +46,15 @@ def test_metric_contract(name: str, make_evaluation) -> None:  # noqa: ANN001
     for key in out.values:
         assert key == key.lower() and " " not in key
     json.dumps(out.details, allow_nan=False)  # strict JSON: NaN/inf must not hide in details
+    # Proportions (their board intervals stay in [0, 1]) are values in [0, 1]; thresholds,
+    # counts and spreads are not declared.
+    assert out.proportions and out.proportions <= set(out.values)
+    for key in out.proportions:
+        value = out.values[key]
+        assert math.isnan(value) or 0.0 <= value <= 1.0, key
+    for key in out.values:
+        if key.startswith("threshold_") or key.endswith(("_std", "_sem", "_unmated")):
+            assert key not in out.proportions, key
 
 
 @pytest.mark.parametrize("name", NAMES)

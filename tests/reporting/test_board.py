@@ -76,6 +76,8 @@ def test_contract_refuses_inconsistent_outputs() -> None:
         Curve("roc", [0, 1], [1])
     with pytest.raises(ValueError, match="reference"):
         MetricOutput(values={"a": 1.0}, reference={"b"})
+    with pytest.raises(ValueError, match="proportions names \\['b'\\]"):
+        MetricOutput(values={"a": 1.0}, proportions={"a", "b"})
 
 
 def test_typed_reports_and_legacy_details_build_the_same_leaderboard(
@@ -155,7 +157,10 @@ def test_rows_run_with_overrides_are_marked(tmp_path: Path, protocol, write_runs
     assert row.overrides == ["training.epochs=2"]
     leaderboard.build(tmp_path, protocol, "demo")
     md = (tmp_path / "demo.md").read_text()
-    assert "training.epochs=2" in md
+    # Shown under its protocol row, with the overrides spelled out.
+    shown = "| ↳ case2-ground-truth.abcdef12: case2-ground-truth + training.epochs=2 "
+    assert shown in md
+    assert md.index("| case1-none ") < md.index(shown) < md.index("| attributes-alone ")
 
 
 def test_run_columns_and_best_marks(tmp_path: Path, protocol, monkeypatch, write_runs) -> None:  # noqa: ANN001
@@ -174,11 +179,71 @@ def test_run_columns_and_best_marks(tmp_path: Path, protocol, monkeypatch, write
     assert case2["parameters"] == 1234 and case2["train_images_per_s"] == pytest.approx(50.5)
     assert case2["protocol_version"] == 2
     assert case2["optimizer"] == "modified_adamax(betas=[0.9,0.999],lr=0.002)"  # untruncated
-    # case2 has the best top1; eer is lower-is-better and equal on all rows: every row is best.
+    # case2 has the best top1 (0.905 vs 0.82), but over two seeds (differences 0.10 and 0.07)
+    # the paired t test cannot tell the two apart (p = 0.11): both are marked, tied.  eer is
+    # lower-is-better and equal on all rows: every row is best.
     assert "top1_accuracy" in case2["best_in"].split()
     case1 = frame[frame["label"] == "case1-none"].iloc[0]
-    assert "top1_accuracy" not in case1["best_in"].split() and "eer" in case1["best_in"]
-    assert "**0.9050 ± 0.0071**" in files["md"].read_text()
+    assert "top1_accuracy" in case1["best_in"].split() and "eer" in case1["best_in"]
+    # The headline (top1_accuracy, then mean_accuracy: each row's lead metric) comes right
+    # after the label, with its 95 % interval.
+    assert list(frame.columns[:4]) == ["kind", "label", "top1_accuracy_mean", "top1_accuracy_std"]
+    assert case2["top1_accuracy_ci95_high"] == pytest.approx(0.905 + case2["top1_accuracy_ci95"])
+    md = files["md"].read_text()
+    assert "**0.9050 ± 0.0071 [0.8415, 0.9685]**" in md
+    assert md.index("| label") < md.index("top1_accuracy ↑ [95 % CI]") < md.index("| dataset")
+
+    # A third seed (difference 0.07 again): now the test tells case2 apart (p = 0.015), and
+    # case2 alone is marked.
+    write_runs(tmp_path, info, runs=[("case1-none", 2), ("case2-ground-truth", 2)])
+    files = leaderboard.build(tmp_path, protocol, "demo")
+    frame = pd.read_csv(files["csv"], keep_default_na=False, na_values=[""]).set_index("label")
+    assert "top1_accuracy" in frame.loc["case2-ground-truth", "best_in"].split()
+    assert "top1_accuracy" not in frame.loc["case1-none", "best_in"].split()
+
+
+def test_intervals_of_proportions_stay_in_zero_one(
+    tmp_path: Path, protocol: Any, monkeypatch: pytest.MonkeyPatch, write_runs: Any
+) -> None:
+    """top1_accuracy near 1 over two seeds: the t interval passes 1, the board's stops at 1.
+    A value the record does not declare a proportion keeps the plain t interval."""
+    monkeypatch.setattr(plots, "render_all", lambda board, previous=None: {})
+
+    def near_one(record: dict[str, Any]) -> dict[str, Any]:
+        if "top1_accuracy" in record["metrics"]:
+            record["metrics"]["top1_accuracy"] = 1.0 - 0.02 * record["run"]["seed"]
+        record["metrics"]["loss_like"] = 1.0 - 0.02 * record["run"]["seed"]
+        record["headline"].append("loss_like")
+        record["proportions"] = ["top1_accuracy", "mean_accuracy", "eer"]
+        return record
+
+    write_runs(tmp_path, near_one)
+    b = board.collect(tmp_path, protocol, "demo")
+    assert {"top1_accuracy", "mean_accuracy", "eer"} <= b.proportions
+    assert "loss_like" not in b.proportions
+    files = leaderboard.build(tmp_path, protocol, "demo")
+    frame = pd.read_csv(files["csv"], keep_default_na=False, na_values=[""]).set_index("label")
+    row = frame.loc["case1-none"]
+    assert row["top1_accuracy_mean"] + row["top1_accuracy_ci95"] > 1.0
+    assert row["top1_accuracy_ci95_high"] == 1.0
+    assert row["top1_accuracy_ci95_low"] == pytest.approx(0.99 - row["top1_accuracy_ci95"], 1e-5)
+    assert row["loss_like_ci95_high"] == pytest.approx(0.99 + row["loss_like_ci95"], 1e-5)
+    assert row["loss_like_ci95_high"] > 1.0
+    for metric in b.proportions & set(b.metrics):
+        low = frame[f"{metric}_ci95_low"].dropna()
+        high = frame[f"{metric}_ci95_high"].dropna()
+        assert (low >= 0).all() and (high <= 1).all(), metric
+
+
+def test_records_without_proportions_use_the_builtin_rule(
+    tmp_path: Path, protocol: Any, write_runs: Any
+) -> None:
+    """A record written before records listed their proportions: the built-in metrics' rule
+    (biobench.metrics_core.proportions) stands in for the list."""
+    write_runs(tmp_path)
+    b = board.collect(tmp_path, protocol, "demo")
+    assert all("proportions" not in r.data for row in b.rows for r in row.records)
+    assert {"top1_accuracy", "mean_accuracy", "eer"} <= b.proportions
 
 
 def test_unchanged_plots_are_reused_and_changed_ones_redrawn(
@@ -205,3 +270,58 @@ def test_unchanged_plots_are_reused_and_changed_ones_redrawn(
     leaderboard.build(tmp_path, protocol, "demo")
     assert drawn == ["roc"]
     assert (tmp_path / "demo_roc.png").read_bytes() != before["demo_roc.png"]
+
+
+def test_a_protocol_names_its_headline(
+    tmp_path: Path, demo_protocol_text: str, write_runs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``headline = [...]`` in the protocol: those metrics, in its order, come first on the
+    board; a name no record has is left out.  Without it: each row's lead metric."""
+    from biobench.errors import ProtocolError
+    from biobench.protocol import load_protocol
+
+    monkeypatch.setattr(plots, "render_all", lambda board, previous=None: {})
+
+    def extra(record: dict[str, Any]) -> dict[str, Any]:
+        record["metrics"]["extra_rate"] = 0.5 + 0.01 * record["run"]["seed"]  # not in headline
+        return record
+
+    write_runs(tmp_path, extra)
+    plain = tmp_path / "demo.toml"
+    plain.write_text(demo_protocol_text)
+    b = board.collect(tmp_path, load_protocol(plain), "demo")
+    assert (b.headline, b.headline_declared) == (["top1_accuracy", "mean_accuracy"], False)
+
+    named = tmp_path / "named" / "demo.toml"
+    named.parent.mkdir()
+    text = demo_protocol_text.replace(
+        'description = "Synthetic leaderboard test protocol."',
+        'description = "Synthetic leaderboard test protocol."\n'
+        'headline = ["eer", "no_such_value", "top1_accuracy", "extra_rate"]',
+    )
+    named.write_text(text)
+    protocol = load_protocol(named)
+    b = board.collect(tmp_path, protocol, "demo")
+    # extra_rate: among the records' values but not those they list: shown all the same.
+    assert (b.headline, b.headline_declared) == (
+        ["eer", "top1_accuracy", "extra_rate"],
+        True,
+    )
+    assert "extra_rate" in b.metrics
+    files = leaderboard.build(tmp_path, protocol, "demo")
+    frame = pd.read_csv(files["csv"], keep_default_na=False, na_values=[""])
+    assert list(frame.columns[2:4]) == ["eer_mean", "eer_std"]
+    assert list(frame.columns[7:9]) == ["top1_accuracy_mean", "top1_accuracy_std"]
+    md = files["md"].read_text()
+    assert "Headline (named by the protocol): `eer`, `top1_accuracy`, `extra_rate`." in md
+    header = "| label | eer ↓ [95 % CI] | top1_accuracy ↑ [95 % CI] | extra_rate ↑ [95 % CI] |"
+    assert header in " ".join(md.split())  # tabulate pads the columns with spaces
+
+    named.write_text(
+        text.replace(
+            'headline = ["eer", "no_such_value", "top1_accuracy", "extra_rate"]',
+            'headline = "eer"',
+        )
+    )
+    with pytest.raises(ProtocolError, match="headline"):
+        load_protocol(named)

@@ -33,6 +33,10 @@ def with_plots() -> None:
     """Marker fixture: render plots in this test."""
 
 
+#: The columns of each metric in the main table.
+STATS = ("mean", "std", "ci95", "ci95_low", "ci95_high")
+
+
 def read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
@@ -43,10 +47,16 @@ def test_main_table_columns_and_statistics(tmp_path: Path, protocol, write_recor
     paths = leaderboard.build(out, protocol, "demo")
     assert paths["csv"] == out / "demo.csv" and paths["md"] == out / "demo.md"
     table = read_csv(paths["csv"])
-    assert list(table.columns[:10]) == [*leaderboard.ID_COLUMNS, "seeds"]
+    # The label, the headline (each row's lead metric: top1_accuracy for the fusion cases,
+    # mean_accuracy for the attribute branch alone) with its interval, then the rest.
+    headline = [f"{m}_{stat}" for m in ("top1_accuracy", "mean_accuracy") for stat in STATS]
+    assert list(table.columns[: 2 + len(headline)]) == ["kind", "label", *headline]
+    rest = list(table.columns[2 + len(headline) :])
+    assert rest[:8] == [*leaderboard.ID_COLUMNS[2:], "seeds"]
+    assert rest.index("eer_mean") > rest.index("wall_time_s")
     assert set(table.loc[table["kind"] == "measured", "preprocessing"]) == {"box"}
     for metric in ("top1_accuracy", "mean_accuracy", "eer"):
-        for stat in ("mean", "std", "ci95"):
+        for stat in STATS:
             assert f"{metric}_{stat}" in table.columns
     measured = table[table["kind"] == "measured"].set_index("label")
     assert list(measured.index) == ["case1-none", "case2-ground-truth", "attributes-alone"]
@@ -65,7 +75,7 @@ def test_main_table_columns_and_statistics(tmp_path: Path, protocol, write_recor
     md = paths["md"].read_text()
     assert "version **2**" in md
     assert "top1_accuracy ↑" in md and "eer ↓" in md
-    assert "0.8100 ± 0.0265" in md  # case1-none top1: mean ± sample std
+    assert "0.8100 ± 0.0265 [0.7443, 0.8757]" in md  # case1-none top1: mean ± std [95 % CI]
     assert "2026" not in md and "2026" not in paths["csv"].read_text()  # no timestamps
 
 

@@ -8,7 +8,6 @@ skip, saying why, only when no Chromium executable can be found.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -19,12 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from biobench import leaderboard as lb
 from biobench.errors import BiobenchError
-from biobench.plugins import PluginManager
-from biobench.protocol import ProtocolIndex
-from biobench.site import SITE_MARKER, build_site, make_server
+from biobench.site import SITE_MARKER, build_site, make_server, screenshot, slug
 
 REPO = Path(__file__).resolve().parents[2]
 RUNS = REPO / "leaderboards" / "runs"
@@ -48,25 +46,14 @@ def _committed_runs(dest: Path) -> None:
         shutil.copyfile(path, target)
 
 
-def _prepare(output: Path) -> list[lb.Built]:
-    index = ProtocolIndex(PluginManager().protocol_dirs())
-    built = []
-    for folder in sorted(p for p in (output / "runs").iterdir() if p.is_dir()):
-        try:
-            protocol = index.load(folder.name)
-        except BiobenchError:
-            protocol = None
-        built.append(lb.prepare(output, protocol, folder.name))
-    return built
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[lb.Built]]:
+    """The site of the committed records, built as ``leaderboard build --html`` and ``make
+    screenshot`` build it (claims corrected over every protocol, records verified)."""
     base = tmp_path_factory.mktemp("site")
     output = base / "out"
     _committed_runs(output)
-    built = _prepare(output)
-    build_site(built, base / "html")
+    built = screenshot.site_pages(output, base / "html")
     return base / "html", built
 
 
@@ -80,6 +67,9 @@ def test_every_protocol_and_record_has_a_page(site: tuple[Path, list[lb.Built]])
         page = (root / "p" / board.name / "index.html").read_text(encoding="utf-8")
         for row in board.rows:
             assert f'id="row-{row.key}"' in page
+            if row.overrides:  # under its protocol row, the overrides spelled out
+                shown = " + ".join([row.protocol_label, *row.overrides])
+                assert f'<span class="overrides">{escape(shown)}</span>' in page
             for record in row.records:
                 rel = record.path[len(f"runs/{board.name}/") : -len(".json")]
                 run = root / "p" / board.name / "runs" / f"{rel}.html"
@@ -142,21 +132,9 @@ def test_rebuild_is_idempotent_and_refuses_foreign_folders(
 # ---------------------------------------------------------------------------------------------
 
 
-def _chromium() -> str | None:
-    """A Chromium executable: $BIOBENCH_CHROMIUM, else chromium / chromium-browser / chrome."""
-    explicit = os.environ.get("BIOBENCH_CHROMIUM")
-    if explicit:
-        return explicit
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    executable = _chromium()
+    executable = screenshot.chromium()
     if executable is None:
         pytest.skip(
             "no Chromium executable found (install Debian's 'chromium' package, as .ci/run "
@@ -250,19 +228,86 @@ def test_browse_sort_filter_and_follow_a_run(
     sha = row.records[0].data["protocol"]["sha256"]
     assert page.text_content("#protocol-sha256").strip() == sha
 
-    # Comparison picker: A/B to a precomputed page.
-    page.go_back()
-    page.select_option("form.compare-picker select[name='a']", quick.board.rows[0].key)
-    page.select_option("form.compare-picker select[name='b']", quick.board.rows[1].key)
-    page.click("form.compare-picker button")
-    page.wait_for_url("**/p/quick/compare/*.html")
-    assert page.locator("#comparison tbody tr").count() >= 1
+    # Comparison picker: A/B to a precomputed page, with A and B as chosen in either order
+    # (a page B vs A would flip the signs of every difference).
+    for first, second in ((0, 1), (1, 0)):
+        a, b = quick.board.rows[first], quick.board.rows[second]
+        page.goto(served + "p/quick/index.html")
+        page.select_option("form.compare-picker select[name='a']", a.key)
+        page.select_option("form.compare-picker select[name='b']", b.key)
+        page.click("form.compare-picker button")
+        page.wait_for_url("**/p/quick/compare/*.html")
+        assert page.locator("#comparison tbody tr").count() >= 1
+        assert page.text_content("h1").strip() == f"{a.label} vs {b.label}"
+        assert page.url.endswith(f"{slug(a.key)}--{slug(b.key)}.html")
 
     assert not errors, errors
     outside = [url for url in requests if not url.startswith(served)]
     assert not outside, f"requests outside the site: {outside}"
     assert any(url.endswith("static/site.js") for url in requests)
     page.close()
+
+
+#: A phone and a desktop, in CSS pixels.
+PHONE, DESKTOP = 390, 1400
+
+
+def _width_pages(root: Path) -> list[str]:
+    """The home page, every protocol page, and a run page and a comparison page of each."""
+    pages = ["index.html"]
+    for folder in sorted((root / "p").iterdir()):
+        pages.append(f"p/{folder.name}/index.html")
+        for pattern in ("runs/*/*.html", "compare/*.html"):
+            first = next(iter(sorted(folder.glob(pattern))), None)
+            if first is not None:
+                pages.append(str(first.relative_to(root)))
+    return pages
+
+
+def test_pages_never_widen_and_the_headline_is_in_view(
+    browser: object, served: str, site: tuple[Path, list[lb.Built]]
+) -> None:
+    """At 390 px no page is wider than the screen (wide tables scroll in their own box); at
+    1400 px neither, and every protocol's headline column lies within the first screen."""
+    root, built = site
+    for width in (PHONE, DESKTOP):
+        page = browser.new_page(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+        for path in _width_pages(root):
+            page.goto(served + path)
+            scroll_width = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll_width <= width, f"{path} is {scroll_width} px wide at {width} px"
+        if width == DESKTOP:
+            for item in built:
+                headline = [m for m in item.board.headline if m in _shown(item)]
+                if not headline or not item.board.rows:
+                    continue
+                page.goto(served + f"p/{item.board.name}/index.html")
+                right = page.eval_on_selector(
+                    f"#measured th[data-metric='{headline[-1]}']",
+                    "(th) => th.getBoundingClientRect().right",
+                )
+                assert right <= width, (item.board.name, headline, right)
+        page.close()
+
+
+def _shown(item: lb.Built) -> list[str]:
+    from biobench.site.protocol_page import shown_metrics
+
+    return shown_metrics(item)
+
+
+def test_the_readme_screenshot_is_current(site: tuple[Path, list[lb.Built]]) -> None:
+    """docs/leaderboard-site.png shows the page the committed boards build now: its sidecar
+    records the sha256 of the page and the site's CSS and JavaScript it was taken of."""
+    root, _ = site
+    png = REPO / "docs" / "leaderboard-site.png"
+    recorded = json.loads(screenshot.sidecar(png).read_text(encoding="utf-8"))
+    assert recorded["page"] == screenshot.PAGE
+    assert png.stat().st_size > 20_000  # a picture, not an empty window
+    assert recorded["inputs_sha256"] == screenshot.page_inputs(root), (
+        "docs/leaderboard-site.png is stale (the boards, templates or styles changed since it "
+        "was taken): run `make screenshot` and commit the picture and its .json"
+    )
 
 
 def test_leaderboard_serve_prints_its_url_and_serves_the_site(tmp_path: Path) -> None:
@@ -317,8 +362,7 @@ def test_run_page_curves_and_untrusted_score_paths(tmp_path: Path) -> None:
     legacy = json.loads(legacy_path.read_text(encoding="utf-8"))
     legacy.pop("train_accuracy", None)
     legacy_path.write_text(json.dumps(legacy), encoding="utf-8")
-    built = _prepare(output)
-    site = build_site(built, tmp_path / "site")
+    site = build_site(screenshot.site_pages(output, tmp_path / "html"), tmp_path / "site")
     page = (site.root / "p" / "quick" / "runs" / "case1-none" / "seed-0.html").read_text(
         encoding="utf-8"
     )

@@ -6,9 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
 from biobench.stats import (
+    UNIT_INTERVAL,
     holm,
     paired_comparison,
     paired_comparisons,
@@ -168,3 +171,29 @@ def test_power_with_one_degree_of_freedom_is_finite() -> None:
     crit = scipy_stats.t.ppf(1 - 0.0125 / 2, 1)
     assert paired_t_power(9.2, 2, 0.0125) == pytest.approx(np.mean(np.abs(t) > crit), abs=0.005)
     assert seeds_for_power(9.2, 0.8, 0.0125) == 3
+
+
+def test_a_proportion_interval_stays_in_its_bounds() -> None:
+    # The case: a top-5 accuracy whose t interval was [0.9890, 1.0069].
+    values = [1.0, 0.99, 1.0, 0.985, 1.0]
+    free = summarize(values)
+    cut = summarize(values, bounds=UNIT_INTERVAL)
+    assert free.ci95_high > 1.0  # the t interval leaves [0, 1] ...
+    assert cut.ci95_high == 1.0 and cut.ci95_low == pytest.approx(free.ci95_low)  # ... cut here
+    # The centre, the spread and the half-width are those of the t interval.
+    assert (cut.mean, cut.std, cut.ci95) == (free.mean, free.std, free.ci95)
+    assert summarize([0.0, 0.01, 0.0], bounds=UNIT_INTERVAL).ci95_low == 0.0
+    # Inside the bounds nothing changes.
+    inside = [0.90, 0.92, 0.94]
+    assert summarize(inside, bounds=UNIT_INTERVAL).ci95_low == summarize(inside).ci95_low
+    assert summarize(inside, bounds=UNIT_INTERVAL).ci95_high == summarize(inside).ci95_high
+    assert "bounds" not in cut.as_dict() and cut.as_dict()["ci95_high"] == 1.0
+    one = summarize([1.0], bounds=UNIT_INTERVAL)
+    assert math.isnan(one.ci95_low) and math.isnan(one.ci95_high)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=8))
+def test_no_proportion_interval_leaves_zero_one(values: list[float]) -> None:
+    s = summarize(values, bounds=UNIT_INTERVAL)
+    assert 0.0 <= s.ci95_low <= s.mean <= s.ci95_high <= 1.0

@@ -80,7 +80,8 @@ function setupFilters() {
   });
 }
 
-// The comparison picker: pages exist for the pairs listed in data-pairs ("A--B": href).
+// The comparison picker: pages exist for the pairs listed in data-pairs ("A--B": href), in
+// both orientations; the page opened is A vs B as chosen (never B vs A: signs would flip).
 function setupPicker() {
   document.querySelectorAll("form.compare-picker").forEach((form) => {
     const pairs = JSON.parse(form.dataset.pairs || "{}");
@@ -89,7 +90,7 @@ function setupPicker() {
       event.preventDefault();
       const a = form.elements.a.value, b = form.elements.b.value;
       if (a === b) { message.textContent = "Choose two different configurations."; return; }
-      const href = pairs[`${a}--${b}`] || pairs[`${b}--${a}`];
+      const href = pairs[`${a}--${b}`];
       if (href) { window.location.href = href; return; }
       message.textContent = "No page for this pair; run: biobench compare " + a + " " + b;
     });
