@@ -14,7 +14,7 @@ them, it must only provide the attributes and methods described.
 The data and model contracts (datasets, backbones, fusions, optimizers) are defined here; the
 evaluation and metric-output contracts (:class:`Evaluation`, :class:`Metric`,
 :class:`MetricOutput`, :class:`Curve`, :class:`AttributeResult`, :class:`MetricReport`,
-:func:`read_report`) live in :mod:`biobench.metric_contracts` and are re-exported here, so that
+:func:`read_report`, the :class:`Trials` a metric's values come from) live in :mod:`biobench.metric_contracts` and are re-exported here, so that
 plugins import every contract from this module.
 """
 
@@ -32,11 +32,16 @@ from torch import nn
 from biobench.metric_contracts import (
     CURVE_AXES,
     AttributeResult,
+    AttributeTrials,
+    CannotRecompute,
     Curve,
     Evaluation,
     Metric,
     MetricOutput,
     MetricReport,
+    PairTrials,
+    SearchTrials,
+    Trials,
     read_report,
 )
 
@@ -45,7 +50,9 @@ __all__ = [
     "SPLITS",
     "TASKS",
     "AttributeResult",
+    "AttributeTrials",
     "Backbone",
+    "CannotRecompute",
     "Curve",
     "DataContext",
     "Dataset",
@@ -56,7 +63,10 @@ __all__ = [
     "Metric",
     "MetricOutput",
     "MetricReport",
+    "PairTrials",
+    "SearchTrials",
     "TaskOptimizer",
+    "Trials",
     "read_report",
 ]
 

@@ -303,7 +303,8 @@ class Engine:
             )
             folder = item.record_path.parent
             written = write_scores(
-                evaluation,
+                evaluation.keys,
+                results.trials,
                 folder / f"seed-{seed}-scores",
                 metadata={
                     "protocol": protocol.name,
@@ -311,7 +312,6 @@ class Engine:
                     "run": spec.label,
                     "seed": seed,
                 },
-                metrics=spec.metrics,
                 max_file_bytes=self._max_score_file_bytes,
             )
             artifacts: dict[str, Any] = {

@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from biobench.context import RunContext
-from biobench.contracts import Evaluation, MetricOutput
+from biobench.contracts import Evaluation, MetricOutput, Trials
 from biobench.data import PreparedData
 from biobench.errors import BiobenchError, PluginError, RunFailed
 from biobench.model import ComposedModel
@@ -135,6 +135,9 @@ class MetricResults:
     headline: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     reports: dict[str, Any] = field(default_factory=dict)
+    #: The trials each metric's values came from (``MetricOutput.trials``), by metric name:
+    #: what the run writes as score files (:func:`biobench.scores.write_scores`).
+    trials: dict[str, Trials | None] = field(default_factory=dict)
 
 
 def compute_metrics(metrics: list[tuple[str, Any]], evaluation: Evaluation) -> MetricResults:
@@ -156,4 +159,5 @@ def compute_metrics(metrics: list[tuple[str, Any]], evaluation: Evaluation) -> M
         if out.details:
             results.details[name] = out.details
         results.reports[name] = out.report()
+        results.trials[name] = out.trials
     return results
