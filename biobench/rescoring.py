@@ -208,7 +208,7 @@ def score_set_metrics(
                     f"metric '{name}' does not say which trials it reads ('reads'), so no score "
                     "file can be read for it"
                 )
-            trials = file_trials(scores, str(form), aggregate, f"metric '{name}'")
+            trials = file_trials(scores, str(form), aggregate, name)
             result[name] = from_trials(name, metric, trials)
         except BiobenchError as exc:  # one line naming the file
             if scores.where in str(exc):

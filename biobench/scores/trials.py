@@ -83,19 +83,19 @@ def attribute_trials(scores: ScoreSet) -> AttributeTrials:
     )
 
 
-def file_trials(scores: ScoreSet, form: str, aggregate: str = "max", user: str = "") -> Trials:
+def file_trials(scores: ScoreSet, form: str, aggregate: str = "max", metric: str = "") -> Trials:
     """One score file's trials in the ``form`` a metric reads (``pairs``, ``searches`` or
-    ``attributes``); a search is named ``score_file``.  ``user`` names who asks, for errors
-    (``metric 'x'``)."""
+    ``attributes``); a search is named ``score_file``.  ``metric`` names the metric that asks,
+    for errors."""
     from biobench.scores.identification import search_trials
 
     if form not in TRIAL_FORMS:
         raise BiobenchError(
-            f"{user or 'a metric'} reads trials {form!r}; score files hold {', '.join(TRIAL_FORMS)}"
+            f"metric '{metric}' reads trials {form!r}; score files hold {', '.join(TRIAL_FORMS)}"
         )
     if (form == "attributes") != (scores.attribute is not None):
         what = "an attribute" if scores.attribute is not None else "a comparison"
-        raise BiobenchError(f"{scores.where} is {what} score file: cannot compute {user}")
+        raise BiobenchError(f"{scores.where} is {what} score file: cannot compute {metric}")
     if form == "attributes":
         return Trials(attributes=attribute_trials(scores))
     if form == "searches":
