@@ -14,8 +14,9 @@ them, it must only provide the attributes and methods described.
 The data and model contracts (datasets, backbones, fusions, optimizers) are defined here; the
 evaluation and metric-output contracts (:class:`Evaluation`, :class:`Metric`,
 :class:`MetricOutput`, :class:`Curve`, :class:`AttributeResult`, :class:`MetricReport`,
-:func:`read_report`, the :class:`Trials` a metric's values come from) live in :mod:`biobench.metric_contracts` and are re-exported here, so that
-plugins import every contract from this module.
+:func:`read_report`, the :class:`Trials` a metric's values come from) live in
+:mod:`biobench.metric_contracts` and are re-exported here, so that plugins import every
+contract from this module.
 """
 
 from __future__ import annotations

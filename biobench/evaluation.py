@@ -103,8 +103,8 @@ def evaluate(
     if data.pairs is not None:
         pair_index, same, fold, dropped = pairs_from_keys(data.pairs, test_keys)
         info["pairs"] = {"source": "dataset", "n": int(len(same)), "dropped": dropped}
-    # Without the dataset's own pair list, the verification metric generates its pairs with its
-    # own options (max_pairs, pair_seed) and states their origin in its report: one statement.
+    # Without the dataset's own pair list, a metric that compares pairs generates them with its
+    # own options and states their origin in its report: one statement.
     evaluation = Evaluation(
         keys=test_keys,
         identity_true=data.identities[prepared.test],

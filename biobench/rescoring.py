@@ -63,7 +63,9 @@ def from_trials(name: str, metric: Any, trials: Trials) -> MetricOutput:
     except BiobenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - a plugin bug is reported with the metric's name
-        raise PluginError(f"metric '{name}' from_trials raised {type(exc).__name__}: {exc}") from exc
+        raise PluginError(
+            f"metric '{name}' from_trials raised {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(out, MetricOutput):
         raise PluginError(f"metric '{name}' from_trials returned {type(out).__name__}")
     return out
@@ -149,7 +151,9 @@ def default_metrics(kind: str | None, pm: Any = None) -> list[str]:
         if kind in tuple(getattr(factory, "score_kinds", ()) or ()):
             names.append(name)
     if not names:
-        raise BiobenchError(f"no installed metric scores files of kind '{kind}'; name one (--metrics)")
+        raise BiobenchError(
+            f"no installed metric scores files of kind '{kind}'; name one (--metrics)"
+        )
     return names
 
 

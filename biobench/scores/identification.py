@@ -105,8 +105,6 @@ def search_trials(scores: ScoreSet, aggregate: str = "max") -> SearchTrials:
     )
 
 
-
-
 def probe_ranks(
     scores: ScoreSet, aggregate: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

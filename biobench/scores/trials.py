@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from biobench.errors import BiobenchError, DataError
-from biobench.metric_contracts import AttributeTrials, PairTrials, SearchTrials, Trials
+from biobench.metric_contracts import AttributeTrials, PairTrials, Trials
 from biobench.scores.scoreset import ScoreSet
 
 #: Search source (:attr:`Trials.searches`) -> the stem of its score files.

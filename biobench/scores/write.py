@@ -458,9 +458,7 @@ def write_curves(
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise BiobenchError(f"--curves {directory}: exists and is not a folder")
-    tables: dict[str, Mapping[str, Sequence[Any]]] = dict(
-        mc.curve_points(pairs.score, pairs.same)
-    )
+    tables: dict[str, Mapping[str, Sequence[Any]]] = dict(mc.curve_points(pairs.score, pairs.same))
     if epc is not None:
         tables["epc"] = epc
     try:

@@ -6,12 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from biobench_metrics.rescoring import pair_values
 
 from biobench import metrics_core as mc
 from biobench import scores as sc
 from biobench.errors import BiobenchError
-from biobench_metrics.rescoring import pair_values
-
 from biobench.scores.trials import pair_trials
 
 

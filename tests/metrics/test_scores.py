@@ -250,7 +250,9 @@ def test_ties_count_against_the_probe(tmp_path) -> None:  # noqa: ANN001
 # ---------------------------------------------------------------------------------------------
 
 
-def test_unmated_probes_are_excluded_and_counted_in_both(tmp_path, make_evaluation, scores_of) -> None:  # noqa: ANN001
+def test_unmated_probes_are_excluded_and_counted_in_both(
+    tmp_path, make_evaluation, scores_of
+) -> None:  # noqa: ANN001
     ev = make_evaluation(noise=1.0)
     ev.identity_scores = None
     keep = ev.gallery_identities != 0  # identity 0 has no gallery image
@@ -432,7 +434,11 @@ def test_malformed_files_name_file_and_line(tmp_path, content: str, message: str
         ("a b p1 0.9\nb a p2 0.8\n", [], "0 genuine and 2 impostor"),
         ("a a p1 inf\n", [], "s.txt:1: score"),
         ("a a p1 0.9\na b p2 0.1\n", ["--metrics", "attributes"], "cannot compute attributes"),
-        ("a a p1 0.9\na b p2 0.1\n", ["-o", "fars=0.1"], "metric 'verification' has no option 'fars'"),
+        (
+            "a a p1 0.9\na b p2 0.1\n",
+            ["-o", "fars=0.1"],
+            "metric 'verification' has no option 'fars'",
+        ),
     ],
 )
 def test_score_command_errors_are_one_line_exit_2(tmp_path, content, args, message) -> None:  # noqa: ANN001
@@ -488,3 +494,69 @@ def test_threshold_option_takes_a_number_or_a_list() -> None:
     assert any(k.startswith("precision_at_threshold_") for k in one.values)
     with pytest.raises(BiobenchError, match="option 'thresholds' must be a list of plain number"):
         _outputs(s, ["verification"], {"thresholds": "high"})
+
+
+# ---------------------------------------------------------------------------------------------
+# The metric owns its trials
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("identification", {"k": [1, 3]}),
+        ("verification", {"max_pairs": 300, "pair_seed": 4, "folds": 5}),
+        ("verification", {"convention": "bob", "thresholds": [0.5]}),
+        ("attributes", {"threshold": 0.4}),
+        ("open_set_identification", {"fpir": [0.5, 0.2]}),
+        ("open_set_identification", {"fpir": [0.5], "scores": "identity_scores"}),
+    ],
+)
+def test_a_built_in_metric_recomputes_its_values_from_its_own_trials(
+    tmp_path, make_evaluation, name, options
+) -> None:  # noqa: ANN001
+    """compute() returns the trials its values came from; from_trials() on them (and on the
+    same trials written to score files and read back) gives those values again."""
+    ev = make_evaluation(noise=1.2)
+    metric = _metric(name, **options)
+    out = metric.compute(ev)
+    assert out.values and out.trials is not None
+    again = metric.from_trials(out.trials).values
+    written = sc.write_scores(ev.keys, {name: out.trials}, tmp_path)
+    folder = sc.folder_trials({p.name: p for p in written.values()})
+    assert not folder.unreadable
+    trials = folder.trials
+    trials.metadata = (folder.metadata or {}).get(name, {})
+    read_back = metric.from_trials(trials).values
+    for key, value in out.values.items():
+        if name == "open_set_identification" and not key.startswith(("dir_", "fnir_", "thre")):
+            continue
+        np.testing.assert_allclose(again[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(read_back[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+def test_two_metrics_returning_different_trials_of_one_kind_are_refused(make_evaluation) -> None:  # noqa: ANN001
+    ev = make_evaluation()
+    a = _metric("verification", max_pairs=100, pair_seed=1).compute(ev).trials
+    b = _metric("verification", max_pairs=100, pair_seed=2).compute(ev).trials
+    same = _metric("verification", max_pairs=100, pair_seed=1).compute(ev).trials
+    merged, _ = sc.merge_trials({"first": a, "again": same})
+    assert merged.pairs is not None and len(merged.pairs) == len(a.pairs)
+    with pytest.raises(BiobenchError, match="metrics 'first' and 'second' return different"):
+        sc.merge_trials({"first": a, "second": b})
+
+
+def test_a_metric_without_from_trials_cannot_be_rescored(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from biobench.contracts import MetricOutput
+    from biobench.rescoring import from_trials
+
+    class Plain:
+        name = "plain"
+
+        def compute(self, evaluation):  # noqa: ANN001, ANN202
+            return MetricOutput(values={"x": 1.0})
+
+    from biobench.contracts import CannotRecompute, Trials
+
+    with pytest.raises(CannotRecompute, match="metric 'plain' does not implement from_trials"):
+        from_trials("plain", Plain(), Trials())
