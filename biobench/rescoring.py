@@ -116,17 +116,18 @@ def recompute_metrics(
         )
         try:
             metric = build_metric(name, entry.get("options") or {}, pm)
+        except BiobenchError as exc:  # not installed now, or its options are refused now
+            if isinstance(exc, PluginError):
+                raise
+            reasons[f"metric:{name}"] = f"metric '{name}' cannot be built now: {exc}"
+            continue
+        try:
             got = from_trials(name, metric, trials).values
         except CannotRecompute as exc:
             reasons[f"metric:{name}"] = str(exc)
             continue
         except DataError as exc:
             reasons[f"metric:{name}"] = f"unreadable score file: {exc}"
-            continue
-        except BiobenchError as exc:
-            if isinstance(exc, PluginError):
-                raise
-            reasons[f"metric:{name}"] = f"metric '{name}' cannot be built now: {exc}"
             continue
         for key, value in got.items():
             values.setdefault(key, float(value))

@@ -163,6 +163,27 @@ def folder_trials(files: Mapping[str, Path], aggregate: str = "max") -> FolderTr
                 trials.searches[source] = ranks_trials(*read_ranks(files[f"{stem}.ranks"]))
             except BiobenchError as exc:
                 out.unreadable[f"{stem}.ranks"] = str(exc)
+    # Searches of other sources (a third-party metric's), written as <source>.csv / .ranks.
+    known = {PAIR_FILE, ATTRIBUTE_FILE.removesuffix(".csv"), *SEARCH_FILES.values()}
+    for name in sorted(files):
+        stem, _, extension = name.rpartition(".")
+        if extension not in ("csv", "ranks") or stem in known or stem in trials.searches:
+            continue
+        if f"{stem}.csv" in files and extension == "ranks":
+            continue
+        if extension == "ranks":
+            try:
+                trials.searches[stem] = ranks_trials(*read_ranks(files[name]))
+            except BiobenchError as exc:
+                out.unreadable[name] = str(exc)
+            continue
+        scores = read(name)
+        if scores is None or scores.kind != "identification":
+            continue
+        try:
+            trials.searches[stem] = search_trials(scores, aggregate)
+        except DataError as exc:
+            out.unreadable[name] = str(exc)
     if ATTRIBUTE_FILE in files:
         scores = read(ATTRIBUTE_FILE)
         if scores is not None:

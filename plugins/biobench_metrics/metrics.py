@@ -449,6 +449,13 @@ class OpenSetIdentificationMetric:
             f"{sorted(trials.searches) or 'none'})"
         )
 
+    @staticmethod
+    def _all_mated(search: SearchTrials) -> bool:
+        _, has_true, _ = mc.true_identity_ranks(
+            search.probe, search.claimed, search.score, search.probe_identity
+        )
+        return bool(has_true[search.probes].all())
+
     def from_trials(self, trials: Trials) -> MetricOutput:
         """With the trial metadata ``held_out_identities`` (a run's search): the rates at the
         FPIR targets after removing those identities from the gallery.  Without it (a score
@@ -462,6 +469,11 @@ class OpenSetIdentificationMetric:
             return MetricOutput(values=values)
         if search.rank is not None:
             raise CannotRecompute("only per-probe ranks were kept; open-set rates need scores")
+        if search.complete and search.probes.size and self._all_mated(search):
+            raise CannotRecompute(
+                "the trial metadata lists no held-out identities and every probe has a score "
+                "for its own identity: no non-mated search to recompute"
+            )
         values, lower, details, notes = rescoring.open_set_values(
             search, self.fpir, self.thresholds
         )

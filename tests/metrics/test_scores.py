@@ -560,3 +560,28 @@ def test_a_metric_without_from_trials_cannot_be_rescored(tmp_path, monkeypatch) 
 
     with pytest.raises(CannotRecompute, match="metric 'plain' does not implement from_trials"):
         from_trials("plain", Plain(), Trials())
+
+
+def test_a_search_of_another_source_is_written_and_read_back_under_its_name(
+    tmp_path, make_evaluation
+) -> None:  # noqa: ANN001
+    """A third-party metric's search goes to ``<source>.csv`` and comes back under its name;
+    the built-in sources keep their files (and never mix with it)."""
+    ev = make_evaluation()
+    own = _metric("identification").compute(ev).trials
+    other = sc.merge_trials({"x": own})[0].searches["identity_head"]
+    trials = {"identification": own, "mine": type(own)(searches={"my_search": other})}
+    written = sc.write_scores(ev.keys, trials, tmp_path)
+    assert {"my_search_csv", "identification_csv", "nn_identification_csv"} <= set(written)
+    folder = sc.folder_trials({p.name: p for p in written.values()})
+    assert set(folder.trials.searches) == {"identity_head", "nearest_neighbour", "my_search"}
+    back = folder.trials.searches["my_search"]
+    np.testing.assert_array_equal(back.score, other.score)
+    assert back.complete and back.identities[back.claimed].tolist() == (
+        other.identities[other.claimed].tolist()
+    )
+    alone = type(own)(searches={"my_search": back})
+    values = _metric("identification").from_trials(alone).values
+    expected = _metric("identification").compute(ev).values
+    assert values["top1_accuracy"] == expected["top1_accuracy"]
+    assert values["top5_accuracy"] == expected["top5_accuracy"]

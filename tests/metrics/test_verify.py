@@ -632,3 +632,26 @@ def test_an_outside_metric_with_from_trials_is_verified_like_a_built_in(
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["values"]["pair_score_gap"] == stored["pair_score_gap"]
+
+
+def test_a_record_written_before_trial_metadata_had_its_file_still_verifies(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """Records written before ``trials.json`` kept the open-set metric's held-out identities in
+    its details only: those stand in for its trial metadata, and its values still verify."""
+    record = _copy(run_dir, tmp_path)
+    data = json.loads(record.read_text())
+    assert data["artifacts"]["scores"].pop("trials") == "seed-0-scores/trials.json"
+    (record.parent / "seed-0-scores" / "trials.json").unlink()
+    record.write_text(json.dumps(data))
+    by_item = {c.item: c for c in vf.verify_record(record)}
+    names = [k for k in data["metrics"] if k.startswith(("dir_at_fpir", "fnir_at_fpir"))]
+    assert names
+    for name in names:
+        assert by_item[f"metric {name}"].status == vf.OK, by_item[f"metric {name}"].line()
+    # Without either, the open-set values cannot be checked (never ok).
+    del data["details"]["open_set_identification"]
+    record.write_text(json.dumps(data))
+    by_item = {c.item: c for c in vf.verify_record(record)}
+    assert all(by_item[f"metric {name}"].status == vf.CANNOT for name in names)
+    assert "no held-out identities" in by_item[f"metric {names[0]}"].reason
