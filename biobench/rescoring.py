@@ -129,6 +129,10 @@ def recompute_metrics(
         except DataError as exc:
             reasons[f"metric:{name}"] = f"unreadable score file: {exc}"
             continue
+        except BiobenchError as exc:  # the trials cannot give a value: name the record
+            if isinstance(exc, PluginError):
+                raise
+            raise BiobenchError(f"{record_path}: metric '{name}': {exc}") from None
         for key, value in got.items():
             values.setdefault(key, float(value))
     return values, reasons
