@@ -450,11 +450,12 @@ class OpenSetIdentificationMetric:
         )
 
     @staticmethod
-    def _all_mated(search: SearchTrials) -> bool:
+    def _n_mated(search: SearchTrials) -> int:
+        """Probes with a score for their own identity."""
         _, has_true, _ = mc.true_identity_ranks(
             search.probe, search.claimed, search.score, search.probe_identity
         )
-        return bool(has_true[search.probes].all())
+        return int(has_true[search.probes].sum())
 
     def from_trials(self, trials: Trials) -> MetricOutput:
         """With the trial metadata ``held_out_identities`` (a run's search): the rates at the
@@ -469,10 +470,12 @@ class OpenSetIdentificationMetric:
             return MetricOutput(values=values)
         if search.rank is not None:
             raise CannotRecompute("only per-probe ranks were kept; open-set rates need scores")
-        if search.complete and search.probes.size and self._all_mated(search):
+        n_mated = self._n_mated(search)
+        if search.complete and n_mated == len(search.probes):
             raise CannotRecompute(
-                "the trial metadata lists no held-out identities and every probe has a score "
-                "for its own identity: no non-mated search to recompute"
+                "open-set identification needs mated and non-mated searches (probes with and "
+                f"without a row for their own identity); got {n_mated} mated and 0 non-mated, "
+                "and the trial metadata lists no held-out identities"
             )
         values, lower, details, notes = rescoring.open_set_values(
             search, self.fpir, self.thresholds

@@ -654,4 +654,4 @@ def test_a_record_written_before_trial_metadata_had_its_file_still_verifies(
     record.write_text(json.dumps(data))
     by_item = {c.item: c for c in vf.verify_record(record)}
     assert all(by_item[f"metric {name}"].status == vf.CANNOT for name in names)
-    assert "no held-out identities" in by_item[f"metric {names[0]}"].reason
+    assert "lists no held-out identities" in by_item[f"metric {names[0]}"].reason
