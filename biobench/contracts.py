@@ -42,6 +42,7 @@ from biobench.metric_contracts import (
     MetricReport,
     PairTrials,
     SearchTrials,
+    TrialOutcomes,
     Trials,
     read_report,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "PairTrials",
     "SearchTrials",
     "TaskOptimizer",
+    "TrialOutcomes",
     "Trials",
     "read_report",
 ]

@@ -37,6 +37,7 @@ __all__ = [
     "MetricReport",
     "PairTrials",
     "SearchTrials",
+    "TrialOutcomes",
     "Trials",
     "read_report",
 ]
@@ -328,6 +329,21 @@ class Trials:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class TrialOutcomes:
+    """Per-trial outcomes of one value of a metric, what a protocol's claims are tested on.
+
+    ``values`` [P, K]: for each unit (``units``, sample keys: a probe) and component (an
+    attribute, or one column), 1 right, 0 wrong, NaN not a trial; the metric's value is the mean
+    over components of each component's mean over its trials.  ``identities``: each unit's
+    identity, ``None`` when the trials do not say (the claims then find it elsewhere).
+    """
+
+    units: np.ndarray  # object [P]
+    identities: np.ndarray | None  # object [P]
+    values: np.ndarray  # float [P, K]
+
+
 class CannotRecompute(BiobenchError):
     """Raised by a metric's ``from_trials`` when the trials do not hold what its values need
     (scores that were not kept, top candidates only, pairs drawn with other options); the
@@ -427,6 +443,10 @@ class Metric(Protocol):
     raises :class:`CannotRecompute` when the trials lack what it needs.  ``biobench verify``
     checks a metric's recorded values with it (a metric without it is reported as "cannot
     check") and ``biobench score`` re-scores a score file with it.
+
+    A metric may implement ``outcomes(trials: Trials, value: str) -> TrialOutcomes | None``: the
+    per-trial outcomes of one of its values (``None``: not one of its values, or one without a
+    per-trial form), on which a protocol's claims are tested.
     """
 
     name: str

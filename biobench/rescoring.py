@@ -76,6 +76,24 @@ def from_trials(name: str, metric: Any, trials: Trials) -> MetricOutput:
 # ---------------------------------------------------------------------------------------------
 
 
+def metric_trials(folder: Any, name: str, record: Mapping[str, Any]) -> Trials:
+    """The trials of a record's score folder (:class:`biobench.scores.trials.FolderTrials`) as
+    the metric ``name`` is given them: with its own trial metadata (``trials.json``; for a
+    record written before that file, the metric's recorded details, see the module
+    docstring)."""
+    if folder.metadata is not None:
+        metadata = folder.metadata.get(name) or {}
+    else:
+        details = record.get("details") or {}
+        metadata = (details.get(name) or {}) if isinstance(details, Mapping) else {}
+    return Trials(
+        pairs=folder.trials.pairs,
+        searches=dict(folder.trials.searches),
+        attributes=folder.trials.attributes,
+        metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
+    )
+
+
 def recompute_metrics(
     record_path: Path, record: Mapping[str, Any] | None = None, pm: Any = None
 ) -> tuple[dict[str, float], dict[str, str]]:
@@ -101,19 +119,9 @@ def recompute_metrics(
     missing += [f"unreadable score file: {why}" for why in folder.unreadable.values()]
     if missing:
         reasons["files"] = "; ".join(missing)
-    details = record.get("details") or {}
     for entry in (record.get("run") or {}).get("metrics") or []:
         name = str(entry.get("name"))
-        if folder.metadata is not None:
-            metadata = folder.metadata.get(name) or {}
-        else:  # written before trials.json: the metric's own details stand in (see above)
-            metadata = details.get(name) or {} if isinstance(details, Mapping) else {}
-        trials = Trials(
-            pairs=folder.trials.pairs,
-            searches=dict(folder.trials.searches),
-            attributes=folder.trials.attributes,
-            metadata=dict(metadata),
-        )
+        trials = metric_trials(folder, name, record)
         try:
             metric = build_metric(name, entry.get("options") or {}, pm)
         except BiobenchError as exc:  # not installed now, or its options are refused now

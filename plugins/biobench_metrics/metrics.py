@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ from biobench.metric_contracts import (
     MetricOutput,
     PairTrials,
     SearchTrials,
+    TrialOutcomes,
     Trials,
 )
 from biobench.options import reject_unknown
@@ -260,6 +262,36 @@ class IdentificationMetric:
             details[source] = info
             notes += said
         return MetricOutput(values=values, details=details, notes=notes)
+
+    #: The values with per-trial outcomes: ``top<k>_accuracy`` and ``nn_top<k>_accuracy``.
+    TOP_K = re.compile(r"^(nn_)?top(\d+)_accuracy$")
+
+    def outcomes(self, trials: Trials, value: str) -> TrialOutcomes | None:
+        """Per probe, 1 when its true identity ranks within k (0 otherwise; NaN for an unmated
+        probe, which is not a trial), for ``top<k>_accuracy`` (the identity head's search) and
+        ``nn_top<k>_accuracy`` (the 1:N search)."""
+        match = self.TOP_K.match(value)
+        if match is None:
+            return None
+        source = "nearest_neighbour" if match.group(1) else "identity_head"
+        search = trials.searches.get(source)
+        if search is None:
+            raise CannotRecompute(f"the trials hold no {source} search (for {value})")
+        probes = search.probes
+        if search.rank is not None:
+            assert search.mated is not None
+            rank, mated = search.rank[probes], search.mated[probes]
+        else:
+            _, has_true, ranks = mc.true_identity_ranks(
+                search.probe, search.claimed, search.score, search.probe_identity
+            )
+            rank, mated = ranks[probes], has_true[probes]
+        k = int(match.group(2))
+        return TrialOutcomes(
+            units=np.asarray(search.labels, dtype=object)[probes],
+            identities=np.asarray(search.identities, dtype=object)[search.probe_identity[probes]],
+            values=np.where(mated, (rank <= k).astype(np.float64), np.nan)[:, None],
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -909,6 +941,32 @@ class AttributesMetric:
             headline=list(headline),
             per_attribute=[AttributeResult(**row) for row in table],
             reference={k for k in values if k.endswith("majority_baseline_accuracy")},
+        )
+
+    def outcomes(self, trials: Trials, value: str) -> TrialOutcomes | None:
+        """Per test sample and attribute (identity attributes only for
+        ``identity_mean_accuracy``), 1 when the thresholded prediction is right (NaN for an
+        unknown truth, which is not a trial), for ``mean_accuracy`` and
+        ``identity_mean_accuracy``."""
+        if value not in ("mean_accuracy", "identity_mean_accuracy"):
+            return None
+        attributes = trials.attributes
+        if attributes is None:
+            raise CannotRecompute(f"the trials hold no attribute predictions (for {value})")
+        names = list(attributes.names)
+        if value == "identity_mean_accuracy":
+            names = [n for n in names if n in set(attributes.identity_names)]
+        if not names:
+            which = "identity " if value == "identity_mean_accuracy" else ""
+            raise CannotRecompute(f"the attribute trials name no {which}attributes")
+        columns = [list(attributes.names).index(n) for n in names]
+        truth = np.asarray(attributes.truth, dtype=np.float64)[:, columns]
+        score = np.asarray(attributes.score, dtype=np.float64)[:, columns]
+        right = ((score >= self.threshold).astype(np.float64) == truth).astype(np.float64)
+        return TrialOutcomes(
+            units=np.asarray(attributes.labels, dtype=object),
+            identities=None,
+            values=np.where(np.isnan(truth), np.nan, right),
         )
 
 
