@@ -112,6 +112,10 @@ def _search_trials(
     )
 
 
+#: The searches the identification metrics return: the identity head's class scores and the
+#: 1:N nearest-neighbour search of the gallery (the :class:`Curve` sources).
+SEARCH_SOURCES = ("identity_head", "nearest_neighbour")
+
 #: The ``# score:`` lines of the built-in metrics' search files.
 HEAD_SCORE = "identity head probability of the class"
 NN_SCORE = "max cosine similarity between the probe and the identity's gallery images"
@@ -247,12 +251,18 @@ class IdentificationMetric:
         ``nn_`` values from the ``nearest_neighbour`` search, unprefixed ones from any other
         (the identity head, a score file); from the per-probe ranks where only those were
         kept."""
-        if not trials.searches:
-            raise CannotRecompute("the trials hold no identification search")
+        own = {s: t for s, t in trials.searches.items() if s in SEARCH_SOURCES}
+        if not own and len(trials.searches) == 1:  # a score file's one search
+            own = dict(trials.searches)
+        if not own:
+            raise CannotRecompute(
+                f"the trials hold no identity_head or nearest_neighbour search (they hold "
+                f"{sorted(trials.searches) or 'none'})"
+            )
         values: dict[str, float] = {}
         details: dict[str, Any] = {}
         notes: list[str] = []
-        for source, search in trials.searches.items():
+        for source, search in own.items():
             prefix = "nn_" if source == "nearest_neighbour" else ""
             if search.rank is not None:
                 values.update(rescoring.rank_values(search, self.k, prefix))
@@ -471,10 +481,7 @@ class OpenSetIdentificationMetric:
         for source in wanted:
             if source in trials.searches:
                 return trials.searches[source]
-        if len(trials.searches) == 1 and not set(trials.searches) & {
-            "nearest_neighbour",
-            "identity_head",
-        }:
+        if len(trials.searches) == 1 and not set(trials.searches) & set(SEARCH_SOURCES):
             return next(iter(trials.searches.values()))
         raise CannotRecompute(
             f"the trials hold no {' or '.join(wanted)} search (they hold "

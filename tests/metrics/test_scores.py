@@ -566,10 +566,13 @@ def test_a_search_of_another_source_is_written_and_read_back_under_its_name(
     tmp_path, make_evaluation
 ) -> None:  # noqa: ANN001
     """A third-party metric's search goes to ``<source>.csv`` and comes back under its name;
-    the built-in sources keep their files (and never mix with it)."""
+    the built-in sources keep their files, and the identification metric reads only its own."""
+    import dataclasses
+
     ev = make_evaluation()
     own = _metric("identification").compute(ev).trials
-    other = sc.merge_trials({"x": own})[0].searches["identity_head"]
+    head = own.searches["identity_head"]
+    other = dataclasses.replace(head, score=-head.score)  # ranks turned upside down
     trials = {"identification": own, "mine": type(own)(searches={"my_search": other})}
     written = sc.write_scores(ev.keys, trials, tmp_path)
     assert {"my_search_csv", "identification_csv", "nn_identification_csv"} <= set(written)
@@ -580,8 +583,11 @@ def test_a_search_of_another_source_is_written_and_read_back_under_its_name(
     assert back.complete and back.identities[back.claimed].tolist() == (
         other.identities[other.claimed].tolist()
     )
-    alone = type(own)(searches={"my_search": back})
-    values = _metric("identification").from_trials(alone).values
-    expected = _metric("identification").compute(ev).values
-    assert values["top1_accuracy"] == expected["top1_accuracy"]
-    assert values["top5_accuracy"] == expected["top5_accuracy"]
+    metric = _metric("identification")
+    expected = metric.compute(ev).values
+    # The identification metric reads its own searches, never another metric's.
+    assert metric.from_trials(folder.trials).values["top1_accuracy"] == expected["top1_accuracy"]
+    upside_down = metric.from_trials(type(own)(searches={"my_search": back})).values
+    assert upside_down["top1_accuracy"] < expected["top1_accuracy"]
+    same = metric.from_trials(type(own)(searches={"identity_head": other})).values
+    assert upside_down == same
