@@ -16,7 +16,9 @@ when a module under ``plugins/`` (or the example plugin) imports any other biobe
   (:class:`FaceData`, :class:`DataContext`, :class:`Dataset`), model (:class:`Backbone`,
   :class:`Fusion`, :class:`TaskOptimizer`, :class:`LossClosure`) and metric
   (:class:`Evaluation`, :class:`Metric`, :class:`MetricOutput`, :class:`Curve`,
-  :class:`AttributeResult`);
+  :class:`AttributeResult`, and the trials a metric's values come from: :class:`Trials`,
+  :class:`PairTrials`, :class:`SearchTrials`, :class:`AttributeTrials`, :class:`TrialOutcomes`,
+  :class:`CannotRecompute`);
 - the errors the command line reports as one line (:mod:`biobench.errors`);
 - the option checks that give every option error one wording (:mod:`biobench.options`);
 - the image cache (:func:`load_images`, :func:`prepare_images`, the preprocessors);
@@ -52,11 +54,13 @@ __all__ = [
     "TASKS",
     "Align5",
     "AttributeResult",
+    "AttributeTrials",
     "Backbone",
     "BiobenchError",
     "Box",
     "CacheWarning",
     "CachedImages",
+    "CannotRecompute",
     "CropResize",
     "Curve",
     "DataContext",
@@ -71,11 +75,15 @@ __all__ = [
     "LossClosure",
     "Metric",
     "MetricOutput",
+    "PairTrials",
     "PluginError",
     "Preprocessor",
     "Reader",
     "Register",
+    "SearchTrials",
     "TaskOptimizer",
+    "TrialOutcomes",
+    "Trials",
     "UnknownComponentError",
     "accepted_options",
     "as_bool",
@@ -123,6 +131,12 @@ _SOURCES: dict[str, str] = {
     "Evaluation": "biobench.metric_contracts",
     "Metric": "biobench.metric_contracts",
     "MetricOutput": "biobench.metric_contracts",
+    "AttributeTrials": "biobench.metric_contracts",
+    "CannotRecompute": "biobench.metric_contracts",
+    "PairTrials": "biobench.metric_contracts",
+    "SearchTrials": "biobench.metric_contracts",
+    "TrialOutcomes": "biobench.metric_contracts",
+    "Trials": "biobench.metric_contracts",
     # errors
     "BiobenchError": "biobench.errors",
     "DataError": "biobench.errors",
@@ -214,10 +228,16 @@ if TYPE_CHECKING:  # the names as type checkers and editors see them
     )
     from biobench.metric_contracts import (
         AttributeResult,
+        AttributeTrials,
+        CannotRecompute,
         Curve,
         Evaluation,
         Metric,
         MetricOutput,
+        PairTrials,
+        SearchTrials,
+        TrialOutcomes,
+        Trials,
     )
     from biobench.metrics_bob import bob_verification
     from biobench.modelfiles import read_model_file

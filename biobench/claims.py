@@ -4,13 +4,12 @@ A claim ``{metric, better, than}`` says that run ``better`` beats run ``than`` o
 (higher, or lower for a lower-is-better metric).  Every seed of a protocol tests the same test
 set, so a test over seeds alone ignores how that one test set was drawn: a claim is tested on
 what each run got right, trial by trial, read from the score files beside each record
-(``artifacts.scores``):
-
-- ``top<k>_accuracy`` / ``nn_top<k>_accuracy``: per probe, whether its true identity ranks within
-  k (``identification.csv`` / ``nn_identification.csv``; unmated probes are not trials);
-- ``mean_accuracy`` / ``identity_mean_accuracy``: per probe and attribute (identity attributes
-  for the latter), whether the thresholded prediction is right (``attributes.csv``; unknown
-  truths are not trials); the metric is the mean over attributes of their accuracy.
+(``artifacts.scores``) by the record's own metrics (:func:`trial_outcomes`: a metric's
+``outcomes(trials, value)``, see :class:`biobench.metric_contracts.Metric`).  The built-in
+metrics give them for the top-k accuracies (per probe, whether its true identity ranks within
+k; unmated probes are not trials) and the mean attribute accuracies (per probe and attribute,
+whether the thresholded prediction is right; unknown truths are not trials; the value is the
+mean over attributes of their accuracy).
 
 The per-trial outcomes are recomputed into the metric and checked against the record's value; a
 claim whose outcomes are missing or disagree with the record is **cannot test** with the reason,
@@ -37,9 +36,7 @@ board says so (:func:`declares_no_claims`).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -155,77 +152,6 @@ class _Cannot(Exception):
     """The claim cannot be tested; the message says why."""
 
 
-_TOPK = re.compile(r"^(nn_)?top(\d+)_accuracy$")
-_ATTRIBUTE_METRICS = ("mean_accuracy", "identity_mean_accuracy")
-
-
-def _metric_options(record: RunRecord, name: str) -> dict[str, Any]:
-    for metric in record.run.get("metrics") or []:
-        if isinstance(metric, Mapping) and metric.get("name") == name:
-            return dict(metric.get("options") or {})
-    return {}
-
-
-def _identification(path: Path, k: int, aggregate: str) -> Outcomes:
-    from biobench.scores import read_scores
-    from biobench.scores.identification import probe_ranks
-
-    return _top_k(*probe_ranks(read_scores(path), aggregate), k, str(path))
-
-
-def _identification_ranks(path: Path, k: int) -> Outcomes:
-    """Top-k outcomes from a ``.ranks`` file (written when the score matrix was not kept)."""
-    from biobench.scores.write import read_ranks
-
-    return _top_k(*read_ranks(path), k, str(path))
-
-
-def _top_k(
-    labels: np.ndarray, ids: np.ndarray, rank: np.ndarray, mated: np.ndarray, k: int, source: str
-) -> Outcomes:
-    """Per probe: 1 when its true identity ranks within ``k``; unmated probes are not trials."""
-    values = np.where(mated, (rank <= k).astype(np.float64), np.nan)[:, None]
-    return Outcomes(labels, ids, values, source)
-
-
-def _attributes(path: Path, identity_only: bool, threshold: float) -> Outcomes:
-    import pandas as pd
-
-    metadata: dict[str, str] = {}
-    try:
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                if not line.startswith("#"):
-                    break
-                key, _, value = line[1:].partition(":")
-                metadata[key.strip()] = value.strip()
-        frame = pd.read_csv(
-            path, comment="#", dtype={"test_label": str, "attribute": str}, keep_default_na=False
-        )
-        names = json.loads(metadata.get("attributes", "[]"))
-        identity = set(json.loads(metadata.get("identity_attributes", "[]")))
-    except (OSError, ValueError, KeyError) as exc:
-        raise _Cannot(f"{path}: unreadable attribute score file ({exc})") from exc
-    if not {"test_label", "attribute", "truth", "score"} <= set(frame.columns):
-        raise _Cannot(f"{path}: not an attribute score file (columns {list(frame.columns)})")
-    if identity_only:
-        names = [n for n in names if n in identity]
-    if not names:
-        raise _Cannot(f"{path}: names no {'identity ' if identity_only else ''}attributes")
-    frame = frame[frame["attribute"].isin(names)]
-    truth = pd.to_numeric(frame["truth"].replace("", np.nan), errors="coerce")
-    score = pd.to_numeric(frame["score"], errors="coerce")
-    correct = np.where(truth.isna(), np.nan, ((score >= threshold).astype(float) == truth))
-    table = (
-        pd.DataFrame({"probe": frame["test_label"], "attribute": frame["attribute"], "v": correct})
-        .pivot_table(index="probe", columns="attribute", values="v", aggfunc="first", dropna=False)
-        .reindex(columns=names)
-    )
-    return Outcomes(
-        np.asarray(table.index, dtype=object), None, table.to_numpy(dtype=np.float64), str(path)
-    )
-
-
 def identities_of(record_path: Path, record: RunRecord) -> dict[str, str]:
     """Test label -> identity, from a record's identification or verification score files
     (empty when it has neither): the units an attribute claim resamples."""
@@ -251,49 +177,62 @@ def identities_of(record_path: Path, record: RunRecord) -> dict[str, str]:
 
 
 def trial_outcomes(record_path: Path, record: RunRecord, metric: str) -> Outcomes:
-    """The per-trial outcomes of ``metric`` for one record, checked against its value.
+    """The per-trial outcomes of the value ``metric`` for one record, checked against its value.
 
-    :raises BiobenchError: (one line) when the metric has no per-trial form, its score file is
-        missing, or the outcomes do not give the record's value.
+    They come from the record's metrics themselves: each metric of ``record.run["metrics"]``
+    is built from the plugin registry with its recorded options and asked for the outcomes of
+    the value (its ``outcomes(trials, value)``, see :class:`biobench.metric_contracts.Metric`)
+    on the trials read back from the record's score files.
+
+    :raises BiobenchError: (one line) when no metric of the record gives the value per-trial
+        outcomes, its trials are missing, or the outcomes do not give the record's value.
     """
+    from biobench.metric_contracts import CannotRecompute
+    from biobench.rescoring import build_metric, metric_trials
     from biobench.scores.record import record_score_files
+    from biobench.scores.trials import folder_trials
 
-    try:
-        files = record_score_files(record_path, record.data)
-        topk = _TOPK.match(metric)
-        if topk:
-            name = "nn_identification.csv" if topk.group(1) else "identification.csv"
-            ranks = name.replace(".csv", ".ranks")
-            options = _metric_options(record, "identification")
-            aggregate = str(options.get("aggregate", "max"))
-            if name in files:
-                outcomes = _identification(files[name], int(topk.group(2)), aggregate)
-            elif ranks in files:
-                # The matrix was too large to keep; its per-probe ranks were written instead.
-                outcomes = _identification_ranks(files[ranks], int(topk.group(2)))
-            else:
-                raise _Cannot(f"no {name} beside {record.path} (score files not kept)")
-        elif metric in _ATTRIBUTE_METRICS:
-            if "attributes.csv" not in files:
-                raise _Cannot(f"no attributes.csv beside {record.path} (score files not kept)")
-            threshold = float(_metric_options(record, "attributes").get("threshold", 0.5))
-            outcomes = _attributes(
-                files["attributes.csv"], metric == "identity_mean_accuracy", threshold
+    files = record_score_files(record_path, record.data)
+    folder = folder_trials(files)
+    found = None
+    for entry in record.run.get("metrics") or []:
+        if not isinstance(entry, Mapping):
+            continue
+        name = str(entry.get("name"))
+        try:
+            method = getattr(build_metric(name, entry.get("options") or {}), "outcomes", None)
+        except BiobenchError:
+            continue  # a metric not installed now gives no outcomes
+        if not callable(method):
+            continue
+        try:
+            got = method(metric_trials(folder, name, record.data), metric)
+        except CannotRecompute as exc:
+            absent = [f"{n} ({why})" for n, why in files.problems]
+            absent += [f"{n} not kept ({why})" for n, why in sorted(files.not_kept.items())]
+            absent += [f"{n} unreadable ({why})" for n, why in folder.unreadable.items()]
+            where = "; ".join(absent) or f"score files {sorted(files)}"
+            raise BiobenchError(f"{record.path}: {exc}: {where}") from None
+        if got is not None:
+            found = Outcomes(
+                np.asarray(got.units, dtype=object),
+                None if got.identities is None else np.asarray(got.identities, dtype=object),
+                np.asarray(got.values, dtype=np.float64),
+                f"{record.path} (the trials of metric '{name}')",
             )
-        else:
-            raise _Cannot(
-                f"{metric} has no per-trial outcomes (claims test top-k and attribute accuracies)"
-            )
-    except _Cannot as exc:  # score-file errors are BiobenchErrors already
-        raise BiobenchError(str(exc)) from exc
+            break
+    if found is None:
+        raise BiobenchError(
+            f"{metric} has no per-trial outcomes (no metric of {record.path} gives them)"
+        )
     recorded = float(record.metrics.get(metric, math.nan))
-    recomputed = outcomes.metric()
+    recomputed = found.metric()
     if not (math.isfinite(recorded) and abs(recomputed - recorded) <= TOLERANCE):
         raise BiobenchError(
-            f"{outcomes.source}: gives {metric} = {recomputed:.6g}, the record says "
+            f"{found.source}: gives {metric} = {recomputed:.6g}, the record says "
             f"{recorded:.6g}; the score file does not match its record"
         )
-    return outcomes
+    return found
 
 
 def _pair_arrays(

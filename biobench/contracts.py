@@ -14,8 +14,9 @@ them, it must only provide the attributes and methods described.
 The data and model contracts (datasets, backbones, fusions, optimizers) are defined here; the
 evaluation and metric-output contracts (:class:`Evaluation`, :class:`Metric`,
 :class:`MetricOutput`, :class:`Curve`, :class:`AttributeResult`, :class:`MetricReport`,
-:func:`read_report`) live in :mod:`biobench.metric_contracts` and are re-exported here.  Plugins
-import every contract from the plugin API, :mod:`biobench.api`.
+:func:`read_report`, the :class:`Trials` a metric's values come from) live in
+:mod:`biobench.metric_contracts` and are re-exported here.  Plugins import every contract from
+the plugin API, :mod:`biobench.api`.
 """
 
 from __future__ import annotations
@@ -32,11 +33,17 @@ from torch import nn
 from biobench.metric_contracts import (
     CURVE_AXES,
     AttributeResult,
+    AttributeTrials,
+    CannotRecompute,
     Curve,
     Evaluation,
     Metric,
     MetricOutput,
     MetricReport,
+    PairTrials,
+    SearchTrials,
+    TrialOutcomes,
+    Trials,
     read_report,
 )
 
@@ -45,7 +52,9 @@ __all__ = [
     "SPLITS",
     "TASKS",
     "AttributeResult",
+    "AttributeTrials",
     "Backbone",
+    "CannotRecompute",
     "Curve",
     "DataContext",
     "Dataset",
@@ -56,7 +65,11 @@ __all__ = [
     "Metric",
     "MetricOutput",
     "MetricReport",
+    "PairTrials",
+    "SearchTrials",
     "TaskOptimizer",
+    "TrialOutcomes",
+    "Trials",
     "read_report",
 ]
 

@@ -278,7 +278,9 @@ class Engine:
                 f"; another run wrote it while this one trained, so this run "
                 f"({spec.label} seed {seed}) was not recorded",
             )
-            record = record_of(ctx, finished, self._write_scores(protocol, item, evaluation))
+            record = record_of(
+                ctx, finished, self._write_scores(protocol, item, evaluation.keys, results.trials)
+            )
             record.write(item.record_path)
         _remove_checkpoint(checkpointing.path, ctx.output)
         warnings += notify(
@@ -324,10 +326,12 @@ class Engine:
         self._profiled = True
         return state
 
-    def _write_scores(self, protocol: Protocol, item: PlannedRun, evaluation: Any) -> Any:
-        """The run's score files beside its record (:func:`biobench.scores.write_scores`)."""
+    def _write_scores(self, protocol: Protocol, item: PlannedRun, keys: Any, trials: Any) -> Any:
+        """The run's score files beside its record: the trials its metrics returned
+        (:func:`biobench.scores.write_scores`)."""
         return write_scores(
-            evaluation,
+            keys,
+            trials,
             item.record_path.parent / f"seed-{item.seed}-scores",
             metadata={
                 "protocol": protocol.name,
@@ -335,7 +339,6 @@ class Engine:
                 "run": item.spec.label,
                 "seed": item.seed,
             },
-            metrics=item.spec.metrics,
             max_file_bytes=self._max_score_file_bytes,
         )
 

@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from biobench.context import RunContext
-from biobench.contracts import Evaluation, MetricOutput
+from biobench.contracts import Evaluation, MetricOutput, Trials
 from biobench.data import PreparedData
 from biobench.errors import BiobenchError, PluginError, RunFailed
 from biobench.model import Batcher, ComposedModel
@@ -102,8 +102,8 @@ def evaluate(
     if data.pairs is not None:
         pair_index, same, fold, dropped = pairs_from_keys(data.pairs, test_keys)
         info["pairs"] = {"source": "dataset", "n": int(len(same)), "dropped": dropped}
-    # Without the dataset's own pair list, the verification metric generates its pairs with its
-    # own options (max_pairs, pair_seed) and states their origin in its report: one statement.
+    # Without the dataset's own pair list, a metric that compares pairs generates them with its
+    # own options and states their origin in its report: one statement.
     evaluation = Evaluation(
         keys=test_keys,
         identity_true=data.identities[prepared.test],
@@ -136,6 +136,9 @@ class MetricResults:
     headline: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     reports: dict[str, Any] = field(default_factory=dict)
+    #: The trials each metric's values came from (``MetricOutput.trials``), by metric name:
+    #: what the run writes as score files (:func:`biobench.scores.write_scores`).
+    trials: dict[str, Trials | None] = field(default_factory=dict)
 
 
 def build_metrics(ctx: RunContext, spec: RunSpec) -> list[tuple[str, Any, dict[str, Any]]]:
@@ -167,4 +170,5 @@ def compute_metrics(metrics: list[tuple[str, Any]], evaluation: Evaluation) -> M
         if out.details:
             results.details[name] = out.details
         results.reports[name] = out.report()
+        results.trials[name] = out.trials
     return results

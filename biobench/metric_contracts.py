@@ -1,5 +1,11 @@
 """Metric contracts: what a metric reads (:class:`Evaluation`) and returns (:class:`MetricOutput`).
 
+A metric's output carries the :class:`Trials` its values came from (verification pairs with
+their scores, probe x identity search scores, attribute predictions, and the metric's own trial
+metadata); the run writes them as score files (:mod:`biobench.scores`), and ``biobench verify``
+and ``biobench score`` read them back and hand them to the metric's optional
+``from_trials(trials)``, which recomputes the values (see :class:`Metric`).
+
 Also the typed results a metric may return beside its scalar values (ROC/DET/CMC
 :class:`Curve`, per-attribute :class:`AttributeResult`), their strict-JSON form stored in run
 records, and :func:`read_report`, which reads that form back (:class:`MetricReport`) for the
@@ -17,14 +23,22 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from biobench.errors import BiobenchError
+
 __all__ = [
     "CURVE_AXES",
     "AttributeResult",
+    "AttributeTrials",
+    "CannotRecompute",
     "Curve",
     "Evaluation",
     "Metric",
     "MetricOutput",
     "MetricReport",
+    "PairTrials",
+    "SearchTrials",
+    "TrialOutcomes",
+    "Trials",
     "read_report",
 ]
 
@@ -175,6 +189,167 @@ class AttributeResult:
         )
 
 
+# ---------------------------------------------------------------------------------------------
+# Trials: what a metric's values are computed from
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PairTrials:
+    """Verification trials: one comparison of two samples per pair.
+
+    Identities and sample keys are integer codes into vocabularies (``identities``,
+    ``labels``), so that millions of trials stay small.  ``claimed`` is the identity of the
+    pair's first sample (the *reference*), ``real`` that of the second (the *probe*); ``same``
+    says whether the pair is genuine (a pair list's own flag; a score file stores it as
+    ``claimed == real``).  ``score`` is float64, NaN for a failure to acquire.  ``fold`` is each
+    pair's fold for a k-fold protocol (``None`` when there are none).  ``labels``,
+    ``reference`` and ``probe`` may be ``None`` where the sample keys were not read back (they
+    are not needed to re-score).  ``description`` holds text a score file keeps in its header
+    (``score``: what the score is; ``pairs``: where the pairs came from, JSON).
+    """
+
+    identities: np.ndarray  # object [I]
+    claimed: np.ndarray  # int [P]
+    real: np.ndarray  # int [P]
+    score: np.ndarray  # float64 [P]
+    same: np.ndarray  # bool [P]
+    fold: np.ndarray | None = None  # int64 [P]
+    labels: np.ndarray | None = None  # object [L]
+    reference: np.ndarray | None = None  # int [P]
+    probe: np.ndarray | None = None  # int [P]
+    description: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+
+@dataclass
+class SearchTrials:
+    """Identification trials of one search: one score per (probe, candidate identity).
+
+    ``probe`` (codes into the sample keys ``labels``), ``claimed`` (codes into ``identities``)
+    and ``score`` (float64, NaN for a failure to acquire) are the rows; a (probe, identity)
+    appears once.  ``probe_identity`` gives each label's true identity (a code
+    into ``identities``; -1: not a probe).  ``complete`` is true when every probe has a score for
+    every candidate identity (false when only each probe's best candidates were kept).
+    ``keep`` is the fewest candidates per probe a writer may keep (besides the true identity)
+    without changing the values of the metric that produced the trials (its deepest rank).
+
+    Where the scores were not kept, only each probe's ``rank`` (number of candidates scoring at
+    least as high as the true identity; ``inf`` for a failure to acquire) and ``mated`` (the
+    probe has a score for its own identity) remain, indexed by label, and the rows are empty.
+    ``description`` holds the text a score file keeps in its header; ``notes`` say what reading
+    did (rows aggregated per identity).
+    """
+
+    identities: np.ndarray  # object [C]
+    labels: np.ndarray  # object [L]
+    probe: np.ndarray  # int [m]
+    claimed: np.ndarray  # int [m]
+    score: np.ndarray  # float64 [m]
+    probe_identity: np.ndarray  # int [L]
+    complete: bool = True
+    keep: int = 1
+    rank: np.ndarray | None = None  # float64 [L]
+    mated: np.ndarray | None = None  # bool [L]
+    description: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def probes(self) -> np.ndarray:
+        """Codes (into ``labels``) of the probes, increasing."""
+        if self.rank is not None:
+            return np.arange(len(self.labels))
+        return np.flatnonzero(np.bincount(self.probe, minlength=len(self.labels)))
+
+    @classmethod
+    def from_matrix(
+        cls,
+        matrix: np.ndarray,
+        candidates: np.ndarray,
+        identities: Sequence[str],
+        labels: Sequence[str],
+        probe_identity: np.ndarray,
+        *,
+        keep: int = 1,
+        description: Mapping[str, str] | None = None,
+    ) -> SearchTrials:
+        """Trials from a [probes, candidates] score matrix: ``candidates`` are the columns'
+        identity codes (into ``identities``), ``probe_identity`` each probe's (row's) identity
+        code."""
+        matrix = np.asarray(matrix, dtype=np.float64)
+        n_probes, n_candidates = matrix.shape
+        return cls(
+            identities=np.asarray(list(identities), dtype=object),
+            labels=np.asarray(list(labels), dtype=object),
+            probe=np.repeat(np.arange(n_probes), n_candidates),
+            claimed=np.tile(np.asarray(candidates, dtype=np.int64), n_probes),
+            score=matrix.ravel(),
+            probe_identity=np.asarray(probe_identity, dtype=np.int64),
+            complete=True,
+            keep=int(keep),
+            description=dict(description or {}),
+        )
+
+
+@dataclass
+class AttributeTrials:
+    """Attribute trials: per sample (``labels``) and attribute (``names``), the ground truth
+    (``truth``: 1 present, 0 absent, NaN unknown) and the predicted probability that the
+    attribute is present (``score``), both float [N, T].  ``identity_names``: the attributes
+    constant for a person."""
+
+    labels: np.ndarray  # object [N]
+    names: list[str]
+    identity_names: list[str]
+    truth: np.ndarray  # float [N, T]
+    score: np.ndarray  # float [N, T]
+
+
+@dataclass
+class Trials:
+    """The trials a metric's values come from (numpy only).
+
+    - ``pairs``: verification comparisons (:class:`PairTrials`);
+    - ``searches``: identification searches by source (:class:`SearchTrials`), named as the
+      :class:`Curve` sources: ``identity_head`` (class scores), ``nearest_neighbour`` (1:N
+      search of the gallery), or the name of the score file a third party re-scores;
+    - ``attributes``: attribute predictions and truths (:class:`AttributeTrials`);
+    - ``metadata``: the metric's own JSON facts about its trials (which identities it held out
+      of the gallery, ...), kept beside the score files and handed back to the same metric.
+
+    A run writes the trials of all its metrics into one folder of score files: two metrics
+    that return trials of the same kind (and source) must return the same trials.
+    """
+
+    pairs: PairTrials | None = None
+    searches: dict[str, SearchTrials] = field(default_factory=dict)
+    attributes: AttributeTrials | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrialOutcomes:
+    """Per-trial outcomes of one value of a metric, what a protocol's claims are tested on.
+
+    ``values`` [P, K]: for each unit (``units``, sample keys: a probe) and component (an
+    attribute, or one column), 1 right, 0 wrong, NaN not a trial; the metric's value is the mean
+    over components of each component's mean over its trials.  ``identities``: each unit's
+    identity, ``None`` when the trials do not say (the claims then find it elsewhere).
+    """
+
+    units: np.ndarray  # object [P]
+    identities: np.ndarray | None  # object [P]
+    values: np.ndarray  # float [P, K]
+
+
+class CannotRecompute(BiobenchError):
+    """Raised by a metric's ``from_trials`` when the trials do not hold what its values need
+    (scores that were not kept, top candidates only, pairs drawn with other options); the
+    message says why, and ``biobench verify`` reports the values as "cannot check"."""
+
+
 @dataclass
 class MetricOutput:
     """A metric's result.
@@ -196,6 +371,10 @@ class MetricOutput:
 
     ``details`` holds free-form JSON-serialisable extras (pair sources, notes) kept in the
     record for people; no harness code reads them.
+
+    ``trials`` are the trials the values came from (:class:`Trials`), which the run writes as
+    score files; ``notes`` say, for people, what ``from_trials`` did with them (aggregated
+    rows, failures to acquire, values that are NaN and why), printed by ``biobench score``.
     """
 
     values: dict[str, float]
@@ -208,6 +387,8 @@ class MetricOutput:
     reference: set[str] = field(default_factory=set)
     #: Values that are proportions in [0, 1] (an accuracy, a rate, an AUC).
     proportions: set[str] = field(default_factory=set)
+    trials: Trials | None = None
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for kind in ("reference", "proportions"):
@@ -260,6 +441,17 @@ class Metric(Protocol):
     A metric that sets ``closed_set = True`` needs every test identity to have training
     images (closed-set identification); the harness refuses data where one has none, before
     training, instead of letting the metric leave those probes out or count them as misses.
+
+    A metric may also implement ``from_trials(trials: Trials) -> MetricOutput``: the same
+    values computed from the trials its ``compute`` returned (``MetricOutput.trials``) after they
+    were written to score files and read back, with the options the factory was given.  It
+    raises :class:`CannotRecompute` when the trials lack what it needs.  ``biobench verify``
+    checks a metric's recorded values with it (a metric without it is reported as "cannot
+    check") and ``biobench score`` re-scores a score file with it.
+
+    A metric may implement ``outcomes(trials: Trials, value: str) -> TrialOutcomes | None``: the
+    per-trial outcomes of one of its values (``None``: not one of its values, or one without a
+    per-trial form), on which a protocol's claims are tested.
     """
 
     name: str

@@ -424,9 +424,3 @@ def record_lock(path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
         yield
     finally:
         lock.release()
-
-
-def load_record(path: Path, *required: str) -> dict[str, Any]:
-    """The raw JSON of :meth:`RunRecord.read` (``required``: its ``require``), for
-    :mod:`biobench.scores.record` until it reads :class:`RunRecord` itself."""
-    return RunRecord.read(path, require=required).data

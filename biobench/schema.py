@@ -245,7 +245,7 @@ DESCRIPTIONS: dict[str, str] = {
     "`open_set_identification`, a plugin's).",
     "metrics[].options": "Passed to the metric's factory, checked against its signature.",
     "seeds": "Training seeds; each run is trained once per seed. At least one, none twice.",
-    "headline": "The metric value names a reader looks at first (e.g. `[\"top1_accuracy\"]`): "
+    "headline": 'The metric value names a reader looks at first (e.g. `["top1_accuracy"]`): '
     "boards and the website show them right after the label, with their 95 % intervals; without "
     "it, each row's first listed metric value.",
     "runs": "The grid: each entry is one run label and may set any key of `dataset`, `model`, "

@@ -10,8 +10,11 @@ returns one :class:`Check` per item:
   names it with why; a file in the score folder the record does not list fails;
 - the **copies**: each ``<kind>.scores`` file (Bob's format) holds the same trials, in the same
   order, as ``<kind>.csv``, from which the metrics are recomputed;
-- **every metric value** in ``record["metrics"]``, recomputed from the score files
-  (:mod:`biobench.scores.record`) with the metric options recorded in ``record["run"]["metrics"]``.
+- **every metric value** in ``record["metrics"]``, recomputed from the score files by the
+  metric itself: the metric is built from the plugin registry with the options recorded in
+  ``record["run"]["metrics"]`` and its ``from_trials`` is given the trials read back from the
+  files (:mod:`biobench.rescoring`).  A metric that does not implement ``from_trials`` (or is
+  not installed now) leaves its values "cannot check", by name.
   A stored value is biobench's JSON number (:func:`biobench.numbers.from_json_number`: ``"inf"``,
   ``"-inf"``, ``"nan"`` for the non-finite ones); values agree when both are NaN, both the same
   infinity, or when ``|a - b| <= max(REL_TOL * max(|a|, |b|), ABS_TOL)`` (:data:`REL_TOL` =
@@ -51,7 +54,8 @@ import numpy as np
 from biobench.errors import BiobenchError
 from biobench.numbers import from_json_number, to_json_number
 from biobench.records import RunRecord
-from biobench.scores.record import ScoreFiles, recompute_metrics, record_score_files
+from biobench.rescoring import recompute_metrics
+from biobench.scores.record import ScoreFiles, record_score_files
 
 __all__ = [
     "ABS_TOL",
@@ -152,10 +156,10 @@ def _metric_check(name: str, stored: Any, got: float) -> Check:
     return Check(item, OK if _same(value, got) else DIFFERS, stored, got)
 
 
-def _metric_checks(record_path: Path, record: Mapping[str, Any]) -> list[Check]:
-    values, reasons = recompute_metrics(record_path, record)
+def _metric_checks(record_path: Path, record: Mapping[str, Any], pm: Any = None) -> list[Check]:
+    values, reasons = recompute_metrics(record_path, record, pm)
     checks = []
-    generic = "; ".join(v for k, v in reasons.items() if k.startswith("metric:"))
+    generic = "; ".join(v for k, v in reasons.items() if k.startswith("metric:") or k == "files")
     metrics = record.get("metrics")
     if not isinstance(metrics, Mapping):
         return [Check("metrics", DIFFERS, reason="the record's metrics are not a JSON object")]
@@ -460,10 +464,14 @@ def _data_check(record: Mapping[str, Any], data: Path | None) -> Check:
 
 
 def verify_record(
-    path: Path, data: Path | None = None, protocols: Callable[[str], Path | None] | None = None
+    path: Path,
+    data: Path | None = None,
+    protocols: Callable[[str], Path | None] | None = None,
+    pm: Any = None,
 ) -> list[Check]:
     """Every check of one run record (see the module docstring); ``protocols`` finds an
-    installed protocol's file by name."""
+    installed protocol's file by name; ``pm``: the plugin manager whose metrics recompute the
+    values (default: a plain ``biobench``'s)."""
     path = Path(path)
     # The raw JSON: what the score files, the protocol and the metric values are checked against.
     record = RunRecord.read(path, require=("metrics",)).data
@@ -484,15 +492,18 @@ def verify_record(
         return checks
     checks += _copy_checks(files)
     checks += _split_check(files, record)
-    checks += _metric_checks(path, record)
+    checks += _metric_checks(path, record, pm)
     return checks
 
 
 def verify_path(
-    path: Path, data: Path | None = None, protocols: Callable[[str], Path | None] | None = None
+    path: Path,
+    data: Path | None = None,
+    protocols: Callable[[str], Path | None] | None = None,
+    pm: Any = None,
 ) -> dict[Path, list[Check]]:
     """:func:`verify_record` for a record or every record under a folder."""
-    return {p: verify_record(p, data, protocols) for p in find_records(Path(path))}
+    return {p: verify_record(p, data, protocols, pm) for p in find_records(Path(path))}
 
 
 def record_verifies(path: Path) -> bool:

@@ -22,8 +22,9 @@ from biobench.errors import BiobenchError
 @click.option(
     "--metrics",
     default=None,
-    help="Comma-separated: verification, identification, open_set_identification, attributes "
-    "(default: the CSV's kind, else verification).",
+    help="Comma-separated metric names, any metric that implements from_trials (built in: "
+    "verification, identification, open_set_identification, attributes; default: the metrics "
+    "that score the CSV's kind, else verification's).",
 )
 @click.option(
     "-o",
@@ -124,37 +125,39 @@ def score(
     """
     from biobench.numbers import to_json_number
     from biobench.options import as_numbers
-    from biobench.scores import read_scores, score_set_metrics
-    from biobench.scores.rescore import dev_eval_values, repeated_trials, write_curves
+    from biobench.rescoring import build_metric, default_metrics, metric_options, score_set_metrics
+    from biobench.scores import file_trials, read_scores, repeated_trials
+    from biobench.scores.write import write_curves
 
+    pm = _manager(click.get_current_context())
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     options = _options(option_pairs)
     scores = _score_set(score_file, read_scores)
-    verification = (names is None and scores.kind not in _NOT_VERIFICATION) or (
-        names is not None and "verification" in names
-    )
-    open_set = names is not None and "open_set_identification" in names
+    chosen = names or default_metrics(scores.kind, pm)
+    reads = {name: _reads(name, pm) for name in chosen}
+    pairs = "pairs" in reads.values()
+    searches = "searches" in reads.values()
     asked = [
         flag
         for flag, given in (
             ("--eval", eval_file),
-            ("--at-threshold", at_threshold and not open_set),
+            ("--at-threshold", at_threshold and not searches),
             ("--beta", beta),
             ("--curves", curves_dir),
         )
         if given
     ]
-    if asked and not verification:
+    if asked and not pairs:
         raise BiobenchError(
-            f"{', '.join(asked)}: verification options, but {score_file} is scored as "
-            f"{', '.join(names or [scores.kind or '?'])}"
+            f"{', '.join(asked)}: options of metrics that read verification pairs, but "
+            f"{score_file} is scored as {', '.join(chosen)}"
         )
-    scores, notes = repeated_trials(scores, duplicates, names)
-    if aggregate != "max" or "aggregate" not in options:
-        options["aggregate"] = aggregate
-    if names is None or not {"identification", "open_set_identification"} & set(names):
-        if not (names is None and scores.kind in ("identification", "nn_identification")):
-            options.pop("aggregate")
+    scores, notes = repeated_trials(scores, duplicates, searches)
+    # How several rows of one (probe, identity) become one score: a reading rule, not an option
+    # of a metric.
+    given_aggregate = options.pop("aggregate", None)
+    if aggregate == "max" and given_aggregate is not None:
+        aggregate = str(given_aggregate)
     if at_threshold:
         given = options.get("thresholds")
         # -o thresholds=... and --at-threshold add up; a bad -o value reads as any option's.
@@ -162,34 +165,35 @@ def score(
             *([] if given in (None, []) else as_numbers("biobench score", "thresholds", given)),
             *at_threshold,
         ]
-    if verification:
+    if pairs:
         if convention != "biobench":
             options["convention"] = convention
         if beta:
             options["beta"] = list(beta)
-    result = score_set_metrics(scores, names, options)
+    result = score_set_metrics(scores, chosen, options, aggregate=aggregate, pm=pm)
+    outputs = [(name, out.values, out.notes) for name, out in result.items()]
     epc = None
     if eval_file is not None:
+        name = next(n for n in chosen if reads[n] == "pairs")
+        metric = build_metric(name, metric_options(chosen, options, pm)[name], pm)
+        if not callable(getattr(metric, "dev_eval", None)):
+            raise BiobenchError(f"--eval: metric '{name}' has no dev_eval")
         evaluation = _score_set(eval_file, read_scores)
-        evaluation, eval_notes = repeated_trials(evaluation, duplicates, ["verification"])
-        dev_values, _, dev_details, dev_notes = dev_eval_values(scores, evaluation, options)
-        epc = dev_details["epc"]
-        result["dev_eval"] = {
-            "values": dev_values,
-            "details": dev_details,
-            "notes": eval_notes + dev_notes,
-        }
+        evaluation, eval_notes = repeated_trials(evaluation, duplicates)
+        out = metric.dev_eval(
+            file_trials(scores, "pairs").pairs,
+            file_trials(evaluation, "pairs").pairs,
+            (str(scores.where), str(evaluation.where)),
+        )
+        epc = out.details["epc"]
+        outputs.append(("dev_eval", out.values, eval_notes + out.notes))
     if curves_dir is not None:
-        written = write_curves(curves_dir, scores, epc)
+        written = write_curves(curves_dir, file_trials(scores, "pairs").pairs, epc)
         notes.append(f"curves: wrote {', '.join(str(p) for p in written)}")
     values: dict[str, float] = {}
-    for name, output in result.items():
-        values.update(output["values"])
-        notes += [f"{name}: {n}" for n in output["notes"]]
-        notes += [
-            f"{name}: {k} is NaN: {why}"
-            for k, why in output["details"].get("nan_reasons", {}).items()
-        ]
+    for name, got, said in outputs:
+        values.update(got)
+        notes += [f"{name}: {n}" for n in said]
     if as_json:
         numbers = {k: to_json_number(float(v)) for k, v in values.items()}
         click.echo(
@@ -206,7 +210,11 @@ def score(
         click.echo(f"{key}\t{value}")
 
 
-_NOT_VERIFICATION = ("identification", "nn_identification", "attributes")
+def _reads(name: str, pm: Any) -> str | None:
+    """The trials metric ``name`` reads (its factory's ``reads``), ``None`` if it says not."""
+    entry, _ = pm.get("metric", name)
+    reads = getattr(entry.factory, "reads", None)
+    return None if reads is None else str(reads)
 
 
 def _score_set(path: Path, read: Any) -> Any:
@@ -251,9 +259,13 @@ def verify(ctx: click.Context, target: Path, data: Path | None, as_json: bool, q
     from biobench.verify import CANNOT, DIFFERS, verify_path
     from biobench.verify import as_json as to_json
 
-    index = _protocols(_manager(ctx))
+    pm = _manager(ctx)
+    index = _protocols(pm)
     results = verify_path(
-        target, data, protocols=lambda name: index.path(name) if name in index.names() else None
+        target,
+        data,
+        protocols=lambda name: index.path(name) if name in index.names() else None,
+        pm=pm,
     )
     differs = any(c.status == DIFFERS for checks in results.values() for c in checks)
     if as_json:

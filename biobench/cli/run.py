@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from biobench.cli.base import CONTEXT, _manager, _protocols, cli
-from biobench.errors import BiobenchError, RunFailed
+from biobench.errors import RunFailed
 
 # ---------------------------------------------------------------------------------------------
 # run

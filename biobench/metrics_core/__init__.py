@@ -83,6 +83,7 @@ from biobench.metrics_core.identification import (
     class_ranks,
     closed_set_rates,
     cmc_curve,
+    true_identity_ranks,
 )
 from biobench.metrics_core.kfold import (
     best_accuracy_threshold,
@@ -155,6 +156,7 @@ __all__ = [
     "cllr",
     "closed_set_rates",
     "cmc_curve",
+    "true_identity_ranks",
     "curve_points",
     "descending_order",
     "dev_eval",

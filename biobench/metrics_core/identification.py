@@ -88,3 +88,25 @@ def cmc_curve(ranks: np.ndarray, max_rank: int) -> np.ndarray:
     if len(ranks) == 0:
         return np.full(max_rank, math.nan)
     return np.asarray([float(np.mean(ranks <= k)) for k in range(1, max_rank + 1)])
+
+
+def true_identity_ranks(
+    probe: np.ndarray, claimed: np.ndarray, score: np.ndarray, probe_real: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(true_score, has_true, rank)`` per sample code from (probe, identity) score rows.
+
+    ``probe_real`` maps each sample code to its identity.  true_score: the score of the probe's
+    row for its own identity, NaN when there is none or it is NaN (FTA); has_true: the probe has
+    that row; rank = 1 + the number of other identities scoring >= the true score (ties against
+    the probe), ``inf`` when the true score is NaN (a NaN score never beats anything).
+    """
+    n_labels = len(probe_real)
+    genuine = claimed == probe_real[probe]
+    true_score = np.full(n_labels, np.nan)
+    has_true = np.zeros(n_labels, dtype=bool)
+    true_score[probe[genuine]] = score[genuine]
+    has_true[probe[genuine]] = True
+    beats = ~genuine & (score >= true_score[probe])  # NaN compares False
+    rank = 1.0 + np.bincount(probe[beats], minlength=n_labels).astype(np.float64)
+    rank[np.isnan(true_score)] = math.inf
+    return true_score, has_true, rank

@@ -394,3 +394,44 @@ def _line_of(scores: ScoreSet, row: int) -> str:
             return str(lineno)
         count += 1
     return f"row {row + 1}"
+
+
+#: What ``biobench score`` does with a trial repeated in a file (:func:`repeated_trials`).
+DUPLICATE_RULES = ("refuse", "first")
+
+
+def repeated_trials(
+    scores: ScoreSet, rule: str = "refuse", searches: bool = False
+) -> tuple[ScoreSet, list[str]]:
+    """``(scores, notes)`` after applying ``rule`` to trials that a file repeats.
+
+    A trial is the row's :meth:`ScoreSet.trial_keys` (identities, test sample, and the
+    reference, gallery item and fold where the file has them); counting it twice changes the
+    rates.  ``refuse`` raises a :class:`DataError` naming the file, the line of the first
+    repeat and of its first occurrence; ``first`` keeps the first row of each trial and says
+    how many were dropped.  A file read as ``searches`` without a gallery-item column is left
+    alone: its repeated (probe, identity) rows are gallery items, aggregated by rule
+    (:mod:`biobench.scores.identification`).
+    """
+    if rule not in DUPLICATE_RULES:
+        raise BiobenchError(f"duplicates must be one of {', '.join(DUPLICATE_RULES)}, got {rule!r}")
+    if searches and scores.item is None:
+        return scores, []
+    repeats, firsts = scores.repeated_trials()
+    if len(repeats) == 0:
+        return scores, []
+    where = f"{scores.where}:{_line_of(scores, int(repeats[0]))}"
+    first_line = _line_of(scores, int(firsts[0]))
+    if rule == "refuse":
+        raise DataError(
+            f"{where}: trial repeated (first at line {first_line}); {len(repeats)} repeated "
+            "trials in the file would each be counted again (--duplicates first keeps the "
+            "first of each)"
+        )
+    keep = np.ones(len(scores), bool)
+    keep[repeats] = False
+    note = (
+        f"{len(repeats)} repeated trials dropped, the first of each kept (first repeat: "
+        f"{where}, first seen at line {first_line})"
+    )
+    return scores.take(keep), [note]

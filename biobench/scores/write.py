@@ -1,21 +1,23 @@
-"""Write every score a run's metrics are computed from: one folder of score files per run.
+"""Write the trials a run's metrics returned: one folder of score files per run.
 
-What the trials are:
+:func:`write_scores` writes whatever :class:`~biobench.metric_contracts.Trials` the metrics
+returned (``MetricOutput.trials``); the metrics say what their scores are (each file's
+``# score:`` line).  The files:
 
-- ``verification``: one trial per pair; ``claimed_id`` is the identity of the pair's first
-  image, ``real_id`` and ``test_label`` the identity and key of the second; the score is the
-  cosine similarity of the two test embeddings; ``fold`` is the pair's fold for the k-fold
-  accuracy protocol.
-- ``identification`` (``identification.*``, the identity head) and ``nn_identification``
-  (``nn_identification.*``, the 1:N nearest-neighbour search): one trial per (probe, gallery
+- ``verification.*`` (:attr:`Trials.pairs`): one trial per pair; ``claimed_id`` is the identity
+  of the pair's first sample, ``real_id`` and ``test_label`` the identity and key of the second;
+  ``reference_label`` the first sample's key; ``fold`` the pair's fold.
+- ``identification.*`` (search ``identity_head``) and ``nn_identification.*`` (search
+  ``nearest_neighbour``; other sources ``<source>.*``): one trial per (probe, candidate
   identity) (``# rows: identity``); ``test_label`` is the probe's key, ``real_id`` its identity,
-  ``claimed_id`` the gallery identity.  The score is the head's class probability, or the
-  highest cosine similarity between the probe and the identity's gallery (training) images.
-  Up to :data:`FULL_MATRIX_LIMIT` trials the full probe x identity matrix is written; above it
-  each probe's best identities (at least :data:`TOP_CANDIDATES`, and at least the largest rank
-  the run's metric reports) plus its true identity, which keeps rank-1 .. rank-k exact.
-- ``attributes``: one row per (test image, attribute): the ground truth (0/1, empty when
-  unknown) and the predicted probability that the attribute is present.
+  ``claimed_id`` the candidate.  Up to :data:`FULL_MATRIX_LIMIT` trials every candidate is
+  written; above it each probe's best candidates (at least :data:`TOP_CANDIDATES`, and at least
+  the search's ``keep``, the deepest rank its metric reports) plus its true identity, which
+  keeps rank-1 .. rank-k exact.
+- ``attributes.csv`` (:attr:`Trials.attributes`): one row per (test sample, attribute): the
+  ground truth (0/1, empty when unknown) and the predicted probability that it is present.
+- ``trials.json``: each metric's trial metadata (:attr:`Trials.metadata`), by metric name,
+  when a metric has any.
 - ``test_keys.txt``: the test split's keys in order, one per line (its sha256 over the keys
   joined by newlines is the record's ``split_sha256``).
 
@@ -31,23 +33,23 @@ unless every one could be written.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from biobench import atomic
 from biobench.errors import BiobenchError, DataError
+from biobench.metric_contracts import AttributeTrials, PairTrials, SearchTrials, Trials
 from biobench.scores.formats import FORMAT, encode, format_scores
+from biobench.scores.identification import ALL_CANDIDATES
 from biobench.splits import split_sha256  # noqa: F401 - biobench.scores re-exports it
-
-if TYPE_CHECKING:  # only for annotations: reading and re-scoring files needs no torch
-    from biobench.contracts import Evaluation
 
 #: Largest probe x identity matrix written in full (trials); above it only top candidates.
 FULL_MATRIX_LIMIT = 250_000
@@ -89,123 +91,100 @@ def _csv_text(
     return buffer.getvalue()
 
 
-def _metric_options(metrics: Sequence[Mapping[str, Any]] | None, name: str) -> dict[str, Any]:
-    """Options of the first metric called ``name`` in a record's metric list (``{}`` if none)."""
-    for m in metrics or ():
-        if m.get("name") == name:
-            return dict(m.get("options") or {})
-    return {}
-
-
-def _verification_rows(
-    evaluation: Evaluation, options: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    from biobench import metrics_core as mc
-
-    if evaluation.embeddings is None or len(evaluation.keys) < 2:
-        return None
-    kwargs: dict[str, Any] = {"n_folds": int(options.get("folds", mc.DEFAULT_FOLDS))}
-    if options.get("max_pairs") is not None:
-        kwargs["max_pairs"] = int(options["max_pairs"])
-    if options.get("pair_seed") is not None:
-        kwargs["seed"] = int(options["pair_seed"])
-    pairs = mc.evaluation_pairs(evaluation, **kwargs)
-    if len(pairs.same) == 0 or pairs.same.all() or not pairs.same.any():
-        return None
-    scores = mc.pair_cosine_scores(evaluation.embeddings, pairs.index)
-    ids = np.asarray(evaluation.identity_true, dtype=np.int64)
-    first, second = pairs.index[:, 0], pairs.index[:, 1]
-    # The pair's own "same" flag is authoritative (a dataset's pair list defines it); a pair
-    # whose flag disagrees with its identities would be re-scored wrongly from the file.
-    disagree = np.flatnonzero((ids[first] == ids[second]) != pairs.same)
+def _pair_rows(pairs: PairTrials) -> tuple[dict[str, Any], dict[str, Any]]:
+    if pairs.labels is None or pairs.reference is None or pairs.probe is None:
+        raise BiobenchError("verification pairs without their sample keys cannot be written")
+    labels = np.asarray(pairs.labels, dtype=object)
+    names = np.asarray(pairs.identities, dtype=object)
+    claimed = np.asarray(pairs.claimed, dtype=np.int64)
+    real = np.asarray(pairs.real, dtype=np.int64)
+    # The pair's own "same" flag is authoritative (a dataset's pair list defines it); a file
+    # stores it as claimed == real, so a pair whose flag disagrees would be re-scored wrongly.
+    disagree = np.flatnonzero((claimed == real) != np.asarray(pairs.same, dtype=bool))
     if disagree.size:
         i = int(disagree[0])
         raise DataError(
-            f"verification pair {i} ({evaluation.keys[first[i]]}, {evaluation.keys[second[i]]}) "
+            f"verification pair {i} ({labels[pairs.reference[i]]}, {labels[pairs.probe[i]]}) "
             "is marked 'same' inconsistently with the identities of its images"
         )
-    names = np.asarray(evaluation.identity_names, dtype=object)
-    keys = np.asarray(evaluation.keys, dtype=object)
-    describe = getattr(pairs, "describe", None)
-    provenance = describe() if callable(describe) else {"source": pairs.source}
-    meta = {
-        "kind": "verification",
-        "score": "cosine similarity of the two test embeddings",
-        "pairs": json.dumps(provenance, sort_keys=True),
-        "n_folds": str(len(np.unique(pairs.fold))),
-    }
-    columns = {
-        "claimed_id": names[ids[first]].tolist(),
-        "real_id": names[ids[second]].tolist(),
-        "test_label": keys[second].tolist(),
-        "score": format_scores(scores),
-        "reference_label": keys[first].tolist(),
-        "fold": np.asarray(pairs.fold, dtype=np.int64).tolist(),
-    }
-    return meta, columns
-
-
-def _identification_rows(
-    matrix: np.ndarray,
-    class_names: Sequence[str],
-    evaluation: Evaluation,
-    full_matrix_limit: int,
-    top_candidates: int,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Probe x identity rows from a [probes, identities] score matrix."""
-    names = list(evaluation.identity_names)
-    n_probes, n_classes = matrix.shape
-    class_index = {name: i for i, name in enumerate(class_names)}
-    true_col = np.asarray(
-        [class_index.get(names[int(t)], -1) for t in evaluation.identity_true], dtype=np.int64
+    fold = (
+        np.zeros(len(pairs), np.int64)
+        if pairs.fold is None
+        else np.asarray(pairs.fold, dtype=np.int64)
     )
-    if n_probes * n_classes <= full_matrix_limit:
-        rows = np.repeat(np.arange(n_probes), n_classes)
-        cols = np.tile(np.arange(n_classes), n_probes)
-        candidates = "all identities"
-    else:
-        k = min(top_candidates, n_classes)
-        # Stable order: by score descending, ties by identity index.
-        top = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
-        missing = (true_col >= 0) & ~(top == true_col[:, None]).any(axis=1)
-        rows = np.concatenate([np.repeat(np.arange(n_probes), k), np.flatnonzero(missing)])
-        cols = np.concatenate([top.ravel(), true_col[missing]])
-        order = np.argsort(rows, kind="stable")
-        rows, cols = rows[order], cols[order]
-        candidates = f"top {k} identities per probe plus the true identity"
-    class_arr = np.asarray(class_names, dtype=object)
-    name_arr = np.asarray(names, dtype=object)
-    keys = np.asarray(evaluation.keys, dtype=object)
-    true_ids = np.asarray(evaluation.identity_true, dtype=np.int64)
-    meta = {"kind": "identification", "rows": "identity", "candidates": candidates}
+    meta = {**pairs.description, "kind": "verification", "n_folds": str(len(np.unique(fold)))}
     columns = {
-        "claimed_id": class_arr[cols].tolist(),
-        "real_id": name_arr[true_ids[rows]].tolist(),
-        "test_label": keys[rows].tolist(),
-        "score": format_scores(matrix[rows, cols]),
+        "claimed_id": names[claimed].tolist(),
+        "real_id": names[real].tolist(),
+        "test_label": labels[pairs.probe].tolist(),
+        "score": format_scores(pairs.score),
+        "reference_label": labels[pairs.reference].tolist(),
+        "fold": fold.tolist(),
     }
     return meta, columns
 
 
-def _attribute_rows(evaluation: Evaluation) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    if (
-        evaluation.attribute_scores is None
-        or evaluation.attribute_true is None
-        or not evaluation.attribute_names
-    ):
-        return None
-    true = np.asarray(evaluation.attribute_true, dtype=np.float64)
-    scores = np.asarray(evaluation.attribute_scores, dtype=np.float64)
+def _search_rows(
+    search: SearchTrials, full_matrix_limit: int, top_candidates: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Probe x identity rows: every row, or each probe's best candidates plus its own
+    identity when there are more than ``full_matrix_limit`` rows."""
+    if search.rank is not None:
+        raise BiobenchError("search trials holding ranks only cannot be written as scores")
+    probe = np.asarray(search.probe, dtype=np.int64)
+    claimed = np.asarray(search.claimed, dtype=np.int64)
+    score = np.asarray(search.score, dtype=np.float64)
+    n = len(score)
+    if n <= full_matrix_limit:
+        rows = np.arange(n)
+        candidates = ALL_CANDIDATES if search.complete else "the candidates given"
+    else:
+        n_candidates = int(np.count_nonzero(np.bincount(claimed)))
+        k = min(max(top_candidates, int(search.keep)), n_candidates)
+        # Per probe, by score descending, ties in row (candidate) order; NaN last.
+        order = np.lexsort((np.arange(n), -score, probe))
+        p_sorted = probe[order]
+        starts = np.flatnonzero(np.r_[True, p_sorted[1:] != p_sorted[:-1]])
+        position = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+        top = order[position < k]
+        kept = np.zeros(n, bool)
+        kept[top] = True
+        probe_identity = np.asarray(search.probe_identity, dtype=np.int64)
+        missing = np.flatnonzero((claimed == probe_identity[probe]) & ~kept)
+        rows = np.concatenate([top, missing])
+        rows = rows[np.argsort(probe[rows], kind="stable")]
+        candidates = f"top {k} identities per probe plus the true identity"
+    names = np.asarray(search.identities, dtype=object)
+    labels = np.asarray(search.labels, dtype=object)
+    probe_identity = np.asarray(search.probe_identity, dtype=np.int64)
+    meta = {
+        **search.description,
+        "kind": "identification",
+        "rows": "identity",
+        "candidates": candidates,
+    }
+    columns = {
+        "claimed_id": names[claimed[rows]].tolist(),
+        "real_id": names[probe_identity[probe[rows]]].tolist(),
+        "test_label": labels[probe[rows]].tolist(),
+        "score": format_scores(score[rows]),
+    }
+    return meta, columns
+
+
+def _attribute_rows(attributes: AttributeTrials) -> tuple[dict[str, Any], dict[str, Any]]:
+    true = np.asarray(attributes.truth, dtype=np.float64)
+    scores = np.asarray(attributes.score, dtype=np.float64)
     n, t = true.shape
-    keys = np.asarray(evaluation.keys, dtype=object)
-    names = np.asarray(evaluation.attribute_names, dtype=object)
+    keys = np.asarray(attributes.labels, dtype=object)
+    names = np.asarray(attributes.names, dtype=object)
     truth = np.where(np.isnan(true), -1, true).astype(np.int64).ravel()
     meta = {
         "kind": "attributes",
         "score": "predicted probability that the attribute is present",
         "truth": "1 present, 0 absent, empty unknown",
-        "attributes": json.dumps(list(evaluation.attribute_names)),
-        "identity_attributes": json.dumps(list(evaluation.identity_attribute_names)),
+        "attributes": json.dumps(list(attributes.names)),
+        "identity_attributes": json.dumps(list(attributes.identity_names)),
     }
     columns = {
         "test_label": np.repeat(keys, t).tolist(),
@@ -214,6 +193,70 @@ def _attribute_rows(evaluation: Evaluation) -> tuple[dict[str, Any], dict[str, A
         "score": format_scores(scores.ravel()),
     }
     return meta, columns
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Two trial structures hold the same trials (arrays equal, NaN equal to NaN)."""
+    for name in a.__dataclass_fields__:
+        if name in ("keep", "notes", "description"):
+            continue
+        x, y = getattr(a, name), getattr(b, name)
+        if x is None or y is None:
+            if (x is None) != (y is None):
+                return False
+            continue
+        if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            x, y = np.asarray(x), np.asarray(y)
+            if x.shape != y.shape:
+                return False
+            if x.dtype.kind == "f" and y.dtype.kind == "f":
+                if not np.array_equal(x, y, equal_nan=True):
+                    return False
+            elif not np.array_equal(x, y):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def merge_trials(by_metric: Mapping[str, Trials | None]) -> tuple[Trials, dict[str, Any]]:
+    """One :class:`Trials` from the trials of every metric (``None``: the metric returned
+    none), and each metric's metadata by name.  Two metrics returning trials of one kind (and
+    search source) must return the same trials: a run writes one file of each.
+
+    :raises BiobenchError: naming both metrics when they differ.
+    """
+    merged = Trials()
+    owner: dict[str, str] = {}
+    metadata: dict[str, Any] = {}
+
+    def take(kind: str, mine: Any, theirs: Any, metric: str) -> Any:
+        if theirs is None:
+            owner[kind] = metric
+            return mine
+        if not _same(mine, theirs):
+            raise BiobenchError(
+                f"metrics '{owner[kind]}' and '{metric}' return different {kind} trials; a "
+                "run writes one score file of each"
+            )
+        return theirs
+
+    for metric, trials in by_metric.items():
+        if trials is None:
+            continue
+        if trials.pairs is not None:
+            merged.pairs = take("verification pair", trials.pairs, merged.pairs, metric)
+        for source, search in trials.searches.items():
+            have = merged.searches.get(source)
+            kept = take(f"'{source}' search", search, have, metric)
+            if have is not None:
+                kept = dataclasses.replace(kept, keep=max(int(have.keep), int(search.keep)))
+            merged.searches[source] = kept
+        if trials.attributes is not None:
+            merged.attributes = take("attribute", trials.attributes, merged.attributes, metric)
+        if trials.metadata:
+            metadata[metric] = trials.metadata
+    return merged, metadata
 
 
 class WrittenScores(dict[str, Path]):
@@ -246,50 +289,54 @@ def max_file_bytes_from_env() -> int | None:
 
 
 def write_scores(
-    evaluation: Evaluation,
+    keys: Sequence[str],
+    trials: Mapping[str, Trials | None],
     directory: Path,
     metadata: Mapping[str, Any] | None = None,
     *,
-    metrics: Sequence[Mapping[str, Any]] | None = None,
     full_matrix_limit: int = FULL_MATRIX_LIMIT,
     top_candidates: int = TOP_CANDIDATES,
     max_file_bytes: int | None = None,
 ) -> WrittenScores:
-    """Write every score the run's metrics are computed from into ``directory``.
+    """Write the trials the run's metrics returned into ``directory``.
 
-    :param evaluation: the run's test-split evaluation.
+    :param keys: the test split's keys, in order (``test_keys.txt``).
+    :param trials: each metric's trials (``MetricOutput.trials``), by metric name; merged by
+        :func:`merge_trials`.
     :param directory: created if needed.
     :param metadata: provenance written as ``# key: value`` lines in the CSV files (protocol,
         protocol version, run label, seed, ...).
-    :param metrics: the run's metric list (``[{name, options}]``, as in
-        ``record["run"]["metrics"]``): verification pairs are drawn with the verification
-        metric's ``max_pairs``/``pair_seed``/``folds`` and identification files keep at least its
-        ``k``/``max_rank`` candidates, so the files reproduce the record.  Default: the
-        metrics' default options.
     :param max_file_bytes: a score file larger than this is not written; it is named with its
         size in the result's ``not_kept`` (``test_keys.txt`` is always written).  ``None``:
         every file is written.
-    :returns: the files written, keyed ``test_keys`` and ``<kind>_csv`` / ``<kind>_scores``
-        for each kind the evaluation supports: ``verification`` (test embeddings),
-        ``identification`` (identity head), ``nn_identification`` (test and gallery
-        embeddings), ``attributes`` (attribute predictions; CSV only); and ``not_kept``.
+    :returns: the files written, keyed ``test_keys``, ``trials`` (``trials.json``) and
+        ``<stem>_csv`` / ``<stem>_scores`` for each file written (``verification``,
+        ``identification``, ``nn_identification``, ``attributes``: CSV only); and ``not_kept``.
     """
+    from biobench.scores.trials import ATTRIBUTE_FILE, METADATA_FILE, PAIR_FILE, SEARCH_FILES
+
     directory = Path(directory)
     meta = {k: str(v) for k, v in dict(metadata or {}).items()}
+    merged, metric_metadata = merge_trials(trials)
     files: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-    verification = _verification_rows(evaluation, _metric_options(metrics, "verification"))
-    if verification is not None:
-        files["verification"] = verification
-    ident_opts = _metric_options(metrics, "identification")
-    files |= _identification_files(evaluation, ident_opts, full_matrix_limit, top_candidates)
-    attributes = _attribute_rows(evaluation)
-    if attributes is not None:
-        files["attributes"] = attributes
-    texts = {"test_keys": (directory / "test_keys.txt", "".join(f"{k}\n" for k in evaluation.keys))}
+    if merged.pairs is not None and len(merged.pairs):
+        files[PAIR_FILE] = _pair_rows(merged.pairs)
+    for source, search in merged.searches.items():
+        stem = SEARCH_FILES.get(source, source)
+        files[stem] = _search_rows(search, full_matrix_limit, top_candidates)
+    attribute_stem = ATTRIBUTE_FILE.removesuffix(".csv")
+    if merged.attributes is not None:
+        files[attribute_stem] = _attribute_rows(merged.attributes)
+    texts = {"test_keys": (directory / "test_keys.txt", "".join(f"{k}\n" for k in keys))}
+    if metric_metadata:
+        texts["trials"] = (
+            directory / METADATA_FILE,
+            json.dumps(metric_metadata, indent=1, sort_keys=True) + "\n",
+        )
     for kind, (kind_meta, columns) in files.items():
         csv_text = _csv_text({**meta, **kind_meta}, list(columns), list(columns.values()))
         texts[f"{kind}_csv"] = (directory / f"{kind}.csv", csv_text)
-        if kind != "attributes":  # Bob's format has no place for attribute truths
+        if kind != attribute_stem:  # Bob's format has no place for attribute truths
             names = ("claimed_id", "real_id", "test_label", "score")
             bob = _bob_text(*(columns[c] for c in names))
             texts[f"{kind}_scores"] = (directory / f"{kind}.scores", bob)
@@ -297,22 +344,26 @@ def write_scores(
     payload = []
     for key, (path, text) in texts.items():
         data = text.encode("utf-8")
-        if key != "test_keys" and max_file_bytes is not None and len(data) > max_file_bytes:
+        if (
+            key not in ("test_keys", "trials")
+            and max_file_bytes is not None
+            and len(data) > max_file_bytes
+        ):
             written.not_kept[path.name] = (
                 f"{len(data)} bytes, above the limit of {max_file_bytes} bytes ({MAX_FILE_MB_ENV})"
             )
             continue
         written[key] = path
         payload.append((path, data))
-    # An identification matrix too large to keep leaves its per-probe ranks behind: what the
-    # top-k accuracies (and a claim's per-probe test) are computed from, in a few kilobytes.
-    for kind in ("identification", "nn_identification"):
+    # A search too large to keep leaves its per-probe ranks behind: what the top-k accuracies
+    # (and a claim's per-probe test) are computed from, in a few kilobytes.
+    for source in merged.searches:
+        kind = SEARCH_FILES.get(source, source)
         if f"{kind}.csv" in written.not_kept:
             path = directory / f"{kind}.ranks"
-            aggregate = str(ident_opts.get("aggregate", "max"))
-            data = _ranks_text(
-                {**meta, **files[kind][0]}, texts[f"{kind}_csv"][1], aggregate
-            ).encode("utf-8")
+            data = _ranks_text({**meta, **files[kind][0]}, texts[f"{kind}_csv"][1], "max").encode(
+                "utf-8"
+            )
             if max_file_bytes is not None and len(data) > max_file_bytes:
                 written.not_kept[path.name] = (
                     f"{len(data)} bytes, above the limit of {max_file_bytes} bytes "
@@ -381,47 +432,40 @@ def read_ranks(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     return labels, ids, rank, mated
 
 
-def _identification_files(
-    evaluation: Evaluation,
-    options: Mapping[str, Any],
-    full_matrix_limit: int,
-    top_candidates: int,
-) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    """``identification`` (identity head) and ``nn_identification`` (1:N search) rows, for
-    those the evaluation supports; at least the metric's ``k`` and ``max_rank`` candidates."""
-    ks = options.get("k", [1, 5])
-    ks = ks if isinstance(ks, (list, tuple)) else [ks]
-    keep = max(top_candidates, int(options.get("max_rank", 20)), *(int(k) for k in ks))
-    files: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-    if evaluation.identity_scores is not None:
-        m, c = _identification_rows(
-            np.asarray(evaluation.identity_scores, dtype=np.float64),
-            evaluation.identity_names,
-            evaluation,
-            full_matrix_limit,
-            keep,
-        )
-        m["score"] = "identity head probability of the class"
-        files["identification"] = (m, c)
-    if (
-        evaluation.embeddings is not None
-        and evaluation.gallery_embeddings is not None
-        and evaluation.gallery_identities is not None
-        and len(evaluation.gallery_embeddings)
-    ):
-        from biobench import metrics_core as mc
+def _csv_number(value: Any) -> str:
+    """A number in a curve file: ``repr`` of the float64 (``inf``, ``-inf``, ``nan`` included;
+    a missing list entry is ``nan``)."""
+    return "nan" if value is None else repr(float(value))
 
-        classes, matrix = mc.class_similarity_matrix(
-            evaluation.embeddings, evaluation.gallery_embeddings, evaluation.gallery_identities
-        )
-        m, c = _identification_rows(
-            matrix,
-            [evaluation.identity_names[int(i)] for i in classes],
-            evaluation,
-            full_matrix_limit,
-            keep,
-        )
-        m["score"] = "max cosine similarity between the probe and the identity's gallery images"
-        m["gallery"] = json.dumps([evaluation.identity_names[int(i)] for i in classes])
-        files["nn_identification"] = (m, c)
-    return files
+
+def write_curves(
+    directory: Path, pairs: PairTrials, epc: Mapping[str, Sequence[Any]] | None = None
+) -> list[Path]:
+    """Write every operating point of verification pairs as CSV files in ``directory``
+    (created if missing): ``roc.csv`` (threshold, far, tar), ``det.csv`` (threshold, far, frr,
+    probit_far, probit_frr), ``rocch.csv`` (the ROC convex hull's vertices: threshold, far,
+    frr), and ``epc.csv`` (alpha, threshold_dev, hter_eval) when ``epc`` is given.  Thresholds
+    run from +inf down; rates are FTA-aware (:func:`biobench.metrics_core.curve_points`).
+    :returns: the files written."""
+    from biobench import metrics_core as mc
+    from biobench.atomic import write_text
+
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise BiobenchError(f"--curves {directory}: exists and is not a folder")
+    tables: dict[str, Mapping[str, Sequence[Any]]] = dict(mc.curve_points(pairs.score, pairs.same))
+    if epc is not None:
+        tables["epc"] = epc
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BiobenchError(f"--curves {directory}: cannot create the folder: {exc}") from None
+    written = []
+    for name, columns in tables.items():
+        header = list(columns)
+        rows = zip(*(columns[c] for c in header), strict=True)
+        lines = [",".join(header), *(",".join(map(_csv_number, row)) for row in rows)]
+        path = directory / f"{name}.csv"
+        write_text(path, "\n".join(lines) + "\n")
+        written.append(path)
+    return written

@@ -1,9 +1,16 @@
 """The built-in metric plugins: identification, open-set identification, verification, attributes.
 
 Each factory takes the protocol's ``options`` for the metric, checks them (an unknown option is
-an error naming the metric and the known options) and returns an object with ``name`` and
-``compute(evaluation) -> MetricOutput``.  The mathematics lives in :mod:`biobench.metrics_core`
-(shared with ``biobench score``); this module chooses inputs, names values and fills details.
+an error naming the metric and the known options) and returns an object with ``name``,
+``compute(evaluation) -> MetricOutput`` (whose ``trials`` are the trials the values came from)
+and ``from_trials(trials) -> MetricOutput`` (the same values from those trials read back from
+score files: ``biobench verify`` and ``biobench score``).  The mathematics lives in
+:mod:`biobench.metrics_core`; this module chooses inputs, names values and fills details, and
+:mod:`biobench_metrics.rescoring` computes the values from trials.
+
+Each class also declares ``reads`` (which part of :class:`~biobench.metric_contracts.Trials`
+its ``from_trials`` reads: ``pairs``, ``searches`` or ``attributes``) and ``score_kinds`` (the
+score-file kinds ``biobench score`` computes it for when no metric is named).
 
 A metric whose inputs the run did not produce (no attribute head, no embeddings) returns no
 values and says why in ``details["skipped"]``: a protocol grid may mix attribute-only and joint
@@ -12,7 +19,9 @@ runs under one metric list.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -20,13 +29,20 @@ import numpy as np
 
 from biobench.api import (
     AttributeResult,
+    AttributeTrials,
     BiobenchError,
+    CannotRecompute,
     Curve,
     Evaluation,
     MetricOutput,
+    PairTrials,
+    SearchTrials,
+    TrialOutcomes,
+    Trials,
     reject_unknown,
 )
 from biobench.api import metrics_core as mc
+from biobench_metrics import rescoring
 
 
 def _check_options(metric: str, options: Mapping[str, Any], known: Iterable[str]) -> None:
@@ -58,6 +74,69 @@ def _skipped(reason: str) -> MetricOutput:
     return MetricOutput(values={}, details={"skipped": reason}, headline=[])
 
 
+def _thresholds(metric: str, value: Any) -> list[float]:
+    """Score thresholds: a number or a list of plain numbers."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    try:
+        out = [float(t) for t in items]
+        for t in out:
+            mc.number_label(t)
+    except (TypeError, ValueError, BiobenchError):
+        raise BiobenchError(
+            f"metric '{metric}': option 'thresholds' must be a list of plain numbers"
+        ) from None
+    return out
+
+
+def _nan_notes(details: Mapping[str, Any]) -> list[str]:
+    """``"<value> is NaN: <why>"`` for each value ``details["nan_reasons"]`` explains."""
+    return [f"{k} is NaN: {why}" for k, why in details.get("nan_reasons", {}).items()]
+
+
+def _search_trials(
+    matrix: np.ndarray,
+    candidates: np.ndarray,
+    evaluation: Evaluation,
+    keep: int,
+    description: Mapping[str, str],
+) -> SearchTrials:
+    """A probe x identity score matrix of the test split as search trials."""
+    return SearchTrials.from_matrix(
+        matrix,
+        candidates,
+        evaluation.identity_names,
+        evaluation.keys,
+        np.asarray(evaluation.identity_true, dtype=np.int64),
+        keep=keep,
+        description=description,
+    )
+
+
+#: The searches the identification metrics return: the identity head's class scores and the
+#: 1:N nearest-neighbour search of the gallery (the :class:`Curve` sources).
+SEARCH_SOURCES = ("identity_head", "nearest_neighbour")
+
+#: The ``# score:`` lines of the built-in metrics' search files.
+HEAD_SCORE = "identity head probability of the class"
+NN_SCORE = "max cosine similarity between the probe and the identity's gallery images"
+
+
+def _head_search(evaluation: Evaluation, keep: int) -> SearchTrials:
+    scores = np.asarray(evaluation.identity_scores, dtype=np.float64)
+    candidates = np.arange(scores.shape[1])
+    return _search_trials(scores, candidates, evaluation, keep, {"score": HEAD_SCORE})
+
+
+def _nn_search(evaluation: Evaluation, keep: int) -> SearchTrials:
+    classes, matrix = mc.class_similarity_matrix(
+        evaluation.embeddings, evaluation.gallery_embeddings, evaluation.gallery_identities
+    )
+    gallery = json.dumps([evaluation.identity_names[int(i)] for i in classes])
+    return _search_trials(
+        matrix, classes, evaluation, keep, {"score": NN_SCORE, "gallery": gallery}
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Closed-set identification
 # ---------------------------------------------------------------------------------------------
@@ -84,6 +163,8 @@ class IdentificationMetric:
     #: Closed-set: the harness refuses data where a test identity has no training image.
     closed_set = True
     OPTIONS = ("k", "max_rank", "nearest_neighbour", "chunk_mb")
+    reads = "searches"
+    score_kinds = ("identification", "nn_identification")
 
     def __init__(self, **options: Any) -> None:
         _check_options(self.name, options, self.OPTIONS)
@@ -108,8 +189,11 @@ class IdentificationMetric:
         if evaluation.identity_scores is None and not has_gallery:
             return _skipped("the run produced neither identity scores nor gallery embeddings")
         reference: set[str] = set()
+        trials = Trials()
+        keep = max(self.max_rank, *self.k)
         if evaluation.identity_scores is not None:
             scores = mc.require_finite(evaluation.identity_scores, "class-score rows", self.name)
+            trials.searches["identity_head"] = _head_search(evaluation, keep)
             ranks = mc.class_ranks(scores, evaluation.identity_true)
             n_classes = scores.shape[1]
             curve = mc.cmc_curve(ranks, min(self.max_rank, n_classes))
@@ -151,6 +235,8 @@ class IdentificationMetric:
             }
             if "nan_reason" in nn:
                 details["nn_search"]["nan_reason"] = nn["nan_reason"]
+            if len(evaluation.gallery_embeddings):
+                trials.searches["nearest_neighbour"] = _nn_search(evaluation, keep)
         return MetricOutput(
             values=values,
             details=details,
@@ -158,6 +244,64 @@ class IdentificationMetric:
             curves=curves,
             reference=reference,
             proportions=mc.proportions(values),
+            trials=trials,
+        )
+
+    def from_trials(self, trials: Trials) -> MetricOutput:
+        """Rank-k accuracy (and the count of unmated probes) of each search in ``trials``:
+        ``nn_`` values from the ``nearest_neighbour`` search, unprefixed ones from any other
+        (the identity head, a score file); from the per-probe ranks where only those were
+        kept."""
+        own = {s: t for s, t in trials.searches.items() if s in SEARCH_SOURCES}
+        if not own and len(trials.searches) == 1:  # a score file's one search
+            own = dict(trials.searches)
+        if not own:
+            raise CannotRecompute(
+                f"the trials hold no identity_head or nearest_neighbour search (they hold "
+                f"{sorted(trials.searches) or 'none'})"
+            )
+        values: dict[str, float] = {}
+        details: dict[str, Any] = {}
+        notes: list[str] = []
+        for source, search in own.items():
+            prefix = "nn_" if source == "nearest_neighbour" else ""
+            if search.rank is not None:
+                values.update(rescoring.rank_values(search, self.k, prefix))
+                continue
+            got, info, said = rescoring.search_values(search, self.k, self.max_rank, prefix)
+            values.update(got)
+            details[source] = info
+            notes += said
+        return MetricOutput(values=values, details=details, notes=notes)
+
+    #: The values with per-trial outcomes: ``top<k>_accuracy`` and ``nn_top<k>_accuracy``.
+    TOP_K = re.compile(r"^(nn_)?top(\d+)_accuracy$")
+
+    def outcomes(self, trials: Trials, value: str) -> TrialOutcomes | None:
+        """Per probe, 1 when its true identity ranks within k (0 otherwise; NaN for an unmated
+        probe, which is not a trial), for ``top<k>_accuracy`` (the identity head's search) and
+        ``nn_top<k>_accuracy`` (the 1:N search)."""
+        match = self.TOP_K.match(value)
+        if match is None:
+            return None
+        source = "nearest_neighbour" if match.group(1) else "identity_head"
+        search = trials.searches.get(source)
+        if search is None:
+            raise CannotRecompute(f"the trials hold no {source} search (for {value})")
+        probes = search.probes
+        if search.rank is not None:
+            assert search.mated is not None
+            rank, mated = search.rank[probes], search.mated[probes]
+        else:
+            _, has_true, ranks = mc.true_identity_ranks(
+                search.probe, search.claimed, search.score, search.probe_identity
+            )
+            rank, mated = ranks[probes], has_true[probes]
+        k = int(match.group(2))
+        return TrialOutcomes(
+            units=np.asarray(search.labels, dtype=object)[probes],
+            identities=np.asarray(search.identities, dtype=object)[search.probe_identity[probes]],
+            values=np.where(mated, (rank <= k).astype(np.float64), np.nan)[:, None],
         )
 
 
@@ -200,6 +344,8 @@ class OpenSetIdentificationMetric:
         "chunk_mb",
         "thresholds",
     )
+    reads = "searches"
+    score_kinds = ()
 
     def __init__(self, **options: Any) -> None:
         _check_options(self.name, options, self.OPTIONS)
@@ -216,14 +362,7 @@ class OpenSetIdentificationMetric:
                 f"metric '{self.name}': scores must be auto, embeddings or identity_scores"
             )
         self.chunk_bytes = int(float(options.get("chunk_mb", 64)) * 2**20)
-        try:
-            self.thresholds = [float(t) for t in options.get("thresholds", [])]
-            for t in self.thresholds:
-                mc.number_label(t)
-        except (TypeError, ValueError, BiobenchError):
-            raise BiobenchError(
-                f"metric '{self.name}': option 'thresholds' must be a list of plain numbers"
-            ) from None
+        self.thresholds = _thresholds(self.name, options.get("thresholds", []))
 
     def _held_out_ids(self, evaluation: Evaluation, candidates: np.ndarray) -> np.ndarray:
         if self.held_out is not None:
@@ -273,6 +412,7 @@ class OpenSetIdentificationMetric:
             mated = result.mated
             best, true_score, rank = result.best_score, result.true_score, result.rank
             source = "cosine similarity, best gallery image per identity"
+            search = ("nearest_neighbour", _nn_search(evaluation, 1))
         else:
             scores = mc.require_finite(
                 np.asarray(evaluation.identity_scores, dtype=np.float64),
@@ -291,6 +431,7 @@ class OpenSetIdentificationMetric:
             true_score[rows] = reduced[rows, pos[rows]]
             rank[rows] = (reduced[rows] >= true_score[rows, None]).sum(axis=1)
             source = "identity head class probability (held-out classes removed)"
+            search = ("identity_head", _head_search(evaluation, 1))
         values: dict[str, float] = {}
         lower: set[str] = set()
         per_target: dict[str, Any] = {}
@@ -315,27 +456,89 @@ class OpenSetIdentificationMetric:
                 best[~mated], true_score[mated], rank[mated], threshold
             )
             lower.add(f"fpir_at_threshold_{label}")
+        held_out = sorted(evaluation.identity_names[int(i)] for i in held)
         details = {
             "scores": source,
             "rank": 1,
-            "held_out_identities": sorted(evaluation.identity_names[int(i)] for i in held),
+            "held_out_identities": held_out,
             "n_mated_searches": int(mated.sum()),
             "n_nonmated_searches": int((~mated).sum()),
             "targets": per_target,
         }
         headline = [f"fnir_at_fpir_{mc.rate_label(t)}" for t in self.fpir]
+        # The trials: the whole search (every identity) and which identities were held out.
+        trials = Trials(searches=dict([search]), metadata={"held_out_identities": held_out})
         return MetricOutput(
             values=values,
             lower_is_better=lower,
             details=details,
             headline=headline,
             proportions=mc.proportions(values),
+            trials=trials,
+        )
+
+    def _search(self, trials: Trials) -> SearchTrials:
+        """The search the options choose (``scores``), or the only one there is."""
+        wanted = {
+            "identity_scores": ("identity_head",),
+            "embeddings": ("nearest_neighbour",),
+            "auto": ("nearest_neighbour", "identity_head"),
+        }[self.scores]
+        for source in wanted:
+            if source in trials.searches:
+                return trials.searches[source]
+        if len(trials.searches) == 1 and not set(trials.searches) & set(SEARCH_SOURCES):
+            return next(iter(trials.searches.values()))
+        raise CannotRecompute(
+            f"the trials hold no {' or '.join(wanted)} search (they hold "
+            f"{sorted(trials.searches) or 'none'})"
+        )
+
+    @staticmethod
+    def _n_mated(search: SearchTrials) -> int:
+        """Probes with a score for their own identity."""
+        _, has_true, _ = mc.true_identity_ranks(
+            search.probe, search.claimed, search.score, search.probe_identity
+        )
+        return int(has_true[search.probes].sum())
+
+    def from_trials(self, trials: Trials) -> MetricOutput:
+        """With the trial metadata ``held_out_identities`` (a run's search): the rates at the
+        FPIR targets after removing those identities from the gallery.  Without it (a score
+        file): every probe with a score for its own identity is a mated search
+        (:func:`biobench_metrics.rescoring.open_set_values`), and the threshold values are
+        computed too."""
+        search = self._search(trials)
+        held = trials.metadata.get("held_out_identities")
+        if held is not None:
+            values = rescoring.held_out_values(search, [str(h) for h in held], self.fpir)
+            return MetricOutput(values=values)
+        if search.rank is not None:
+            raise CannotRecompute("only per-probe ranks were kept; open-set rates need scores")
+        n_mated = self._n_mated(search)
+        if search.complete and n_mated == len(search.probes):
+            raise CannotRecompute(
+                "open-set identification needs mated and non-mated searches (probes with and "
+                f"without a row for their own identity); got {n_mated} mated and 0 non-mated, "
+                "and the trial metadata lists no held-out identities"
+            )
+        values, lower, details, notes = rescoring.open_set_values(
+            search, self.fpir, self.thresholds
+        )
+        return MetricOutput(
+            values=values,
+            lower_is_better=lower,
+            details=details,
+            notes=notes + _nan_notes(details),
         )
 
 
 # ---------------------------------------------------------------------------------------------
 # Verification
 # ---------------------------------------------------------------------------------------------
+
+#: The ``# score:`` line of the verification pair files.
+PAIR_SCORE = "cosine similarity of the two test embeddings"
 
 
 class VerificationMetric:
@@ -397,10 +600,14 @@ class VerificationMetric:
         "beta",
         "log_auc",
     )
+    reads = "pairs"
+    score_kinds = ("verification",)
 
     def __init__(self, **options: Any) -> None:
         _check_options(self.name, options, self.OPTIONS)
         self.far = _rate_list(self.name, "far", options.get("far", mc.DEFAULT_FAR_TARGETS))
+        #: FAR targets of ``dev_eval``: the option's, else 1e-3.
+        self.dev_far = self.far if "far" in options else [1e-3]
         self.folds = int(options.get("folds", mc.DEFAULT_FOLDS))
         if self.folds < 2:
             raise BiobenchError(f"metric '{self.name}': option 'folds' must be >= 2")
@@ -417,15 +624,7 @@ class VerificationMetric:
         self.p_target = _rate_list(self.name, "p_target", options.get("p_target", [0.01]))
         self.c_miss = _number_list(self.name, "c_miss", options.get("c_miss", 1.0))[0]
         self.c_fa = _number_list(self.name, "c_fa", options.get("c_fa", 1.0))[0]
-        thresholds = options.get("thresholds", [])
-        try:
-            self.thresholds = [float(t) for t in thresholds]
-            for t in self.thresholds:
-                mc.number_label(t)
-        except (TypeError, ValueError, BiobenchError):
-            raise BiobenchError(
-                f"metric '{self.name}': option 'thresholds' must be a list of plain numbers"
-            ) from None
+        self.thresholds = _thresholds(self.name, options.get("thresholds", []))
         self.scores_are_llr = options.get("scores_are_llr", False)
         if not isinstance(self.scores_are_llr, bool):
             raise BiobenchError(f"metric '{self.name}': option 'scores_are_llr' must be true/false")
@@ -460,6 +659,25 @@ class VerificationMetric:
             return _skipped("verification needs both genuine and impostor pairs")
         mc.require_finite(evaluation.embeddings, "test embedding rows", self.name)
         scores = mc.pair_cosine_scores(evaluation.embeddings, pairs.index)
+        ids = np.asarray(evaluation.identity_true, dtype=np.int64)
+        first, second = pairs.index[:, 0], pairs.index[:, 1]
+        trials = Trials(
+            pairs=PairTrials(
+                identities=np.asarray(evaluation.identity_names, dtype=object),
+                claimed=ids[first],
+                real=ids[second],
+                score=np.asarray(scores, dtype=np.float64),
+                same=np.asarray(pairs.same, dtype=bool),
+                fold=np.asarray(pairs.fold, dtype=np.int64),
+                labels=np.asarray(evaluation.keys, dtype=object),
+                reference=first,
+                probe=second,
+                description={
+                    "score": PAIR_SCORE,
+                    "pairs": json.dumps(pairs.describe(), sort_keys=True),
+                },
+            )
+        )
         folds = pairs.fold if len(np.unique(pairs.fold)) >= 2 else None
         order = mc.descending_order(scores)  # one sort for the rates and the figures
         values, lower, details = mc.verification_from_scores(
@@ -517,7 +735,7 @@ class VerificationMetric:
         ]
         details["roc_thresholds"] = roc["threshold"]
         details["pairs"] = pairs.describe()
-        details["score"] = "cosine similarity of the two test embeddings"
+        details["score"] = PAIR_SCORE
         if self.headline is not None:
             unknown = [h for h in self.headline if h not in values]
             if unknown:
@@ -538,6 +756,130 @@ class VerificationMetric:
             headline=headline,
             curves=curves,
             proportions=mc.proportions(values),
+            trials=trials,
+        )
+
+    def _check_provenance(self, pairs: PairTrials) -> None:
+        """Generated pairs must have been drawn with this metric's ``max_pairs``/``pair_seed``."""
+        provenance = json.loads(pairs.description.get("pairs") or "{}")
+        if provenance.get("source") != "generated":
+            return
+        for option, key, value in (
+            ("max_pairs", "max_pairs", self.max_pairs),
+            ("pair_seed", "seed", self.pair_seed),
+        ):
+            if value is not None and int(value) != int(provenance.get(key, -1)):
+                raise CannotRecompute(
+                    f"the score file's pairs were generated with {key}={provenance.get(key)}, "
+                    f"the record's metric used {option}={value}"
+                )
+
+    def from_trials(self, trials: Trials) -> MetricOutput:
+        """The values from the pairs' scores: the rates by the ``convention``'s rules, then the
+        further figures (failures to acquire, NaN scores, counted by
+        :mod:`biobench.metrics_core.figures`' rule); the k-fold accuracy when the pairs have
+        folds."""
+        pairs = trials.pairs
+        if pairs is None:
+            raise CannotRecompute("the trials hold no verification pairs")
+        self._check_provenance(pairs)
+        score, genuine = np.asarray(pairs.score, dtype=np.float64), np.asarray(pairs.same, bool)
+        nan_free = not np.isnan(score).any()
+        # One sort serves the rates and the further figures (re-sorted on the acquired trials).
+        order = mc.descending_order(score) if nan_free else None
+        if self.convention == "bob":  # bob.measure's threshold rules (biobench.metrics_bob)
+            from biobench.metrics_bob import bob_verification
+
+            values, lower, details = bob_verification(score, genuine, self.far, self.log_auc)
+            notes = ["convention bob: bob.measure's rules, NaN scores removed (pooled FTA)"]
+            if pairs.fold is not None and len(np.unique(pairs.fold)) >= 2:
+                # The k-fold accuracy has no Bob rule: biobench's, as compute() reports it.
+                base, base_lower, base_details, _ = rescoring.pair_values(pairs, self.far, order)
+                kfold = {k: v for k, v in base.items() if k.startswith("accuracy_")}
+                values.update(kfold)
+                lower = set(lower) | (base_lower & set(kfold))
+                details["kfold"] = base_details.get("kfold")
+        else:
+            values, lower, details, notes = rescoring.pair_values(pairs, self.far, order)
+        extra, extra_lower, extra_details = mc.verification_figures(
+            score,
+            genuine,
+            self.far,
+            self.frr,
+            self.p_target,
+            self.c_miss,
+            self.c_fa,
+            self.thresholds,
+            self.scores_are_llr,
+            order=order,
+            betas=self.beta,
+            log_auc=self.log_auc,
+        )
+        extra = {k: v for k, v in extra.items() if k not in values}  # bob's stay
+        values.update(extra)
+        lower = set(lower) | (extra_lower & set(extra))
+        if self.convention == "bob" and self.thresholds:  # Bob's FTA-adjusted rates too
+            from biobench.metrics_bob import rates_at as bob_rates_at
+
+            for t in self.thresholds:
+                label = mc.number_label(t)
+                far_t, frr_t = bob_rates_at(score, genuine, t)
+                values[f"fta_far_at_threshold_{label}"] = far_t
+                values[f"fta_frr_at_threshold_{label}"] = frr_t
+                lower |= {f"fta_far_at_threshold_{label}", f"fta_frr_at_threshold_{label}"}
+        reasons = details.get("nan_reasons", {}) | extra_details.pop("nan_reasons", {})
+        details.update(extra_details)
+        if reasons:
+            details["nan_reasons"] = reasons
+        return MetricOutput(
+            values=values,
+            lower_is_better=lower,
+            details=details,
+            notes=notes + _nan_notes(details),
+        )
+
+    def dev_eval(
+        self, dev: PairTrials, evaluation: PairTrials, where: tuple[str, str] = ("dev", "eval")
+    ) -> MetricOutput:
+        """Thresholds chosen on ``dev`` applied to ``evaluation`` (``biobench score --eval``)
+        with this metric's ``far`` (default 1e-3 here), ``p_target``, ``c_miss``, ``c_fa`` and
+        ``convention``: the values of :func:`biobench.metrics_core.dev_eval`, its details (the
+        EPC under ``epc``) and notes.  ``where`` names the two inputs in errors and notes."""
+        notes = []
+        for role, name, pairs in (("dev", where[0], dev), ("eval", where[1], evaluation)):
+            genuine = np.asarray(pairs.same, bool)
+            acquired = ~np.isnan(pairs.score)
+            n_g, n_i = int((genuine & acquired).sum()), int((~genuine & acquired).sum())
+            need = 2 if self.convention == "bob" else 1
+            if n_g < need or n_i < need:
+                raise BiobenchError(
+                    f"{name} ({role}): thresholds need at least {need} genuine and {need} "
+                    f"impostor trials with a score; got {n_g} genuine and {n_i} impostor"
+                )
+            n_nan = int((~acquired).sum())
+            if n_nan:
+                rule = (
+                    "removed, one FTA rate pooled (Bob)"
+                    if self.convention == "bob"
+                    else mc.FTA_CONVENTION
+                )
+                notes.append(f"{name} ({role}): {n_nan} NaN scores are failures to acquire: {rule}")
+        try:
+            values, lower, details = mc.dev_eval(
+                dev.score,
+                np.asarray(dev.same, bool),
+                evaluation.score,
+                np.asarray(evaluation.same, bool),
+                convention=self.convention,
+                far_targets=self.dev_far,
+                p_targets=self.p_target,
+                c_miss=self.c_miss,
+                c_fa=self.c_fa,
+            )
+        except BiobenchError as exc:
+            raise BiobenchError(f"{where[0]} (dev), {where[1]} (eval): {exc}") from None
+        return MetricOutput(
+            values=values, lower_is_better=lower, details=details, notes=notes + _nan_notes(details)
         )
 
 
@@ -562,6 +904,8 @@ class AttributesMetric:
 
     name = "attributes"
     OPTIONS = ("threshold",)
+    reads = "attributes"
+    score_kinds = ("attributes",)
 
     def __init__(self, **options: Any) -> None:
         _check_options(self.name, options, self.OPTIONS)
@@ -575,11 +919,29 @@ class AttributesMetric:
         if not evaluation.attribute_names:
             return _skipped("the protocol uses no attributes")
         mc.require_finite(evaluation.attribute_scores, "attribute-score rows", self.name)
+        trials = Trials(
+            attributes=AttributeTrials(
+                labels=np.asarray(evaluation.keys, dtype=object),
+                names=list(evaluation.attribute_names),
+                identity_names=list(evaluation.identity_attribute_names),
+                truth=np.asarray(evaluation.attribute_true, dtype=np.float64),
+                score=np.asarray(evaluation.attribute_scores, dtype=np.float64),
+            )
+        )
+        output = self.from_trials(trials)
+        output.trials = trials
+        return output
+
+    def from_trials(self, trials: Trials) -> MetricOutput:
+        """The values from the attribute truths and predictions."""
+        attributes = trials.attributes
+        if attributes is None:
+            raise CannotRecompute("the trials hold no attribute predictions")
         values, table = mc.attribute_metrics(
-            evaluation.attribute_true,
-            evaluation.attribute_scores,
-            evaluation.attribute_names,
-            evaluation.identity_attribute_names,
+            attributes.truth,
+            attributes.score,
+            attributes.names,
+            attributes.identity_names,
             threshold=self.threshold,
         )
         headline: Sequence[str] = [
@@ -594,6 +956,32 @@ class AttributesMetric:
             per_attribute=[AttributeResult(**row) for row in table],
             reference={k for k in values if k.endswith("majority_baseline_accuracy")},
             proportions=mc.proportions(values),
+        )
+
+    def outcomes(self, trials: Trials, value: str) -> TrialOutcomes | None:
+        """Per test sample and attribute (identity attributes only for
+        ``identity_mean_accuracy``), 1 when the thresholded prediction is right (NaN for an
+        unknown truth, which is not a trial), for ``mean_accuracy`` and
+        ``identity_mean_accuracy``."""
+        if value not in ("mean_accuracy", "identity_mean_accuracy"):
+            return None
+        attributes = trials.attributes
+        if attributes is None:
+            raise CannotRecompute(f"the trials hold no attribute predictions (for {value})")
+        names = list(attributes.names)
+        if value == "identity_mean_accuracy":
+            names = [n for n in names if n in set(attributes.identity_names)]
+        if not names:
+            which = "identity " if value == "identity_mean_accuracy" else ""
+            raise CannotRecompute(f"the attribute trials name no {which}attributes")
+        columns = [list(attributes.names).index(n) for n in names]
+        truth = np.asarray(attributes.truth, dtype=np.float64)[:, columns]
+        score = np.asarray(attributes.score, dtype=np.float64)[:, columns]
+        right = ((score >= self.threshold).astype(np.float64) == truth).astype(np.float64)
+        return TrialOutcomes(
+            units=np.asarray(attributes.labels, dtype=object),
+            identities=None,
+            values=np.where(np.isnan(truth), np.nan, right),
         )
 
 

@@ -2,7 +2,8 @@
 
 - a tiny run writes the records it wrote before the record was typed (``tests/data/records``,
   made by the engine of commit a13fcae: same keys, same values; only timings, dates and the
-  machine's environment are left out);
+  machine's environment are left out), plus the one key added since, ``proportions`` (the
+  values a board keeps inside [0, 1]), with nothing else changed;
 - every committed record reads and writes back byte-identical;
 - what is not a usable record is refused with the file and the key named;
 - schema-1 records read through the one adapter, and the raw JSON is never changed.

@@ -46,3 +46,34 @@ def clustered_evaluation(seed: int = 0, n_classes: int = 12, noise: float = 0.7)
 def make_evaluation() -> Callable[..., Evaluation]:
     """``make_evaluation(seed=0, n_classes=12, noise=0.7)``: clustered synthetic embeddings."""
     return clustered_evaluation
+
+
+#: The metrics whose trials ``write_metric_scores`` writes by default: every score file a run
+#: of the built-in metrics writes (the open-set search is the 1:N search again).
+DEFAULT_METRICS = (
+    {"name": "identification", "options": {}},
+    {"name": "verification", "options": {}},
+    {"name": "attributes", "options": {}},
+)
+
+
+def write_metric_scores(ev: Evaluation, directory, metrics=None, metadata=None, **kwargs):  # noqa: ANN001, ANN201
+    """The score files a run of ``metrics`` (``[{name, options}]``, default
+    :data:`DEFAULT_METRICS`) writes for ``ev``: each metric's ``compute``, then
+    :func:`biobench.scores.write_scores` of the trials they returned."""
+    from biobench_metrics.metrics import METRICS
+
+    from biobench.scores import write_scores
+
+    trials = {
+        m["name"]: METRICS[m["name"]](**m.get("options", {})).compute(ev).trials
+        for m in (metrics or DEFAULT_METRICS)
+    }
+    return write_scores(ev.keys, trials, directory, metadata, **kwargs)
+
+
+@pytest.fixture
+def scores_of() -> Callable[..., object]:
+    """``scores_of(ev, directory, metrics=None, metadata=None, **write_scores_options)``: the
+    score files of a run of the built-in metrics (:func:`write_metric_scores`)."""
+    return write_metric_scores

@@ -6,11 +6,17 @@ import math
 
 import numpy as np
 import pytest
+from biobench_metrics.rescoring import pair_values
 
 from biobench import metrics_core as mc
 from biobench import scores as sc
 from biobench.errors import BiobenchError
-from biobench.scores.verification import verification_values
+from biobench.scores.trials import pair_trials
+
+
+def verification_values(scores: sc.ScoreSet, far: list[float]):  # noqa: ANN201
+    """The verification metric's values from a score set read as pairs."""
+    return pair_values(pair_trials(scores), far)
 
 
 def _trials(seed: int, fta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

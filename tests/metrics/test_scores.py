@@ -14,15 +14,25 @@ from biobench import metrics_core as mc
 from biobench import scores as sc
 from biobench.cli import cli
 from biobench.errors import BiobenchError, DataError
+from biobench.rescoring import score_file, score_set_metrics
 
 
 def _metric(name: str, **options):  # noqa: ANN003, ANN202
     return METRICS[name](**options)
 
 
+def _outputs(scores, names=None, options=None) -> dict:  # noqa: ANN001
+    """Each metric's output on a score set, through its from_trials (``aggregate``: the
+    reading rule, as ``biobench score`` takes it)."""
+    options = dict(options or {})
+    aggregate = options.pop("aggregate", "max")
+    return score_set_metrics(scores, names, options, aggregate=aggregate)
+
+
 def _values(path: Path, names=None, options=None, prefix: str = "") -> dict:  # noqa: ANN001
-    out = sc.score_set_metrics(sc.read_scores(path), names, options or {}, prefix=prefix)
-    return {k: v for o in out.values() for k, v in o["values"].items()}
+    """The values of a file; ``prefix`` names them as a run's record does (``nn_``)."""
+    out = _outputs(sc.read_scores(path), names, options)
+    return {prefix + k: v for o in out.values() for k, v in o.values.items()}
 
 
 def _assert_same(recomputed: dict, stored: dict) -> None:
@@ -35,10 +45,10 @@ def _assert_same(recomputed: dict, stored: dict) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_write_scores_round_trip(tmp_path, make_evaluation) -> None:  # noqa: ANN001
+def test_write_scores_round_trip(tmp_path, make_evaluation, scores_of) -> None:  # noqa: ANN001
     ev = make_evaluation()
     meta = {"protocol": "demo", "protocol_version": 3, "run": "case 1", "seed": 2}
-    written = sc.write_scores(ev, tmp_path / "scores", metadata=meta)
+    written = scores_of(ev, tmp_path / "scores", metadata=meta)
     assert sorted(written) == [
         "attributes_csv",
         "identification_csv",
@@ -100,9 +110,9 @@ def test_chunked_reading_keeps_every_key_and_identity(tmp_path, monkeypatch, chu
     assert sorted(b.ids.tolist()) == ["a", "c d"]
 
 
-def test_scores_are_written_exactly(tmp_path, make_evaluation) -> None:  # noqa: ANN001
+def test_scores_are_written_exactly(tmp_path, make_evaluation, scores_of) -> None:  # noqa: ANN001
     ev = make_evaluation()
-    written = sc.write_scores(ev, tmp_path)
+    written = scores_of(ev, tmp_path)
     ident = sc.read_scores(written["identification_csv"])
     probs = np.asarray(ev.identity_scores, dtype=np.float64)
     # float32 probabilities read back bit for bit as float64.
@@ -114,14 +124,14 @@ def test_scores_are_written_exactly(tmp_path, make_evaluation) -> None:  # noqa:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_score_files_reproduce_every_metric_exactly(tmp_path, make_evaluation) -> None:  # noqa: ANN001
+def test_score_files_reproduce_every_metric_exactly(tmp_path, make_evaluation, scores_of) -> None:  # noqa: ANN001
     ev = make_evaluation()
     metrics = [
         {"name": "identification", "options": {"k": [1, 3]}},
         {"name": "verification", "options": {"max_pairs": 300, "pair_seed": 4, "folds": 5}},
         {"name": "attributes", "options": {"threshold": 0.4}},
     ]
-    written = sc.write_scores(ev, tmp_path, metrics=metrics)
+    written = scores_of(ev, tmp_path, metrics=metrics)
     ident = _metric("identification", k=[1, 3]).compute(ev).values
     _assert_same(
         _values(written["identification_csv"], None, {"k": [1, 3]}),
@@ -140,10 +150,10 @@ def test_score_files_reproduce_every_metric_exactly(tmp_path, make_evaluation) -
     assert not any(k.startswith("accuracy_") for k in bob)
 
 
-def test_top_candidates_keep_rank_k_exact(tmp_path, make_evaluation) -> None:  # noqa: ANN001
+def test_top_candidates_keep_rank_k_exact(tmp_path, make_evaluation, scores_of) -> None:  # noqa: ANN001
     ev = make_evaluation(n_classes=30)
-    full = sc.write_scores(ev, tmp_path / "full")
-    top = sc.write_scores(ev, tmp_path / "top", full_matrix_limit=10, top_candidates=3)
+    full = scores_of(ev, tmp_path / "full")
+    top = scores_of(ev, tmp_path / "top", full_matrix_limit=10, top_candidates=3)
     a, b = sc.read_scores(full["identification_csv"]), sc.read_scores(top["identification_csv"])
     assert len(b) < len(a) and "top 20" in b.metadata["candidates"]  # at least max_rank 20
     opts = {"k": [1, 2, 3, 5]}
@@ -179,8 +189,8 @@ def test_gallery_items_are_aggregated_per_identity_whatever_the_line_order(
     lines = _per_item_lines(ev)
     path = tmp_path / "items.scores"
     path.write_text("".join(lines))
-    out = sc.score_set_metrics(sc.read_scores(path), ["identification"], {"k": [1, 5]})
-    values, notes = out["identification"]["values"], out["identification"]["notes"]
+    out = _outputs(sc.read_scores(path), ["identification"], {"k": [1, 5]})
+    values, notes = out["identification"].values, out["identification"].notes
     # Reference: the 1:N search (best gallery image per identity), computed independently.
     result = mc.search_gallery(
         ev.embeddings, ev.identity_true, ev.gallery_embeddings, ev.gallery_identities
@@ -190,7 +200,7 @@ def test_gallery_items_are_aggregated_per_identity_whatever_the_line_order(
     assert values["top5_accuracy"] == pytest.approx(float(np.mean(result.rank <= 5)), abs=1e-12)
     assert expected_top1 < 1.0  # the data is hard enough for the rule to matter
     assert any("aggregated by max" in n for n in notes)
-    assert out["identification"]["details"]["n_rows"] == len(lines)
+    assert any(n.startswith(f"{len(lines)} rows for ") for n in notes)
     random.Random(0).shuffle(lines)
     path.write_text("".join(lines))
     assert _values(path, ["identification"], {"k": [1, 5]}) == values
@@ -240,14 +250,16 @@ def test_ties_count_against_the_probe(tmp_path) -> None:  # noqa: ANN001
 # ---------------------------------------------------------------------------------------------
 
 
-def test_unmated_probes_are_excluded_and_counted_in_both(tmp_path, make_evaluation) -> None:  # noqa: ANN001
+def test_unmated_probes_are_excluded_and_counted_in_both(
+    tmp_path, make_evaluation, scores_of
+) -> None:  # noqa: ANN001
     ev = make_evaluation(noise=1.0)
     ev.identity_scores = None
     keep = ev.gallery_identities != 0  # identity 0 has no gallery image
     ev.gallery_embeddings = ev.gallery_embeddings[keep]
     ev.gallery_identities = ev.gallery_identities[keep]
     metric = _metric("identification").compute(ev).values
-    written = sc.write_scores(ev, tmp_path)
+    written = scores_of(ev, tmp_path)
     values = _values(written["nn_identification_csv"], prefix="nn_")
     assert values["nn_top1_accuracy"] == metric["nn_top1_accuracy"]
     assert values["nn_n_probes_unmated"] == 4.0 == metric["nn_n_probes_unmated"]
@@ -261,14 +273,14 @@ def test_unmated_probes_are_excluded_and_counted_in_both(tmp_path, make_evaluati
 # ---------------------------------------------------------------------------------------------
 
 
-def test_dataset_folds_are_written_and_rescored(tmp_path, make_evaluation) -> None:  # noqa: ANN001
+def test_dataset_folds_are_written_and_rescored(tmp_path, make_evaluation, scores_of) -> None:  # noqa: ANN001
     ev = make_evaluation()
     rng = np.random.default_rng(1)
     n = len(ev.keys)
     ev.pair_index = rng.integers(0, n, size=(200, 2))
     ev.pair_same = ev.identity_true[ev.pair_index[:, 0]] == ev.identity_true[ev.pair_index[:, 1]]
     ev.pair_fold = np.arange(200) // 20  # LFW-style contiguous folds, not round robin
-    written = sc.write_scores(ev, tmp_path)
+    written = scores_of(ev, tmp_path)
     verif = _metric("verification").compute(ev).values
     values = _values(written["verification_csv"])
     assert values["accuracy_10fold_mean"] == verif["accuracy_10fold_mean"]
@@ -333,7 +345,7 @@ def test_fta_kfold_is_bit_identical_to_a_sort_per_fold(seed: int) -> None:
         scores,
         fold=folds,
     )
-    kfold = sc.score_set_metrics(s, ["verification"])["verification"]["details"]["kfold"]
+    kfold = _outputs(s, ["verification"])["verification"].details["kfold"]
     acquired = ~np.isnan(scores)
     for i, fold in enumerate(np.unique(folds)):
         train, test = (folds != fold) & acquired, folds == fold
@@ -346,17 +358,17 @@ def test_fta_kfold_is_bit_identical_to_a_sort_per_fold(seed: int) -> None:
 def test_bob_file_says_no_folds(tmp_path) -> None:  # noqa: ANN001
     path = tmp_path / "v.scores"
     path.write_text("a a p1 0.9\na b p2 0.2\nb b p3 0.7\nb a p4 0.75\n")
-    out = sc.score_set_metrics(sc.read_scores(path))["verification"]
-    assert any("no folds" in n and "k-fold accuracy not computed" in n for n in out["notes"])
+    out = _outputs(sc.read_scores(path))["verification"]
+    assert any("no folds" in n and "k-fold accuracy not computed" in n for n in out.notes)
     # genuine 0.9, 0.7; impostor 0.2, 0.75: EER 0.5 (crossing between (FAR 0, FRR 0.5) and
     # (FAR 0.5, FRR 0.5)), AUC 0.75.
-    assert out["values"]["eer"] == pytest.approx(0.5)
-    assert out["values"]["auc"] == pytest.approx(0.75)
+    assert out.values["eer"] == pytest.approx(0.5)
+    assert out.values["auc"] == pytest.approx(0.75)
 
 
-def test_score_help_names_a_file_runs_write(tmp_path, make_evaluation) -> None:  # noqa: ANN001
+def test_score_help_names_a_file_runs_write(tmp_path, make_evaluation, scores_of) -> None:  # noqa: ANN001
     text = CliRunner().invoke(cli, ["score", "--help"]).output
-    written = sc.write_scores(make_evaluation(), tmp_path)
+    written = scores_of(make_evaluation(), tmp_path)
     names = {p.name for p in written.values()}
     examples = [w for w in text.split() if "seed-0-scores/" in w]
     assert examples and all(w.rsplit("/", 1)[1] in names for w in examples)
@@ -374,21 +386,21 @@ def test_nan_scores_are_failures_to_acquire(tmp_path) -> None:  # noqa: ANN001
         "a a g1 0.9\na a g2 0.8\na a g3 nan\nb b g4 0.7\n"
         "a b i1 0.1\na b i2 0.2\nb a i3 NaN\na b i4 0.3\nb a i5 0.4\nb a i6 0.5\n"
     )
-    out = sc.score_set_metrics(sc.read_scores(path), ["verification"], {"far": [0.5]})
-    v = out["verification"]["values"]
+    out = _outputs(sc.read_scores(path), ["verification"], {"far": [0.5]})
+    v = out["verification"].values
     assert v["fta_count"] == 2 and v["fta_rate"] == pytest.approx(0.2)
     # Genuine FTA is a false reject: at best TAR 3/4; the impostor FTA is never accepted, so
     # FAR 3/6 is reached at threshold 0.3 (0.3, 0.4, 0.5 accepted).
     assert v["tar_at_far_5e_1"] == pytest.approx(0.75)
     assert v["threshold_at_far_5e_1"] == pytest.approx(0.3)
     assert v["eer"] == pytest.approx(0.25)  # FRR 1/4 (the FTA) = FAR 0 at threshold 0.7
-    assert any("false reject" in n for n in out["verification"]["notes"])
+    assert any("false reject" in n for n in out["verification"].notes)
 
 
 def test_nan_free_files_give_the_metric_values_with_zero_fta(tmp_path) -> None:  # noqa: ANN001
     path = tmp_path / "v.scores"
     path.write_text("a a p1 0.9\na b p2 0.2\nb b p3 0.7\nb a p4 0.75\n")
-    v = sc.score_file(path, ["verification"])
+    v = score_file(path, ["verification"])
     assert v["fta_count"] == 0 and v["fta_rate"] == 0
 
 
@@ -422,7 +434,11 @@ def test_malformed_files_name_file_and_line(tmp_path, content: str, message: str
         ("a b p1 0.9\nb a p2 0.8\n", [], "0 genuine and 2 impostor"),
         ("a a p1 inf\n", [], "s.txt:1: score"),
         ("a a p1 0.9\na b p2 0.1\n", ["--metrics", "attributes"], "cannot compute attributes"),
-        ("a a p1 0.9\na b p2 0.1\n", ["-o", "fars=0.1"], "unknown score options"),
+        (
+            "a a p1 0.9\na b p2 0.1\n",
+            ["-o", "fars=0.1"],
+            "metric 'verification' has no option 'fars'",
+        ),
     ],
 )
 def test_score_command_errors_are_one_line_exit_2(tmp_path, content, args, message) -> None:  # noqa: ANN001
@@ -448,10 +464,10 @@ def test_score_command_reports_what_it_did(tmp_path) -> None:  # noqa: ANN001
 def test_score_file_rejects_unknown_metric_and_missing_file(tmp_path) -> None:  # noqa: ANN001
     path = tmp_path / "s.txt"
     path.write_text("a a p1 0.9\na b p2 0.1\n")
-    with pytest.raises(BiobenchError, match="support metrics"):
-        sc.score_file(path, ["open_set"])
+    with pytest.raises(BiobenchError, match="no metric 'open_set'"):
+        score_file(path, ["open_set"])
     with pytest.raises(BiobenchError, match="cannot read"):
-        sc.score_file(tmp_path / "missing.txt")
+        score_file(tmp_path / "missing.txt")
 
 
 def test_scoring_imports_no_torch(tmp_path) -> None:  # noqa: ANN001
@@ -472,9 +488,106 @@ def test_scoring_imports_no_torch(tmp_path) -> None:  # noqa: ANN001
 
 def test_threshold_option_takes_a_number_or_a_list() -> None:
     s = sc.score_set_from_lists(["a", "b", "a", "b"], ["a"] * 4, list("wxyz"), [0.9, 0.1, 0.8, 0.3])
-    one = sc.score_set_metrics(s, ["verification"], {"thresholds": 0.5})["verification"]
-    listed = sc.score_set_metrics(s, ["verification"], {"thresholds": [0.5]})["verification"]
-    assert one["values"] == listed["values"]
-    assert any(k.startswith("precision_at_threshold_") for k in one["values"])
-    with pytest.raises(BiobenchError, match="option 'thresholds' must be a number"):
-        sc.score_set_metrics(s, ["verification"], {"thresholds": "high"})
+    one = _outputs(s, ["verification"], {"thresholds": 0.5})["verification"]
+    listed = _outputs(s, ["verification"], {"thresholds": [0.5]})["verification"]
+    assert one.values == listed.values
+    assert any(k.startswith("precision_at_threshold_") for k in one.values)
+    with pytest.raises(BiobenchError, match="option 'thresholds' must be a list of plain number"):
+        _outputs(s, ["verification"], {"thresholds": "high"})
+
+
+# ---------------------------------------------------------------------------------------------
+# The metric owns its trials
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("identification", {"k": [1, 3]}),
+        ("verification", {"max_pairs": 300, "pair_seed": 4, "folds": 5}),
+        ("verification", {"convention": "bob", "thresholds": [0.5]}),
+        ("attributes", {"threshold": 0.4}),
+        ("open_set_identification", {"fpir": [0.5, 0.2]}),
+        ("open_set_identification", {"fpir": [0.5], "scores": "identity_scores"}),
+    ],
+)
+def test_a_built_in_metric_recomputes_its_values_from_its_own_trials(
+    tmp_path, make_evaluation, name, options
+) -> None:  # noqa: ANN001
+    """compute() returns the trials its values came from; from_trials() on them (and on the
+    same trials written to score files and read back) gives those values again."""
+    ev = make_evaluation(noise=1.2)
+    metric = _metric(name, **options)
+    out = metric.compute(ev)
+    assert out.values and out.trials is not None
+    again = metric.from_trials(out.trials).values
+    written = sc.write_scores(ev.keys, {name: out.trials}, tmp_path)
+    folder = sc.folder_trials({p.name: p for p in written.values()})
+    assert not folder.unreadable
+    trials = folder.trials
+    trials.metadata = (folder.metadata or {}).get(name, {})
+    read_back = metric.from_trials(trials).values
+    for key, value in out.values.items():
+        if name == "open_set_identification" and not key.startswith(("dir_", "fnir_", "thre")):
+            continue
+        np.testing.assert_allclose(again[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(read_back[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+def test_two_metrics_returning_different_trials_of_one_kind_are_refused(make_evaluation) -> None:  # noqa: ANN001
+    ev = make_evaluation()
+    a = _metric("verification", max_pairs=100, pair_seed=1).compute(ev).trials
+    b = _metric("verification", max_pairs=100, pair_seed=2).compute(ev).trials
+    same = _metric("verification", max_pairs=100, pair_seed=1).compute(ev).trials
+    merged, _ = sc.merge_trials({"first": a, "again": same})
+    assert merged.pairs is not None and len(merged.pairs) == len(a.pairs)
+    with pytest.raises(BiobenchError, match="metrics 'first' and 'second' return different"):
+        sc.merge_trials({"first": a, "second": b})
+
+
+def test_a_metric_without_from_trials_cannot_be_rescored(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from biobench.contracts import MetricOutput
+    from biobench.rescoring import from_trials
+
+    class Plain:
+        name = "plain"
+
+        def compute(self, evaluation):  # noqa: ANN001, ANN202
+            return MetricOutput(values={"x": 1.0})
+
+    from biobench.contracts import CannotRecompute, Trials
+
+    with pytest.raises(CannotRecompute, match="metric 'plain' does not implement from_trials"):
+        from_trials("plain", Plain(), Trials())
+
+
+def test_a_search_of_another_source_is_written_and_read_back_under_its_name(
+    tmp_path, make_evaluation
+) -> None:  # noqa: ANN001
+    """A third-party metric's search goes to ``<source>.csv`` and comes back under its name;
+    the built-in sources keep their files, and the identification metric reads only its own."""
+    import dataclasses
+
+    ev = make_evaluation()
+    own = _metric("identification").compute(ev).trials
+    head = own.searches["identity_head"]
+    other = dataclasses.replace(head, score=-head.score)  # ranks turned upside down
+    trials = {"identification": own, "mine": type(own)(searches={"my_search": other})}
+    written = sc.write_scores(ev.keys, trials, tmp_path)
+    assert {"my_search_csv", "identification_csv", "nn_identification_csv"} <= set(written)
+    folder = sc.folder_trials({p.name: p for p in written.values()})
+    assert set(folder.trials.searches) == {"identity_head", "nearest_neighbour", "my_search"}
+    back = folder.trials.searches["my_search"]
+    np.testing.assert_array_equal(back.score, other.score)
+    assert back.complete and back.identities[back.claimed].tolist() == (
+        other.identities[other.claimed].tolist()
+    )
+    metric = _metric("identification")
+    expected = metric.compute(ev).values
+    # The identification metric reads its own searches, never another metric's.
+    assert metric.from_trials(folder.trials).values["top1_accuracy"] == expected["top1_accuracy"]
+    upside_down = metric.from_trials(type(own)(searches={"my_search": back})).values
+    assert upside_down["top1_accuracy"] < expected["top1_accuracy"]
+    same = metric.from_trials(type(own)(searches={"identity_head": other})).values
+    assert upside_down == same

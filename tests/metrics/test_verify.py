@@ -23,15 +23,17 @@ PROTOCOL = (
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _run_tiny(tmp: Path, **env: str) -> Path:
-    """Run the tiny protocol's case 'none', seed 0, into ``tmp/out`` with ``env`` set; return
-    the record."""
+def _run_tiny(
+    tmp: Path, protocol_text: str = PROTOCOL, plugins: tuple[str, ...] = (), **env: str
+) -> Path:
+    """Run the tiny protocol's case 'none', seed 0, into ``tmp/out`` with ``env`` set (and the
+    plugin modules ``plugins`` added with ``-p``); return the record."""
     from click.testing import CliRunner
 
     from biobench.cli import cli
 
     protocol = tmp / "tiny.toml"
-    protocol.write_text(PROTOCOL, encoding="utf-8")
+    protocol.write_text(protocol_text, encoding="utf-8")
     mp = pytest.MonkeyPatch()
     mp.setenv("BIOBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
     mp.setenv("BIOBENCH_CACHE", str(tmp / "cache"))
@@ -40,7 +42,8 @@ def _run_tiny(tmp: Path, **env: str) -> Path:
     try:
         result = CliRunner().invoke(
             cli,
-            ["-p", "biobench.testing_plugin", "run", "--protocol", str(protocol)]
+            ["-p", "biobench.testing_plugin", *(a for p in plugins for a in ("-p", p))]
+            + ["run", "--protocol", str(protocol)]
             + ["--runs", "none", "--output", str(tmp / "out"), "--no-progress"],
             catch_exceptions=False,
         )
@@ -319,7 +322,9 @@ def test_every_component_is_checked(run_dir: Path, tmp_path: Path, where, key, v
     assert value in line
 
 
-def test_non_finite_values_round_trip_through_records(tmp_path: Path, make_evaluation) -> None:  # noqa: ANN001
+def test_non_finite_values_round_trip_through_records(
+    tmp_path: Path, make_evaluation, scores_of
+) -> None:  # noqa: ANN001
     """Regression: infinities were written as null and then differed from the recomputation."""
     import dataclasses
     import math
@@ -329,7 +334,7 @@ def test_non_finite_values_round_trip_through_records(tmp_path: Path, make_evalu
 
     from biobench import atomic
     from biobench.numbers import from_json_number
-    from biobench.scores import split_sha256, write_scores
+    from biobench.scores import split_sha256
 
     text = atomic.dumps_json({"a": math.inf, "b": -math.inf, "c": math.nan, "d": None})
     assert {k: from_json_number(v) for k, v in json.loads(text).items() if k != "c"} == {
@@ -342,7 +347,7 @@ def test_non_finite_values_round_trip_through_records(tmp_path: Path, make_evalu
     ev = make_evaluation()
     ev = dataclasses.replace(ev, embeddings=np.ones_like(ev.embeddings))
     metrics = [{"name": "verification", "options": {}}]
-    written = write_scores(ev, tmp_path / "seed-0-scores", metrics=metrics)
+    written = scores_of(ev, tmp_path / "seed-0-scores", metrics=metrics)
     values = METRICS["verification"]().compute(ev).values
     infinite = sorted(k for k, v in values.items() if v == math.inf)
     assert infinite, values
@@ -379,13 +384,16 @@ def test_a_fresh_run_declares_the_files_it_did_not_keep(tmp_path: Path) -> None:
     from biobench.board.verification import record_status
     from biobench.scores.write import MAX_FILE_MB_ENV
 
-    # only test_keys.txt is written (it is always kept)
+    # only test_keys.txt and the metrics' trial metadata are written (they are always kept)
     record = _run_tiny(tmp_path, **{MAX_FILE_MB_ENV: "0"})
     artifacts = json.loads(record.read_text())["artifacts"]
-    assert set(artifacts["scores"]) == {"test_keys"}
+    assert set(artifacts["scores"]) == {"test_keys", "trials"}
     assert "verification.csv" in artifacts["scores_not_kept"]
     assert "above the limit of 0 bytes" in artifacts["scores_not_kept"]["verification.csv"]
-    assert sorted(p.name for p in (record.parent / "seed-0-scores").iterdir()) == ["test_keys.txt"]
+    assert sorted(p.name for p in (record.parent / "seed-0-scores").iterdir()) == [
+        "test_keys.txt",
+        "trials.json",
+    ]
     checks = vf.verify_record(record)
     assert vf.record_verifies(record), [c.line() for c in checks if c.status == vf.DIFFERS]
     assert record_status(checks) == "cannot check"
@@ -434,15 +442,15 @@ def test_verify_errors_are_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "is not readable JSON" in result.output
 
 
-def test_verification_score_options_of_the_record_are_used(tmp_path: Path, make_evaluation) -> None:
+def test_verification_score_options_of_the_record_are_used(
+    tmp_path: Path, make_evaluation, scores_of
+) -> None:  # noqa: ANN001
     from biobench_metrics.metrics import METRICS
-
-    from biobench.scores import write_scores
 
     options = {"far": [0.1], "frr": [0.1], "p_target": [0.05], "c_miss": 10.0, "c_fa": 2.0}
     metrics = [{"name": "verification", "options": options}]
     ev = make_evaluation()
-    written = write_scores(ev, tmp_path / "seed-0-scores", metrics=metrics)
+    written = scores_of(ev, tmp_path / "seed-0-scores", metrics=metrics)
     stored = METRICS["verification"](**options).compute(ev).values
     listed = {k: str(p.relative_to(tmp_path)) for k, p in written.items()}
     record = {
@@ -457,15 +465,13 @@ def test_verification_score_options_of_the_record_are_used(tmp_path: Path, make_
 
 
 def test_the_score_writer_removes_an_earlier_copy_of_a_file_it_does_not_keep(
-    tmp_path: Path, make_evaluation
+    tmp_path: Path, make_evaluation, scores_of
 ) -> None:  # noqa: ANN001
-    from biobench.scores import write_scores
-
     ev = make_evaluation()
-    full = write_scores(ev, tmp_path)
+    full = scores_of(ev, tmp_path)
     assert full.not_kept == {} and (tmp_path / "identification.csv").is_file()
     limit = (tmp_path / "verification.csv").stat().st_size  # files larger than this go
-    kept = write_scores(ev, tmp_path, max_file_bytes=limit)
+    kept = scores_of(ev, tmp_path, max_file_bytes=limit)
     assert "verification_csv" in kept and "identification.csv" in kept.not_kept
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept.values())
     assert str(limit) in kept.not_kept["identification.csv"]
@@ -504,3 +510,150 @@ def test_an_unkept_identification_matrix_leaves_ranks_that_verify_and_claims_use
     large = trial_outcomes(full, RunRecord.read(full, full.parents[3]), "top1_accuracy")
     assert list(small.probes) == list(large.probes)
     assert small.metric() == large.metric()
+
+
+# ---------------------------------------------------------------------------------------------
+# A metric from outside biobench is verified exactly like a built-in one
+# ---------------------------------------------------------------------------------------------
+
+OUTSIDE_PLUGIN = '''
+"""A third-party metric plugin: the gap between the mean genuine and impostor pair scores
+(``pair_gap``, with from_trials), and a count that cannot be recomputed (``image_count``)."""
+
+import numpy as np
+
+from biobench import hookimpl
+from biobench.metric_contracts import CannotRecompute, MetricOutput, PairTrials, Trials
+
+
+class PairGap:
+    name = "pair_gap"
+    reads = "pairs"
+    OPTIONS = ("power",)
+
+    def __init__(self, power=1):
+        self.power = int(power)
+
+    def compute(self, evaluation):
+        emb = np.asarray(evaluation.embeddings, dtype=np.float64)
+        emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+        first, second = np.triu_indices(len(emb), k=1)
+        ids = np.asarray(evaluation.identity_true)
+        trials = Trials(
+            pairs=PairTrials(
+                identities=np.asarray(evaluation.identity_names, dtype=object),
+                claimed=ids[first],
+                real=ids[second],
+                score=np.einsum("ij,ij->i", emb[first], emb[second]),
+                same=ids[first] == ids[second],
+                labels=np.asarray(evaluation.keys, dtype=object),
+                reference=first,
+                probe=second,
+                description={"score": "cosine similarity, every pair of test images"},
+            )
+        )
+        out = self.from_trials(trials)
+        out.trials = trials
+        return out
+
+    def from_trials(self, trials):
+        if trials.pairs is None:
+            raise CannotRecompute("no pairs")
+        score, same = trials.pairs.score, np.asarray(trials.pairs.same, bool)
+        gap = float(score[same].mean() - score[~same].mean()) ** self.power
+        return MetricOutput(values={"pair_score_gap": gap})
+
+
+class ImageCount:
+    name = "image_count"
+
+    def __init__(self):
+        pass
+
+    def compute(self, evaluation):
+        return MetricOutput(values={"n_test_images": float(len(evaluation.keys))})
+
+
+@hookimpl
+def biobench_register_metrics(register):
+    register("pair_gap", PairGap, description="genuine minus impostor mean score")
+    register("image_count", ImageCount, description="test images (no from_trials)")
+'''
+
+
+def test_an_outside_metric_with_from_trials_is_verified_like_a_built_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A metric registered by a plugin module of the test's own is recomputed by ``biobench
+    verify`` through its from_trials: ok unedited (exit 0), DIFFERS for an edited value (exit
+    1).  One without from_trials is "cannot check" by name, never counted ok."""
+    from click.testing import CliRunner
+
+    from biobench.cli import cli
+
+    (tmp_path / "outside_metric.py").write_text(OUTSIDE_PLUGIN, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    protocol = PROTOCOL.replace(
+        'metrics = ["identification", "attributes", "verification", '
+        '{ name = "open_set_identification", options = { fpir = [0.5] } }]',
+        'metrics = ["identification", { name = "pair_gap", options = { power = 1 } }, '
+        '"image_count"]',
+    )
+    assert protocol != PROTOCOL
+    record = _run_tiny(tmp_path, protocol, plugins=("outside_metric",))
+    stored = json.loads(record.read_text())["metrics"]
+    assert {"pair_score_gap", "n_test_images", "top1_accuracy"} <= set(stored)
+
+    def verify(path: Path, *plugins: str):  # noqa: ANN202
+        args = [a for p in plugins for a in ("-p", p)]
+        monkeypatch.setenv("BIOBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+        return CliRunner().invoke(cli, [*args, "verify", str(path)], catch_exceptions=False)
+
+    result = verify(record, "outside_metric")
+    assert result.exit_code == 0, result.output
+    lines = [x.strip() for x in result.output.splitlines()]
+    assert "ok            metric pair_score_gap" in lines, result.output
+    count = next(x for x in lines if "metric n_test_images" in x)
+    assert count.startswith("cannot check") and "'image_count' does not implement" in count
+    # Without the plugin installed, its values cannot be checked either: never ok.
+    result = verify(record)
+    gap = next(x.strip() for x in result.output.splitlines() if "metric pair_score_gap" in x)
+    assert result.exit_code == 0 and gap.startswith("cannot check"), result.output
+    # One edited value of the outside metric is caught.
+    data = json.loads(record.read_text())
+    data["metrics"]["pair_score_gap"] = stored["pair_score_gap"] + 1e-6
+    record.write_text(json.dumps(data))
+    result = verify(record, "outside_metric")
+    assert result.exit_code == 1, result.output
+    line = next(x for x in result.output.splitlines() if x.strip().startswith("DIFFERS"))
+    assert "metric pair_score_gap" in line and repr(stored["pair_score_gap"]) in line
+    # biobench score re-scores the run's pair file with the same metric.
+    pairs = record.parent / "seed-0-scores" / "verification.csv"
+    result = CliRunner().invoke(
+        cli, ["-p", "outside_metric", "score", str(pairs), "--metrics", "pair_gap", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["values"]["pair_score_gap"] == stored["pair_score_gap"]
+
+
+def test_a_record_written_before_trial_metadata_had_its_file_still_verifies(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """Records written before ``trials.json`` kept the open-set metric's held-out identities in
+    its details only: those stand in for its trial metadata, and its values still verify."""
+    record = _copy(run_dir, tmp_path)
+    data = json.loads(record.read_text())
+    assert data["artifacts"]["scores"].pop("trials") == "seed-0-scores/trials.json"
+    (record.parent / "seed-0-scores" / "trials.json").unlink()
+    record.write_text(json.dumps(data))
+    by_item = {c.item: c for c in vf.verify_record(record)}
+    names = [k for k in data["metrics"] if k.startswith(("dir_at_fpir", "fnir_at_fpir"))]
+    assert names
+    for name in names:
+        assert by_item[f"metric {name}"].status == vf.OK, by_item[f"metric {name}"].line()
+    # Without either, the open-set values cannot be checked (never ok).
+    del data["details"]["open_set_identification"]
+    record.write_text(json.dumps(data))
+    by_item = {c.item: c for c in vf.verify_record(record)}
+    assert all(by_item[f"metric {name}"].status == vf.CANNOT for name in names)
+    assert "lists no held-out identities" in by_item[f"metric {names[0]}"].reason

@@ -122,7 +122,10 @@ def demo_record(label: str, seed: int, version: int = 2, missing: int = 0) -> di
                 "optimizer_options": {"lr": 0.002},
             },
             "evaluation": {},
-            "metrics": [],
+            "metrics": [
+                {"name": "identification", "options": {}},
+                {"name": "attributes", "options": {}},
+            ],
         },
         "data": {"fingerprint": "f" * 64, "missing": missing, "n_train": 80, "n_test": 20},
         "metrics": metrics,

@@ -126,7 +126,8 @@ def test_without_score_files_a_claim_cannot_be_tested(
     # per-seed numbers alone.
     protocol = write_board(tmp_path, {run: None for run in all_runs})
     (result,) = claims.evaluate(board.collect(tmp_path, protocol, "demo"))
-    assert result.verdict == "cannot test" and "identification.csv" in result.reason
+    assert result.verdict == "cannot test" and "no identity_head search" in result.reason
+    assert "the record lists no score files" in result.reason
     assert math.isnan(result.p_value) and math.isnan(result.p_holm)
 
 
