@@ -28,7 +28,7 @@ when a module under ``plugins/`` (or the example plugin) imports any other biobe
 - a file embedder's preprocessing and files (:class:`EmbedderPreprocessing`,
   :func:`read_sidecar`, :func:`read_model_file`);
 - the metric mathematics (:mod:`biobench.metrics_core`, as the module :data:`metrics_core`,
-  whose every documented name is promised, and :func:`bob_verification`).
+  whose every documented name is promised, :func:`bob_verification` and :func:`bob_rates_at`).
 
 **Versioning.**  :data:`API_VERSION` counts incompatible changes: a name is removed, renamed or
 changes its meaning or signature incompatibly only with a new API version, announced in the
@@ -93,6 +93,7 @@ __all__ = [
     "as_numbers",
     "atomic_open",
     "atomic_path",
+    "bob_rates_at",
     "bob_verification",
     "crop_box",
     "filter_identities",
@@ -183,6 +184,7 @@ _SOURCES: dict[str, str] = {
     "read_model_file": "biobench.modelfiles",
     # metric mathematics
     "bob_verification": "biobench.metrics_bob",
+    "bob_rates_at": "biobench.metrics_bob:rates_at",  # module:attribute where the names differ
 }
 
 #: Names that are whole modules (every documented name in them is part of the API).
@@ -240,6 +242,7 @@ if TYPE_CHECKING:  # the names as type checkers and editors see them
         Trials,
     )
     from biobench.metrics_bob import bob_verification
+    from biobench.metrics_bob import rates_at as bob_rates_at
     from biobench.modelfiles import read_model_file
     from biobench.options import (
         accepted_options,
@@ -256,7 +259,8 @@ if TYPE_CHECKING:  # the names as type checkers and editors see them
 
 def __getattr__(name: str) -> Any:
     if name in _SOURCES:
-        value = getattr(import_module(_SOURCES[name]), name)
+        module, _, attribute = _SOURCES[name].partition(":")
+        value = getattr(import_module(module), attribute or name)
     elif name in _MODULES:
         value = import_module(_MODULES[name])
     else:

@@ -788,7 +788,7 @@ class VerificationMetric:
         # One sort serves the rates and the further figures (re-sorted on the acquired trials).
         order = mc.descending_order(score) if nan_free else None
         if self.convention == "bob":  # bob.measure's threshold rules (biobench.metrics_bob)
-            from biobench.metrics_bob import bob_verification
+            from biobench.api import bob_verification
 
             values, lower, details = bob_verification(score, genuine, self.far, self.log_auc)
             notes = ["convention bob: bob.measure's rules, NaN scores removed (pooled FTA)"]
@@ -819,7 +819,7 @@ class VerificationMetric:
         values.update(extra)
         lower = set(lower) | (extra_lower & set(extra))
         if self.convention == "bob" and self.thresholds:  # Bob's FTA-adjusted rates too
-            from biobench.metrics_bob import rates_at as bob_rates_at
+            from biobench.api import bob_rates_at
 
             for t in self.thresholds:
                 label = mc.number_label(t)
