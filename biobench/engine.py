@@ -278,9 +278,8 @@ class Engine:
                 f"; another run wrote it while this one trained, so this run "
                 f"({spec.label} seed {seed}) was not recorded",
             )
-            record = record_of(
-                ctx, finished, self._write_scores(protocol, item, evaluation.keys, results.trials)
-            )
+            scores = self._write_scores(protocol, item, evaluation.keys, results.trials)
+            record = record_of(ctx, finished, scores)
             record.write(item.record_path)
         _remove_checkpoint(checkpointing.path, ctx.output)
         warnings += notify(
