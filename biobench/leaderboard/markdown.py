@@ -125,10 +125,19 @@ def _interval(mean: float, std: float, low: float, high: float) -> str:
 def shown_label(row: MeasuredRow) -> str:
     """A row's label as the boards and the site show it: a row run with overrides is shown
     under its protocol cell (``↳``) with the overrides spelled out
-    (``↳ case1-none.1a2b3c4d: case1-none + model.fusion=scaled_concat``)."""
+    (``↳ case1-none.1a2b3c4d: case1-none + model.fusion=scaled_concat``).  Overrides longer
+    than :data:`OVERRIDES_SHOWN` characters end in ``…`` so that the headline columns stay in
+    view; the board's notes list every override of every such row in full."""
     if not row.overrides:
         return row.label
-    return f"↳ {row.label}: " + " + ".join([row.protocol_label or "?", *row.overrides])
+    spelled = " + ".join([row.protocol_label or "?", *row.overrides])
+    if len(spelled) > OVERRIDES_SHOWN:
+        spelled = spelled[: OVERRIDES_SHOWN - 1].rstrip() + "… (all in the notes)"
+    return f"↳ {row.label}: {spelled}"
+
+
+#: The most characters of a row's spelled-out overrides shown in its label.
+OVERRIDES_SHOWN = 60
 
 
 def headline_note(board: Board) -> str:

@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -325,3 +326,20 @@ def test_a_protocol_names_its_headline(
     )
     with pytest.raises(ProtocolError, match="headline"):
         load_protocol(named)
+
+
+def test_long_overrides_are_cut_in_the_label_and_listed_in_full_in_the_notes() -> None:
+    from biobench.leaderboard.markdown import OVERRIDES_SHOWN, shown_label
+
+    row = SimpleNamespace(
+        label="case1-none.onnx",
+        protocol_label="case1-none",
+        overrides=["model.backbone=onnx:results/a/very/long/path/to/a/model-file.onnx",
+                   "training.tasks=[]"],
+    )  # fmt: skip
+    shown = shown_label(row)  # type: ignore[arg-type]
+    assert shown.startswith("↳ case1-none.onnx: case1-none + model.backbone=onnx:")
+    assert shown.endswith("… (all in the notes)")
+    assert len(shown) < len("↳ case1-none.onnx: ") + OVERRIDES_SHOWN + 25
+    short = SimpleNamespace(label="x.1", protocol_label="x", overrides=["training.epochs=2"])
+    assert shown_label(short) == "↳ x.1: x + training.epochs=2"  # type: ignore[arg-type]
