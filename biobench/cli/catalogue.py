@@ -122,7 +122,11 @@ def resolved_protocol(p: Any) -> dict[str, Any]:
             return [clean(v) for v in value if v is not None]
         return value
 
-    top = {k: p.data[k] for k in ("name", "version", "description", "citation") if k in p.data}
+    top = {
+        k: p.data[k]
+        for k in ("name", "version", "description", "citation", "headline")
+        if k in p.data
+    }
     runs = [
         {"label": spec.label, "description": spec.description, "seeds": list(spec.seeds),
          **spec.config()}
