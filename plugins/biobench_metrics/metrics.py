@@ -688,20 +688,7 @@ class VerificationMetric:
             max_curve_points=self.curve_points,
             order=order,
         )
-        extra, extra_lower, extra_details = mc.verification_figures(
-            scores,
-            pairs.same,
-            self.far,
-            self.frr,
-            self.p_target,
-            self.c_miss,
-            self.c_fa,
-            self.thresholds,
-            self.scores_are_llr,
-            order=order,
-            betas=self.beta,
-            log_auc=self.log_auc,
-        )
+        extra, extra_lower, extra_details = self._figures(scores, pairs.same, order)
         values.update(extra)
         lower |= extra_lower
         details["nan_reasons"] = details.get("nan_reasons", {}) | extra_details.pop(
@@ -759,6 +746,24 @@ class VerificationMetric:
             trials=trials,
         )
 
+    def _figures(self, score: Any, genuine: Any, order: Any) -> tuple[Any, Any, Any]:
+        """The further figures of :func:`biobench.metrics_core.verification_figures` with this
+        metric's options (the same call for :meth:`compute` and :meth:`from_trials`)."""
+        return mc.verification_figures(
+            score,
+            genuine,
+            self.far,
+            self.frr,
+            self.p_target,
+            self.c_miss,
+            self.c_fa,
+            self.thresholds,
+            self.scores_are_llr,
+            order=order,
+            betas=self.beta,
+            log_auc=self.log_auc,
+        )
+
     def _check_provenance(self, pairs: PairTrials) -> None:
         """Generated pairs must have been drawn with this metric's ``max_pairs``/``pair_seed``."""
         provenance = json.loads(pairs.description.get("pairs") or "{}")
@@ -801,20 +806,7 @@ class VerificationMetric:
                 details["kfold"] = base_details.get("kfold")
         else:
             values, lower, details, notes = rescoring.pair_values(pairs, self.far, order)
-        extra, extra_lower, extra_details = mc.verification_figures(
-            score,
-            genuine,
-            self.far,
-            self.frr,
-            self.p_target,
-            self.c_miss,
-            self.c_fa,
-            self.thresholds,
-            self.scores_are_llr,
-            order=order,
-            betas=self.beta,
-            log_auc=self.log_auc,
-        )
+        extra, extra_lower, extra_details = self._figures(score, genuine, order)
         extra = {k: v for k, v in extra.items() if k not in values}  # bob's stay
         values.update(extra)
         lower = set(lower) | (extra_lower & set(extra))
