@@ -204,5 +204,5 @@ def test_protocols_list_shortens_descriptions_at_a_word(run_cli) -> None:
     assert quick.endswith(" …") and "Demo on synthfaces" in quick
     assert (
         quick.rstrip(" …").split()[-1]
-        in "Demo on synthfaces (10 people x 160 images, medium difficulty, 32 px,".split()
+        in "Demo on synthfaces (16 people x 100 images, medium difficulty, 32 px,".split()
     )

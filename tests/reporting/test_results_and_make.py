@@ -82,7 +82,7 @@ def test_make_demo_writes_an_ignored_folder() -> None:
     ).stdout
     assert "--output demo-output" in plan and "--output leaderboards" not in plan
     ignored = subprocess.run(
-        ["git", "check-ignore", "-q", "demo-output/quick.md"], cwd=REPO, check=False
+        ["git", "check-ignore", "-q", "demo-output/demo.md"], cwd=REPO, check=False
     )
     assert ignored.returncode == 0
 
