@@ -1,6 +1,6 @@
-"""Shared builders of the reporting tests: a demo protocol and its synthetic run records.
+"""Shared builders of the reporting tests: a mock protocol and its synthetic run records.
 
-The leaderboard, board and claims tests all read the same records: three runs of the ``demo``
+The leaderboard, board and claims tests all read the same records: three runs of the ``mock``
 protocol (two fusions and the attributes-only run) over seeds 0, 1 and 2, with deterministic
 numbers (``TOP1``) the tests check against.  The tests get them as fixtures.
 """
@@ -17,7 +17,7 @@ import pytest
 from biobench.protocol import Protocol, load_protocol
 
 PROTOCOL = """\
-name = "demo"
+name = "mock"
 version = 2
 description = "Synthetic leaderboard test protocol."
 
@@ -61,7 +61,7 @@ TOP1 = {
 FUSION = {"case1-none": "none", "case2-ground-truth": "ground_truth", "attributes-alone": "none"}
 
 
-def demo_record(label: str, seed: int, version: int = 2, missing: int = 0) -> dict[str, Any]:
+def mock_record(label: str, seed: int, version: int = 2, missing: int = 0) -> dict[str, Any]:
     """A run record in the engine's format, with deterministic synthetic numbers."""
     tasks = ["attributes"] if label == "attributes-alone" else ["attributes", "identity"]
     top1 = TOP1.get((label, seed))
@@ -104,7 +104,7 @@ def demo_record(label: str, seed: int, version: int = 2, missing: int = 0) -> di
         details["identification"] = {"cmc": {"rank": [1, 2], "accuracy": [top1, top1 + 0.05]}}
     return {
         "schema": 1,
-        "protocol": {"name": "demo", "version": version, "sha256": "0" * 64, "path": "demo.toml"},
+        "protocol": {"name": "mock", "version": version, "sha256": "0" * 64, "path": "mock.toml"},
         "run": {
             "label": label,
             "description": "",
@@ -141,26 +141,26 @@ def demo_record(label: str, seed: int, version: int = 2, missing: int = 0) -> di
 ALL_RUNS = [(label, seed) for label in FUSION for seed in (0, 1, 2)]
 
 
-def write_demo_records(
+def write_mock_records(
     output: Path, runs: list[tuple[str, int]] = ALL_RUNS, names: list[str] | None = None, **kw: Any
 ) -> None:
     for i, (label, seed) in enumerate(runs):
         name = names[i] if names else f"{label}/seed-{seed}.json"
-        path = output / "runs" / "demo" / name
+        path = output / "runs" / "mock" / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(demo_record(label, seed, **kw)))
+        path.write_text(json.dumps(mock_record(label, seed, **kw)))
 
 
 @pytest.fixture
-def demo_protocol_text() -> str:
-    """The text of the ``demo`` protocol file (three runs, two reported rows)."""
+def mock_protocol_text() -> str:
+    """The text of the ``mock`` protocol file (three runs, two reported rows)."""
     return PROTOCOL
 
 
 @pytest.fixture
 def protocol(tmp_path: Path) -> Protocol:
-    """The ``demo`` protocol, loaded from a file in the test's temp directory."""
-    path = tmp_path / "demo.toml"
+    """The ``mock`` protocol, loaded from a file in the test's temp directory."""
+    path = tmp_path / "mock.toml"
     path.write_text(PROTOCOL)
     return load_protocol(path)
 
@@ -173,20 +173,20 @@ def top1() -> dict[tuple[str, int], float]:
 
 @pytest.fixture
 def all_runs() -> list[tuple[str, int]]:
-    """Every (label, seed) of the demo records."""
+    """Every (label, seed) of the mock records."""
     return list(ALL_RUNS)
 
 
 @pytest.fixture
 def make_record() -> Callable[..., dict[str, Any]]:
-    """``make_record(label, seed, version=2, missing=0)``: one demo run record."""
-    return demo_record
+    """``make_record(label, seed, version=2, missing=0)``: one mock run record."""
+    return mock_record
 
 
 @pytest.fixture
 def write_records() -> Callable[..., None]:
     """``write_records(output, runs=ALL_RUNS, names=None, **kw)``: records under output/runs."""
-    return write_demo_records
+    return write_mock_records
 
 
 def write_identification_scores(

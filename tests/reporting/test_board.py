@@ -41,7 +41,7 @@ def _with_reports(record: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def write_runs(make_record):  # noqa: ANN001, ANN201
-    """``write_runs(output, transform, runs)``: demo records of seeds 0 and 1, transformed."""
+    """``write_runs(output, transform, runs)``: mock records of seeds 0 and 1, transformed."""
 
     def write(output: Path, transform: Any = lambda r: r, runs: Any = None) -> None:
         runs = runs or [
@@ -49,7 +49,7 @@ def write_runs(make_record):  # noqa: ANN001, ANN201
         ]
         runs += [("attributes-alone", 0), ("attributes-alone", 1)]
         for label, seed in runs:
-            path = output / "runs" / "demo" / label / f"seed-{seed}.json"
+            path = output / "runs" / "mock" / label / f"seed-{seed}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(transform(make_record(label, seed))))
 
@@ -89,8 +89,8 @@ def test_typed_reports_and_legacy_details_build_the_same_leaderboard(
     legacy, typed = tmp_path / "legacy", tmp_path / "typed"
     write_runs(legacy)
     write_runs(typed, _with_reports)
-    a = leaderboard.build(legacy, protocol, "demo")
-    b = leaderboard.build(typed, protocol, "demo")
+    a = leaderboard.build(legacy, protocol, "mock")
+    b = leaderboard.build(typed, protocol, "mock")
     assert sorted(a) == sorted(b)
     for key in a:
         assert a[key].read_bytes() == b[key].read_bytes(), key
@@ -100,7 +100,7 @@ def test_typed_reports_and_legacy_details_build_the_same_leaderboard(
 def test_harness_reads_no_details(tmp_path: Path, protocol, write_runs) -> None:  # noqa: ANN001
     # Records with reports whose free-form details say nothing still give every table and plot.
     write_runs(tmp_path, _with_reports)
-    files = leaderboard.build(tmp_path, protocol, "demo")
+    files = leaderboard.build(tmp_path, protocol, "mock")
     assert {"plot_roc", "plot_det", "plot_cmc", "attributes_csv"} <= set(files)
 
 
@@ -130,7 +130,7 @@ def test_one_label_with_two_configurations_gives_two_rows(
 ) -> None:  # noqa: ANN001
     # Regression: seeds of different configurations under one label were averaged into one row.
     write_runs(tmp_path, _other_lr)
-    b = board.collect(tmp_path, protocol, "demo")
+    b = board.collect(tmp_path, protocol, "mock")
     case1 = [r for r in b.rows if r.record_label == "case1-none"]
     assert len(case1) == 2
     assert all(len(r.records) == 1 for r in case1)
@@ -150,14 +150,14 @@ def test_rows_run_with_overrides_are_marked(tmp_path: Path, protocol, write_runs
         return record
 
     write_runs(tmp_path, variant)
-    b = board.collect(tmp_path, protocol, "demo")
+    b = board.collect(tmp_path, protocol, "mock")
     labels = [r.label for r in b.rows]
     # The variant sits where its protocol cell would be, not after unknown labels.
     assert labels == ["case1-none", "case2-ground-truth.abcdef12", "attributes-alone"]
     row = b.rows[1]
     assert row.overrides == ["training.epochs=2"]
-    leaderboard.build(tmp_path, protocol, "demo")
-    md = (tmp_path / "demo.md").read_text()
+    leaderboard.build(tmp_path, protocol, "mock")
+    md = (tmp_path / "mock.md").read_text()
     # Shown under its protocol row, with the overrides spelled out.
     shown = "| ↳ case2-ground-truth.abcdef12: case2-ground-truth + training.epochs=2 "
     assert shown in md
@@ -174,7 +174,7 @@ def test_run_columns_and_best_marks(tmp_path: Path, protocol, monkeypatch, write
         return record
 
     write_runs(tmp_path, info)
-    files = leaderboard.build(tmp_path, protocol, "demo")
+    files = leaderboard.build(tmp_path, protocol, "mock")
     frame = pd.read_csv(files["csv"], keep_default_na=False, na_values=[""])
     case2 = frame[frame["label"] == "case2-ground-truth"].iloc[0]
     assert case2["parameters"] == 1234 and case2["train_images_per_s"] == pytest.approx(50.5)
@@ -197,7 +197,7 @@ def test_run_columns_and_best_marks(tmp_path: Path, protocol, monkeypatch, write
     # A third seed (difference 0.07 again): now the test tells case2 apart (p = 0.015), and
     # case2 alone is marked.
     write_runs(tmp_path, info, runs=[("case1-none", 2), ("case2-ground-truth", 2)])
-    files = leaderboard.build(tmp_path, protocol, "demo")
+    files = leaderboard.build(tmp_path, protocol, "mock")
     frame = pd.read_csv(files["csv"], keep_default_na=False, na_values=[""]).set_index("label")
     assert "top1_accuracy" in frame.loc["case2-ground-truth", "best_in"].split()
     assert "top1_accuracy" not in frame.loc["case1-none", "best_in"].split()
@@ -219,10 +219,10 @@ def test_intervals_of_proportions_stay_in_zero_one(
         return record
 
     write_runs(tmp_path, near_one)
-    b = board.collect(tmp_path, protocol, "demo")
+    b = board.collect(tmp_path, protocol, "mock")
     assert {"top1_accuracy", "mean_accuracy", "eer"} <= b.proportions
     assert "loss_like" not in b.proportions
-    files = leaderboard.build(tmp_path, protocol, "demo")
+    files = leaderboard.build(tmp_path, protocol, "mock")
     frame = pd.read_csv(files["csv"], keep_default_na=False, na_values=[""]).set_index("label")
     row = frame.loc["case1-none"]
     assert row["top1_accuracy_mean"] + row["top1_accuracy_ci95"] > 1.0
@@ -242,7 +242,7 @@ def test_records_without_proportions_use_the_builtin_rule(
     """A record written before records listed their proportions: the built-in metrics' rule
     (biobench.metrics_core.proportions) stands in for the list."""
     write_runs(tmp_path)
-    b = board.collect(tmp_path, protocol, "demo")
+    b = board.collect(tmp_path, protocol, "mock")
     assert all("proportions" not in r.data for row in b.rows for r in row.records)
     assert {"top1_accuracy", "mean_accuracy", "eer"} <= b.proportions
 
@@ -254,27 +254,27 @@ def test_unchanged_plots_are_reused_and_changed_ones_redrawn(
     write_runs,  # noqa: ANN001
 ) -> None:
     write_runs(tmp_path)
-    leaderboard.build(tmp_path, protocol, "demo")
+    leaderboard.build(tmp_path, protocol, "mock")
     before = {p.name: p.read_bytes() for p in tmp_path.glob("*.png")}
     drawn: list[str] = []
     original = plots._PLOTS["roc"]
     monkeypatch.setitem(
         plots._PLOTS, "roc", (original[0], lambda *a: drawn.append("roc") or original[1](*a))
     )
-    leaderboard.build(tmp_path, protocol, "demo")
+    leaderboard.build(tmp_path, protocol, "mock")
     assert drawn == [] and before == {p.name: p.read_bytes() for p in tmp_path.glob("*.png")}
     # A changed record changes the ROC inputs: that plot is drawn again.
-    path = tmp_path / "runs" / "demo" / "case1-none" / "seed-0.json"
+    path = tmp_path / "runs" / "mock" / "case1-none" / "seed-0.json"
     record = json.loads(path.read_text())
     record["details"]["verification"]["roc"]["tar"] = [0.0, 0.2, 0.3, 1.0]
     path.write_text(json.dumps(record))
-    leaderboard.build(tmp_path, protocol, "demo")
+    leaderboard.build(tmp_path, protocol, "mock")
     assert drawn == ["roc"]
-    assert (tmp_path / "demo_roc.png").read_bytes() != before["demo_roc.png"]
+    assert (tmp_path / "mock_roc.png").read_bytes() != before["mock_roc.png"]
 
 
 def test_a_protocol_names_its_headline(
-    tmp_path: Path, demo_protocol_text: str, write_runs: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, mock_protocol_text: str, write_runs: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``headline = [...]`` in the protocol: those metrics, in its order, come first on the
     board; a name no record has is left out.  Without it: each row's lead metric."""
@@ -288,28 +288,28 @@ def test_a_protocol_names_its_headline(
         return record
 
     write_runs(tmp_path, extra)
-    plain = tmp_path / "demo.toml"
-    plain.write_text(demo_protocol_text)
-    b = board.collect(tmp_path, load_protocol(plain), "demo")
+    plain = tmp_path / "mock.toml"
+    plain.write_text(mock_protocol_text)
+    b = board.collect(tmp_path, load_protocol(plain), "mock")
     assert (b.headline, b.headline_declared) == (["top1_accuracy", "mean_accuracy"], False)
 
-    named = tmp_path / "named" / "demo.toml"
+    named = tmp_path / "named" / "mock.toml"
     named.parent.mkdir()
-    text = demo_protocol_text.replace(
+    text = mock_protocol_text.replace(
         'description = "Synthetic leaderboard test protocol."',
         'description = "Synthetic leaderboard test protocol."\n'
         'headline = ["eer", "no_such_value", "top1_accuracy", "extra_rate"]',
     )
     named.write_text(text)
     protocol = load_protocol(named)
-    b = board.collect(tmp_path, protocol, "demo")
+    b = board.collect(tmp_path, protocol, "mock")
     # extra_rate: among the records' values but not those they list: shown all the same.
     assert (b.headline, b.headline_declared) == (
         ["eer", "top1_accuracy", "extra_rate"],
         True,
     )
     assert "extra_rate" in b.metrics
-    files = leaderboard.build(tmp_path, protocol, "demo")
+    files = leaderboard.build(tmp_path, protocol, "mock")
     frame = pd.read_csv(files["csv"], keep_default_na=False, na_values=[""])
     assert list(frame.columns[2:4]) == ["eer_mean", "eer_std"]
     assert list(frame.columns[7:9]) == ["top1_accuracy_mean", "top1_accuracy_std"]

@@ -30,17 +30,17 @@ def _no_plots(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def write_board(demo_protocol_text, make_record, write_identification):  # noqa: ANN001, ANN201
-    """``write_board(tmp_path, outcomes, text=..., name="demo")``: the protocol and, per
+def write_board(mock_protocol_text, make_record, write_identification):  # noqa: ANN001, ANN201
+    """``write_board(tmp_path, outcomes, text=..., name="mock")``: the protocol and, per
     ``outcomes[(label, seed)]`` (probe i identified or not), a record with its score file."""
 
     def write(
         tmp_path: Path,
         outcomes: dict[tuple[str, int], list[bool] | None],
-        text: str = demo_protocol_text + CLAIM,
-        name: str = "demo",
+        text: str = mock_protocol_text + CLAIM,
+        name: str = "mock",
     ) -> Any:
-        text = text.replace('name = "demo"', f'name = "{name}"', 1)
+        text = text.replace('name = "mock"', f'name = "{name}"', 1)
         path = tmp_path / f"{name}.toml"
         path.write_text(text)
         protocol = load_protocol(path)
@@ -74,7 +74,7 @@ def test_small_test_set_is_not_evidence_whatever_the_seeds_say(tmp_path: Path, w
         outcomes[("case2-ground-truth", seed)] = [True] * 4 + [False] * 4
         outcomes[("case1-none", seed)] = [True, True, False, False] + [seed % 2 == 1] + [False] * 3
     protocol = write_board(tmp_path, outcomes)
-    (result,) = claims.evaluate(board.collect(tmp_path, protocol, "demo"))
+    (result,) = claims.evaluate(board.collect(tmp_path, protocol, "mock"))
     assert result.verdict == "inconclusive"
     assert result.mean_difference == pytest.approx(0.2)
     assert result.ci95_low <= 0 < result.ci95_high
@@ -85,7 +85,7 @@ def test_small_test_set_is_not_evidence_whatever_the_seeds_say(tmp_path: Path, w
 def test_supported_needs_five_seeds(tmp_path: Path, write_board) -> None:
     # Regression: three seeds with a large, steady gain were "supported".
     protocol = write_board(tmp_path, _strong(range(3)))
-    (result,) = claims.evaluate(board.collect(tmp_path, protocol, "demo"))
+    (result,) = claims.evaluate(board.collect(tmp_path, protocol, "mock"))
     assert result.ci95_low > 0 and result.p_value < 0.01
     assert result.verdict == "insufficient seeds"
     assert "3 common seeds" in result.reason and "at least 5" in result.reason
@@ -93,9 +93,9 @@ def test_supported_needs_five_seeds(tmp_path: Path, write_board) -> None:
 
 def test_supported_with_five_seeds_and_deterministic(tmp_path: Path, write_board) -> None:
     protocol = write_board(tmp_path, _strong(range(5)))
-    b = board.collect(tmp_path, protocol, "demo")
+    b = board.collect(tmp_path, protocol, "mock")
     first = claims.evaluate(b)
-    assert first == claims.evaluate(board.collect(tmp_path, protocol, "demo"))
+    assert first == claims.evaluate(board.collect(tmp_path, protocol, "mock"))
     (result,) = first
     differences = [
         b.row("case2-ground-truth").values("top1_accuracy")[s]
@@ -122,10 +122,10 @@ def test_bootstrap_interval_covers_test_sampling() -> None:
 def test_without_score_files_a_claim_cannot_be_tested(
     tmp_path: Path, write_board, top1, all_runs
 ) -> None:
-    # Regression: the demo records (no score files) made this claim "supported" from the
+    # Regression: the mock records (no score files) made this claim "supported" from the
     # per-seed numbers alone.
     protocol = write_board(tmp_path, {run: None for run in all_runs})
-    (result,) = claims.evaluate(board.collect(tmp_path, protocol, "demo"))
+    (result,) = claims.evaluate(board.collect(tmp_path, protocol, "mock"))
     assert result.verdict == "cannot test" and "no identity_head search" in result.reason
     assert "the record lists no score files" in result.reason
     assert math.isnan(result.p_value) and math.isnan(result.p_holm)
@@ -133,17 +133,17 @@ def test_without_score_files_a_claim_cannot_be_tested(
 
 def test_score_file_disagreeing_with_its_record_cannot_test(tmp_path: Path, write_board) -> None:
     protocol = write_board(tmp_path, _strong(range(5)))
-    path = tmp_path / "runs" / "demo" / "case1-none" / "seed-2.json"
+    path = tmp_path / "runs" / "mock" / "case1-none" / "seed-2.json"
     record = json.loads(path.read_text())
     record["metrics"]["top1_accuracy"] += 0.01
     path.write_text(json.dumps(record))
-    (result,) = claims.evaluate(board.collect(tmp_path, protocol, "demo"))
+    (result,) = claims.evaluate(board.collect(tmp_path, protocol, "mock"))
     assert result.verdict == "cannot test" and "does not match its record" in result.reason
 
 
 def test_metric_without_trials_and_missing_run_cannot_test(tmp_path: Path, write_board) -> None:
     protocol = write_board(tmp_path, _strong(range(5)))
-    b = board.collect(tmp_path, protocol, "demo")
+    b = board.collect(tmp_path, protocol, "mock")
     eer, missing = claims.evaluate(
         b,
         [
@@ -163,10 +163,10 @@ def test_holm_runs_over_every_protocol_of_the_folder(tmp_path: Path, write_board
     first = write_board(tmp_path, _strong(range(5)))
     weak = {key: [i < 30 for i in range(60)] for key in _strong(range(5))}
     weak[("case2-ground-truth", 0)] = [i < 34 for i in range(60)]
-    second = write_board(tmp_path, weak, name="demo2")
-    entries = [("demo", first), ("demo2", second)]
+    second = write_board(tmp_path, weak, name="mock2")
+    entries = [("mock", first), ("mock2", second)]
     both = leaderboard.prepare_all(tmp_path, entries, verify=False)
-    alone = leaderboard.prepare_all(tmp_path, entries, ["demo"], verify=False)
+    alone = leaderboard.prepare_all(tmp_path, entries, ["mock"], verify=False)
     raw = [float(b.claims["p_value"].iloc[0]) for b in both]
     expected = holm(raw)
     assert [float(b.claims["p_holm"].iloc[0]) for b in both] == pytest.approx(expected)
@@ -175,13 +175,13 @@ def test_holm_runs_over_every_protocol_of_the_folder(tmp_path: Path, write_board
     # A run rebuilding one board (leaderboard.build) corrects over the claims the folder's
     # other boards report.
     leaderboard.write(both[1])
-    files = leaderboard.build(tmp_path, first, "demo", verify=False)
+    files = leaderboard.build(tmp_path, first, "mock", verify=False)
     assert float(pd.read_csv(files["claims_csv"])["p_holm"].iloc[0]) == pytest.approx(expected[0])
 
 
 def test_claims_section_and_csv(tmp_path: Path, write_board) -> None:
     protocol = write_board(tmp_path, _strong(range(5)))
-    files = leaderboard.build(tmp_path, protocol, "demo", verify=False)
+    files = leaderboard.build(tmp_path, protocol, "mock", verify=False)
     md = files["md"].read_text()
     assert "## Claims" in md and "**supported**" in md and "bootstrap" in md
     frame = pd.read_csv(files["claims_csv"])
@@ -190,25 +190,25 @@ def test_claims_section_and_csv(tmp_path: Path, write_board) -> None:
 
 
 def test_protocol_declaring_no_claims_says_so(
-    tmp_path: Path, write_board, demo_protocol_text
+    tmp_path: Path, write_board, mock_protocol_text
 ) -> None:
-    text = demo_protocol_text.replace('description = "', 'claims = []\ndescription = "', 1)
+    text = mock_protocol_text.replace('description = "', 'claims = []\ndescription = "', 1)
     protocol = write_board(tmp_path, _strong(range(3)), text)
-    files = leaderboard.build(tmp_path, protocol, "demo", verify=False)
+    files = leaderboard.build(tmp_path, protocol, "mock", verify=False)
     assert "declares that it makes no claims" in files["md"].read_text()
     assert pd.read_csv(files["claims_csv"]).empty  # the file stays, with its header
     from biobench.site import build_site
 
-    build_site([leaderboard.prepare(tmp_path, protocol, "demo", verify=False)], tmp_path / "s")
-    page = (tmp_path / "s" / "p" / "demo" / "index.html").read_text(encoding="utf-8")
+    build_site([leaderboard.prepare(tmp_path, protocol, "mock", verify=False)], tmp_path / "s")
+    page = (tmp_path / "s" / "p" / "mock" / "index.html").read_text(encoding="utf-8")
     assert "declares that it makes no claims" in page
 
 
 def test_claim_naming_an_unknown_run_is_a_protocol_error(
-    tmp_path: Path, demo_protocol_text
+    tmp_path: Path, mock_protocol_text
 ) -> None:
     claim = '[[claims]]\nmetric = "top1_accuracy"\nbetter = "case9"\nthan = "case1-none"\n'
-    text = demo_protocol_text + claim
+    text = mock_protocol_text + claim
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(ProtocolError, match="case9"):
@@ -216,9 +216,9 @@ def test_claim_naming_an_unknown_run_is_a_protocol_error(
 
 
 def test_attribute_claim_reads_attribute_outcomes_and_resamples_identities(
-    tmp_path: Path, write_board, demo_protocol_text
+    tmp_path: Path, write_board, mock_protocol_text
 ) -> None:
-    text = demo_protocol_text + (
+    text = mock_protocol_text + (
         '[[claims]]\nmetric = "identity_mean_accuracy"\nbetter = "case2-ground-truth"\n'
         'than = "attributes-alone"\n'
     )
@@ -227,7 +227,7 @@ def test_attribute_claim_reads_attribute_outcomes_and_resamples_identities(
     protocol = write_board(tmp_path, runs, text)
     for label, right in (("case2-ground-truth", 20), ("attributes-alone", 12)):
         for seed in range(5):
-            path = tmp_path / "runs" / "demo" / label / f"seed-{seed}.json"
+            path = tmp_path / "runs" / "mock" / label / f"seed-{seed}.json"
             record = json.loads(path.read_text())
             lines = [
                 '# attributes: ["Male", "Smiling"]',
@@ -245,7 +245,7 @@ def test_attribute_claim_reads_attribute_outcomes_and_resamples_identities(
             scores["attributes_csv"] = f"seed-{seed}-scores/attributes.csv"
             record["metrics"]["identity_mean_accuracy"] = min(20, right + seed % 2) / 20
             path.write_text(json.dumps(record))
-    (result,) = claims.evaluate(board.collect(tmp_path, protocol, "demo"))
+    (result,) = claims.evaluate(board.collect(tmp_path, protocol, "mock"))
     assert result.n_test_units == 10  # identities from case2's identification file
     expected = sum((20 - min(20, 12 + s % 2)) / 20 for s in range(5)) / 5
     assert result.mean_difference == pytest.approx(expected)

@@ -33,17 +33,17 @@ def test_a_stale_document_is_named_with_the_command(tmp_path: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         copy = shutil.copytree if source.is_dir() else shutil.copy
         copy(source, target)
-    runs = tmp_path / "leaderboards/runs/quick/case1-none"
+    runs = tmp_path / "leaderboards/runs/demo/case1-none"
     runs.mkdir(parents=True)
-    shutil.copy(REPO / "leaderboards/runs/quick/case1-none/seed-0.json", runs)
-    for board in ("quick.md", "quick.csv"):
+    shutil.copy(REPO / "leaderboards/runs/demo/case1-none/seed-0.json", runs)
+    for board in ("demo.md", "demo.csv"):
         shutil.copy(REPO / "leaderboards" / board, tmp_path / "leaderboards")
     docsgen.update(tmp_path)
     assert docsgen.check(tmp_path) == []
     # One record instead of the board's: the quoted run time follows the records.
     readme = (tmp_path / "README.md").read_text()
-    assert "The 1 run of the committed `quick` board" in readme
-    assert "leaderboards, with every measured number: [`quick`](leaderboards/quick.md)." in readme
+    assert "The 1 run of the committed `demo` board" in readme
+    assert "leaderboards, with every measured number: [`demo`](leaderboards/demo.md)." in readme
 
     reference = tmp_path / "docs/protocol-reference.md"
     reference.write_text(reference.read_text().replace("`claims`", "`claim`"))

@@ -44,8 +44,8 @@ def read_csv(path: Path) -> pd.DataFrame:
 def test_main_table_columns_and_statistics(tmp_path: Path, protocol, write_records) -> None:  # noqa: ANN001
     out = tmp_path / "out"
     write_records(out)
-    paths = leaderboard.build(out, protocol, "demo")
-    assert paths["csv"] == out / "demo.csv" and paths["md"] == out / "demo.md"
+    paths = leaderboard.build(out, protocol, "mock")
+    assert paths["csv"] == out / "mock.csv" and paths["md"] == out / "mock.md"
     table = read_csv(paths["csv"])
     # The label, the headline (each row's lead metric: top1_accuracy for the fusion cases,
     # mean_accuracy for the attribute branch alone) with its interval, then the rest.
@@ -84,7 +84,7 @@ def test_reported_rows_are_separate_and_never_averaged(
 ) -> None:  # noqa: ANN001
     out = tmp_path / "out"
     write_records(out)
-    paths = leaderboard.build(out, protocol, "demo")
+    paths = leaderboard.build(out, protocol, "mock")
     table = read_csv(paths["csv"])
     reported = table[table["kind"] == "reported"].set_index("label")
     assert list(reported.index) == ["paper case 1", "paper case 2"]
@@ -113,21 +113,21 @@ def test_stale_versions_are_excluded_and_listed(
 ) -> None:  # noqa: ANN001
     out = tmp_path / "out"
     write_records(out)
-    old = out / "runs" / "demo" / "old-run" / "seed-0.json"
+    old = out / "runs" / "mock" / "old-run" / "seed-0.json"
     old.parent.mkdir(parents=True)
     record = make_record("case1-none", 0, version=1)
     record["run"]["label"] = "old-run"
     record["metrics"]["top1_accuracy"] = 0.1
     old.write_text(json.dumps(record))
-    paths = leaderboard.build(out, protocol, "demo")
+    paths = leaderboard.build(out, protocol, "mock")
     table = read_csv(paths["csv"])
     assert "old-run" not in set(table["label"])
     assert "## Stale records" in paths["md"].read_text()
     assert "`old-run`" in paths["md"].read_text()
     # A stale record under a current label does not leak into that label's statistics.
     record["run"]["label"] = "case1-none"
-    (out / "runs" / "demo" / "case1-none" / "seed-9.json").write_text(json.dumps(record))
-    table = read_csv(leaderboard.build(out, protocol, "demo")["csv"])
+    (out / "runs" / "mock" / "case1-none" / "seed-9.json").write_text(json.dumps(record))
+    table = read_csv(leaderboard.build(out, protocol, "mock")["csv"])
     assert table.set_index("label").loc["case1-none", "n_seeds"] == 3
 
 
@@ -135,7 +135,7 @@ def test_without_protocol_the_highest_version_is_current(tmp_path: Path, write_r
     out = tmp_path / "out"
     write_records(out, runs=[("case1-none", 0), ("case1-none", 1)], version=3)
     write_records(out, runs=[("case2-ground-truth", 0)], version=2)
-    paths = leaderboard.build(out, None, "demo")
+    paths = leaderboard.build(out, None, "mock")
     table = read_csv(paths["csv"])
     assert list(table["label"]) == ["case1-none"]
     assert "version **3**" in paths["md"].read_text()
@@ -144,7 +144,7 @@ def test_without_protocol_the_highest_version_is_current(tmp_path: Path, write_r
 def test_missing_images_are_flagged(tmp_path: Path, protocol, write_records) -> None:  # noqa: ANN001
     out = tmp_path / "out"
     write_records(out, runs=[("case1-none", 0), ("case1-none", 1)], missing=12)
-    paths = leaderboard.build(out, protocol, "demo")
+    paths = leaderboard.build(out, protocol, "mock")
     row = read_csv(paths["csv"]).set_index("label").loc["case1-none"]
     assert row["missing_images"] == 12
     assert "12 images missing" in row["notes"]
@@ -155,7 +155,7 @@ def test_missing_images_are_flagged(tmp_path: Path, protocol, write_records) -> 
 def test_paired_comparison_against_none_fusion(tmp_path: Path, protocol, write_records) -> None:  # noqa: ANN001
     out = tmp_path / "out"
     write_records(out)
-    paths = leaderboard.build(out, protocol, "demo")
+    paths = leaderboard.build(out, protocol, "mock")
     comparisons = read_csv(paths["comparisons_csv"])
     row = comparisons[
         (comparisons["label"] == "case2-ground-truth") & (comparisons["metric"] == "top1_accuracy")
@@ -173,7 +173,7 @@ def test_paired_comparison_against_none_fusion(tmp_path: Path, protocol, write_r
 def test_attribute_table_and_plots(tmp_path: Path, protocol, with_plots, write_records) -> None:  # noqa: ANN001
     out = tmp_path / "out"
     write_records(out)
-    paths = leaderboard.build(out, protocol, "demo")
+    paths = leaderboard.build(out, protocol, "mock")
     attributes = read_csv(paths["attributes_csv"])
     male = attributes[
         (attributes["label"] == "attributes-alone") & (attributes["attribute"] == "Male")
@@ -183,10 +183,10 @@ def test_attribute_table_and_plots(tmp_path: Path, protocol, with_plots, write_r
     assert "Male (id)" in paths["attributes_md"].read_text()
     md = paths["md"].read_text()
     for kind in plots.PLOT_KINDS:
-        path = out / f"demo_{kind}.png"
+        path = out / f"mock_{kind}.png"
         assert paths[f"plot_{kind}"] == path
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert f"(demo_{kind}.png)" in md
+        assert f"(mock_{kind}.png)" in md
 
 
 def test_rebuild_is_byte_identical_and_drops_outdated_outputs(
@@ -197,14 +197,14 @@ def test_rebuild_is_byte_identical_and_drops_outdated_outputs(
 ) -> None:
     out = tmp_path / "out"
     write_records(out)
-    first = {k: p.read_bytes() for k, p in leaderboard.build(out, protocol, "demo").items()}
-    second = {k: p.read_bytes() for k, p in leaderboard.build(out, protocol, "demo").items()}
+    first = {k: p.read_bytes() for k, p in leaderboard.build(out, protocol, "mock").items()}
+    second = {k: p.read_bytes() for k, p in leaderboard.build(out, protocol, "mock").items()}
     assert first == second
     # Without the attributes-only run there is no "alone vs joint" plot any more.
-    shutil.rmtree(out / "runs" / "demo" / "attributes-alone")
-    paths = leaderboard.build(out, protocol, "demo")
+    shutil.rmtree(out / "runs" / "mock" / "attributes-alone")
+    paths = leaderboard.build(out, protocol, "mock")
     assert "plot_attributes_alone_vs_joint" not in paths
-    assert not (out / "demo_attributes_alone_vs_joint.png").exists()
+    assert not (out / "mock_attributes_alone_vs_joint.png").exists()
 
 
 @settings(
@@ -230,8 +230,8 @@ def test_build_does_not_depend_on_record_order(
         f"batch-{rnd.randrange(3)}/{i:02d}-{rnd.randrange(10**6)}.json" for i in range(len(runs))
     ]
     write_records(shuffled, runs=runs, names=names)
-    a = leaderboard.build(reference, None, "demo")
-    b = leaderboard.build(shuffled, None, "demo")
+    a = leaderboard.build(reference, None, "mock")
+    b = leaderboard.build(shuffled, None, "mock")
     assert sorted(a) == sorted(b)
     for key in a:
         assert a[key].read_bytes() == b[key].read_bytes(), key
@@ -242,10 +242,10 @@ def test_unreadable_record_is_an_error_and_nothing_is_written(
 ) -> None:  # noqa: ANN001
     out = tmp_path / "out"
     write_records(out)
-    bad = out / "runs" / "demo" / "case1-none" / "seed-7.json"
+    bad = out / "runs" / "mock" / "case1-none" / "seed-7.json"
     bad.write_text('{"schema": 1, "run": ')
     with pytest.raises(BiobenchError, match=r"seed-7\.json is not readable JSON"):
-        leaderboard.build(out, protocol, "demo")
+        leaderboard.build(out, protocol, "mock")
     assert sorted(p.name for p in out.iterdir()) == ["runs"]
 
 
@@ -259,7 +259,7 @@ def test_failed_write_leaves_previous_leaderboard_intact(
     out = tmp_path / "out"
     write_records(out)
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    (out / "runs" / "demo" / "case1-none" / "seed-0.json").write_text(
+    (out / "runs" / "mock" / "case1-none" / "seed-0.json").write_text(
         json.dumps(make_record("case2-ground-truth", 5))
     )
     calls = {"n": 0}
@@ -274,32 +274,32 @@ def test_failed_write_leaves_previous_leaderboard_intact(
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_fdopen(fd, mode, *args, **kwargs)
 
-    leaderboard.build(out, protocol, "demo")  # the previous leaderboard
+    leaderboard.build(out, protocol, "mock")  # the previous leaderboard
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     monkeypatch.setattr(atomic.os, "fdopen", failing_fdopen)
-    (out / "runs" / "demo" / "case1-none" / "seed-1.json").unlink()
+    (out / "runs" / "mock" / "case1-none" / "seed-1.json").unlink()
     with pytest.raises(atomic.DiskFullError, match="disk full while writing"):
-        leaderboard.build(out, protocol, "demo")
+        leaderboard.build(out, protocol, "mock")
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert after == before  # no temporaries, no half-updated set of tables
 
 
 def test_nothing_to_build_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(BiobenchError, match="no run records for protocol 'demo'"):
-        leaderboard.build(tmp_path, None, "demo")
+    with pytest.raises(BiobenchError, match="no run records for protocol 'mock'"):
+        leaderboard.build(tmp_path, None, "mock")
 
 
 def test_rows_that_differ_in_preprocessing_say_so(tmp_path: Path, protocol, write_records) -> None:  # noqa: ANN001
     out = tmp_path / "out"
     write_records(out)
-    md = leaderboard.build(out, protocol, "demo")["md"].read_text()
+    md = leaderboard.build(out, protocol, "mock")["md"].read_text()
     assert "| preprocessing" not in md  # every row: box, the default
     # One row with another preprocessing (options included): a column on the page and in the CSV.
-    for path in (out / "runs" / "demo" / "case1-none").glob("seed-*.json"):
+    for path in (out / "runs" / "mock" / "case1-none").glob("seed-*.json"):
         record = json.loads(path.read_text())
         record["run"]["dataset"].update(preprocessing="align5", preprocessing_options={"size": 2})
         path.write_text(json.dumps(record))
-    paths = leaderboard.build(out, protocol, "demo")
+    paths = leaderboard.build(out, protocol, "mock")
     md = paths["md"].read_text()
     assert "| preprocessing" in md and "align5(size=2)" in md
     table = read_csv(paths["csv"]).set_index("label")
@@ -318,11 +318,11 @@ def test_a_baseline_matches_the_backbone_options_in_full(
     write_records(out)
     long = {"width": 0.25, "an_option_with_a_rather_long_name": "x" * 30}
     for label, last in (("case1-none", 1), ("case2-ground-truth", 2)):
-        for path in (out / "runs" / "demo" / label).glob("seed-*.json"):
+        for path in (out / "runs" / "mock" / label).glob("seed-*.json"):
             record = json.loads(path.read_text())
             record["run"]["model"]["backbone_options"] = {**long, "zz": last}
             path.write_text(json.dumps(record))
-    board_ = board.collect(out, protocol, "demo")
+    board_ = board.collect(out, protocol, "mock")
     rows = {r.label: r for r in board_.rows}
     assert rows["case1-none"].backbone == rows["case2-ground-truth"].backbone  # display text
     assert rows["case1-none"].backbone_full != rows["case2-ground-truth"].backbone_full
