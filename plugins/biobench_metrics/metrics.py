@@ -39,6 +39,7 @@ from biobench.api import (
     SearchTrials,
     TrialOutcomes,
     Trials,
+    as_numbers,
     reject_unknown,
 )
 from biobench.api import metrics_core as mc
@@ -51,22 +52,15 @@ def _check_options(metric: str, options: Mapping[str, Any], known: Iterable[str]
 
 
 def _number_list(metric: str, key: str, value: Any, kind: type = float) -> list[Any]:
-    items = list(value) if isinstance(value, (list, tuple)) else [value]
-    try:
-        out = [kind(v) for v in items]
-    except (TypeError, ValueError):
-        raise BiobenchError(
-            f"metric '{metric}': option '{key}' must be a number or list of numbers"
-        ) from None
-    if not out or any(not (v > 0) for v in out):
-        raise BiobenchError(f"metric '{metric}': option '{key}' needs positive values")
-    return out
+    """Positive numbers (ints when ``kind`` is int), in the shared option wording."""
+    return as_numbers(f"metric '{metric}'", key, value, integer=kind is int, low=0, low_open=True)
 
 
 def _rate_list(metric: str, key: str, value: Any) -> list[float]:
-    rates = _number_list(metric, key, value)
-    if any(r >= 1 for r in rates):
-        raise BiobenchError(f"metric '{metric}': option '{key}' rates must be in (0, 1)")
+    """Rates in (0, 1), largest first, each once."""
+    rates = as_numbers(
+        f"metric '{metric}'", key, value, low=0, high=1, low_open=True, high_open=True
+    )
     return sorted(set(rates), reverse=True)
 
 
@@ -75,17 +69,10 @@ def _skipped(reason: str) -> MetricOutput:
 
 
 def _thresholds(metric: str, value: Any) -> list[float]:
-    """Score thresholds: a number or a list of plain numbers."""
-    items = value if isinstance(value, (list, tuple)) else [value]
-    try:
-        out = [float(t) for t in items]
-        for t in out:
-            mc.number_label(t)
-    except (TypeError, ValueError, BiobenchError):
-        raise BiobenchError(
-            f"metric '{metric}': option 'thresholds' must be a list of plain numbers"
-        ) from None
-    return out
+    """Score thresholds: a finite number or a list of them, in the shared option wording."""
+    if isinstance(value, list | tuple) and not value:
+        return []  # no thresholds asked for
+    return as_numbers(f"metric '{metric}'", "thresholds", value)  # NaN and inf are refused
 
 
 def _nan_notes(details: Mapping[str, Any]) -> list[str]:

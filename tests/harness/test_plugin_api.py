@@ -184,3 +184,23 @@ def test_dataset_and_optimizer_options_read_the_same(tmp_path: Path) -> None:
     ]
     for build, message in cases:
         assert _error(build) == message
+
+
+@pytest.mark.parametrize(
+    ("metric", "options", "message"),
+    [
+        ("verification", {"far": [0.1, 1.5]}, r"option .far. must have every value in \(0, 1\)"),
+        ("verification", {"c_miss": -1}, r"option 'c_miss' must have every value in \(0, inf\)"),
+        ("verification", {"thresholds": ["high"]}, r"option 'thresholds' must be a number or a"),
+        ("verification", {"thresholds": [float("nan")]}, r"option 'thresholds' must have every"),
+        ("identification", {"k": [1, 2.5]}, r"option 'k' must be an integer or a non-empty list"),
+        ("open_set_identification", {"fpir": 0}, r"option 'fpir' must have every value in \(0,"),
+    ],
+)  # fmt: skip
+def test_the_metrics_plugin_number_options_read_as_every_option(
+    metric: str, options: dict, message: str
+) -> None:
+    from biobench.rescoring import build_metric
+
+    with pytest.raises(BiobenchError, match=rf"metric '{metric}': {message}"):
+        build_metric(metric, options)

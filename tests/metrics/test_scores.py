@@ -492,7 +492,7 @@ def test_threshold_option_takes_a_number_or_a_list() -> None:
     listed = _outputs(s, ["verification"], {"thresholds": [0.5]})["verification"]
     assert one.values == listed.values
     assert any(k.startswith("precision_at_threshold_") for k in one.values)
-    with pytest.raises(BiobenchError, match="option 'thresholds' must be a list of plain number"):
+    with pytest.raises(BiobenchError, match="option 'thresholds' must be a number or a"):
         _outputs(s, ["verification"], {"thresholds": "high"})
 
 
